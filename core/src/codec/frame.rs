@@ -1,0 +1,1 @@
+//! u32 big-endian length-prefixed framing over a byte stream.

@@ -1,0 +1,9 @@
+//! Codecs for every wire the core speaks. Each decoder takes bytes and returns a `Result`;
+//! no input can make one panic (see `fuzz/`).
+
+pub mod error;
+pub mod frame;
+pub mod native;
+pub mod worker;
+
+pub use error::DecodeError;

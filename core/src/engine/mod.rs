@@ -1,0 +1,3 @@
+//! The per-app engine.
+pub mod config;
+pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};

@@ -1,0 +1,1 @@
+//! App manifests (DESIGN.md §5): parsing and validation.

@@ -1,0 +1,1 @@
+//! Per-task counters and latency histograms.

@@ -1,0 +1,1 @@
+//! The Cocaine node's event loop on smol (see its issue).
