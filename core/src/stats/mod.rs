@@ -1,15 +1,17 @@
 //! Per-task counters and latency histograms.
 //!
-//! The engine keeps one `TaskStats` per task of an app and calls it as jobs are admitted,
-//! refused and finished; every stats interval it publishes `TaskStats::snapshot` for each
+//! The engine keeps one [`TaskStats`] per task of an app and calls it as jobs are admitted,
+//! refused and finished; every stats interval it publishes [`TaskStats::snapshot`] for each
 //! task inside the app's `stats` publication (shape in `docs/stats.md`). Durations are
 //! measured by the engine from the `now` it is given, so nothing here reads a clock.
 
 mod histogram;
+mod task;
 
 use serde::{Deserialize, Serialize};
 
 pub use histogram::{Histogram, MAX_TRACKED_US};
+pub use task::{TaskStats, TaskStatsSnapshot};
 
 /// A latency summary as published: how many durations, and where they lie, in microseconds.
 ///
