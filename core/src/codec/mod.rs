@@ -3,7 +3,10 @@
 
 pub mod error;
 pub mod frame;
+pub mod fuzzing;
+mod mp;
 pub mod native;
 pub mod worker;
 
 pub use error::DecodeError;
+pub use frame::{write_frame, FrameDecoder};

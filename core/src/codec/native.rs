@@ -1,1 +1,326 @@
 //! The native protocol (PROTOCOL.md §2).
+//!
+//! One ZeroMQ frame holds exactly one message, so there is no length prefix: a message is a
+//! msgpack array `[kind, ...]` filling the whole frame. The free `encode_*` functions build a
+//! message without a [`NativeMessage`], for the hot path; [`NativeMessage::encode`] uses them.
+
+use bytes::{Bytes, BytesMut};
+
+use super::mp::{self, Reader};
+use super::DecodeError;
+
+/// Message kinds of the native protocol.
+pub mod kind {
+    /// `[3, sid, event, policy, auth]`, c -> n.
+    pub const OPEN: u64 = 3;
+    /// `[4, sid, data]`, both ways.
+    pub const CHUNK: u64 = 4;
+    /// `[5, sid]`, both ways.
+    pub const CHOKE: u64 = 5;
+    /// `[6, sid, code, message]`, n -> c.
+    pub const ERROR: u64 = 6;
+    /// `[7, sid]`, c -> n.
+    pub const CANCEL: u64 = 7;
+    /// `[9, token]`, both ways.
+    pub const PING: u64 = 9;
+    /// `[10, token]`, both ways.
+    pub const PONG: u64 = 10;
+}
+
+/// The `policy` map of an open: every key optional on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Jump the queue.
+    pub urgent: bool,
+    /// Milliseconds the request may run once started.
+    pub timeout_ms: Option<u64>,
+    /// Milliseconds from the open after which the request is dropped.
+    pub deadline_ms: Option<u64>,
+}
+
+/// The `auth` map of a signed open (PROTOCOL.md §10); all four keys are required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// The user whose key signed the message.
+    pub user: String,
+    /// Unix milliseconds when the message was signed.
+    pub ts: u64,
+    /// A value unique within the replay window; sent as str or bin, encoded as bin.
+    pub nonce: Bytes,
+    /// The signature.
+    pub sig: Bytes,
+}
+
+/// One message of the native protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeMessage {
+    /// Open request `sid` (c -> n); an empty `event` means the task's name.
+    Open {
+        sid: u64,
+        event: String,
+        policy: Policy,
+        auth: Option<Auth>,
+    },
+    /// A request chunk (c -> n) or reply chunk (n -> c).
+    Chunk { sid: u64, data: Bytes },
+    /// End of the sender's stream.
+    Choke { sid: u64 },
+    /// The request failed; terminal (n -> c).
+    Error {
+        sid: u64,
+        code: u32,
+        message: String,
+    },
+    /// Cancel request `sid` (c -> n).
+    Cancel { sid: u64 },
+    /// Asks for a pong with the same token.
+    Ping { token: u64 },
+    /// Answers a ping.
+    Pong { token: u64 },
+}
+
+impl NativeMessage {
+    /// Decodes one ZeroMQ frame.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::TooLarge`] if `frame` exceeds `max_message` bytes, otherwise a
+    /// [`DecodeError`] naming what was wrong; no input panics.
+    pub fn decode(frame: &[u8], max_message: usize) -> Result<Self, DecodeError> {
+        if frame.len() > max_message {
+            return Err(DecodeError::TooLarge {
+                size: frame.len(),
+                limit: max_message,
+            });
+        }
+        let mp::Head {
+            kind,
+            arity,
+            body: mut r,
+        } = Reader::message(frame)?;
+        let expected = match kind {
+            kind::OPEN => 5,
+            kind::CHUNK => 3,
+            kind::ERROR => 4,
+            kind::CHOKE | kind::CANCEL | kind::PING | kind::PONG => 2,
+            _ => return Err(DecodeError::UnknownKind(kind)),
+        };
+        if arity != expected {
+            return Err(DecodeError::WrongArity {
+                kind,
+                expected,
+                got: arity,
+            });
+        }
+        let msg = match kind {
+            kind::OPEN => NativeMessage::Open {
+                sid: r.uint("sid")?,
+                event: r.str("event")?.to_owned(),
+                policy: decode_policy(&mut r)?,
+                auth: if r.nil() {
+                    None
+                } else {
+                    Some(decode_auth(&mut r)?)
+                },
+            },
+            kind::CHUNK => NativeMessage::Chunk {
+                sid: r.uint("sid")?,
+                data: Bytes::copy_from_slice(r.bytes("data")?),
+            },
+            kind::CHOKE => NativeMessage::Choke {
+                sid: r.uint("sid")?,
+            },
+            kind::ERROR => NativeMessage::Error {
+                sid: r.uint("sid")?,
+                code: r.u32("code")?,
+                message: r.str("message")?.to_owned(),
+            },
+            kind::CANCEL => NativeMessage::Cancel {
+                sid: r.uint("sid")?,
+            },
+            kind::PING => NativeMessage::Ping {
+                token: r.uint("token")?,
+            },
+            _ => NativeMessage::Pong {
+                token: r.uint("token")?,
+            },
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+
+    /// Encodes the message as one frame.
+    pub fn encode(&self) -> Bytes {
+        match self {
+            NativeMessage::Open {
+                sid,
+                event,
+                policy,
+                auth,
+            } => encode_open(*sid, event, policy, auth.as_ref()),
+            NativeMessage::Chunk { sid, data } => encode_chunk(*sid, data),
+            NativeMessage::Choke { sid } => encode_choke(*sid),
+            NativeMessage::Error { sid, code, message } => encode_error(*sid, *code, message),
+            NativeMessage::Cancel { sid } => encode_cancel(*sid),
+            NativeMessage::Ping { token } => encode_ping(*token),
+            NativeMessage::Pong { token } => encode_pong(*token),
+        }
+    }
+}
+
+fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
+    const MAP: &str = "policy";
+    let len = r.map_len(MAP)?;
+    let mut urgent = None;
+    let mut policy = Policy::default();
+    for _ in 0..len {
+        match r.key(MAP)? {
+            "urgent" => mp::set_once(&mut urgent, r.bool("policy.urgent")?, MAP, "urgent")?,
+            "timeout" => mp::set_once(
+                &mut policy.timeout_ms,
+                r.uint("policy.timeout")?,
+                MAP,
+                "timeout",
+            )?,
+            "deadline" => mp::set_once(
+                &mut policy.deadline_ms,
+                r.uint("policy.deadline")?,
+                MAP,
+                "deadline",
+            )?,
+            other => return Err(DecodeError::unknown_key(MAP, other)),
+        }
+    }
+    policy.urgent = urgent.unwrap_or(false);
+    Ok(policy)
+}
+
+fn decode_auth(r: &mut Reader<'_>) -> Result<Auth, DecodeError> {
+    const MAP: &str = "auth";
+    let len = r.map_len(MAP)?;
+    let (mut user, mut ts, mut nonce, mut sig) = (None, None, None, None);
+    for _ in 0..len {
+        match r.key(MAP)? {
+            "user" => mp::set_once(&mut user, r.str("auth.user")?.to_owned(), MAP, "user")?,
+            "ts" => mp::set_once(&mut ts, r.uint("auth.ts")?, MAP, "ts")?,
+            "nonce" => mp::set_once(
+                &mut nonce,
+                Bytes::copy_from_slice(r.bytes("auth.nonce")?),
+                MAP,
+                "nonce",
+            )?,
+            "sig" => mp::set_once(
+                &mut sig,
+                Bytes::copy_from_slice(r.bin("auth.sig")?),
+                MAP,
+                "sig",
+            )?,
+            other => return Err(DecodeError::unknown_key(MAP, other)),
+        }
+    }
+    let missing = |key| DecodeError::MissingKey { map: MAP, key };
+    Ok(Auth {
+        user: user.ok_or_else(|| missing("user"))?,
+        ts: ts.ok_or_else(|| missing("ts"))?,
+        nonce: nonce.ok_or_else(|| missing("nonce"))?,
+        sig: sig.ok_or_else(|| missing("sig"))?,
+    })
+}
+
+fn encode_policy(out: &mut BytesMut, policy: &Policy) {
+    let len = u32::from(policy.urgent)
+        + u32::from(policy.timeout_ms.is_some())
+        + u32::from(policy.deadline_ms.is_some());
+    mp::put_map_len(out, len);
+    if policy.urgent {
+        mp::put_str(out, "urgent");
+        mp::put_bool(out, true);
+    }
+    for (key, value) in [
+        ("timeout", policy.timeout_ms),
+        ("deadline", policy.deadline_ms),
+    ] {
+        if let Some(v) = value {
+            mp::put_str(out, key);
+            mp::put_uint(out, v);
+        }
+    }
+}
+
+fn encode_auth(out: &mut BytesMut, auth: Option<&Auth>) {
+    let Some(auth) = auth else {
+        mp::put_nil(out);
+        return;
+    };
+    mp::put_map_len(out, 4);
+    mp::put_str(out, "user");
+    mp::put_str(out, &auth.user);
+    mp::put_str(out, "ts");
+    mp::put_uint(out, auth.ts);
+    mp::put_str(out, "nonce");
+    mp::put_bin(out, &auth.nonce);
+    mp::put_str(out, "sig");
+    mp::put_bin(out, &auth.sig);
+}
+
+/// Encodes `[3, sid, event, policy, auth]`: open a request (c -> n).
+pub fn encode_open(sid: u64, event: &str, policy: &Policy, auth: Option<&Auth>) -> Bytes {
+    let auth_len = auth.map_or(0, |a| 32 + a.user.len() + a.nonce.len() + a.sig.len());
+    let mut out = BytesMut::with_capacity(4 * mp::MAX_HEAD + event.len() + 40 + auth_len);
+    mp::put_array_len(&mut out, 5);
+    mp::put_uint(&mut out, kind::OPEN);
+    mp::put_uint(&mut out, sid);
+    mp::put_str(&mut out, event);
+    encode_policy(&mut out, policy);
+    encode_auth(&mut out, auth);
+    out.freeze()
+}
+
+/// Encodes `[4, sid, data]`, `data` as msgpack bin.
+pub fn encode_chunk(sid: u64, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(3 * mp::MAX_HEAD + data.len());
+    mp::put_array_len(&mut out, 3);
+    mp::put_uint(&mut out, kind::CHUNK);
+    mp::put_uint(&mut out, sid);
+    mp::put_bin(&mut out, data);
+    out.freeze()
+}
+
+/// Encodes `[5, sid]`: end of the sender's stream.
+pub fn encode_choke(sid: u64) -> Bytes {
+    encode_pair(kind::CHOKE, sid)
+}
+
+/// Encodes `[7, sid]`: cancel (c -> n).
+pub fn encode_cancel(sid: u64) -> Bytes {
+    encode_pair(kind::CANCEL, sid)
+}
+
+/// Encodes `[9, token]`.
+pub fn encode_ping(token: u64) -> Bytes {
+    encode_pair(kind::PING, token)
+}
+
+/// Encodes `[10, token]`.
+pub fn encode_pong(token: u64) -> Bytes {
+    encode_pair(kind::PONG, token)
+}
+
+fn encode_pair(kind: u64, value: u64) -> Bytes {
+    let mut out = BytesMut::with_capacity(2 * mp::MAX_HEAD);
+    mp::put_array_len(&mut out, 2);
+    mp::put_uint(&mut out, kind);
+    mp::put_uint(&mut out, value);
+    out.freeze()
+}
+
+/// Encodes `[6, sid, code, message]`: the request failed (n -> c).
+pub fn encode_error(sid: u64, code: u32, message: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 * mp::MAX_HEAD + message.len());
+    mp::put_array_len(&mut out, 4);
+    mp::put_uint(&mut out, kind::ERROR);
+    mp::put_uint(&mut out, sid);
+    mp::put_uint(&mut out, u64::from(code));
+    mp::put_str(&mut out, message);
+    out.freeze()
+}

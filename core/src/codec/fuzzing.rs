@@ -1,0 +1,135 @@
+//! Property checks for fuzzing: the bodies of the `fuzz/` targets, kept here so that
+//! `cargo test` can replay the committed corpus (`tests/fuzz_corpus.rs`) with the same checks.
+//!
+//! Unlike the rest of the core these functions panic, on purpose: a panic is how a fuzzer
+//! learns that a property failed. Nothing outside fuzzing and tests should call them.
+
+use bytes::{Bytes, BytesMut};
+
+use super::frame::FrameDecoder;
+use super::native::NativeMessage;
+use super::worker::WorkerMessage;
+use super::DecodeError;
+
+/// The size limit the checks use: small, so that fuzzed inputs can reach `TooLarge`.
+pub const FUZZ_MAX_MESSAGE: usize = 64 * 1024;
+
+/// Checks the worker channel on a byte stream.
+///
+/// The first byte of `data` says how many of the next bytes (0 to 7) are split sizes; the rest
+/// is the stream. Fed to a [`FrameDecoder`] whole and in pieces of those sizes (one byte at a
+/// time when there are none), it must yield the same frames and errors; every frame is then
+/// decoded, and every message decoded must re-encode to bytes that decode to the same message.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn check_worker_stream(data: &[u8]) {
+    let Some((&count, rest)) = data.split_first() else {
+        return;
+    };
+    let count = usize::from(count % 8).min(rest.len());
+    let (sizes, stream) = rest.split_at(count);
+    let whole = frames(stream, &[stream.len()]);
+    let sizes: Vec<usize> = if sizes.is_empty() {
+        vec![1]
+    } else {
+        sizes.iter().map(|&s| usize::from(s) + 1).collect()
+    };
+    let split = frames(stream, &sizes);
+    assert_eq!(whole, split, "frames depend on how the stream was split");
+    for frame in whole.iter().filter_map(|f| f.as_ref().ok()) {
+        check_worker_frame(frame);
+    }
+}
+
+/// Frames (and the error that ended them, if any) from `stream` pushed in pieces whose sizes
+/// cycle through `sizes`.
+fn frames(stream: &[u8], sizes: &[usize]) -> Vec<Result<Bytes, DecodeError>> {
+    let mut decoder = FrameDecoder::new(FUZZ_MAX_MESSAGE);
+    let mut out = Vec::new();
+    let mut rest = stream;
+    for &size in sizes.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (piece, tail) = rest.split_at(size.clamp(1, rest.len()));
+        rest = tail;
+        decoder.push(piece);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(decoder.next_frame(), Err(e.clone()), "decoder not poisoned");
+                    out.push(Err(e));
+                    return out;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Checks one worker frame body: both decoders agree, and a decoded message round-trips.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn check_worker_frame(body: &Bytes) {
+    let copied = WorkerMessage::decode(body);
+    let shared = WorkerMessage::decode_bytes(body);
+    assert_eq!(copied, shared, "decode and decode_bytes disagree");
+    let msg = match copied {
+        Ok(msg) => msg,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let mut encoded = BytesMut::new();
+    msg.encode_framed(&mut encoded);
+    let mut decoder = FrameDecoder::new(usize::MAX);
+    decoder.push(&encoded);
+    let frame = decoder
+        .next_frame()
+        .expect("re-encoded frame too large")
+        .expect("re-encoded frame incomplete");
+    assert_eq!(decoder.buffered(), 0, "re-encoded frame has extra bytes");
+    let again = WorkerMessage::decode(&frame).expect("re-encoded message does not decode");
+    assert_eq!(again, msg, "round trip changed the message");
+    let mut twice = BytesMut::new();
+    again.encode_framed(&mut twice);
+    assert_eq!(twice, encoded, "encoding is not canonical");
+}
+
+/// Checks the native protocol on one frame: decoding never panics, the size limit holds, and
+/// a decoded message re-encodes to bytes that decode to the same message.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn check_native_message(data: &[u8]) {
+    let result = NativeMessage::decode(data, FUZZ_MAX_MESSAGE);
+    if data.len() <= FUZZ_MAX_MESSAGE {
+        assert_eq!(NativeMessage::decode(data, data.len()), result);
+    }
+    if let Some(limit) = data.len().checked_sub(1) {
+        assert!(matches!(
+            NativeMessage::decode(data, limit),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+    let msg = match result {
+        Ok(msg) => msg,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let encoded = msg.encode();
+    let again =
+        NativeMessage::decode(&encoded, usize::MAX).expect("re-encoded message does not decode");
+    assert_eq!(again, msg, "round trip changed the message");
+    assert_eq!(again.encode(), encoded, "encoding is not canonical");
+}
