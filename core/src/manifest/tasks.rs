@@ -1,0 +1,407 @@
+//! The `tasks` section: one event source per task (DESIGN.md §6).
+
+use super::app;
+use super::endpoint::{Endpoint, Role};
+use super::error::Problems;
+use super::reader::{join, Obj};
+use super::{suggest, value};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One named event source. Its name is the event the worker is asked to handle.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Task {
+    /// The task's key in `tasks`: never empty, never `engine`, never starting with `_`.
+    pub name: String,
+    /// What produces the events, with its settings.
+    pub kind: TaskKind,
+}
+
+/// Every task type of DESIGN.md §6 with its validated settings. Durations in the manifest are
+/// milliseconds; sizes are bytes. `max_message` defaults to the engine's `max-message`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum TaskKind {
+    /// Fires every `interval` on a fixed grid, first after one interval (or at start too when
+    /// `immediate`); runs may overlap.
+    RecurringTimer { interval: Duration, immediate: bool },
+    /// Fires `interval` after the previous run ended; never overlaps.
+    DriftingTimer { interval: Duration },
+    /// Fires on a cron `schedule` (5 fields, or 6 with seconds first) in `timezone`.
+    Cron {
+        schedule: String,
+        timezone: String,
+        overlap: Overlap,
+    },
+    /// One-shot jobs submitted over control (`schedule` action).
+    ManualScheduler,
+    /// Changes under `path`, batched for `debounce`.
+    FilesystemMonitor {
+        path: PathBuf,
+        recursive: bool,
+        debounce: Duration,
+    },
+    /// ZeroMQ ROUTER, one reply per request; replies above `reply_limit` bytes become 413.
+    ZeromqServer {
+        endpoint: String,
+        reply_limit: usize,
+        max_message: usize,
+    },
+    /// ZeroMQ ROUTER speaking the native protocol (streams, policies, cancel).
+    NativeServer {
+        endpoint: String,
+        max_message: usize,
+    },
+    /// ZeroMQ PULL: every message a job; replies go to pubsub.
+    ZeromqSink {
+        endpoint: String,
+        max_message: usize,
+    },
+    /// ZeroMQ PULL with native invoke messages.
+    NativeSink {
+        endpoint: String,
+        max_message: usize,
+    },
+    /// ZeroMQ SUB connected to `endpoint`, subscribed to each prefix (none = everything).
+    ZeromqSubscriber {
+        endpoint: String,
+        subscribe: Vec<String>,
+        max_message: usize,
+    },
+    /// A TCP listener with the given `framing`; `max_line` bounds a line in `line` framing.
+    RawServer {
+        endpoint: String,
+        framing: Framing,
+        max_line: usize,
+        max_message: usize,
+    },
+}
+
+/// What a cron task does when its next run is due while the previous one still runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overlap {
+    /// Drop the due run.
+    #[default]
+    Skip,
+    /// Keep at most one due run and start it when the previous one ends.
+    BufferOne,
+    /// Start it anyway.
+    Allow,
+}
+
+/// How a raw-server cuts a TCP stream into requests (PROTOCOL.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    /// One request per line.
+    Line,
+    /// A u32 big-endian length, then that many bytes.
+    Length,
+    /// The whole connection is one request.
+    Stream,
+}
+
+/// The default `reply-limit` of a zeromq-server: 64 MiB.
+pub const DEFAULT_REPLY_LIMIT: usize = 64 << 20;
+/// The default `max-line` of a raw-server: 1 MiB.
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+/// The default cron `timezone`.
+pub const DEFAULT_TIMEZONE: &str = "UTC";
+/// The default filesystem-monitor `debounce`.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// The task types as written in manifests, in DESIGN.md's order.
+pub const TASK_TYPES: &[&str] = &[
+    "recurring-timer",
+    "drifting-timer",
+    "cron",
+    "manual-scheduler",
+    "filesystem-monitor",
+    "zeromq-server",
+    "native-server",
+    "zeromq-sink",
+    "native-sink",
+    "zeromq-subscriber",
+    "raw-server",
+];
+
+impl TaskKind {
+    /// The manifest `type` of this task.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TaskKind::RecurringTimer { .. } => "recurring-timer",
+            TaskKind::DriftingTimer { .. } => "drifting-timer",
+            TaskKind::Cron { .. } => "cron",
+            TaskKind::ManualScheduler => "manual-scheduler",
+            TaskKind::FilesystemMonitor { .. } => "filesystem-monitor",
+            TaskKind::ZeromqServer { .. } => "zeromq-server",
+            TaskKind::NativeServer { .. } => "native-server",
+            TaskKind::ZeromqSink { .. } => "zeromq-sink",
+            TaskKind::NativeSink { .. } => "native-sink",
+            TaskKind::ZeromqSubscriber { .. } => "zeromq-subscriber",
+            TaskKind::RawServer { .. } => "raw-server",
+        }
+    }
+
+    /// The task's endpoint and whether it binds or connects it; `None` for timers and monitors.
+    pub fn endpoint(&self) -> Option<(&str, Role)> {
+        match self {
+            TaskKind::ZeromqServer { endpoint, .. }
+            | TaskKind::NativeServer { endpoint, .. }
+            | TaskKind::ZeromqSink { endpoint, .. }
+            | TaskKind::NativeSink { endpoint, .. }
+            | TaskKind::RawServer { endpoint, .. } => Some((endpoint, Role::Bind)),
+            TaskKind::ZeromqSubscriber { endpoint, .. } => Some((endpoint, Role::Connect)),
+            _ => None,
+        }
+    }
+
+    /// The largest message accepted from this task's peers, for tasks that have any.
+    pub fn max_message(&self) -> Option<usize> {
+        match self {
+            TaskKind::ZeromqServer { max_message, .. }
+            | TaskKind::NativeServer { max_message, .. }
+            | TaskKind::ZeromqSink { max_message, .. }
+            | TaskKind::NativeSink { max_message, .. }
+            | TaskKind::ZeromqSubscriber { max_message, .. }
+            | TaskKind::RawServer { max_message, .. } => Some(*max_message),
+            _ => None,
+        }
+    }
+}
+
+/// What task parsing needs from the rest of the manifest.
+pub(crate) struct Ctx<'a> {
+    /// The manifest's folder, for relative `path`s.
+    pub base_dir: Option<&'a Path>,
+    /// The engine's `max-message`, the default of every task's.
+    pub max_message: usize,
+}
+
+/// Reads the `tasks` object (required, non-empty). Tasks come out sorted by name.
+pub(crate) fn parse(v: &Value, ctx: &Ctx<'_>, p: &mut Problems) -> Vec<Task> {
+    let Value::Object(map) = v else {
+        p.add("tasks", value::expected("an object of tasks by name", v));
+        return Vec::new();
+    };
+    if map.is_empty() {
+        p.add("tasks", "there must be at least one task");
+    }
+    let mut tasks = Vec::with_capacity(map.len());
+    for (name, body) in map {
+        check_name(name, p);
+        let path = join("tasks", name);
+        if let Some(kind) = parse_task(body, &path, ctx, p) {
+            tasks.push(Task {
+                name: name.clone(),
+                kind,
+            });
+        }
+    }
+    // serde_json's map is sorted today, but the order is part of the contract, so make sure.
+    tasks.sort_by(|a, b| a.name.cmp(&b.name));
+    tasks
+}
+
+/// Task names become event names and pubsub sources (`<app>:<task> <field> ...`).
+fn check_name(name: &str, p: &mut Problems) {
+    let path = join("tasks", name);
+    if name.is_empty() {
+        p.add("tasks", "a task name must not be empty");
+    } else if name == "engine" {
+        p.add(
+            path,
+            "the task name \"engine\" is reserved for the app's own pubsub events",
+        );
+    } else if name.starts_with('_') {
+        p.add(
+            path,
+            "a task name must not start with _ (SDKs never treat those as events)",
+        );
+    } else if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        p.add(
+            path,
+            "a task name must not hold spaces or control characters (it is a word in pubsub \
+             envelopes)",
+        );
+    }
+}
+
+fn parse_task(v: &Value, path: &str, ctx: &Ctx<'_>, p: &mut Problems) -> Option<TaskKind> {
+    let mut o = Obj::new(v, path, "an object with a \"type\"", p)?;
+    let type_path = o.at("type");
+    let ty = o.require("type", p)?;
+    let ty = value::string(ty, &type_path, p)?;
+    let kind = match ty {
+        "recurring-timer" => TaskKind::RecurringTimer {
+            interval: interval(&mut o, p),
+            immediate: o.bool("immediate", p).unwrap_or(false),
+        },
+        "drifting-timer" => TaskKind::DriftingTimer {
+            interval: interval(&mut o, p),
+        },
+        "cron" => cron(&mut o, p),
+        "manual-scheduler" => TaskKind::ManualScheduler,
+        "filesystem-monitor" => TaskKind::FilesystemMonitor {
+            path: o
+                .req("path", p, |v, at, p| {
+                    app::resolve(value::non_empty(v, at, p)?, ctx.base_dir, at, p)
+                })
+                .unwrap_or_default(),
+            recursive: o.bool("recursive", p).unwrap_or(false),
+            debounce: o.ms("debounce", p).unwrap_or(DEFAULT_DEBOUNCE),
+        },
+        "zeromq-server" => TaskKind::ZeromqServer {
+            endpoint: endpoint(&mut o, Role::Bind, p),
+            reply_limit: o.int("reply-limit", 1, p).unwrap_or(DEFAULT_REPLY_LIMIT),
+            max_message: max_message(&mut o, ctx, p),
+        },
+        "native-server" => TaskKind::NativeServer {
+            endpoint: endpoint(&mut o, Role::Bind, p),
+            max_message: max_message(&mut o, ctx, p),
+        },
+        "zeromq-sink" => TaskKind::ZeromqSink {
+            endpoint: endpoint(&mut o, Role::Bind, p),
+            max_message: max_message(&mut o, ctx, p),
+        },
+        "native-sink" => TaskKind::NativeSink {
+            endpoint: endpoint(&mut o, Role::Bind, p),
+            max_message: max_message(&mut o, ctx, p),
+        },
+        "zeromq-subscriber" => TaskKind::ZeromqSubscriber {
+            endpoint: endpoint(&mut o, Role::Connect, p),
+            subscribe: o.opt("subscribe", p, strings).unwrap_or_default(),
+            max_message: max_message(&mut o, ctx, p),
+        },
+        "raw-server" => raw_server(&mut o, ctx, p),
+        other => {
+            p.add(
+                type_path,
+                format!(
+                    "unknown task type {other:?}; expected one of {}{}",
+                    TASK_TYPES.join(", "),
+                    suggest::hint(other, TASK_TYPES)
+                ),
+            );
+            // The other keys depend on the type, so they cannot be judged.
+            return None;
+        }
+    };
+    o.finish(p);
+    Some(kind)
+}
+
+/// A timer's `interval`: required milliseconds.
+fn interval(o: &mut Obj<'_>, p: &mut Problems) -> Duration {
+    o.req("interval", p, value::millis).unwrap_or_default()
+}
+
+fn max_message(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> usize {
+    o.int("max-message", 1, p).unwrap_or(ctx.max_message)
+}
+
+/// A required endpoint, validated for its role; kept as written.
+fn endpoint(o: &mut Obj<'_>, role: Role, p: &mut Problems) -> String {
+    o.req("endpoint", p, |v, at, p| {
+        let s = value::string(v, at, p)?;
+        match Endpoint::parse(s).and_then(|e| e.check_role(role).map(|()| e)) {
+            Ok(_) => Some(s.to_owned()),
+            Err(msg) => {
+                p.add(at, msg);
+                None
+            }
+        }
+    })
+    .unwrap_or_default()
+}
+
+fn strings(v: &Value, path: &str, p: &mut Problems) -> Option<Vec<String>> {
+    let Value::Array(items) = v else {
+        p.add(path, value::expected("an array of strings", v));
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(s) = value::string(item, &format!("{path}[{i}]"), p) {
+            out.push(s.to_owned());
+        }
+    }
+    Some(out)
+}
+
+const OVERLAPS: &[(&str, Overlap)] = &[
+    ("skip", Overlap::Skip),
+    ("buffer-one", Overlap::BufferOne),
+    ("allow", Overlap::Allow),
+];
+
+fn cron(o: &mut Obj<'_>, p: &mut Problems) -> TaskKind {
+    let schedule = o.req("schedule", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        // Only the shape for now; the fields themselves are checked by the cron parser.
+        let fields = s.split_whitespace().count();
+        if fields == 5 || fields == 6 {
+            Some(s.to_owned())
+        } else {
+            p.add(
+                at,
+                format!(
+                    "a cron schedule has 5 fields (min hour dom mon dow) or 6 (sec first), \
+                     found {fields}"
+                ),
+            );
+            None
+        }
+    });
+    let timezone = o.opt("timezone", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        if s.chars().any(char::is_whitespace) {
+            p.add(
+                at,
+                format!("{s:?} is not a timezone name (like UTC or Europe/Moscow)"),
+            );
+            return None;
+        }
+        Some(s.to_owned())
+    });
+    TaskKind::Cron {
+        schedule: schedule.unwrap_or_default(),
+        timezone: timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
+        overlap: o
+            .opt("overlap", p, |v, at, p| value::choice(v, at, OVERLAPS, p))
+            .unwrap_or_default(),
+    }
+}
+
+const FRAMINGS: &[(&str, Framing)] = &[
+    ("line", Framing::Line),
+    ("length", Framing::Length),
+    ("stream", Framing::Stream),
+];
+
+fn raw_server(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    let endpoint = endpoint(o, Role::Bind, p);
+    // A raw server is a plain TCP listener, so ZeroMQ's other transports do not apply.
+    if !endpoint.is_empty() && !endpoint.starts_with("tcp://") {
+        p.add(
+            o.at("endpoint"),
+            "a raw-server listens on TCP only: use tcp://HOST:PORT",
+        );
+    }
+    let framing = o.req("framing", p, |v, at, p| value::choice(v, at, FRAMINGS, p));
+    let max_line = o.int("max-line", 1, p);
+    if max_line.is_some() && framing.is_some_and(|f| f != Framing::Line) {
+        p.add(
+            o.at("max-line"),
+            "max-line applies only to framing \"line\"",
+        );
+    }
+    TaskKind::RawServer {
+        endpoint,
+        framing: framing.unwrap_or(Framing::Line),
+        max_line: max_line.unwrap_or(DEFAULT_MAX_LINE),
+        max_message: max_message(o, ctx, p),
+    }
+}
