@@ -9,3 +9,8 @@ pub mod time;
 
 pub use ids::{AppId, EndpointId, WorkerId};
 pub use time::Now;
+pub mod arena;
+pub mod node;
+pub mod process;
+pub mod status;
+pub mod timers;

@@ -35,6 +35,9 @@ impl Add<Duration> for Now {
 
     /// Both clocks advance together, as they do when nobody changes the system time.
     fn add(self, d: Duration) -> Now {
-        Now { mono: self.mono + d, wall: self.wall + d }
+        Now {
+            mono: self.mono + d,
+            wall: self.wall + d,
+        }
     }
 }

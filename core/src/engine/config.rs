@@ -41,7 +41,13 @@ pub struct BusynessConfig {
 
 impl Default for BusynessConfig {
     fn default() -> Self {
-        Self { window: Duration::from_secs(1), high: 0.5, low: 0.25, backoff: 3, step: 1 }
+        Self {
+            window: Duration::from_secs(1),
+            high: 0.5,
+            low: 0.25,
+            backoff: 3,
+            step: 1,
+        }
     }
 }
 

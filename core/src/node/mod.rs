@@ -1,0 +1,213 @@
+//! The node: every app, its tasks and engine, and the endpoints they own. It turns inputs
+//! from the runtime into engine calls and engine outputs into runtime outputs; drivers (what
+//! each task type means on its wire) live in one module each.
+
+mod app;
+mod io;
+mod native_server;
+mod publication;
+mod route;
+mod sinks;
+mod spawn;
+mod timer_tasks;
+mod zmq_server;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub use io::{Input, Output, SocketKind, SpawnSpec};
+pub use route::Route;
+
+use crate::engine::Engine;
+use crate::ids::{AppId, EndpointId, WorkerId};
+use crate::manifest::TaskKind;
+use crate::process::LogLevel;
+use crate::time::Now;
+use app::App;
+
+/// What a node is told when it is made; everything here comes from the runtime's world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The host name in pubsub envelopes.
+    pub hostname: String,
+    /// Where worker channel sockets go (keep it short: Unix socket paths are limited).
+    pub run_dir: PathBuf,
+    /// The Python interpreter for `python` apps.
+    pub python: String,
+    /// A folder holding the `cocaine` Python package, put first on `PYTHONPATH`.
+    pub python_path: Option<PathBuf>,
+    /// The host program that runs a `native` app in a process.
+    pub native_host: Option<PathBuf>,
+    /// Requests one native-protocol client may have open at once; more get 503. This keeps
+    /// replies within ZeroMQ's send high-water mark, past which a ROUTER drops them silently.
+    pub max_open_per_peer: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            hostname: "localhost".to_owned(),
+            run_dir: std::env::temp_dir(),
+            python: "python3".to_owned(),
+            python_path: None,
+            native_host: None,
+            max_open_per_peer: 512,
+        }
+    }
+}
+
+/// Which app (and which of its tasks) an endpoint belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EndpointOwner {
+    app: AppId,
+    /// The task's index, or `None` for the app's pubsub.
+    task: Option<usize>,
+}
+
+/// A Cocaine node as a state machine. See the crate docs for the loop that drives it.
+#[derive(Debug)]
+pub struct Node {
+    config: NodeConfig,
+    apps: BTreeMap<AppId, App>,
+    names: BTreeMap<String, AppId>,
+    endpoints: HashMap<EndpointId, EndpointOwner>,
+    next_app: u64,
+    next_endpoint: u64,
+    out: VecDeque<Output>,
+    shutting_down: bool,
+}
+
+impl Node {
+    pub fn new(config: NodeConfig) -> Self {
+        Self {
+            config,
+            apps: BTreeMap::new(),
+            names: BTreeMap::new(),
+            endpoints: HashMap::new(),
+            next_app: 1,
+            next_endpoint: 1,
+            out: VecDeque::new(),
+            shutting_down: false,
+        }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Takes in one input at `now`. Timers due by `now` fire first.
+    pub fn handle_input(&mut self, now: Now, input: Input) {
+        self.fire_timers(now);
+        match input {
+            Input::Timeout => {}
+            Input::Deploy { manifest } => self.deploy(now, *manifest),
+            Input::Remove { app } => self.remove(now, &app),
+            Input::Shutdown => self.shutdown(now),
+            Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
+            Input::Received { endpoint, frames } => self.received(now, endpoint, frames),
+            Input::WorkerConnected { .. } => {}
+            Input::WorkerData { worker, bytes } => {
+                self.with_engine(worker, |e| e.worker_data(now.mono, worker, &bytes))
+            }
+            Input::WorkerDisconnected { .. } => {}
+            Input::WorkerStderr { worker, line } => {
+                self.with_engine(worker, |e| e.worker_stderr(worker, &line))
+            }
+            Input::WorkerExited { worker, status } => {
+                self.with_engine(worker, |e| e.worker_exited(now.mono, worker, status));
+                self.out.push_back(Output::CloseWorker { worker });
+            }
+            Input::SpawnFailed { worker, error } => {
+                self.with_engine(worker, |e| e.spawn_failed(now.mono, worker, &error));
+                self.out.push_back(Output::CloseWorker { worker });
+            }
+        }
+        self.drain_engines(now);
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the node next needs time (`Input::Timeout`), if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.apps.values().filter_map(App::poll_timeout).min()
+    }
+
+    /// Names of the apps the node runs (stopping ones included).
+    pub fn apps(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().map(String::as_str)
+    }
+
+    /// The engine of an app, for `info` and tests.
+    pub fn engine(&self, app: &str) -> Option<&Engine<Route>> {
+        self.names
+            .get(app)
+            .and_then(|id| self.apps.get(id))
+            .map(|a| &a.engine)
+    }
+
+    fn with_engine(&mut self, worker: WorkerId, f: impl FnOnce(&mut Engine<Route>)) {
+        if let Some(app) = self.apps.get_mut(&Engine::<Route>::app_of(worker)) {
+            f(&mut app.engine);
+        }
+    }
+
+    fn fire_timers(&mut self, now: Now) {
+        let ids: Vec<AppId> = self.apps.keys().copied().collect();
+        for id in ids {
+            if let Some(app) = self.apps.get_mut(&id) {
+                app.fire_timers(now, &self.config, &mut self.out);
+            }
+        }
+        self.drain_engines(now);
+    }
+
+    /// Carries engine outputs out, routing replies to their drivers; repeats while that
+    /// makes more (a drifting timer submits when its job ends).
+    fn drain_engines(&mut self, now: Now) {
+        let mut finished = Vec::new();
+        for (id, app) in self.apps.iter_mut() {
+            if app.drain(now, &self.config, &mut self.out) {
+                finished.push(*id);
+            }
+        }
+        for id in finished {
+            self.forget(id);
+        }
+    }
+
+    fn received(&mut self, now: Now, endpoint: EndpointId, frames: Vec<bytes::Bytes>) {
+        let Some(owner) = self.endpoints.get(&endpoint).copied() else {
+            return;
+        };
+        let Some(app) = self.apps.get(&owner.app) else {
+            return;
+        };
+        let Some(task) = owner.task.and_then(|t| app.manifest.tasks.get(t)) else {
+            return;
+        };
+        match task.kind {
+            TaskKind::NativeServer { .. } => self.native_received(now, endpoint, owner, frames),
+            TaskKind::ZeromqServer { .. } => self.server_received(now, endpoint, owner, frames),
+            TaskKind::ZeromqSink { .. } | TaskKind::ZeromqSubscriber { .. } => {
+                self.sink_received(now, owner, frames)
+            }
+            TaskKind::NativeSink { .. } => self.native_sink_received(now, owner, frames),
+            _ => {}
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.out.push_back(Output::Log { level, message });
+    }
+
+    fn new_endpoint(&mut self, owner: EndpointOwner) -> EndpointId {
+        let id = EndpointId(self.next_endpoint);
+        self.next_endpoint += 1;
+        self.endpoints.insert(id, owner);
+        id
+    }
+}

@@ -1,0 +1,88 @@
+//! Where a job's reply goes, and taking it there.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::app::App;
+use super::io::Output;
+use super::{native_server, publication, zmq_server, NodeConfig};
+use crate::engine::ReplyEvent;
+use crate::ids::EndpointId;
+use crate::time::Now;
+
+/// A job's reply token: the engine hands it back with every reply event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A native-protocol client: its ROUTER identity, whether it framed its messages with an
+    /// empty delimiter (echoed back), and its request's sid.
+    Native {
+        endpoint: EndpointId,
+        peer: Bytes,
+        delimiter: bool,
+        sid: u64,
+    },
+    /// A zeromq-server client, by its routing frames.
+    Server {
+        endpoint: EndpointId,
+        envelope: Vec<Bytes>,
+    },
+    /// The app's pubsub, as this task's publication.
+    Publish { task: usize },
+}
+
+impl App {
+    pub(super) fn deliver(
+        &mut self,
+        now: Now,
+        config: &NodeConfig,
+        out: &mut VecDeque<Output>,
+        route: Route,
+        event: ReplyEvent,
+    ) {
+        match route {
+            Route::Native {
+                endpoint,
+                peer,
+                delimiter,
+                sid,
+            } => {
+                if event.is_terminal() {
+                    self.sessions.close(endpoint, &peer, sid);
+                }
+                let message = native_server::reply_message(sid, &event);
+                out.push_back(Output::Send {
+                    endpoint,
+                    frames: native_server::reply_frames(peer, delimiter, message),
+                });
+            }
+            Route::Server { endpoint, envelope } => {
+                if let Some(frames) = zmq_server::reply_frames(envelope, event) {
+                    out.push_back(Output::Send { endpoint, frames });
+                }
+            }
+            Route::Publish { task } => {
+                let source = self.tasks.get(task).map(|t| t.name.clone());
+                let source = source.as_deref().unwrap_or("engine").to_owned();
+                let terminal = event.is_terminal();
+                match event {
+                    ReplyEvent::Collected(chunks) => {
+                        for (field, value) in publication::fields_of_reply(&chunks) {
+                            self.publish(now, config, out, &source, &field, &value);
+                        }
+                    }
+                    ReplyEvent::Error(failure) => {
+                        let value = serde_json::json!({
+                            "code": failure.code, "message": failure.message, "task": source,
+                        });
+                        self.publish(now, config, out, "engine", "error", &value);
+                    }
+                    ReplyEvent::Chunk(_) | ReplyEvent::End => {}
+                }
+                if terminal {
+                    self.publication_ended(now, task);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! How a worker of each app type is started (PROTOCOL.md §1 environment).
+
+use std::path::{Path, PathBuf};
+
+use super::io::SpawnSpec;
+use super::NodeConfig;
+use crate::engine::Backend;
+use crate::ids::WorkerId;
+use crate::manifest::{AppType, Manifest};
+
+pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -> SpawnSpec {
+    let socket = config.run_dir.join(format!("{worker}.sock"));
+    let code = &manifest.args.path;
+    let socket_arg = socket.display().to_string();
+    let mut env = vec![
+        ("COCAINE_SOCKET".to_owned(), socket_arg.clone()),
+        ("COCAINE_WORKER_ID".to_owned(), worker.to_string()),
+        ("COCAINE_APP".to_owned(), manifest.app.clone()),
+        (
+            "COCAINE_HEARTBEAT_MS".to_owned(),
+            manifest.engine.heartbeat_interval.as_millis().to_string(),
+        ),
+        (
+            "COCAINE_TIMEOUT_MS".to_owned(),
+            manifest.engine.heartbeat_timeout.as_millis().to_string(),
+        ),
+    ];
+    let path = code.display().to_string();
+    let argv = match (manifest.app_type, manifest.engine.backend) {
+        (AppType::Python, _) => {
+            if let Some(sdk) = &config.python_path {
+                env.push(("PYTHONPATH".to_owned(), sdk.display().to_string()));
+            }
+            vec![
+                config.python.clone(),
+                "-m".into(),
+                "cocaine.worker".into(),
+                "--socket".into(),
+                socket_arg,
+                path,
+            ]
+        }
+        (AppType::Binary, _) => vec![path, "--socket".into(), socket_arg],
+        (AppType::Native, Backend::Process) => {
+            let host = config.native_host.as_ref().map(|p| p.display().to_string());
+            vec![
+                host.unwrap_or_else(|| "cocaine-native-host".to_owned()),
+                "--socket".into(),
+                socket_arg,
+                path,
+            ]
+        }
+        (AppType::Native, Backend::Thread) => vec![path],
+    };
+    SpawnSpec {
+        worker,
+        app: manifest.app.clone(),
+        backend: manifest.engine.backend,
+        argv,
+        env,
+        cwd: Some(working_dir(code)),
+        socket,
+    }
+}
+
+/// A worker runs in its code's folder: the folder itself, or the one holding the file.
+fn working_dir(code: &Path) -> PathBuf {
+    if code.extension().is_some() {
+        code.parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| code.to_path_buf())
+    } else {
+        code.to_path_buf()
+    }
+}
