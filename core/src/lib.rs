@@ -12,5 +12,6 @@ pub use time::Now;
 pub mod arena;
 pub mod node;
 pub mod process;
+pub mod sim;
 pub mod status;
 pub mod timers;
