@@ -17,11 +17,27 @@ macro_rules! id_type {
     };
 }
 
-id_type!(
-    /// A worker, unique for the life of the node (never reused).
-    WorkerId,
-    "w"
-);
+/// A worker, unique for the life of the node (never reused). The high half is its app's
+/// [`AppId`], the low half a counter within the app, so the node finds a worker's app
+/// without a lookup table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkerId(pub u64);
+
+impl WorkerId {
+    pub fn new(app: AppId, seq: u32) -> Self {
+        WorkerId((app.0 << 32) | u64::from(seq))
+    }
+
+    pub fn app(self) -> AppId {
+        AppId(self.0 >> 32)
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w{}.{}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
 id_type!(
     /// A socket the runtime owns for the core: a bound ZeroMQ socket or a TCP listener.
     EndpointId,

@@ -30,6 +30,8 @@ pub struct Behaviour {
     pub echo: bool,
     /// Exit as soon as a signal (or, when idle, a terminate message) arrives.
     pub obey: bool,
+    /// Answer every heartbeat from the node with one.
+    pub heartbeat: bool,
 }
 
 impl Behaviour {
@@ -38,12 +40,14 @@ impl Behaviour {
         handshake: true,
         echo: true,
         obey: true,
+        heartbeat: true,
     };
     /// Does nothing by itself; the test speaks for it.
     pub const MANUAL: Behaviour = Behaviour {
         handshake: false,
         echo: false,
         obey: false,
+        heartbeat: false,
     };
 }
 
@@ -59,6 +63,8 @@ pub struct SimWorker {
     /// Asked to terminate gracefully.
     pub terminating: bool,
     pub signals: Vec<Signal>,
+    /// Heartbeats from the node not answered yet.
+    pub heartbeats_owed: usize,
 }
 
 /// A job as a simulated worker holds it.
@@ -131,9 +137,16 @@ impl<R: Clone> SimPool<R> {
         result
     }
 
-    /// Moves time forward and fires what is due.
+    /// Moves time forward, waking at every timer on the way as a runtime would, so that
+    /// simulated workers answer (heartbeats, cancels) in between.
     pub fn advance(&mut self, by: Duration) {
-        self.now += by;
+        let target = self.now + by;
+        while let Some(at) = self.engine.poll_timeout().filter(|at| *at <= target) {
+            self.now = self.now.max(at);
+            self.engine.handle_timeout(self.now);
+            self.pump();
+        }
+        self.now = target;
         self.engine.handle_timeout(self.now);
         self.pump();
     }
@@ -246,6 +259,7 @@ impl<R: Clone> SimPool<R> {
                         handshaked: false,
                         terminating: false,
                         signals: Vec::new(),
+                        heartbeats_owed: 0,
                     },
                 );
             }
@@ -287,6 +301,7 @@ impl<R: Clone> SimPool<R> {
                             }
                         }
                         WorkerMessage::Terminate { .. } => w.terminating = true,
+                        WorkerMessage::Heartbeat => w.heartbeats_owed += 1,
                         _ => {}
                     }
                     w.received.push(message);
@@ -312,6 +327,10 @@ impl<R: Clone> SimPool<R> {
                     version: PROTOCOL_VERSION,
                     pid: 1000 + (id.0 & 0xffff) as u32,
                 });
+            }
+            if b.heartbeat && w.heartbeats_owed > 0 {
+                w.heartbeats_owed = 0;
+                messages.push(WorkerMessage::Heartbeat);
             }
             if b.echo && w.handshaked {
                 let done: Vec<u64> = w

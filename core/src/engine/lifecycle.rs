@@ -16,7 +16,7 @@ use crate::status::{self, Failure};
 
 impl<R: Clone> Engine<R> {
     pub(super) fn spawn(&mut self, now: Instant) {
-        let id = WorkerId((self.app_id.0 << 32) | u64::from(self.next_worker));
+        let id = WorkerId::new(self.app_id, self.next_worker);
         self.next_worker = self.next_worker.wrapping_add(1);
         let mut worker = Worker::new(id, now, self.config.max_message);
         let at = now + self.config.startup_timeout;
@@ -154,11 +154,13 @@ impl<R: Clone> Engine<R> {
 
     /// The runtime could not start the worker at all.
     pub fn spawn_failed(&mut self, now: Instant, worker: WorkerId, error: &str) {
+        let before = self.standing(worker);
         if let Some(w) = self.workers.get_mut(&worker) {
             if w.departure.is_none() {
                 w.departure = Some(Departure::Fault(format!("could not spawn: {error}")));
             }
         }
+        self.reindex(worker, before);
         self.worker_gone(now, worker, None);
     }
 

@@ -190,11 +190,6 @@ impl<R: Clone> Engine<R> {
         &self.tasks
     }
 
-    /// The app a worker id belongs to: worker ids carry their app's id in the high half.
-    pub fn app_of(worker: WorkerId) -> AppId {
-        AppId(worker.0 >> 32)
-    }
-
     /// Jobs waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.len()

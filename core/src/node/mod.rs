@@ -150,7 +150,7 @@ impl Node {
     }
 
     fn with_engine(&mut self, worker: WorkerId, f: impl FnOnce(&mut Engine<Route>)) {
-        if let Some(app) = self.apps.get_mut(&Engine::<Route>::app_of(worker)) {
+        if let Some(app) = self.apps.get_mut(&worker.app()) {
             f(&mut app.engine);
         }
     }
