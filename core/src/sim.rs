@@ -57,6 +57,8 @@ pub struct SimWorker {
     decoder: FrameDecoder,
     /// Every message the node sent, in order.
     pub received: Vec<WorkerMessage>,
+    /// When each job was started on this worker, by sid.
+    pub invoked_at: BTreeMap<u64, Instant>,
     /// Jobs started and not yet answered, by sid.
     pub jobs: BTreeMap<u64, SimJob>,
     pub handshaked: bool,
@@ -255,6 +257,7 @@ impl<R: Clone> SimPool<R> {
                     SimWorker {
                         decoder: FrameDecoder::new(usize::MAX),
                         received: Vec::new(),
+                        invoked_at: BTreeMap::new(),
                         jobs: BTreeMap::new(),
                         handshaked: false,
                         terminating: false,
@@ -279,6 +282,7 @@ impl<R: Clone> SimPool<R> {
                     };
                     match &message {
                         WorkerMessage::Invoke { sid, event, .. } => {
+                            w.invoked_at.insert(*sid, self.now);
                             let job = SimJob {
                                 event: event.clone(),
                                 ..SimJob::default()

@@ -89,6 +89,21 @@ impl<R: Clone> Engine<R> {
             else {
                 return;
             };
+            // Its deadline timer may be due at this very instant and not yet fired.
+            if self
+                .jobs
+                .get(job)
+                .and_then(|j| j.deadline_at())
+                .is_some_and(|d| d <= now)
+            {
+                self.queue.push(job, true);
+                self.end_early(
+                    now,
+                    job,
+                    Failure::new(crate::status::DEADLINE, "deadline expired in the queue"),
+                );
+                continue;
+            }
             self.start_job(now, job, worker);
         }
     }
