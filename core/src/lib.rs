@@ -1,17 +1,62 @@
-//! The sans-IO core of Cocaine (placeholder docs; the run loop is described once the node lands).
+//! The sans-IO core of Cocaine, an event-driven application server.
+//!
+//! Everything Cocaine decides lives here, as a deterministic state machine in the style of
+//! str0m's `Rtc` and quinn-proto's `Connection`: it never reads a clock, a socket, a file,
+//! the environment or a random source. Time and bytes come in as inputs; what to do goes out
+//! as plain data. A runtime (`cocaine-mio`, `cocaine-smol`) owns the sockets, processes and
+//! timers and runs this loop:
+//!
+//! ```no_run
+//! use std::time::{Instant, SystemTime};
+//! use cocaine_core::node::{Input, Node, NodeConfig, Output};
+//! use cocaine_core::Now;
+//!
+//! # fn wait_for_io_until(_: Option<Instant>) -> Vec<Input> { Vec::new() }
+//! # fn execute(_: Output) {}
+//! let mut node = Node::new(NodeConfig::default());
+//! loop {
+//!     // 1. Do everything the node asked for: send, bind, spawn, kill, publish, log.
+//!     while let Some(output) = node.poll_output() {
+//!         execute(output);
+//!     }
+//!     // 2. Sleep until IO happens or the node's next deadline, whichever comes first.
+//!     let inputs = wait_for_io_until(node.poll_timeout());
+//!     // 3. Feed back what happened, stamped with both clocks read once.
+//!     let now = Now::new(Instant::now(), SystemTime::now());
+//!     node.handle_input(now, Input::Timeout);
+//!     for input in inputs {
+//!         node.handle_input(now, input);
+//!     }
+//! }
+//! ```
+//!
+//! Inputs are bytes from endpoints and workers, worker exits, time, and operator actions
+//! (deploy, remove, shut down). Outputs are sends, binds, spawns, kills, bytes for workers,
+//! publications and log lines. The same input sequence always yields the same output
+//! sequence, so the whole server can be tested, fuzzed and replayed without IO.
+//!
+//! Map of the crate:
+//! - [`node`]: the node, its inputs and outputs, and the drivers that turn each task type's
+//!   wire into jobs (native-server, zeromq-server, sinks, subscriber, timers).
+//! - [`engine`]: one app's engine: admission, queue, dispatch, policies, the worker pool and
+//!   its lifecycle, crash loops; [`engine::pool`] holds the pluggable pool-sizing policies.
+//! - [`manifest`]: parsing and validating app manifests.
+//! - [`codec`]: the worker channel and native protocol codecs.
+//! - [`stats`]: counters and fixed-memory latency histograms.
+//! - [`sim`]: simulated workers for tests, benchmarks and fuzzing.
 
+pub mod arena;
 pub mod codec;
 pub mod engine;
 pub mod ids;
 pub mod manifest;
-pub mod stats;
-pub mod time;
-
-pub use ids::{AppId, EndpointId, WorkerId};
-pub use time::Now;
-pub mod arena;
 pub mod node;
 pub mod process;
 pub mod sim;
+pub mod stats;
 pub mod status;
+pub mod time;
 pub mod timers;
+
+pub use ids::{AppId, EndpointId, WorkerId};
+pub use time::Now;
