@@ -1,0 +1,191 @@
+//! Replays the committed fuzz seed corpus (`fuzz/corpus/`) through the same checks the fuzz
+//! targets run, so that `cargo test` catches regressions without cargo-fuzz.
+//!
+//! `write_seed_corpus` (ignored) regenerates the seeds:
+//! `cargo test -p cocaine-core --test fuzz_corpus -- --ignored`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use cocaine_core::codec::fuzzing::{check_native_message, check_worker_stream};
+use cocaine_core::codec::native::{self, Auth, Policy};
+use cocaine_core::codec::worker::{self, JobMeta};
+
+fn corpus(target: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+/// Every file of a target's corpus; fails if there is none, so the test cannot pass vacuously.
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = corpus(target);
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
+            let data = fs::read(&path).expect("corpus file");
+            (path, data)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files
+}
+
+#[test]
+fn replay_worker_frame_corpus() {
+    for (path, data) in inputs("worker_frame") {
+        eprintln!("{}", path.display());
+        check_worker_stream(&data);
+    }
+}
+
+#[test]
+fn replay_native_message_corpus() {
+    for (path, data) in inputs("native_message") {
+        eprintln!("{}", path.display());
+        check_native_message(&data);
+    }
+}
+
+/// Worker seeds: byte 0 is how many split sizes follow (see `check_worker_stream`).
+fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let meta = JobMeta {
+        urgent: true,
+        timeout_ms: Some(5000),
+        deadline_ms: Some(70000),
+        user: Some("alice".into()),
+        peer: Some("127.0.0.1:5555".into()),
+        task: Some("http".into()),
+    };
+    let one = |f: &dyn Fn(&mut BytesMut)| {
+        let mut out = BytesMut::new();
+        f(&mut out);
+        out.to_vec()
+    };
+    let frames: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "handshake",
+            one(&|o| worker::encode_handshake(o, "w-1", 1, 4242)),
+        ),
+        ("heartbeat", one(&worker::encode_heartbeat)),
+        (
+            "invoke",
+            one(&|o| worker::encode_invoke(o, 7, "echo", &JobMeta::default())),
+        ),
+        (
+            "invoke-meta",
+            one(&|o| worker::encode_invoke(o, 1 << 40, "echo", &meta)),
+        ),
+        ("chunk", one(&|o| worker::encode_chunk(o, 7, b"hello"))),
+        (
+            "chunk-300",
+            one(&|o| worker::encode_chunk(o, 300, &[0x5a; 300])),
+        ),
+        ("choke", one(&|o| worker::encode_choke(o, u64::MAX))),
+        ("error", one(&|o| worker::encode_error(o, 7, 502, "boom"))),
+        ("cancel", one(&|o| worker::encode_cancel(o, 65536))),
+        ("terminate", one(&|o| worker::encode_terminate(o, "idle"))),
+    ];
+    let mut seeds = Vec::new();
+    let mut session = vec![3u8, 0, 6, 250];
+    for (name, frame) in &frames {
+        session.extend_from_slice(frame);
+        seeds.push((*name, [&[0u8][..], frame].concat()));
+    }
+    seeds.push(("session-split", session));
+    // Python-style encodings: signed ints, str chunk, urgent false.
+    let mut python = vec![1u8, 2];
+    for body in [
+        &b"\x92\x05\xd0\x07"[..],
+        b"\x93\x04\x07\xa5hello",
+        b"\x94\x03\x01\xa1e\x81\xa6urgent\xc2",
+    ] {
+        python.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        python.extend_from_slice(body);
+    }
+    seeds.push(("python-style", python));
+    // Frames that fail: too large a prefix, trailing bytes, truncated stream.
+    seeds.push(("too-large", vec![0, 0x00, 0x01, 0x00, 0x01, 0x91]));
+    seeds.push(("trailing", vec![0, 0, 0, 0, 3, 0x91, 0x02, 0x00]));
+    seeds.push(("truncated", vec![0, 0, 0, 0, 2, 0x93, 0x04]));
+    seeds
+}
+
+fn native_seeds() -> Vec<(&'static str, Bytes)> {
+    let policy = Policy {
+        urgent: true,
+        timeout_ms: Some(1000),
+        deadline_ms: Some(60000),
+    };
+    let auth = Auth {
+        user: "bob".into(),
+        ts: 1_700_000_000_000,
+        nonce: Bytes::from_static(b"abc"),
+        sig: Bytes::from_static(&[1, 2, 3, 4]),
+    };
+    vec![
+        (
+            "open",
+            native::encode_open(1, "echo", &Policy::default(), None),
+        ),
+        (
+            "open-policy-auth",
+            native::encode_open(2, "", &policy, Some(&auth)),
+        ),
+        ("chunk", native::encode_chunk(1, b"hello")),
+        ("choke", native::encode_choke(1)),
+        ("error", native::encode_error(0, 400, "bad frame")),
+        ("cancel", native::encode_cancel(1)),
+        ("ping", native::encode_ping(42)),
+        ("pong", native::encode_pong(42)),
+        // Python: [3, 1, "ping", {"urgent": False}, {... "nonce": "abc" ...}]
+        (
+            "python-open-str-nonce",
+            Bytes::from_static(
+                b"\x95\x03\x01\xa4ping\x81\xa6urgent\xc2\x84\xa4user\xa3bob\xa2ts\
+                  \xcf\x00\x00\x01\x8b\xcf\xe5\x68\x00\xa5nonce\xa3abc\xa3sig\xc4\x02\x01\x02",
+            ),
+        ),
+        (
+            "unknown-policy-key",
+            Bytes::from_static(b"\x95\x03\x01\xa0\x81\xa4mode\x01\xc0"),
+        ),
+    ]
+}
+
+/// Regenerates `fuzz/corpus/*/seed-*`; run by hand after changing the wire format.
+#[test]
+#[ignore]
+fn write_seed_corpus() {
+    for (target, seeds) in [
+        ("worker_frame", worker_seeds()),
+        (
+            "native_message",
+            native_seeds()
+                .into_iter()
+                .map(|(n, b)| (n, b.to_vec()))
+                .collect(),
+        ),
+    ] {
+        let dir = corpus(target);
+        fs::create_dir_all(&dir).expect("create corpus dir");
+        for (name, data) in seeds {
+            fs::write(dir.join(format!("seed-{name}")), data).expect("write seed");
+        }
+    }
+}
+
+/// The generated seeds pass the checks even before they are written out.
+#[test]
+fn generated_seeds_pass() {
+    for (_, data) in worker_seeds() {
+        check_worker_stream(&data);
+    }
+    for (_, data) in native_seeds() {
+        check_native_message(&data);
+    }
+}

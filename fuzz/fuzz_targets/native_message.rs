@@ -1,0 +1,9 @@
+//! The native protocol: decoding one frame, re-encoding what decodes.
+//! The checks live in `cocaine_core::codec::fuzzing` so `cargo test` replays the corpus too.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    cocaine_core::codec::fuzzing::check_native_message(data);
+});
