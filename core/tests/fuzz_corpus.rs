@@ -1,8 +1,8 @@
 //! Replays the committed fuzz seed corpus (`fuzz/corpus/`) through the same checks the fuzz
 //! targets run, so that `cargo test` catches regressions without cargo-fuzz.
 //!
-//! `write_seed_corpus` (ignored) regenerates the seeds:
-//! `cargo test -p cocaine-core --test fuzz_corpus -- --ignored`.
+//! `seed_corpus_is_current` checks the committed seeds against their generators; with
+//! `COCAINE_WRITE_CORPUS=1` it rewrites them instead (after a change of the wire format).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -157,10 +157,11 @@ fn native_seeds() -> Vec<(&'static str, Bytes)> {
     ]
 }
 
-/// Regenerates `fuzz/corpus/*/seed-*`; run by hand after changing the wire format.
+/// The committed `fuzz/corpus/*/seed-*` files are what the generators make; with
+/// `COCAINE_WRITE_CORPUS=1` they are rewritten instead.
 #[test]
-#[ignore]
-fn write_seed_corpus() {
+fn seed_corpus_is_current() {
+    let write = std::env::var_os("COCAINE_WRITE_CORPUS").is_some_and(|v| v == "1");
     for (target, seeds) in [
         ("worker_frame", worker_seeds()),
         (
@@ -172,9 +173,21 @@ fn write_seed_corpus() {
         ),
     ] {
         let dir = corpus(target);
-        fs::create_dir_all(&dir).expect("create corpus dir");
         for (name, data) in seeds {
-            fs::write(dir.join(format!("seed-{name}")), data).expect("write seed");
+            let path = dir.join(format!("seed-{name}"));
+            if write {
+                fs::create_dir_all(&dir).expect("create corpus dir");
+                fs::write(&path, &data).expect("write seed");
+            } else {
+                let committed =
+                    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert_eq!(
+                    committed,
+                    data,
+                    "{} is stale; regenerate with COCAINE_WRITE_CORPUS=1",
+                    path.display()
+                );
+            }
         }
     }
 }
