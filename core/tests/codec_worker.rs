@@ -209,10 +209,13 @@ fn length_class_boundaries_round_trip() {
     }
 }
 
+/// A free encoder with its arguments bound.
+type Encoder = dyn Fn(&mut BytesMut);
+
 #[test]
 fn free_encoders_match_encode_framed() {
     let meta = full_meta();
-    let cases: Vec<(WorkerMessage, Box<dyn Fn(&mut BytesMut)>)> = vec![
+    let cases: Vec<(WorkerMessage, Box<Encoder>)> = vec![
         (
             WorkerMessage::Invoke {
                 sid: 9,
@@ -390,8 +393,7 @@ fn error_invalid_utf8() {
 
 #[test]
 fn error_truncated_at_every_prefix() {
-    let mut meta = full_meta();
-    meta.urgent = true;
+    let meta = full_meta();
     let msgs = [
         WorkerMessage::Invoke {
             sid: 1 << 40,
