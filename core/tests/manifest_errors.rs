@@ -510,3 +510,14 @@ fn pool_policy_object() {
     let e = engine(r#"{"pool-policy": 3}"#);
     assert_has(&e, "engine.pool-policy", "found 3");
 }
+
+#[test]
+fn max_message_must_fit_a_frame_length() {
+    let json = br#"{"type": "binary", "args": "local:///bin/true",
+        "engine": {"max-message": 4294967296},
+        "tasks": {"t": {"type": "native-server", "endpoint": "tcp://127.0.0.1:9999", "max-message": 5000000000}}}"#;
+    let err = cocaine_core::manifest::Manifest::parse("big", json, None).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("engine.max-message"), "{text}");
+    assert!(text.contains("tasks.t.max-message"), "{text}");
+}

@@ -44,7 +44,7 @@ impl<R: Clone> Engine<R> {
                 }
             };
             w.last_heard = now;
-            match WorkerMessage::decode(&frame) {
+            match WorkerMessage::decode_bytes(&frame) {
                 Ok(message) => self.worker_message(now, worker, message),
                 Err(e) => {
                     w.bad_messages += 1;

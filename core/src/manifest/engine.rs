@@ -71,7 +71,10 @@ pub(crate) fn parse(
         .int("restart-intensity", 0, p)
         .unwrap_or(c.restart_intensity);
     c.max_requests = o.int("max-requests", 0, p).unwrap_or(c.max_requests);
-    c.max_message = o.int("max-message", 1, p).unwrap_or(c.max_message);
+    // Worker-channel frames carry a u32 length, so a message cannot be larger.
+    c.max_message = o
+        .int::<u32>("max-message", 1, p)
+        .map_or(c.max_message, |v| v as usize);
     // The default follows the final limits, so `queue-limit` alone moves it too.
     c.grow_threshold = o
         .int("grow-threshold", 1, p)

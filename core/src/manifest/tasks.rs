@@ -299,7 +299,9 @@ fn interval(o: &mut Obj<'_>, p: &mut Problems) -> Duration {
 }
 
 fn max_message(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> usize {
-    o.int("max-message", 1, p).unwrap_or(ctx.max_message)
+    // Frames carry a u32 length, so a message cannot be larger.
+    o.int::<u32>("max-message", 1, p)
+        .map_or(ctx.max_message, |v| v as usize)
 }
 
 /// A required endpoint, validated for its role; kept as written.
