@@ -41,3 +41,25 @@ impl Add<Duration> for Now {
         }
     }
 }
+
+/// The longest wait the core ever arms: a century. Durations come from manifests and clients;
+/// clamping them keeps `Instant` arithmetic from overflowing (which would panic) while
+/// meaning "never" for any practical purpose.
+pub const MAX_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + d`, with `d` clamped to [`MAX_WAIT`] so that no input can overflow the clock.
+pub fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d.min(MAX_WAIT)).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_never_overflows() {
+        let t = Instant::now();
+        assert_eq!(after(t, Duration::from_secs(1)), t + Duration::from_secs(1));
+        assert_eq!(after(t, Duration::MAX), t + MAX_WAIT);
+    }
+}

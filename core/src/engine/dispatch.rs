@@ -1,6 +1,7 @@
 //! Moving jobs: from the queue to workers, and from workers to their terminal outcome; and
 //! keeping the pool's indexes (free slots, tallies) in step with every such move.
 
+use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -96,12 +97,10 @@ impl<R: Clone> Engine<R> {
                 .and_then(|j| j.deadline_at())
                 .is_some_and(|d| d <= now)
             {
-                self.queue.push(job, true);
-                self.end_early(
-                    now,
-                    job,
-                    Failure::new(crate::status::DEADLINE, "deadline expired in the queue"),
-                );
+                let failure =
+                    Failure::new(crate::status::DEADLINE, "deadline expired in the queue");
+                self.deliver(now, job, ReplyEvent::Error(failure));
+                self.remove_job(job);
                 continue;
             }
             self.start_job(now, job, worker);
@@ -122,7 +121,7 @@ impl<R: Clone> Engine<R> {
         };
         job.state = JobState::Running { worker, since: now };
         self.timers.cancel_slot(&mut job.timer);
-        let timeout_at = job.policy.timeout.map(|t| now + t);
+        let timeout_at = job.policy.timeout.map(|t| after(now, t));
         let deadline_at = job.deadline_at();
         let expires = match (timeout_at, deadline_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -273,7 +272,7 @@ impl<R: Clone> Engine<R> {
             }
             JobState::Running { worker, .. } => {
                 self.deliver(now, id, ReplyEvent::Error(failure));
-                let at = now + self.config.termination_timeout;
+                let at = after(now, self.config.termination_timeout);
                 let Some(job) = self.jobs.get_mut(id) else {
                     return;
                 };

@@ -1,5 +1,6 @@
 //! A job: one event to handle, from arrival to its one terminal outcome.
 
+use crate::time::after;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +93,6 @@ pub(crate) struct Job<R> {
 
 impl<R> Job<R> {
     pub fn deadline_at(&self) -> Option<Instant> {
-        self.policy.deadline.map(|d| self.arrived + d)
+        self.policy.deadline.map(|d| after(self.arrived, d))
     }
 }

@@ -1,6 +1,7 @@
 //! Workers' lives (spawn, retire, kill, exit) and the app's health (crash loops, back-off,
 //! stop).
 
+use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -19,7 +20,7 @@ impl<R: Clone> Engine<R> {
         let id = WorkerId::new(self.app_id, self.next_worker);
         self.next_worker = self.next_worker.wrapping_add(1);
         let mut worker = Worker::new(id, now, self.config.max_message);
-        let at = now + self.config.startup_timeout;
+        let at = after(now, self.config.startup_timeout);
         worker.liveness = Some(self.timers.arm(at, EngineTimer::Liveness(id)));
         self.workers.insert(id, worker);
         self.reindex(id, None);
@@ -57,7 +58,7 @@ impl<R: Clone> Engine<R> {
         }
         let escalate = hurry || starting || w.jobs.is_empty();
         if escalate && w.termination.is_none() {
-            let at = now + self.config.termination_timeout;
+            let at = after(now, self.config.termination_timeout);
             w.termination = Some(self.timers.arm(at, EngineTimer::Termination(worker)));
         }
         if starting {
@@ -133,11 +134,11 @@ impl<R: Clone> Engine<R> {
         };
         if w.departure.is_some() {
             if w.termination.is_none() && w.state != WorkerState::Killed {
-                let at = now + self.config.termination_timeout;
+                let at = after(now, self.config.termination_timeout);
                 w.termination = Some(self.timers.arm(at, EngineTimer::Termination(worker)));
             }
         } else if w.state == WorkerState::Ready && w.idle.is_none() {
-            let at = now + self.config.idle_timeout;
+            let at = after(now, self.config.idle_timeout);
             w.idle = Some(self.timers.arm(at, EngineTimer::Idle(worker)));
         }
     }
@@ -264,7 +265,7 @@ impl<R: Clone> Engine<R> {
         let factor = 1u32 << self.consecutive_breaks.min(16);
         let backoff = (BACKOFF_BASE * factor).min(BACKOFF_MAX);
         self.consecutive_breaks = self.consecutive_breaks.saturating_add(1);
-        let retry_at = now + backoff;
+        let retry_at = after(now, backoff);
         self.state = AppState::Broken {
             reason: reason.clone(),
             retry_at,

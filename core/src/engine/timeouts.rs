@@ -1,5 +1,6 @@
 //! What happens when an engine timer fires.
 
+use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -85,7 +86,7 @@ impl<R: Clone> Engine<R> {
                 self.kill(now, worker, Departure::Fault(reason));
             }
             WorkerState::Ready | WorkerState::Draining => {
-                let due = w.last_heard + self.config.heartbeat_timeout;
+                let due = after(w.last_heard, self.config.heartbeat_timeout);
                 if due <= now {
                     let reason = format!(
                         "silent for {} ms (heartbeat timeout)",
@@ -108,7 +109,7 @@ impl<R: Clone> Engine<R> {
         if !matches!(w.state, WorkerState::Ready | WorkerState::Draining) {
             return;
         }
-        let at = now + self.config.heartbeat_interval;
+        let at = after(now, self.config.heartbeat_interval);
         w.heartbeat = Some(self.timers.arm(at, EngineTimer::Heartbeat(worker)));
         let mut buf = BytesMut::new();
         wire::encode_heartbeat(&mut buf);
@@ -139,7 +140,7 @@ impl<R: Clone> Engine<R> {
         w.termination = None;
         match w.signalled {
             Signalled::Nothing => {
-                let at = now + self.config.termination_timeout;
+                let at = after(now, self.config.termination_timeout);
                 w.termination = Some(self.timers.arm(at, EngineTimer::Termination(worker)));
                 self.signal_worker(worker, Signal::Term);
             }

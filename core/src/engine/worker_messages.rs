@@ -1,5 +1,6 @@
 //! Bytes from a worker: framing, decoding, and what each message means.
 
+use crate::time::after;
 use std::time::Instant;
 
 use super::output::{EngineEvent, ReplyEvent, WorkerEvent};
@@ -125,11 +126,11 @@ impl<R: Clone> Engine<R> {
         self.timers.cancel_slot(&mut w.liveness);
         let config = &self.config;
         w.liveness = Some(self.timers.arm(
-            now + config.heartbeat_timeout,
+            after(now, config.heartbeat_timeout),
             EngineTimer::Liveness(worker),
         ));
         w.heartbeat = Some(self.timers.arm(
-            now + config.heartbeat_interval,
+            after(now, config.heartbeat_interval),
             EngineTimer::Heartbeat(worker),
         ));
         let departing = w.departure.is_some();

@@ -1,6 +1,7 @@
 //! One app inside the node: its manifest, engine, task state and endpoints; and the node's
 //! handling of apps coming and going.
 
+use crate::time::after;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,7 +75,7 @@ impl App {
                 AppTimer::Task(task) => self.timer_task_due(now, task),
                 AppTimer::Stats => {
                     if let Some(pubsub) = &self.manifest.pubsub {
-                        let at = now.mono + pubsub.interval;
+                        let at = after(now.mono, pubsub.interval);
                         self.timers.arm(at, AppTimer::Stats);
                     }
                     let stats = serde_json::to_value(self.engine.info()).unwrap_or(Value::Null);
@@ -95,7 +96,8 @@ impl App {
             message: format!("{}: started (version {})", self.name, self.manifest.version),
         });
         if let Some(pubsub) = &self.manifest.pubsub {
-            self.timers.arm(now.mono + pubsub.interval, AppTimer::Stats);
+            self.timers
+                .arm(after(now.mono, pubsub.interval), AppTimer::Stats);
         }
         self.start_timer_tasks(now);
     }

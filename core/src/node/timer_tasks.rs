@@ -1,6 +1,7 @@
 //! recurring-timer and drifting-timer: jobs made by time, replies published.
 
-use std::time::Instant;
+use crate::time::after;
+use std::time::{Duration, Instant};
 
 use super::app::{App, AppTimer};
 use super::route::Route;
@@ -20,11 +21,13 @@ impl App {
                     let first = if immediate {
                         now.mono
                     } else {
-                        now.mono + interval
+                        after(now.mono, interval)
                     };
                     self.arm_task(index, first);
                 }
-                TaskKind::DriftingTimer { interval } => self.arm_task(index, now.mono + interval),
+                TaskKind::DriftingTimer { interval } => {
+                    self.arm_task(index, after(now.mono, interval))
+                }
                 _ => {}
             }
         }
@@ -48,18 +51,18 @@ impl App {
             TaskKind::RecurringTimer { interval, .. } => {
                 // Stay on the grid; after a stall, skip the points already missed rather than
                 // firing a burst to catch up.
-                let mut next = due + interval;
+                let mut next = after(due, interval);
                 if next <= now.mono {
-                    let missed = now.mono.saturating_duration_since(due).as_nanos()
-                        / interval.as_nanos().max(1);
-                    next = due + interval * (missed as u32 + 1);
+                    let step = interval.as_nanos().max(1);
+                    let into = now.mono.saturating_duration_since(due).as_nanos() % step;
+                    next = after(now.mono, Duration::from_nanos((step - into) as u64));
                 }
                 self.arm_task(index, next);
                 self.submit_timer_job(now, index);
             }
             // A refused job never ends, so the drift starts from the refusal.
             TaskKind::DriftingTimer { interval } if !self.submit_timer_job(now, index) => {
-                self.arm_task(index, now.mono + interval);
+                self.arm_task(index, after(now.mono, interval));
             }
             _ => {}
         }
@@ -94,7 +97,7 @@ impl App {
         if let Some(TaskKind::DriftingTimer { interval }) =
             self.manifest.tasks.get(index).map(|t| &t.kind)
         {
-            let at = now.mono + *interval;
+            let at = after(now.mono, *interval);
             if !self.engine.is_stopped() && self.started {
                 self.arm_task(index, at);
             }

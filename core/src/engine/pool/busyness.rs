@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{PoolPolicy, PoolSample};
 use crate::engine::config::BusynessConfig;
+use crate::time::after;
 
 #[derive(Debug, Clone)]
 pub struct BusynessPolicy {
@@ -64,7 +65,7 @@ impl PoolPolicy for BusynessPolicy {
         if s.queued > 0 && s.active == 0 {
             target = self.config.step.max(1);
         }
-        if s.now >= window_start + self.window() {
+        if s.now >= after(window_start, self.window()) {
             let busy = if self.capacity_integral == 0 {
                 0.0
             } else {
@@ -94,7 +95,7 @@ impl PoolPolicy for BusynessPolicy {
         if !self.watching {
             return None;
         }
-        self.window_start.map(|start| start + self.window())
+        self.window_start.map(|start| after(start, self.window()))
     }
 }
 
