@@ -51,6 +51,14 @@ fn replay_native_message_corpus() {
     }
 }
 
+#[test]
+fn replay_manifest_corpus() {
+    for (path, data) in inputs("manifest") {
+        eprintln!("{}", path.display());
+        cocaine_core::manifest::fuzzing::check_manifest(&data);
+    }
+}
+
 /// Worker seeds: byte 0 is how many split sizes follow (see `check_worker_stream`).
 fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
     let meta = JobMeta {

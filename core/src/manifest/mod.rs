@@ -11,6 +11,7 @@ mod cluster;
 pub mod endpoint;
 mod engine;
 mod error;
+pub mod fuzzing;
 mod json;
 mod pubsub;
 mod reader;
