@@ -724,7 +724,8 @@ fn a_worker_leaving_on_its_own_is_not_a_crash() {
 #[test]
 fn absurd_policies_do_not_overflow_the_clock() {
     let mut p = pool(config(), Behaviour::ECHO);
-    p.submit(1, b"x", policy(Some(u64::MAX), Some(u64::MAX))).unwrap();
+    p.submit(1, b"x", policy(Some(u64::MAX), Some(u64::MAX)))
+        .unwrap();
     assert_eq!(p.replies_for(&1).last(), Some(&ReplyEvent::End));
     p.advance(Duration::from_secs(3600));
 }

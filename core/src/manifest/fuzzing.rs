@@ -12,7 +12,10 @@ pub fn check_manifest(data: &[u8]) {
             assert_eq!(manifest, again, "parsing is deterministic");
         }
         Err(e) => {
-            assert!(!e.problems.is_empty(), "an error names at least one problem");
+            assert!(
+                !e.problems.is_empty(),
+                "an error names at least one problem"
+            );
             assert!(!e.to_string().is_empty());
         }
     }

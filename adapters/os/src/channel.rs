@@ -1,0 +1,186 @@
+//! The worker channel's transport: a Unix socket per worker at the path the core chose. The
+//! runtime listens before spawning, accepts the worker's one connection, then moves bytes.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+/// Listens at a worker's socket path until the worker connects.
+#[derive(Debug)]
+pub struct ChannelListener {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl ChannelListener {
+    /// Binds at `path`, replacing a stale socket file a crashed node may have left.
+    pub fn bind(path: &Path) -> io::Result<Self> {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+
+    /// The worker's connection, if it has connected.
+    pub fn accept(&self) -> io::Result<Option<Channel>> {
+        match self.listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(true)?;
+                Ok(Some(Channel {
+                    stream,
+                    outbox: VecDeque::new(),
+                    eof: false,
+                }))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for ChannelListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A connected worker channel with a write queue for what the socket could not take yet.
+#[derive(Debug)]
+pub struct Channel {
+    stream: UnixStream,
+    outbox: VecDeque<Bytes>,
+    eof: bool,
+}
+
+/// What a read found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    Data(Bytes),
+    Nothing,
+    Closed,
+}
+
+impl Channel {
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+
+    /// Reads what is available, up to a bound so one chatty worker cannot starve the rest.
+    pub fn read(&mut self) -> ReadOutcome {
+        if self.eof {
+            return ReadOutcome::Closed;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        loop {
+            match self.stream.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    filled += n;
+                    if filled == buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.eof = true;
+                    break;
+                }
+            }
+        }
+        if filled > 0 {
+            buf.truncate(filled);
+            ReadOutcome::Data(Bytes::from(buf))
+        } else if self.eof {
+            ReadOutcome::Closed
+        } else {
+            ReadOutcome::Nothing
+        }
+    }
+
+    /// Queues bytes and writes as much as the socket takes now.
+    pub fn write(&mut self, bytes: Bytes) -> io::Result<()> {
+        self.outbox.push_back(bytes);
+        self.flush()
+    }
+
+    /// Writes queued bytes until the socket would block.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while let Some(front) = self.outbox.front_mut() {
+            match self.stream.write(front) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) if n == front.len() => {
+                    self.outbox.pop_front();
+                }
+                Ok(n) => {
+                    let _ = front.split_to(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether bytes wait for the socket to drain (the runtime then polls for writability).
+    pub fn wants_write(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_flow_both_ways() {
+        let dir = std::env::temp_dir().join(format!("cocaine-os-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.sock");
+        let listener = ChannelListener::bind(&path).unwrap();
+        assert!(listener.accept().unwrap().is_none());
+        let mut peer = UnixStream::connect(&path).unwrap();
+        let mut channel = loop {
+            if let Some(c) = listener.accept().unwrap() {
+                break c;
+            }
+        };
+        channel.write(Bytes::from_static(b"ping")).unwrap();
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        peer.write_all(b"pong").unwrap();
+        drop(peer);
+        let mut received = Vec::new();
+        loop {
+            match channel.read() {
+                ReadOutcome::Data(b) => received.extend_from_slice(&b),
+                ReadOutcome::Nothing => continue,
+                ReadOutcome::Closed => break,
+            }
+        }
+        assert_eq!(received, b"pong");
+        drop(listener);
+        assert!(!path.exists(), "the socket file is removed");
+    }
+}

@@ -1,0 +1,190 @@
+//! Worker processes: spawned with fork and exec in a process group of their own, stdout and
+//! stderr captured through one pipe, signalled as a group, reaped without blocking.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+
+use cocaine_core::node::SpawnSpec;
+use cocaine_core::process::{ExitStatus, Signal};
+
+use crate::lines::LineSplitter;
+
+/// A running worker process.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    child: Child,
+    output: Option<io::PipeReader>,
+    lines: LineSplitter,
+}
+
+impl WorkerProcess {
+    /// Starts `spec.argv` with `spec.env` added to the node's environment, in `spec.cwd`.
+    pub fn spawn(spec: &SpawnSpec) -> io::Result<Self> {
+        let (program, args) = spec
+            .argv
+            .split_first()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
+        let (reader, writer) = io::pipe()?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(writer.try_clone()?)
+            .stderr(writer)
+            // Its own group, so a signal reaches whatever the worker started too, and a
+            // Ctrl-C at the node's terminal reaches only the node, which then stops workers
+            // in order.
+            .process_group(0);
+        if let Some(cwd) = &spec.cwd {
+            command.current_dir(cwd);
+        }
+        let child = command.spawn()?;
+        // The command (holding the pipe's write ends) is dropped here, so the pipe reaches
+        // EOF when the worker and its children are gone.
+        drop(command);
+        set_nonblocking(reader.as_raw_fd())?;
+        Ok(Self {
+            child,
+            output: Some(reader),
+            lines: LineSplitter::default(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The descriptor of the worker's output, while it is open.
+    pub fn output_fd(&self) -> Option<RawFd> {
+        self.output.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Reads what the worker wrote, as complete lines. Returns true at end of file (the pipe
+    /// is then closed).
+    pub fn read_output(&mut self, out: &mut Vec<String>) -> bool {
+        let Some(reader) = self.output.as_mut() else {
+            return true;
+        };
+        let mut buf = [0u8; 8192];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.lines.push(&buf[..n], out),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        self.lines.finish(out);
+        self.output = None;
+        true
+    }
+
+    /// Sends a signal to the worker's whole process group.
+    pub fn signal(&self, signal: Signal) {
+        let sig = match signal {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+        unsafe {
+            libc::kill(-pgid, sig);
+        }
+    }
+
+    /// The worker's exit status, if it has exited (reaping it, so no zombie remains).
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?.map(convert))
+    }
+}
+
+impl Drop for WorkerProcess {
+    /// A worker must never outlive its handle: kill and reap it.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(Signal::Kill);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn convert(status: std::process::ExitStatus) -> ExitStatus {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => ExitStatus::Code(code),
+        (None, Some(sig)) => ExitStatus::Signal(sig),
+        (None, None) => ExitStatus::Code(-1),
+    }
+}
+
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own, with flags we read first.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cocaine_core::engine::Backend;
+    use cocaine_core::WorkerId;
+
+    fn spec(argv: &[&str]) -> SpawnSpec {
+        SpawnSpec {
+            worker: WorkerId(1),
+            app: "test".into(),
+            backend: Backend::Process,
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            env: vec![("COCAINE_TEST".into(), "yes".into())],
+            cwd: Some(std::env::temp_dir()),
+            socket: "/tmp/unused.sock".into(),
+        }
+    }
+
+    fn wait(p: &mut WorkerProcess) -> ExitStatus {
+        loop {
+            if let Some(status) = p.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn output_and_status_are_captured() {
+        let mut p = WorkerProcess::spawn(&spec(&[
+            "sh",
+            "-c",
+            "echo out; echo \"err $COCAINE_TEST\" >&2; exit 3",
+        ]))
+        .unwrap();
+        assert_eq!(wait(&mut p), ExitStatus::Code(3));
+        let mut lines = Vec::new();
+        while !p.read_output(&mut lines) {}
+        assert_eq!(lines, vec!["out", "err yes"]);
+    }
+
+    #[test]
+    fn signals_reach_the_group() {
+        let mut p = WorkerProcess::spawn(&spec(&["sh", "-c", "sleep 30 & wait"])).unwrap();
+        p.signal(Signal::Kill);
+        assert_eq!(wait(&mut p), ExitStatus::Signal(libc::SIGKILL));
+        // The grandchild got it too, so the pipe reaches EOF.
+        let mut lines = Vec::new();
+        while !p.read_output(&mut lines) {}
+    }
+
+    #[test]
+    fn a_missing_program_is_an_error() {
+        let err = WorkerProcess::spawn(&spec(&["/nonexistent/worker"])).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
