@@ -412,7 +412,7 @@ mod tests {
         let mut lcg = Lcg(3);
         let values: Vec<u64> = (0..100_000)
             .map(|_| {
-                if lcg.next() % 10 == 0 {
+                if lcg.next().is_multiple_of(10) {
                     70_000 + lcg.next() % 20_000
                 } else {
                     100 + lcg.next() % 100
