@@ -1,0 +1,28 @@
+//! `cocaine`: run a node, call and watch its apps.
+
+mod log;
+mod node;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cocaine", version, about = "An event-driven application server over ZeroMQ")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node with the apps of these manifests (files, or folders of *.json).
+    Node(node::NodeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node(args) => node::run(args),
+    }
+}

@@ -1,0 +1,190 @@
+//! `cocaine node`: load manifests, start the node on a runtime, stop cleanly on a signal.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use cocaine_core::manifest::Manifest;
+use cocaine_core::node::{Input, Node, NodeConfig, Output};
+use cocaine_core::process::LogLevel;
+use cocaine_mio::Control;
+
+use crate::log::{parse_level, Logger};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Runtime {
+    Mio,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Manifest files, or folders whose *.json files are manifests. The app is named after
+    /// the file (without .json) unless --name is given (one manifest only).
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    /// The app's name, for a single manifest.
+    #[arg(long)]
+    name: Option<String>,
+    /// Which event loop drives the node.
+    #[arg(long, value_enum, default_value = "mio")]
+    runtime: Runtime,
+    /// error, warn, info or debug.
+    #[arg(long, default_value = "info", value_parser = parse_level)]
+    log_level: LogLevel,
+    /// Where worker sockets go (default: a fresh folder under /tmp, removed at exit).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// The Python interpreter for python apps.
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// The folder holding the `cocaine` Python package (default: found beside the binary's
+    /// source tree, or $COCAINE_PYTHON_PATH).
+    #[arg(long)]
+    python_path: Option<PathBuf>,
+    /// The host name in pubsub envelopes (default: the system's).
+    #[arg(long)]
+    hostname: Option<String>,
+}
+
+pub fn run(args: NodeArgs) -> ExitCode {
+    let logger = Logger { max: args.log_level };
+    let manifests = match load(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            logger.log(LogLevel::Error, &e);
+            return ExitCode::from(2);
+        }
+    };
+    let run_dir = match &args.run_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("cocaine-{}", std::process::id())),
+    };
+    if let Err(e) = std::fs::create_dir_all(&run_dir) {
+        logger.log(LogLevel::Error, &format!("cannot create the run folder {}: {e}", run_dir.display()));
+        return ExitCode::from(2);
+    }
+    let config = NodeConfig {
+        hostname: args.hostname.clone().unwrap_or_else(hostname),
+        run_dir: run_dir.clone(),
+        python: args.python.clone(),
+        python_path: args.python_path.clone().or_else(find_python_sdk),
+        ..NodeConfig::default()
+    };
+    let mut waiting: BTreeSet<String> = manifests.iter().map(|m| m.app.clone()).collect();
+    let mut failed = false;
+    let first = manifests.into_iter().map(|m| Input::Deploy { manifest: Box::new(m) }).collect();
+    let mut observe = |output: &Output| -> Control {
+        match output {
+            Output::Log { level, message } => logger.log(*level, message),
+            Output::AppStarted { app } => {
+                waiting.remove(app);
+                if waiting.is_empty() {
+                    logger.log(LogLevel::Info, "node is up: every app started");
+                }
+            }
+            Output::DeployFailed { app, reason } => {
+                logger.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
+                if waiting.remove(app) {
+                    // An app given at start that cannot start stops the node: the operator
+                    // asked for it and must hear about it, not find it missing later.
+                    failed = true;
+                    return Control::Shutdown;
+                }
+            }
+            Output::AppStopped { app } => logger.log(LogLevel::Info, &format!("{app}: stopped")),
+            Output::Stopped => logger.log(LogLevel::Info, "node stopped"),
+            _ => {}
+        }
+        Control::Continue
+    };
+    let result = match args.runtime {
+        Runtime::Mio => cocaine_mio::run(Node::new(config), first, &mut observe),
+    };
+    if args.run_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&run_dir);
+    }
+    match result {
+        Err(e) => {
+            logger.log(LogLevel::Error, &e.to_string());
+            ExitCode::FAILURE
+        }
+        Ok(()) if failed => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
+    }
+}
+
+/// Every manifest named on the command line, parsed, with all problems reported at once.
+fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
+    let mut files = Vec::new();
+    for path in &args.manifests {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if args.name.is_some() && files.len() != 1 {
+        return Err("--name needs exactly one manifest".to_owned());
+    }
+    let mut manifests = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let name = match &args.name {
+            Some(n) => n.clone(),
+            None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
+        let json = match std::fs::read(&file) {
+            Ok(j) => j,
+            Err(e) => {
+                problems.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        let base = file.parent().map(absolute).unwrap_or_else(|| absolute(Path::new(".")));
+        match Manifest::parse(&name, &json, Some(&base)) {
+            Ok(m) => manifests.push(m),
+            Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if ok && len > 0 {
+        String::from_utf8_lossy(&buf[..len]).into_owned()
+    } else {
+        "localhost".to_owned()
+    }
+}
+
+/// The Python SDK: `$COCAINE_PYTHON_PATH`, or `adapters/python` in a source tree that holds
+/// this binary (a `cargo run` or `cargo build` checkout).
+fn find_python_sdk() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("COCAINE_PYTHON_PATH") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .map(|dir| dir.join("adapters/python"))
+        .find(|candidate| candidate.join("cocaine/__init__.py").is_file())
+}
