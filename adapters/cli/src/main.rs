@@ -2,6 +2,7 @@
 
 mod log;
 mod node;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -18,11 +19,14 @@ struct Cli {
 enum Command {
     /// Run a node with the apps of these manifests (files, or folders of *.json).
     Node(node::NodeArgs),
+    /// Print an app's pubsub live.
+    Watch(watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Watch(args) => watch::run(args),
     }
 }
