@@ -30,6 +30,7 @@ class CancelTest(WorkerTestCase, unittest.TestCase):
         node.send(7, 1)
         self.assertEqual(node.recv(), [6, 1, 499, "cancelled"])
         self.assertEqual(node.call(2, "gate_open"), [[4, 2, b"opened"], [5, 2]])
+        self.assertEqual(node.call(3, "trickle_closed"), [[4, 3, b"yes"], [5, 3]])
         node.send(8, "done")
         self.assertEqual(node.recv_until_eof(), [])
         self.assertEqual(node.wait_exit(), 0)

@@ -47,7 +47,7 @@ class BrokenAppTest(unittest.TestCase):
     def test_exception_at_import(self):
         root = write_files(self, {"app.py": "raise RuntimeError('no config file')\n"})
         self.assert_fails_before_connecting(os.path.join(root, "app.py"),
-                                            "Traceback", "RuntimeError: no config file")
+                                            "importing", "Traceback", "RuntimeError: no config file")
 
     def test_missing_path_and_directory_without_init(self):
         root = write_files(self, {"pkg/handlers.py": "def echo(r): return [r]\n"})

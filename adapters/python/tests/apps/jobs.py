@@ -10,6 +10,7 @@ import cocaine
 
 _gate = threading.Event()
 _cancel_seen = threading.Event()
+_trickle_closed = threading.Event()
 
 
 def echo(request):
@@ -28,10 +29,23 @@ def gate_open(request):
 
 
 def trickle(request):
-    """A generator that yields once, then waits for the gate before yielding again."""
-    yield b"first"
-    _gate.wait(10)
-    yield b"second"
+    """A generator that yields once, then waits for the gate before yielding again.
+
+    Once its job is cancelled the SDK must close it at its next yield rather than drain it.
+    """
+    try:
+        yield b"first"
+        _gate.wait(10)
+        yield b"second"
+        yield b"third"
+    except GeneratorExit:
+        _trickle_closed.set()
+        raise
+
+
+def trickle_closed(request):
+    """Replies "yes" once a trickle generator was closed early (waits up to 10 s)."""
+    return [b"yes" if _trickle_closed.wait(10) else b"no"]
 
 
 @cocaine.streaming
