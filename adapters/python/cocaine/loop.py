@@ -87,7 +87,8 @@ class Worker:
                     continue
                 try:
                     data = self._sock.recv(_READ_SIZE)
-                except (ConnectionResetError, BrokenPipeError):
+                except OSError as e:
+                    log("reading from the node failed (%s); exiting" % e)
                     data = b""
                 if not data:
                     if reader.pending():

@@ -20,7 +20,8 @@ VALUES = (
     + ["", "a" * 31, "a" * 32, "a" * 255, "a" * 256, "a" * 65535, "a" * 65536, "héllo ✓"]
     + [b"", b"\x00\xff", b"x" * 255, b"x" * 256, b"x" * 65535, b"x" * 65536]
     + [[], [1] * 15, [1] * 16, [1] * 65535, [1] * 65536]
-    + [{}, {str(i): i for i in range(15)}, {str(i): i for i in range(16)}, {i: 0 for i in range(300)}]
+    + [{}, {str(i): i for i in range(15)}, {str(i): i for i in range(16)},
+       {i: 0 for i in range(300)}]
     + [[4, 2**40, b"data"], [3, 7, "echo", {"urgent": True, "timeout": 1000, "user": "u"}],
        {"nested": [{"a": [None, -5]}]}, {1: "int key"}]
 )

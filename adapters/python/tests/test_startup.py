@@ -1,5 +1,6 @@
 """Loading the app, choosing the codec, and what fails before the handshake."""
 
+import importlib.util
 import os
 import select
 import shutil
@@ -46,8 +47,8 @@ class BrokenAppTest(unittest.TestCase):
 
     def test_exception_at_import(self):
         root = write_files(self, {"app.py": "raise RuntimeError('no config file')\n"})
-        self.assert_fails_before_connecting(os.path.join(root, "app.py"),
-                                            "importing", "Traceback", "RuntimeError: no config file")
+        self.assert_fails_before_connecting(os.path.join(root, "app.py"), "importing",
+                                            "Traceback", "RuntimeError: no config file")
 
     def test_missing_path_and_directory_without_init(self):
         root = write_files(self, {"pkg/handlers.py": "def echo(r): return [r]\n"})
@@ -159,11 +160,7 @@ class CodecChoiceTest(WorkerTestCase, unittest.TestCase):
 
     def test_this_process_codec(self):
         forced = os.environ.get("COCAINE_NO_MSGPACK", "") not in ("", "0")
-        try:
-            import msgpack  # noqa: F401
-            available = True
-        except ImportError:
-            available = False
+        available = importlib.util.find_spec("msgpack") is not None
         self.assertEqual(protocol.CODEC, "msgpack" if available and not forced else "builtin")
 
 
