@@ -58,11 +58,16 @@ class FakeNode:
                 full_env[key] = value
         if args is None:
             args = ["--socket", self.path, app]
-        with open(self.stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cocaine.worker"] + args,
-                env=full_env, cwd=app if os.path.isdir(app) else os.path.dirname(app),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "cocaine.worker"] + args,
+                    env=full_env, cwd=app if os.path.isdir(app) else os.path.dirname(app),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        except BaseException:
+            self.listener.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------------
 
