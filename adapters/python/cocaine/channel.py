@@ -1,0 +1,102 @@
+"""The writing half of the worker's socket, shared by the main loop, the heartbeat thread and
+every job thread.
+
+All writes go through one lock so frames never interleave. The same lock guards each job's
+`ended`/`cancelled` flags, which makes "is this job still open? then send" atomic: a cancel
+from the main thread and a late chunk from a handler thread cannot both get through, and a job
+never gets two terminal messages.
+"""
+
+import threading
+
+from . import protocol
+from ._log import log
+from .api import Error
+
+
+class Channel:
+    """Sends frames on `sock`; after a write fails or `close()` is called, sends nothing."""
+
+    def __init__(self, sock, max_message, on_broken):
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._closed = False
+        self.max_message = max_message
+        self.broken = False
+        self._on_broken = on_broken
+
+    def send(self, message):
+        """Sends a message that belongs to no job; returns whether it went out."""
+        return self.send_frame(protocol.encode(message))
+
+    def send_frame(self, frame):
+        """Sends an already encoded frame that belongs to no job (heartbeats)."""
+        with self._lock:
+            return self._send_locked(frame)
+
+    def reply(self, job, frame, final):
+        """Sends `frame` for `job` unless the job has ended; `final` ends it.
+
+        Returns False when the frame was dropped (job cancelled or ended, channel closed).
+        """
+        with self._lock:
+            if job.ended:
+                return False
+            if final:
+                job.ended = True
+            return self._send_locked(frame)
+
+    def cancel(self, job):
+        """Ends `job` as cancelled with `[6, sid, 499, "cancelled"]` unless it already ended.
+
+        Returns whether the job was still open.
+        """
+        frame = protocol.encode([protocol.ERROR, job.sid, 499, "cancelled"])
+        with self._lock:
+            if job.ended:
+                return False
+            job.ended = True
+            job.cancelled = True
+            self._send_locked(frame)
+            return True
+
+    def close(self):
+        """Stops all further writes (the worker is leaving)."""
+        with self._lock:
+            self._closed = True
+
+    def chunk_frame(self, sid, data):
+        """Encodes a reply chunk, refusing one the node would reject for its size.
+
+        The node drops a worker that sends a frame over its `max-message`, so a too-large
+        chunk fails the job with 413 instead.
+        """
+        frame = protocol.encode([protocol.CHUNK, sid, data])
+        if len(frame) - 4 > self.max_message:
+            raise Error(413, "reply chunk of %d bytes is over max-message (%d bytes)"
+                        % (len(data), self.max_message))
+        return frame
+
+    def error_frame(self, sid, code, message):
+        """Encodes `[6, sid, code, message]`, cutting a message too long for max-message."""
+        frame = protocol.encode([protocol.ERROR, sid, code, message])
+        excess = len(frame) - 4 - self.max_message
+        if excess > 0:
+            data = message.encode("utf-8")
+            cut = max(0, len(data) - excess - 16)  # 16: room for a shorter str header
+            message = data[:cut].decode("utf-8", "ignore")
+            frame = protocol.encode([protocol.ERROR, sid, code, message])
+        return frame
+
+    def _send_locked(self, frame):
+        if self._closed:
+            return False
+        try:
+            self._sock.sendall(frame)
+            return True
+        except OSError as e:
+            self._closed = True
+            self.broken = True
+            log("writing to the node failed (%s); exiting" % e)
+            self._on_broken()
+            return False

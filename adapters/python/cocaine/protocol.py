@@ -1,0 +1,166 @@
+"""The worker channel of PROTOCOL.md §1: message kinds, framing and the msgpack codec.
+
+Every frame is a u32 big-endian length followed by that many bytes of msgpack, and every
+message is an array whose first element is its kind. This module turns Python lists into
+frames, cuts a byte stream back into frame bodies, and checks that what the node sent has the
+shape the protocol gives it, so the rest of the SDK only ever sees well-formed messages.
+"""
+
+import os
+import struct
+
+from . import _msgpack
+
+HANDSHAKE = 1
+HEARTBEAT = 2
+INVOKE = 3
+CHUNK = 4
+CHOKE = 5
+ERROR = 6
+CANCEL = 7
+TERMINATE = 8
+
+PROTOCOL_VERSION = 1
+
+# The node's default `max-message`: a frame body longer than this makes the node drop the
+# worker, so the SDK refuses to send one (see Channel.encode_reply).
+DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+
+_LENGTH = struct.Struct(">I")
+
+
+class ProtocolError(ValueError):
+    """A frame body that is not a valid node -> worker message."""
+
+
+def _select_codec():
+    """Picks the `msgpack` package when importable, else the built-in codec.
+
+    `COCAINE_NO_MSGPACK` set to anything but "" or "0" forces the built-in codec, so the
+    fallback path can be exercised on machines that have the package.
+    """
+    if os.environ.get("COCAINE_NO_MSGPACK", "") not in ("", "0"):
+        return "builtin", _msgpack.packb, _msgpack.unpackb
+    try:
+        import msgpack
+    except ImportError:
+        return "builtin", _msgpack.packb, _msgpack.unpackb
+
+    def pack(obj):
+        return msgpack.packb(obj, use_bin_type=True)
+
+    def unpack(data):
+        return msgpack.unpackb(data, raw=False)
+
+    return "msgpack", pack, unpack
+
+
+CODEC, pack, unpack = _select_codec()
+
+
+def encode(message):
+    """Returns the whole frame (length prefix and body) for `message`, a list."""
+    body = pack(message)
+    if len(body) > 0xFFFFFFFF:
+        raise ValueError("a message of %d bytes does not fit a frame" % len(body))
+    return _LENGTH.pack(len(body)) + body
+
+
+class FrameReader:
+    """Cuts a byte stream, fed in arbitrary pieces, into frame bodies.
+
+    There is no size limit here: the node enforces its own `max-message` on what it sends,
+    and a frame is only buffered as fast as its bytes arrive.
+    """
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    def feed(self, data):
+        """Appends bytes read from the socket."""
+        self._buf += data
+
+    def frames(self):
+        """Yields every complete frame body buffered so far."""
+        buf = self._buf
+        while len(buf) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(buf)
+            end = _LENGTH.size + length
+            if len(buf) < end:
+                return
+            body = bytes(buf[_LENGTH.size:end])
+            del buf[:end]
+            yield body
+
+    def pending(self):
+        """Whether part of a frame is buffered: EOF now would cut a frame in two."""
+        return len(self._buf) > 0
+
+
+def _uint(value, field):
+    if type(value) is not int or value < 0 or value > 0xFFFFFFFFFFFFFFFF:
+        raise ProtocolError("%s must be an unsigned integer, got %r" % (field, value))
+    return value
+
+
+def _str(value, field):
+    if not isinstance(value, str):
+        raise ProtocolError("%s must be a string, got %s" % (field, type(value).__name__))
+    return value
+
+
+def _bytes(value, field):
+    # The node sends bin; str is accepted too, as the node itself does, for peers that only
+    # have strings.
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise ProtocolError("%s must be binary, got %s" % (field, type(value).__name__))
+
+
+def _map(value, field):
+    if not isinstance(value, dict):
+        raise ProtocolError("%s must be a map, got %s" % (field, type(value).__name__))
+    return value
+
+
+# kind -> (name, field checkers) for every message the node may send.
+_FROM_NODE = {
+    HEARTBEAT: ("heartbeat", ()),
+    INVOKE: ("invoke", ((_uint, "sid"), (_str, "event"), (_map, "meta"))),
+    CHUNK: ("chunk", ((_uint, "sid"), (_bytes, "data"))),
+    CHOKE: ("choke", ((_uint, "sid"),)),
+    CANCEL: ("cancel", ((_uint, "sid"),)),
+    TERMINATE: ("terminate", ((_str, "reason"),)),
+}
+
+
+def parse(body):
+    """Decodes and checks one frame body from the node.
+
+    Returns `(kind, args)` with `args` a tuple of the checked fields; raises ProtocolError
+    naming what was wrong otherwise.
+    """
+    try:
+        message = unpack(body)
+    except Exception as e:  # each codec raises its own types; all mean "not msgpack"
+        raise ProtocolError("undecodable message: %s: %s" % (type(e).__name__, e)) from None
+    if not isinstance(message, (list, tuple)):
+        raise ProtocolError("message is not an array but %s" % type(message).__name__)
+    if not message:
+        raise ProtocolError("message is an empty array")
+    kind = message[0]
+    if type(kind) is not int:
+        raise ProtocolError("message kind is not an integer: %r" % (kind,))
+    if kind not in _FROM_NODE:
+        if kind in (HANDSHAKE, ERROR):
+            raise ProtocolError("message kind %d is never sent by the node" % kind)
+        raise ProtocolError("unknown message kind %d" % kind)
+    name, fields = _FROM_NODE[kind]
+    if len(message) != len(fields) + 1:
+        raise ProtocolError("%s message has %d elements, expected %d"
+                            % (name, len(message), len(fields) + 1))
+    args = tuple(check(value, "%s.%s" % (name, field))
+                 for (check, field), value in zip(fields, message[1:]))
+    return kind, args

@@ -1,0 +1,85 @@
+"""Test app for timing-dependent cases, driven by events instead of sleeps.
+
+`gate_wait` blocks until some later job calls `gate_open`, which lets a test hold a job
+running for exactly as long as it needs.
+"""
+
+import threading
+
+import cocaine
+
+_gate = threading.Event()
+_cancel_seen = threading.Event()
+_trickle_closed = threading.Event()
+
+
+def echo(request):
+    return [request]
+
+
+def gate_wait(request):
+    """Blocks until gate_open runs (10 s at most), then replies "waited"."""
+    _gate.wait(10)
+    return [b"waited"]
+
+
+def gate_open(request):
+    _gate.set()
+    return [b"opened"]
+
+
+def trickle(request):
+    """A generator that yields once, then waits for the gate before yielding again.
+
+    Once its job is cancelled the SDK must close it at its next yield rather than drain it.
+    """
+    try:
+        yield b"first"
+        _gate.wait(10)
+        yield b"second"
+        yield b"third"
+    except GeneratorExit:
+        _trickle_closed.set()
+        raise
+
+
+def trickle_closed(request):
+    """Replies "yes" once a trickle generator was closed early (waits up to 10 s)."""
+    return [b"yes" if _trickle_closed.wait(10) else b"no"]
+
+
+@cocaine.streaming
+def watch(request, response):
+    """Echoes chunks; records the Cancelled it gets when cancelled while reading."""
+    try:
+        for chunk in request:
+            response.write(chunk)
+    except cocaine.Cancelled:
+        _cancel_seen.set()
+        raise
+
+
+def cancel_seen(request):
+    """Replies "yes" once a watch job has seen its Cancelled (waits up to 10 s)."""
+    return [b"yes" if _cancel_seen.wait(10) else b"no"]
+
+
+@cocaine.streaming
+def show_meta(request, response):
+    """Replies with the job's event and meta, to check they reach streaming handlers."""
+    request.read()
+    response.write("%s %s" % (request.event, sorted(request.meta.items())))
+
+
+def big(request):
+    """One chunk of the size asked for (to check the max-message guard)."""
+    return [b"x" * int(request)]
+
+
+def give_int(request):
+    return [1]
+
+
+def exit_handler(request):
+    """sys.exit in a handler fails the job; it must not end the worker."""
+    raise SystemExit(3)
