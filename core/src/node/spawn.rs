@@ -24,6 +24,11 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
             "COCAINE_TIMEOUT_MS".to_owned(),
             manifest.engine.heartbeat_timeout.as_millis().to_string(),
         ),
+        // A worker that sends more than this is killed, so SDKs must know the bound.
+        (
+            "COCAINE_MAX_MESSAGE".to_owned(),
+            manifest.engine.max_message.to_string(),
+        ),
     ];
     let path = code.display().to_string();
     let argv = match (manifest.app_type, manifest.engine.backend) {
