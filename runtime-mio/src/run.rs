@@ -81,7 +81,10 @@ pub fn run(
         let timeout = if busy {
             Some(std::time::Duration::ZERO)
         } else {
-            runtime.node.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()))
+            runtime
+                .node
+                .poll_timeout()
+                .map(|at| at.saturating_duration_since(Instant::now()))
         };
         match runtime.poll.poll(&mut events, timeout) {
             Ok(()) => {}
@@ -90,7 +93,9 @@ pub fn run(
         }
         runtime.inputs.push_back(Input::Timeout);
         for event in events.iter() {
-            let Some(source) = runtime.io.sources.get(&event.token()).copied() else { continue };
+            let Some(source) = runtime.io.sources.get(&event.token()).copied() else {
+                continue;
+            };
             match source {
                 Source::Signals => runtime.on_signals(&mut signals),
                 Source::Endpoint(_) => {} // drained in `settle`, edge or not
@@ -151,7 +156,10 @@ impl Runtime<'_> {
                     more = true;
                 }
                 for frames in received.drain(..) {
-                    self.inputs.push_back(Input::Received { endpoint: *id, frames });
+                    self.inputs.push_back(Input::Received {
+                        endpoint: *id,
+                        frames,
+                    });
                 }
             }
         }
@@ -160,10 +168,18 @@ impl Runtime<'_> {
 
     fn execute(&mut self, output: Output) {
         match output {
-            Output::Bind { endpoint, kind, address, subscribe } => {
+            Output::Bind {
+                endpoint,
+                kind,
+                address,
+                subscribe,
+            } => {
                 let result = ZmqEndpoint::open(&self.context, kind, &address, &subscribe)
                     .map_err(|e| e.to_string())
-                    .and_then(|ep| self.register_endpoint(endpoint, ep).map_err(|e| e.to_string()));
+                    .and_then(|ep| {
+                        self.register_endpoint(endpoint, ep)
+                            .map_err(|e| e.to_string())
+                    });
                 self.inputs.push_back(Input::Bound { endpoint, result });
             }
             Output::Unbind { endpoint } => {
@@ -172,19 +188,35 @@ impl Runtime<'_> {
                 }
             }
             Output::Send { endpoint, frames } => self.send(endpoint, frames),
-            Output::Publish { endpoint, topic, value } => self.send(endpoint, vec![topic, value]),
+            Output::Publish {
+                endpoint,
+                topic,
+                value,
+            } => self.send(endpoint, vec![topic, value]),
             Output::Spawn(spec) => {
                 if let Err(error) = self.spawn(&spec) {
-                    self.inputs.push_back(Input::SpawnFailed { worker: spec.worker, error });
+                    self.inputs.push_back(Input::SpawnFailed {
+                        worker: spec.worker,
+                        error,
+                    });
                 }
             }
             Output::Kill { worker, signal } => {
-                if let Some(process) = self.io.workers.get(&worker).and_then(|w| w.process.as_ref()) {
+                if let Some(process) = self
+                    .io
+                    .workers
+                    .get(&worker)
+                    .and_then(|w| w.process.as_ref())
+                {
                     process.signal(signal);
                 }
             }
             Output::ToWorker { worker, bytes } => {
-                let Some((channel, token)) = self.io.workers.get_mut(&worker).and_then(|w| w.channel.as_mut())
+                let Some((channel, token)) = self
+                    .io
+                    .workers
+                    .get_mut(&worker)
+                    .and_then(|w| w.channel.as_mut())
                 else {
                     return;
                 };
@@ -220,13 +252,17 @@ impl Runtime<'_> {
     fn register_endpoint(&mut self, id: EndpointId, endpoint: ZmqEndpoint) -> io::Result<()> {
         let fd = endpoint.fd().map_err(io::Error::other)?;
         let token = self.io.token(Source::Endpoint(id));
-        self.poll.registry().register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)?;
         self.io.endpoints.insert(id, (endpoint, token));
         Ok(())
     }
 
     fn send(&mut self, endpoint: EndpointId, frames: Vec<bytes::Bytes>) {
-        let Some((ep, _)) = self.io.endpoints.get_mut(&endpoint) else { return };
+        let Some((ep, _)) = self.io.endpoints.get_mut(&endpoint) else {
+            return;
+        };
         match ep.send(frames) {
             Sent::Done | Sent::Queued => {}
             Sent::Unroutable => {
@@ -234,7 +270,10 @@ impl Runtime<'_> {
                 self.log(LogLevel::Debug, message);
             }
             Sent::Dropped => {
-                let message = format!("{}: clients are not reading; a reply was dropped", ep.address());
+                let message = format!(
+                    "{}: clients are not reading; a reply was dropped",
+                    ep.address()
+                );
                 self.log(LogLevel::Warn, message);
             }
         }
@@ -246,16 +285,23 @@ impl Runtime<'_> {
         }
         let listener = ChannelListener::bind(&spec.socket)
             .map_err(|e| format!("cannot listen at {}: {e}", spec.socket.display()))?;
-        let process = WorkerProcess::spawn(spec).map_err(|e| format!("cannot start {:?}: {e}", spec.argv[0]))?;
+        let process = WorkerProcess::spawn(spec)
+            .map_err(|e| format!("cannot start {:?}: {e}", spec.argv[0]))?;
         let worker = spec.worker;
         let listen_token = self.io.token(Source::Listener(worker));
         let output_token = self.io.token(Source::Output(worker));
         let registry = self.poll.registry();
         registry
-            .register(&mut SourceFd(&listener.fd()), listen_token, Interest::READABLE)
+            .register(
+                &mut SourceFd(&listener.fd()),
+                listen_token,
+                Interest::READABLE,
+            )
             .map_err(|e| e.to_string())?;
         if let Some(fd) = process.output_fd() {
-            registry.register(&mut SourceFd(&fd), output_token, Interest::READABLE).map_err(|e| e.to_string())?;
+            registry
+                .register(&mut SourceFd(&fd), output_token, Interest::READABLE)
+                .map_err(|e| e.to_string())?;
         }
         self.io.workers.insert(
             worker,
@@ -270,8 +316,12 @@ impl Runtime<'_> {
     }
 
     fn accept(&mut self, worker: WorkerId) {
-        let Some(w) = self.io.workers.get_mut(&worker) else { return };
-        let Some((listener, _)) = w.listener.as_ref() else { return };
+        let Some(w) = self.io.workers.get_mut(&worker) else {
+            return;
+        };
+        let Some((listener, _)) = w.listener.as_ref() else {
+            return;
+        };
         let channel = match listener.accept() {
             Ok(Some(channel)) => channel,
             Ok(None) => return,
@@ -281,11 +331,21 @@ impl Runtime<'_> {
                 return;
             }
         };
-        if let Some((listener, token)) = self.io.workers.get_mut(&worker).and_then(|w| w.listener.take()) {
+        if let Some((listener, token)) = self
+            .io
+            .workers
+            .get_mut(&worker)
+            .and_then(|w| w.listener.take())
+        {
             self.forget(token, Some(listener.fd()));
         }
         let token = self.io.token(Source::Channel(worker));
-        if self.poll.registry().register(&mut SourceFd(&channel.fd()), token, Interest::READABLE).is_ok() {
+        if self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&channel.fd()), token, Interest::READABLE)
+            .is_ok()
+        {
             if let Some(w) = self.io.workers.get_mut(&worker) {
                 w.channel = Some((channel, token));
             }
@@ -297,11 +357,18 @@ impl Runtime<'_> {
 
     fn read_channel(&mut self, worker: WorkerId) {
         loop {
-            let Some((channel, _)) = self.io.workers.get_mut(&worker).and_then(|w| w.channel.as_mut()) else {
+            let Some((channel, _)) = self
+                .io
+                .workers
+                .get_mut(&worker)
+                .and_then(|w| w.channel.as_mut())
+            else {
                 return;
             };
             match channel.read() {
-                ReadOutcome::Data(bytes) => self.inputs.push_back(Input::WorkerData { worker, bytes }),
+                ReadOutcome::Data(bytes) => {
+                    self.inputs.push_back(Input::WorkerData { worker, bytes })
+                }
                 ReadOutcome::Nothing => return,
                 ReadOutcome::Closed => {
                     self.close_channel(worker);
@@ -313,7 +380,12 @@ impl Runtime<'_> {
     }
 
     fn flush_channel(&mut self, worker: WorkerId) {
-        let Some((channel, token)) = self.io.workers.get_mut(&worker).and_then(|w| w.channel.as_mut()) else {
+        let Some((channel, token)) = self
+            .io
+            .workers
+            .get_mut(&worker)
+            .and_then(|w| w.channel.as_mut())
+        else {
             return;
         };
         let failed = channel.flush().is_err();
@@ -322,19 +394,31 @@ impl Runtime<'_> {
         if failed {
             self.close_channel(worker);
         } else if done {
-            let _ = self.poll.registry().reregister(&mut SourceFd(&fd), token, Interest::READABLE);
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut SourceFd(&fd), token, Interest::READABLE);
         }
     }
 
     fn close_channel(&mut self, worker: WorkerId) {
-        if let Some((channel, token)) = self.io.workers.get_mut(&worker).and_then(|w| w.channel.take()) {
+        if let Some((channel, token)) = self
+            .io
+            .workers
+            .get_mut(&worker)
+            .and_then(|w| w.channel.take())
+        {
             self.forget(token, Some(channel.fd()));
         }
     }
 
     fn read_output(&mut self, worker: WorkerId) {
-        let Some(w) = self.io.workers.get_mut(&worker) else { return };
-        let Some(process) = w.process.as_mut() else { return };
+        let Some(w) = self.io.workers.get_mut(&worker) else {
+            return;
+        };
+        let Some(process) = w.process.as_mut() else {
+            return;
+        };
         let mut lines = Vec::new();
         let eof = process.read_output(&mut lines);
         let fd = process.output_fd();
@@ -342,7 +426,12 @@ impl Runtime<'_> {
             self.inputs.push_back(Input::WorkerStderr { worker, line });
         }
         if eof {
-            if let Some(token) = self.io.workers.get_mut(&worker).and_then(|w| w.output.take()) {
+            if let Some(token) = self
+                .io
+                .workers
+                .get_mut(&worker)
+                .and_then(|w| w.output.take())
+            {
                 self.forget(token, fd);
             }
         }
@@ -355,7 +444,10 @@ impl Runtime<'_> {
                 _ => {
                     self.interrupts += 1;
                     if self.interrupts == 1 {
-                        self.log(LogLevel::Info, "stopping: finishing running jobs (again to force)".to_owned());
+                        self.log(
+                            LogLevel::Info,
+                            "stopping: finishing running jobs (again to force)".to_owned(),
+                        );
                         self.inputs.push_back(Input::Shutdown);
                     } else {
                         self.log(LogLevel::Warn, "stopping now: killing workers".to_owned());
@@ -372,10 +464,17 @@ impl Runtime<'_> {
     fn reap(&mut self) {
         let ids: Vec<WorkerId> = self.io.workers.keys().copied().collect();
         for worker in ids {
-            let Some(process) = self.io.workers.get_mut(&worker).and_then(|w| w.process.as_mut()) else {
+            let Some(process) = self
+                .io
+                .workers
+                .get_mut(&worker)
+                .and_then(|w| w.process.as_mut())
+            else {
                 continue;
             };
-            let Ok(Some(status)) = process.try_wait() else { continue };
+            let Ok(Some(status)) = process.try_wait() else {
+                continue;
+            };
             self.read_output(worker);
             let (token, fd) = match self.io.workers.get_mut(&worker) {
                 Some(w) => {
@@ -391,12 +490,15 @@ impl Runtime<'_> {
             if let Some(token) = token {
                 self.forget(token, fd);
             }
-            self.inputs.push_back(Input::WorkerExited { worker, status });
+            self.inputs
+                .push_back(Input::WorkerExited { worker, status });
         }
     }
 
     fn close_worker(&mut self, worker: WorkerId) {
-        let Some(mut w) = self.io.workers.remove(&worker) else { return };
+        let Some(mut w) = self.io.workers.remove(&worker) else {
+            return;
+        };
         if let Some((listener, token)) = w.listener.take() {
             self.forget(token, Some(listener.fd()));
         }

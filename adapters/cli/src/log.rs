@@ -13,7 +13,9 @@ pub fn parse_level(s: &str) -> Result<LogLevel, String> {
         "warn" | "warning" => Ok(LogLevel::Warn),
         "info" => Ok(LogLevel::Info),
         "debug" => Ok(LogLevel::Debug),
-        other => Err(format!("unknown log level {other:?}; use error, warn, info or debug")),
+        other => Err(format!(
+            "unknown log level {other:?}; use error, warn, info or debug"
+        )),
     }
 }
 
@@ -27,7 +29,9 @@ impl Logger {
         if level > self.max {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let name = match level {
             LogLevel::Error => "ERROR",
             LogLevel::Warn => "WARN ",
@@ -36,7 +40,11 @@ impl Logger {
         };
         let mut err = std::io::stderr().lock();
         // One write per line, so lines from a busy node do not interleave mid-way.
-        let line = format!("{}.{:03} {name} {message}\n", now.as_secs(), now.subsec_millis());
+        let line = format!(
+            "{}.{:03} {name} {message}\n",
+            now.as_secs(),
+            now.subsec_millis()
+        );
         let _ = err.write_all(line.as_bytes());
     }
 }

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cocaine", version, about = "An event-driven application server over ZeroMQ")]
+#[command(
+    name = "cocaine",
+    version,
+    about = "An event-driven application server over ZeroMQ"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -48,7 +48,9 @@ pub struct NodeArgs {
 }
 
 pub fn run(args: NodeArgs) -> ExitCode {
-    let logger = Logger { max: args.log_level };
+    let logger = Logger {
+        max: args.log_level,
+    };
     let manifests = match load(&args) {
         Ok(m) => m,
         Err(e) => {
@@ -61,7 +63,10 @@ pub fn run(args: NodeArgs) -> ExitCode {
         None => std::env::temp_dir().join(format!("cocaine-{}", std::process::id())),
     };
     if let Err(e) = std::fs::create_dir_all(&run_dir) {
-        logger.log(LogLevel::Error, &format!("cannot create the run folder {}: {e}", run_dir.display()));
+        logger.log(
+            LogLevel::Error,
+            &format!("cannot create the run folder {}: {e}", run_dir.display()),
+        );
         return ExitCode::from(2);
     }
     let config = NodeConfig {
@@ -73,7 +78,12 @@ pub fn run(args: NodeArgs) -> ExitCode {
     };
     let mut waiting: BTreeSet<String> = manifests.iter().map(|m| m.app.clone()).collect();
     let mut failed = false;
-    let first = manifests.into_iter().map(|m| Input::Deploy { manifest: Box::new(m) }).collect();
+    let first = manifests
+        .into_iter()
+        .map(|m| Input::Deploy {
+            manifest: Box::new(m),
+        })
+        .collect();
     let mut observe = |output: &Output| -> Control {
         match output {
             Output::Log { level, message } => logger.log(*level, message),
@@ -119,7 +129,8 @@ fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
     let mut files = Vec::new();
     for path in &args.manifests {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let entries =
+                std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
@@ -139,7 +150,10 @@ fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
     for file in files {
         let name = match &args.name {
             Some(n) => n.clone(),
-            None => file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            None => file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
         let json = match std::fs::read(&file) {
             Ok(j) => j,
@@ -148,7 +162,10 @@ fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
                 continue;
             }
         };
-        let base = file.parent().map(absolute).unwrap_or_else(|| absolute(Path::new(".")));
+        let base = file
+            .parent()
+            .map(absolute)
+            .unwrap_or_else(|| absolute(Path::new(".")));
         match Manifest::parse(&name, &json, Some(&base)) {
             Ok(m) => manifests.push(m),
             Err(e) => problems.push(format!("{}: {e}", file.display())),

@@ -31,13 +31,20 @@ fn watch(args: &WatchArgs) -> Result<(), String> {
     let address = cocaine_os::endpoint::resolve(&args.endpoint).map_err(|e| e.to_string())?;
     let context = zmq::Context::new();
     let socket = context.socket(zmq::SUB).map_err(|e| e.to_string())?;
-    socket.set_subscribe(args.prefix.as_bytes()).map_err(|e| e.to_string())?;
-    socket.connect(&address).map_err(|e| format!("{}: {e}", args.endpoint))?;
+    socket
+        .set_subscribe(args.prefix.as_bytes())
+        .map_err(|e| e.to_string())?;
+    socket
+        .connect(&address)
+        .map_err(|e| format!("{}: {e}", args.endpoint))?;
     let mut seen = 0;
     let mut out = std::io::stdout().lock();
     while args.count.is_none_or(|n| seen < n) {
         let frames = socket.recv_multipart(0).map_err(|e| e.to_string())?;
-        let text: Vec<String> = frames.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let text: Vec<String> = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
         writeln!(out, "{}", text.join(" ")).map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
         seen += 1;

@@ -13,7 +13,7 @@ use super::io::{Output, SocketKind};
 use super::native_server::Sessions;
 use super::route::Route;
 use super::{publication, spawn, EndpointOwner, Node, NodeConfig};
-use crate::engine::{Engine, EngineEvent, EngineOutput};
+use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
 use crate::ids::{AppId, EndpointId};
 use crate::manifest::{Manifest, TaskKind};
 use crate::process::LogLevel;
@@ -146,10 +146,22 @@ impl App {
                 event,
                 status,
                 stderr,
-            } => (
-                "worker",
-                serde_json::json!({"id": id.to_string(), "pid": pid, "event": event, "status": status, "stderr": stderr}),
-            ),
+            } => {
+                let what = match (&event, &status) {
+                    (WorkerEvent::Exited, Some(status)) => format!("exited ({status})"),
+                    (WorkerEvent::Exited, None) => "could not start".to_owned(),
+                    (WorkerEvent::Ready, _) => format!("ready (pid {})", pid.unwrap_or(0)),
+                    (WorkerEvent::Spawned, _) => "spawned".to_owned(),
+                };
+                out.push_back(Output::Log {
+                    level: LogLevel::Debug,
+                    message: format!("{}: worker {id} {what}", self.name),
+                });
+                (
+                    "worker",
+                    serde_json::json!({"id": id.to_string(), "pid": pid, "event": event, "status": status, "stderr": stderr}),
+                )
+            }
             EngineEvent::Error { failure, task } => (
                 "error",
                 serde_json::json!({"code": failure.code, "message": failure.message, "task": task}),
