@@ -1,5 +1,6 @@
 //! `cocaine`: run a node, call and watch its apps.
 
+mod bench;
 mod log;
 mod node;
 mod watch;
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a node with the apps of these manifests (files, or folders of *.json).
     Node(node::NodeArgs),
+    /// Measure the node against a bare ZeroMQ baseline.
+    Bench(bench::BenchArgs),
     /// Print an app's pubsub live.
     Watch(watch::WatchArgs),
 }
@@ -32,5 +35,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Node(args) => node::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
