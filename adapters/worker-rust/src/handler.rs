@@ -1,0 +1,87 @@
+//! Registered handlers, and the body of a job thread for each kind.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::error::{HandlerError, DEFAULT_ERROR_CODE};
+use crate::output::{JobRef, Output};
+use crate::stream::{RequestStream, Response};
+
+/// A plain handler: the whole request in, reply chunks out.
+pub(crate) type PlainFn = dyn Fn(Vec<u8>) -> Result<Vec<Vec<u8>>, HandlerError> + Send + Sync;
+/// A streaming handler: request chunks as they come, a response to write to.
+pub(crate) type StreamFn =
+    dyn Fn(RequestStream, Response) -> Result<(), HandlerError> + Send + Sync;
+
+/// What [`Worker::on`](crate::Worker::on) and [`Worker::on_stream`](crate::Worker::on_stream)
+/// registered under one event name.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    Plain(Arc<PlainFn>),
+    Stream(Arc<StreamFn>),
+}
+
+/// Jobs in flight, and whether the node asked the worker to leave once they are done.
+///
+/// `busy` counts jobs from their `[3]` until their thread is done (or until a cancel drops a
+/// plain job still waiting for its request), so a plain job whose request is still arriving
+/// keeps a terminating worker alive.
+#[derive(Debug, Default)]
+pub(crate) struct Lifecycle {
+    pub busy: AtomicUsize,
+    pub terminating: AtomicBool,
+}
+
+impl Lifecycle {
+    /// Whether the worker may exit now: terminating, nothing in flight.
+    pub fn drained(&self) -> bool {
+        self.terminating.load(Ordering::SeqCst) && self.busy.load(Ordering::SeqCst) == 0
+    }
+
+    /// Marks one job finished. The last one of a terminating worker wakes the reader, blocked
+    /// on the socket, by shutting its read side: it then sees the end of stream and exits.
+    pub fn job_done(&self, output: &Output) {
+        if self.busy.fetch_sub(1, Ordering::SeqCst) == 1 && self.terminating.load(Ordering::SeqCst)
+        {
+            output.shutdown(std::net::Shutdown::Read);
+        }
+    }
+}
+
+/// Runs a plain handler and sends its outcome. Output for a job already ended (cancelled) is
+/// dropped by [`Output`], so the results of those calls are ignored on purpose.
+pub(crate) fn run_plain(handler: &PlainFn, request: Vec<u8>, job: JobRef, output: &Output) {
+    let _ = match catch_unwind(AssertUnwindSafe(|| handler(request))) {
+        Ok(Ok(chunks)) => output.finish(job, &chunks),
+        Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
+        Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
+    };
+}
+
+/// Runs a streaming handler; a reply the handler left open is closed for it.
+pub(crate) fn run_stream(
+    handler: &StreamFn,
+    request: RequestStream,
+    response: Response,
+    job: JobRef,
+    output: &Output,
+) {
+    let _ = match catch_unwind(AssertUnwindSafe(|| handler(request, response))) {
+        Ok(Ok(())) => output.finish::<&[u8]>(job, &[]),
+        Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
+        Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
+    };
+}
+
+/// The text a panic was raised with, as `panic!` formats it.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "handler panicked".to_owned()
+    }
+}

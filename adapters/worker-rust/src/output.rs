@@ -1,0 +1,170 @@
+//! The worker's half of the channel: one socket shared by the reader, the heartbeat thread and
+//! every job thread, behind one lock.
+//!
+//! The lock also guards the table of open jobs, so "is this job still open?" and "write its
+//! output" are one atomic step: a cancel and a job's last reply can race, and the node must get
+//! exactly one terminal message per job. Each job is known by its sid plus a serial unique in
+//! this process, so output from a cancelled job can never land in a later job that reuses the
+//! sid.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::BytesMut;
+use cocaine_core::codec::worker::{encode_choke, encode_chunk, encode_error};
+
+use crate::error::ResponseError;
+
+/// Code and text of the reply to a cancel (PROTOCOL.md §2, same on the worker channel).
+const CANCELLED: (u32, &str) = (499, "cancelled");
+
+/// A buffer that grew past this is dropped after use, so one huge reply does not pin memory.
+const KEEP_BUFFER: usize = 1024 * 1024;
+
+/// One job as the output side knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JobRef {
+    pub sid: u64,
+    pub serial: u64,
+}
+
+/// The shared writer; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Output {
+    inner: Mutex<Inner>,
+    /// A second handle on the socket, outside the lock, for [`Output::shutdown`].
+    control: UnixStream,
+}
+
+#[derive(Debug)]
+struct Inner {
+    stream: UnixStream,
+    /// Reused between writes so that the hot path does not allocate.
+    buf: BytesMut,
+    /// Open jobs: sid -> serial.
+    open: HashMap<u64, u64>,
+}
+
+impl Output {
+    pub fn new(stream: UnixStream) -> io::Result<Output> {
+        Ok(Output {
+            control: stream.try_clone()?,
+            inner: Mutex::new(Inner {
+                stream,
+                buf: BytesMut::with_capacity(8 * 1024),
+                open: HashMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Nothing user-supplied runs under this lock, so poisoning would only mean a bug of
+        // ours mid-write; the buffer is cleared before every use anyway.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes a message that belongs to no job (handshake, heartbeat).
+    pub fn send(&self, encode: impl FnOnce(&mut BytesMut)) -> io::Result<()> {
+        let mut inner = self.lock();
+        encode(&mut inner.buf);
+        inner.flush()
+    }
+
+    /// Registers a job; `false` if its sid is already open (a duplicate `[3]`).
+    pub fn open(&self, job: JobRef) -> bool {
+        let mut inner = self.lock();
+        if inner.open.contains_key(&job.sid) {
+            return false;
+        }
+        inner.open.insert(job.sid, job.serial);
+        true
+    }
+
+    /// Fails a job that was never opened (no handler, terminating).
+    pub fn reject(&self, sid: u64, code: u32, message: &str) -> io::Result<()> {
+        self.send(|buf| encode_error(buf, sid, code, message))
+    }
+
+    /// Writes one reply chunk at once, so a streaming reply reaches the client as it is made.
+    pub fn chunk(&self, job: JobRef, data: &[u8]) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        if !inner.is_open(job) {
+            return Err(ResponseError::Cancelled);
+        }
+        encode_chunk(&mut inner.buf, job.sid, data);
+        Ok(inner.flush()?)
+    }
+
+    /// Ends a job with `chunks` then `[5]`, in one write.
+    pub fn finish<C: AsRef<[u8]>>(&self, job: JobRef, chunks: &[C]) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        if !inner.close(job) {
+            return Err(ResponseError::Cancelled);
+        }
+        for chunk in chunks {
+            encode_chunk(&mut inner.buf, job.sid, chunk.as_ref());
+        }
+        encode_choke(&mut inner.buf, job.sid);
+        Ok(inner.flush()?)
+    }
+
+    /// Ends a job with `[6, sid, code, message]`.
+    pub fn fail(&self, job: JobRef, code: u32, message: &str) -> Result<(), ResponseError> {
+        let mut inner = self.lock();
+        if !inner.close(job) {
+            return Err(ResponseError::Cancelled);
+        }
+        encode_error(&mut inner.buf, job.sid, code, message);
+        Ok(inner.flush()?)
+    }
+
+    /// Ends job `sid` with 499 if it is still open; later output of that job is dropped.
+    pub fn cancel(&self, sid: u64) -> io::Result<()> {
+        let mut inner = self.lock();
+        if inner.open.remove(&sid).is_none() {
+            return Ok(());
+        }
+        encode_error(&mut inner.buf, sid, CANCELLED.0, CANCELLED.1);
+        inner.flush()
+    }
+
+    /// Shuts the socket down; `Read` wakes the reader blocked on it with an end of stream.
+    pub fn shutdown(&self, how: Shutdown) {
+        // Without the lock: a writer blocked on a full socket holds it, and shutting down is
+        // exactly what unblocks it. An error means the socket is already gone.
+        let _ = self.control.shutdown(how);
+    }
+}
+
+impl Inner {
+    fn is_open(&self, job: JobRef) -> bool {
+        self.open.get(&job.sid) == Some(&job.serial)
+    }
+
+    /// Removes the job from the open table; `false` if it was not open.
+    fn close(&mut self, job: JobRef) -> bool {
+        if !self.is_open(job) {
+            return false;
+        }
+        self.open.remove(&job.sid);
+        true
+    }
+
+    /// Writes the buffer out and empties it. A failed write may leave half a frame on the
+    /// wire, so the socket is shut down: the reader then sees the end and the worker exits.
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.stream.write_all(&self.buf);
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::with_capacity(8 * 1024);
+        } else {
+            self.buf.clear();
+        }
+        if result.is_err() {
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+        result
+    }
+}

@@ -1,0 +1,137 @@
+//! The builder that collects handlers, and the run loop that connects and serves.
+
+use std::collections::HashMap;
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{channel, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread;
+
+use cocaine_core::codec::worker::{encode_handshake, encode_heartbeat, PROTOCOL_VERSION};
+
+use crate::config::{Config, ConfigError};
+use crate::error::{HandlerError, WorkerError};
+use crate::handler::{Handler, Lifecycle};
+use crate::output::Output;
+use crate::session::Session;
+use crate::stream::{RequestStream, Response};
+
+/// A worker: handlers by event name, and the settings to reach the node.
+///
+/// ```no_run
+/// use cocaine_worker::{HandlerError, Worker};
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     Worker::from_env()?
+///         .on("echo", |request: Vec<u8>| Ok(vec![request]))
+///         .on_stream("upper", |request, mut response| {
+///             for chunk in request {
+///                 response.write(&chunk.to_ascii_uppercase())?;
+///             }
+///             Ok(())
+///         })
+///         .on("fail", |_| Err(HandlerError::with_code(418, "no")))
+///         .run()?;
+///     Ok(())
+/// }
+/// ```
+pub struct Worker {
+    config: Config,
+    handlers: HashMap<String, Handler>,
+}
+
+impl Worker {
+    /// A worker configured the way the node spawns it: `--socket PATH` or `COCAINE_SOCKET`,
+    /// `COCAINE_WORKER_ID`, `COCAINE_APP`, `COCAINE_HEARTBEAT_MS`, `COCAINE_TIMEOUT_MS`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming what is missing or malformed.
+    pub fn from_env() -> Result<Worker, ConfigError> {
+        Ok(Worker::new(Config::from_env()?))
+    }
+
+    /// A worker with an explicit configuration and no handlers.
+    pub fn new(config: Config) -> Worker {
+        Worker {
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// The configuration the worker will run with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Handles `event` with a plain handler: the whole request in, reply chunks out (an empty
+    /// list is a reply without chunks). Registering a name again replaces its handler.
+    #[must_use]
+    pub fn on<F>(mut self, event: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Vec<u8>) -> Result<Vec<Vec<u8>>, HandlerError> + Send + Sync + 'static,
+    {
+        self.handlers
+            .insert(event.into(), Handler::Plain(Arc::new(handler)));
+        self
+    }
+
+    /// Handles `event` with a streaming handler: it starts at the node's `[3]`, reads request
+    /// chunks as they arrive and writes reply chunks as it makes them.
+    #[must_use]
+    pub fn on_stream<F>(mut self, event: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(RequestStream, Response) -> Result<(), HandlerError> + Send + Sync + 'static,
+    {
+        self.handlers
+            .insert(event.into(), Handler::Stream(Arc::new(handler)));
+        self
+    }
+
+    /// Connects to the node, handshakes and serves jobs.
+    ///
+    /// Returns `Ok(())` when the node closes the channel or, after the node's terminate, once
+    /// the running jobs are done. Jobs still running when this returns are abandoned: the
+    /// process is expected to exit.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError::Connect`] if the socket cannot be reached, [`WorkerError::NodeSilent`]
+    /// after the configured timeout without a byte from the node, [`WorkerError::Io`] or
+    /// [`WorkerError::Framing`] if the channel breaks.
+    pub fn run(self) -> Result<(), WorkerError> {
+        let config = &self.config;
+        let stream =
+            UnixStream::connect(&config.socket).map_err(|source| WorkerError::Connect {
+                path: config.socket.clone(),
+                source,
+            })?;
+        // Any byte from the node resets this, so it is exactly the silence timeout.
+        stream.set_read_timeout(Some(config.timeout))?;
+        let output = Arc::new(Output::new(stream.try_clone()?)?);
+        output.send(|buf| {
+            encode_handshake(buf, &config.worker_id, PROTOCOL_VERSION, std::process::id());
+        })?;
+
+        // The heartbeat thread ends when `stop` is dropped, whichever way this returns.
+        let (stop, stopped) = channel::<()>();
+        let beat = output.clone();
+        let interval = config.heartbeat;
+        thread::Builder::new()
+            .name("cocaine-heartbeat".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    if beat.send(encode_heartbeat).is_err() {
+                        return;
+                    }
+                }
+            })?;
+
+        let life = Arc::new(Lifecycle::default());
+        let result =
+            Session::new(&self.handlers, output.clone(), life).run(&stream, config.max_message);
+        drop(stop);
+        output.shutdown(Shutdown::Both);
+        result
+    }
+}
