@@ -251,7 +251,7 @@ impl<'a> Session<'a> {
     fn log_line(&mut self, line: std::fmt::Arguments<'_>) {
         self.bad_messages += 1;
         let n = self.bad_messages;
-        if n <= LOG_FIRST || n % LOG_EVERY == 0 {
+        if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
             eprintln!("cocaine-worker: {line} ({n} so far)");
         }
     }
