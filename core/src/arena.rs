@@ -2,6 +2,10 @@
 //! slot and its generation, and a key to a freed slot never reaches the slot's next tenant.
 //! This is how the engine can hand a job's key to a worker as its `sid` and safely drop late
 //! replies for a job that already ended.
+//!
+//! Slots live in fixed-size pages rather than one growing `Vec`, so the arena never holds
+//! more than one page of slack: a doubling `Vec` would cost up to twice each entry's size,
+//! and a queued job's size is what the engine's memory per job is measured by.
 
 /// Names one entry of an [`Arena`]; stale once that entry is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,10 +47,13 @@ enum Slot<T> {
     },
 }
 
+/// Slots per page.
+const PAGE: usize = 256;
+
 /// A generational slab of `T`.
 #[derive(Debug)]
 pub struct Arena<T> {
-    slots: Vec<Slot<T>>,
+    pages: Vec<Vec<Slot<T>>>,
     free_head: Option<u32>,
     len: usize,
 }
@@ -54,7 +61,7 @@ pub struct Arena<T> {
 impl<T> Default for Arena<T> {
     fn default() -> Self {
         Self {
-            slots: Vec::new(),
+            pages: Vec::new(),
             free_head: None,
             len: 0,
         }
@@ -77,7 +84,10 @@ impl<T> Arena<T> {
     pub fn insert(&mut self, value: T) -> Key {
         self.len += 1;
         if let Some(index) = self.free_head {
-            let slot = &mut self.slots[index as usize];
+            let index_usize = index as usize;
+            let slot = self.pages[index_usize / PAGE]
+                .get_mut(index_usize % PAGE)
+                .expect("free list points at a slot");
             let (generation, next_free) = match *slot {
                 Slot::Vacant {
                     generation,
@@ -89,23 +99,30 @@ impl<T> Arena<T> {
             *slot = Slot::Occupied { generation, value };
             return Key::new(index, generation);
         }
-        let index = u32::try_from(self.slots.len()).expect("more than 2^32 live entries");
-        self.slots.push(Slot::Occupied {
-            generation: 0,
-            value,
-        });
+        let used = self.pages.last().map_or(PAGE, Vec::len);
+        if used == PAGE {
+            self.pages.push(Vec::with_capacity(PAGE));
+        }
+        let index = (self.pages.len() - 1) * PAGE + self.pages.last().map_or(0, Vec::len);
+        let index = u32::try_from(index).expect("more than 2^32 live entries");
+        if let Some(page) = self.pages.last_mut() {
+            page.push(Slot::Occupied {
+                generation: 0,
+                value,
+            });
+        }
         Key::new(index, 0)
     }
 
     pub fn get(&self, key: Key) -> Option<&T> {
-        match self.slots.get(key.index())? {
+        match self.slot(key.index())? {
             Slot::Occupied { generation, value } if *generation == key.generation() => Some(value),
             _ => None,
         }
     }
 
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        match self.slots.get_mut(key.index())? {
+        match self.slot_mut(key.index())? {
             Slot::Occupied { generation, value } if *generation == key.generation() => Some(value),
             _ => None,
         }
@@ -117,7 +134,7 @@ impl<T> Arena<T> {
 
     pub fn remove(&mut self, key: Key) -> Option<T> {
         let index = key.index();
-        let slot = self.slots.get_mut(index)?;
+        let slot = self.pages.get_mut(index / PAGE)?.get_mut(index % PAGE)?;
         match slot {
             Slot::Occupied { generation, .. } if *generation == key.generation() => {}
             _ => return None,
@@ -143,8 +160,9 @@ impl<T> Arena<T> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Key, &T)> {
-        self.slots
+        self.pages
             .iter()
+            .flatten()
             .enumerate()
             .filter_map(|(i, slot)| match slot {
                 Slot::Occupied { generation, value } => {
@@ -152,6 +170,14 @@ impl<T> Arena<T> {
                 }
                 Slot::Vacant { .. } => None,
             })
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot<T>> {
+        self.pages.get(index / PAGE)?.get(index % PAGE)
+    }
+
+    fn slot_mut(&mut self, index: usize) -> Option<&mut Slot<T>> {
+        self.pages.get_mut(index / PAGE)?.get_mut(index % PAGE)
     }
 
     pub fn keys(&self) -> Vec<Key> {
@@ -182,6 +208,18 @@ mod tests {
         let k = arena.insert(7);
         assert_eq!(arena.get(Key::from_u64(k.to_u64())), Some(&7));
         assert_eq!(arena.get(Key::from_u64(u64::MAX)), None);
+    }
+
+    #[test]
+    fn pages_fill_before_new_ones_start() {
+        let mut arena = Arena::new();
+        let keys: Vec<_> = (0..PAGE * 2 + 1).map(|i| arena.insert(i)).collect();
+        assert_eq!(arena.pages.len(), 3);
+        assert!(arena.pages.iter().all(|p| p.capacity() == PAGE));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(arena.get(*k), Some(&i));
+        }
+        assert_eq!(arena.iter().count(), PAGE * 2 + 1);
     }
 
     #[test]

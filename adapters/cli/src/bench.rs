@@ -80,7 +80,9 @@ pub fn run(args: BenchArgs) -> ExitCode {
 }
 
 fn bench_echo(args: &EchoArgs) -> Result<(), String> {
-    let workers = args.workers.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
     let duration = Duration::from_secs_f64(args.seconds.max(0.1));
 
     let baseline_endpoint = start_baseline()?;
@@ -135,12 +137,19 @@ fn bench_echo(args: &EchoArgs) -> Result<(), String> {
 fn start_baseline() -> Result<String, String> {
     let context = zmq::Context::new();
     let socket = context.socket(zmq::ROUTER).map_err(|e| e.to_string())?;
-    socket.bind("tcp://127.0.0.1:*").map_err(|e| e.to_string())?;
-    let endpoint = socket.get_last_endpoint().map_err(|e| e.to_string())?.map_err(|_| "endpoint")?;
+    socket
+        .bind("tcp://127.0.0.1:*")
+        .map_err(|e| e.to_string())?;
+    let endpoint = socket
+        .get_last_endpoint()
+        .map_err(|e| e.to_string())?
+        .map_err(|_| "endpoint")?;
     thread::spawn(move || {
         let _context = context;
         while let Ok(frames) = socket.recv_multipart(0) {
-            let Some((identity, messages)) = frames.split_first() else { continue };
+            let Some((identity, messages)) = frames.split_first() else {
+                continue;
+            };
             let mut data = Bytes::new();
             let mut sid = 0;
             for m in messages {
@@ -150,7 +159,9 @@ fn start_baseline() -> Result<String, String> {
                     Ok(NativeMessage::Choke { .. }) => {
                         let reply = [identity.clone(), native::encode_chunk(sid, &data).to_vec()];
                         let end = [identity.clone(), native::encode_choke(sid).to_vec()];
-                        if socket.send_multipart(reply, 0).is_err() || socket.send_multipart(end, 0).is_err() {
+                        if socket.send_multipart(reply, 0).is_err()
+                            || socket.send_multipart(end, 0).is_err()
+                        {
                             return;
                         }
                     }
@@ -217,7 +228,11 @@ impl NodeUnderTest {
         }
         // Keep draining stderr so the node never blocks on a full pipe.
         thread::spawn(move || for _ in lines {});
-        let node = Self { child, endpoint, _dir: dir };
+        let node = Self {
+            child,
+            endpoint,
+            _dir: dir,
+        };
         node.warm_up(workers)?;
         Ok(node)
     }
@@ -233,9 +248,13 @@ impl NodeUnderTest {
         }
         let mut ended = 0;
         while ended < workers * 4 {
-            let frames = socket.recv_multipart(0).map_err(|e| format!("warm-up: {e}"))?;
+            let frames = socket
+                .recv_multipart(0)
+                .map_err(|e| format!("warm-up: {e}"))?;
             for f in frames {
-                if let Ok(NativeMessage::Choke { .. } | NativeMessage::Error { .. }) = NativeMessage::decode(&f, usize::MAX) {
+                if let Ok(NativeMessage::Choke { .. } | NativeMessage::Error { .. }) =
+                    NativeMessage::decode(&f, usize::MAX)
+                {
                     ended += 1;
                 }
             }
@@ -265,7 +284,12 @@ fn load(endpoint: &str, args: &EchoArgs, duration: Duration) -> Result<Figures, 
     let started = Instant::now();
     thread::sleep(duration);
     stop.store(true, Ordering::Relaxed);
-    let mut total = Figures { completed: 0, failed: 0, elapsed: started.elapsed(), latency: Histogram::new() };
+    let mut total = Figures {
+        completed: 0,
+        failed: 0,
+        elapsed: started.elapsed(),
+        latency: Histogram::new(),
+    };
     for t in threads {
         let f = t.join().map_err(|_| "a client thread panicked")??;
         total.completed += f.completed;
@@ -293,7 +317,12 @@ fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Resul
     let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(depth * 2);
     let mut next_sid = 1u64;
     let mut in_flight = 0;
-    let mut figures = Figures { completed: 0, failed: 0, elapsed: Duration::ZERO, latency: Histogram::new() };
+    let mut figures = Figures {
+        completed: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new(),
+    };
     while in_flight < depth {
         sent_at.insert(next_sid, Instant::now());
         send_call(&socket, next_sid, &body)?;
@@ -301,7 +330,9 @@ fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Resul
         in_flight += 1;
     }
     loop {
-        let frames = socket.recv_multipart(0).map_err(|e| format!("no reply within 10 s: {e}"))?;
+        let frames = socket
+            .recv_multipart(0)
+            .map_err(|e| format!("no reply within 10 s: {e}"))?;
         for f in frames {
             let sid = match NativeMessage::decode(&f, usize::MAX) {
                 Ok(NativeMessage::Choke { sid }) => sid,
@@ -331,7 +362,10 @@ fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Resul
 
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
 }
 
 /// A folder removed when dropped.

@@ -213,11 +213,36 @@ fn decode_meta(r: &mut Reader<'_>) -> Result<JobMeta, DecodeError> {
     Ok(meta)
 }
 
-fn encode_meta(out: &mut BytesMut, meta: &JobMeta) {
+/// A [`JobMeta`] that borrows its strings, so the node can encode an invoke without
+/// allocating them per job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetaRef<'a> {
+    pub urgent: bool,
+    pub timeout_ms: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub user: Option<&'a str>,
+    pub peer: Option<&'a str>,
+    pub task: Option<&'a str>,
+}
+
+impl<'a> From<&'a JobMeta> for MetaRef<'a> {
+    fn from(meta: &'a JobMeta) -> Self {
+        MetaRef {
+            urgent: meta.urgent,
+            timeout_ms: meta.timeout_ms,
+            deadline_ms: meta.deadline_ms,
+            user: meta.user.as_deref(),
+            peer: meta.peer.as_deref(),
+            task: meta.task.as_deref(),
+        }
+    }
+}
+
+fn encode_meta(out: &mut BytesMut, meta: MetaRef<'_>) {
     let strings = [
-        ("user", &meta.user),
-        ("peer", &meta.peer),
-        ("task", &meta.task),
+        ("user", meta.user),
+        ("peer", meta.peer),
+        ("task", meta.task),
     ];
     let len = u32::from(meta.urgent)
         + u32::from(meta.timeout_ms.is_some())
@@ -247,7 +272,17 @@ fn encode_meta(out: &mut BytesMut, meta: &JobMeta) {
 
 /// Appends a framed `[3, sid, event, meta]`: start a job (n -> w).
 pub fn encode_invoke(out: &mut BytesMut, sid: u64, event: &str, meta: &JobMeta) {
-    out.reserve(PREFIX_LEN + 3 * mp::MAX_HEAD + event.len() + 64);
+    encode_invoke_ref(out, sid, event, MetaRef::from(meta));
+}
+
+/// [`encode_invoke`] with borrowed metadata.
+pub fn encode_invoke_ref(out: &mut BytesMut, sid: u64, event: &str, meta: MetaRef<'_>) {
+    let strings = [meta.user, meta.peer, meta.task]
+        .iter()
+        .flatten()
+        .map(|s| s.len() + 8)
+        .sum::<usize>();
+    out.reserve(PREFIX_LEN + 3 * mp::MAX_HEAD + event.len() + 40 + strings);
     let start = begin_frame(out);
     mp::put_array_len(out, 4);
     mp::put_uint(out, kind::INVOKE);

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::job::JobState;
+use super::job::{Chunks, JobState};
 use super::output::{EngineOutput, ReplyEvent};
 use super::worker::{Worker, WorkerState};
 use super::{Engine, EngineTimer, JobId, PoolSample, ReplyMode, Tally};
-use crate::codec::worker::{self as wire, JobMeta};
+use crate::codec::worker::{self as wire, MetaRef};
 use crate::ids::WorkerId;
 use crate::status::Failure;
 
@@ -94,7 +94,7 @@ impl<R: Clone> Engine<R> {
             if self
                 .jobs
                 .get(job)
-                .and_then(|j| j.deadline_at())
+                .and_then(|j| j.deadline_at)
                 .is_some_and(|d| d <= now)
             {
                 let failure =
@@ -121,8 +121,8 @@ impl<R: Clone> Engine<R> {
         };
         job.state = JobState::Running { worker, since: now };
         self.timers.cancel_slot(&mut job.timer);
-        let timeout_at = job.policy.timeout.map(|t| after(now, t));
-        let deadline_at = job.deadline_at();
+        let timeout_at = job.timeout.map(|t| after(now, t));
+        let deadline_at = job.deadline_at;
         let expires = match (timeout_at, deadline_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -131,19 +131,23 @@ impl<R: Clone> Engine<R> {
             job.timer = Some(self.timers.arm(at, EngineTimer::Job(id)));
         }
 
-        let meta = JobMeta {
-            urgent: job.policy.urgent,
-            timeout_ms: job.policy.timeout.map(|t| t.as_millis() as u64),
+        let origin = job.origin.as_deref();
+        let meta = MetaRef {
+            urgent: job.urgent,
+            timeout_ms: job.timeout.map(|t| t.as_millis() as u64),
             deadline_ms: deadline_at.map(|d| d.saturating_duration_since(now).as_millis() as u64),
-            user: job.origin.as_ref().and_then(|o| o.user.clone()),
-            peer: job.origin.as_ref().and_then(|o| o.peer.clone()),
-            task: self.tasks.get(job.task as usize).map(|t| t.to_string()),
+            user: origin.and_then(|o| o.user.as_deref()),
+            peer: origin.and_then(|o| o.peer.as_deref()),
+            task: self.tasks.get(job.task as usize).map(|t| &**t),
         };
         let sid = id.to_u64();
-        let mut buf = BytesMut::with_capacity(64);
-        wire::encode_invoke(&mut buf, sid, &job.event, &meta);
-        for chunk in job.pending.drain(..) {
-            wire::encode_chunk(&mut buf, sid, &chunk);
+        let chunks = job.chunks.take();
+        // One buffer, sized once, for the invoke, the request so far and its end.
+        let payload: usize = chunks.iter().map(|c| c.len() + 24).sum();
+        let mut buf = BytesMut::with_capacity(96 + job.event.len() + payload);
+        wire::encode_invoke_ref(&mut buf, sid, &job.event, meta);
+        for chunk in &chunks {
+            wire::encode_chunk(&mut buf, sid, chunk);
         }
         if job.request_ended {
             wire::encode_choke(&mut buf, sid);
@@ -233,7 +237,7 @@ impl<R: Clone> Engine<R> {
                 }
                 ReplyMode::Collect { limit } => {
                     job.collected_len = job.collected_len.saturating_add(data.len());
-                    job.collected.push(data);
+                    job.chunks.push(data);
                     if job.collected_len > limit {
                         let message = format!("reply is larger than {limit} bytes");
                         self.end_early(now, id, Failure::new(crate::status::TOO_LARGE, message));
@@ -243,9 +247,7 @@ impl<R: Clone> Engine<R> {
             ReplyEvent::End | ReplyEvent::Collected(_) => {
                 let event = match job.mode {
                     ReplyMode::Stream => ReplyEvent::End,
-                    ReplyMode::Collect { .. } => {
-                        ReplyEvent::Collected(std::mem::take(&mut job.collected))
-                    }
+                    ReplyMode::Collect { .. } => ReplyEvent::Collected(job.chunks.take()),
                 };
                 self.deliver(now, id, event);
                 self.release(now, id, true);
@@ -277,7 +279,7 @@ impl<R: Clone> Engine<R> {
                     return;
                 };
                 job.state = JobState::Abandoned { worker };
-                job.collected = Vec::new();
+                job.chunks = Chunks::Empty;
                 self.timers.cancel_slot(&mut job.timer);
                 job.timer = Some(self.timers.arm(at, EngineTimer::Job(id)));
                 let mut buf = BytesMut::new();
@@ -334,10 +336,12 @@ impl<R: Clone> Engine<R> {
         self.reindex(worker, before);
         if recycle {
             self.retire(now, worker, "max-requests reached", false);
-        } else if now_idle {
+        }
+        // Queued work first: a worker that gets a job at once needs no idle timer.
+        self.dispatch(now);
+        if now_idle && !recycle && self.workers.get(&worker).is_some_and(|w| w.jobs.is_empty()) {
             self.worker_became_idle(now, worker);
         }
-        self.dispatch(now);
         self.rebalance(now);
     }
 

@@ -1,7 +1,5 @@
 //! A job: one event to handle, from arrival to its one terminal outcome.
 
-use crate::time::after;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,27 +70,62 @@ pub(crate) enum JobState {
     },
 }
 
+/// A small list of chunks: none or one without a heap allocation, more in a `Vec`. Most
+/// requests and replies are one chunk, and a queued job's size is the engine's memory cost.
+#[derive(Debug, Default)]
+pub(crate) enum Chunks {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(Vec<Bytes>),
+}
+
+impl Chunks {
+    pub fn from_vec(mut chunks: Vec<Bytes>) -> Self {
+        match chunks.len() {
+            0 => Chunks::Empty,
+            1 => Chunks::One(chunks.pop().unwrap_or_default()),
+            _ => Chunks::Many(chunks),
+        }
+    }
+
+    pub fn push(&mut self, chunk: Bytes) {
+        *self = match std::mem::take(self) {
+            Chunks::Empty => Chunks::One(chunk),
+            Chunks::One(first) => Chunks::Many(vec![first, chunk]),
+            Chunks::Many(mut all) => {
+                all.push(chunk);
+                Chunks::Many(all)
+            }
+        };
+    }
+
+    pub fn take(&mut self) -> Vec<Bytes> {
+        match std::mem::take(self) {
+            Chunks::Empty => Vec::new(),
+            Chunks::One(chunk) => vec![chunk],
+            Chunks::Many(all) => all,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Job<R> {
     pub task: u32,
+    pub urgent: bool,
+    pub request_ended: bool,
     pub state: JobState,
     pub event: Arc<str>,
     pub reply: R,
     pub mode: ReplyMode,
-    pub policy: JobPolicy,
+    pub timeout: Option<Duration>,
+    pub deadline_at: Option<Instant>,
     pub arrived: Instant,
-    /// Request chunks not yet sent to a worker; they wait here while the job is queued.
-    pub pending: VecDeque<Bytes>,
-    pub request_ended: bool,
-    /// Reply chunks gathered for `ReplyMode::Collect`, and their total size.
-    pub collected: Vec<Bytes>,
+    /// While queued, request chunks not yet sent to a worker; once running, the reply
+    /// gathered for `ReplyMode::Collect`.
+    pub chunks: Chunks,
+    /// Bytes gathered in `chunks` for `ReplyMode::Collect`.
     pub collected_len: usize,
     pub timer: Option<TimerHandle>,
     pub origin: Option<Box<Origin>>,
-}
-
-impl<R> Job<R> {
-    pub fn deadline_at(&self) -> Option<Instant> {
-        self.policy.deadline.map(|d| after(self.arrived, d))
-    }
 }

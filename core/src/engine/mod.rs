@@ -30,6 +30,7 @@ pub use crate::arena::Key as JobId;
 use crate::ids::{AppId, WorkerId};
 use crate::stats::TaskStats;
 use crate::status::{self, Failure};
+use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
 pub use info::{EngineInfo, WorkerCounts};
@@ -38,7 +39,7 @@ pub use output::{EngineEvent, EngineOutput, ReplyEvent, WorkerEvent};
 pub use pool::{PoolPolicy, PoolSample};
 pub use worker::WorkerState;
 
-use job::{Job, JobState};
+use job::{Chunks, Job, JobState};
 use queue::JobQueue;
 use worker::Worker;
 
@@ -220,27 +221,28 @@ impl<R: Clone> Engine<R> {
             }
             return Err(failure);
         }
-        let (pending, request_ended) = match request.body {
-            Some(chunks) => (chunks.into(), true),
-            None => (VecDeque::new(), false),
+        let (chunks, request_ended) = match request.body {
+            Some(chunks) => (Chunks::from_vec(chunks), true),
+            None => (Chunks::Empty, false),
         };
         let job = Job {
             task: task as u32,
+            urgent: request.policy.urgent,
+            request_ended,
             state: JobState::Queued,
             event: request.event,
             reply: request.reply,
             mode: request.mode,
-            policy: request.policy,
+            timeout: request.policy.timeout,
+            deadline_at: request.policy.deadline.map(|d| after(now, d)),
             arrived: now,
-            pending,
-            request_ended,
-            collected: Vec::new(),
+            chunks,
             collected_len: 0,
             timer: None,
             origin: request.origin,
         };
-        let deadline = job.deadline_at();
-        let urgent = job.policy.urgent;
+        let deadline = job.deadline_at;
+        let urgent = job.urgent;
         let id = self.jobs.insert(job);
         if let Some(stats) = self.stats.get_mut(task) {
             stats.accepted();
@@ -286,7 +288,7 @@ impl<R: Clone> Engine<R> {
             return;
         }
         match j.state {
-            JobState::Queued => j.pending.push_back(data),
+            JobState::Queued => j.chunks.push(data),
             JobState::Running { worker, .. } => {
                 let mut buf = bytes::BytesMut::new();
                 crate::codec::worker::encode_chunk(&mut buf, job.to_u64(), &data);

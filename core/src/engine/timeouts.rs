@@ -48,11 +48,11 @@ impl<R: Clone> Engine<R> {
                 self.end_early(now, id, failure);
             }
             JobState::Running { .. } => {
-                let deadline_passed = job.deadline_at().is_some_and(|d| d <= now);
+                let deadline_passed = job.deadline_at.is_some_and(|d| d <= now);
                 let failure = if deadline_passed {
                     Failure::new(status::DEADLINE, "deadline expired")
                 } else {
-                    let t = job.policy.timeout.unwrap_or_default();
+                    let t = job.timeout.unwrap_or_default();
                     Failure::new(
                         status::TIMEOUT,
                         format!("timed out after {} ms", t.as_millis()),
