@@ -1,4 +1,4 @@
-//! Registered handlers, and the body of a job thread for each kind.
+//! Registered handlers, jobs ready to run, and the count of jobs in flight.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -50,29 +50,53 @@ impl Lifecycle {
     }
 }
 
-/// Runs a plain handler and sends its outcome. Output for a job already ended (cancelled) is
-/// dropped by [`Output`], so the results of those calls are ignored on purpose.
-pub(crate) fn run_plain(handler: &PlainFn, request: Vec<u8>, job: JobRef, output: &Output) {
-    let _ = match catch_unwind(AssertUnwindSafe(|| handler(request))) {
-        Ok(Ok(chunks)) => output.finish(job, &chunks),
-        Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
-        Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
-    };
+/// A job ready to run on the thread that found it.
+pub(crate) enum Job {
+    /// The whole request is in.
+    Plain {
+        handler: Arc<PlainFn>,
+        request: Vec<u8>,
+        job: JobRef,
+    },
+    /// The request is still arriving; `done` tells the reader when the handler returned.
+    Stream {
+        handler: Arc<StreamFn>,
+        request: RequestStream,
+        job: JobRef,
+        done: Arc<AtomicBool>,
+    },
 }
 
-/// Runs a streaming handler; a reply the handler left open is closed for it.
-pub(crate) fn run_stream(
-    handler: &StreamFn,
-    request: RequestStream,
-    response: Response,
-    job: JobRef,
-    output: &Output,
-) {
-    let _ = match catch_unwind(AssertUnwindSafe(|| handler(request, response))) {
-        Ok(Ok(())) => output.finish::<&[u8]>(job, &[]),
-        Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
-        Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
-    };
+impl Job {
+    /// Runs the handler and sends its outcome, then marks the job finished. Output for a job
+    /// already ended (cancelled) is dropped by [`Output`], so those results are ignored on
+    /// purpose. A streaming reply the handler left open is closed for it.
+    pub fn run(self, output: &Arc<Output>, life: &Lifecycle) {
+        let (job, outcome) = match self {
+            Job::Plain {
+                handler,
+                request,
+                job,
+            } => (job, catch_unwind(AssertUnwindSafe(|| handler(request)))),
+            Job::Stream {
+                handler,
+                request,
+                job,
+                done,
+            } => {
+                let response = Response::new(output.clone(), job);
+                let outcome = catch_unwind(AssertUnwindSafe(|| handler(request, response)));
+                done.store(true, Ordering::SeqCst);
+                (job, outcome.map(|r| r.map(|()| Vec::new())))
+            }
+        };
+        let _ = match outcome {
+            Ok(Ok(chunks)) => output.finish(job, &chunks),
+            Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
+            Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
+        };
+        life.job_done(output);
+    }
 }
 
 /// The text a panic was raised with, as `panic!` formats it.

@@ -29,8 +29,9 @@
 //! - A handler's `Err(HandlerError)` fails the job with its code (502 if none); a panic is
 //!   caught and fails the job with 502 and the panic message. The worker stays up. (Build
 //!   workers with `panic = "unwind"`, the default, for this to hold.)
-//! - Each job runs on a thread of its own, so jobs overlap when the node's `concurrency`
-//!   allows; handlers must be `Send + Sync`.
+//! - Each job runs on a thread of its own (the one that read its request; another takes over
+//!   reading), so jobs overlap when the node's `concurrency` allows; handlers must be
+//!   `Send + Sync`.
 //! - A cancel from the node fails the job with 499 at once; the handler keeps running until it
 //!   notices ([`Response::write`] returns [`ResponseError::Cancelled`], the request stream
 //!   ends), and whatever it sends after is dropped.
@@ -39,14 +40,15 @@
 //!   [`WorkerError::NodeSilent`]; the node closing the socket ends it at once with `Ok(())`.
 //!
 //! Map of the crate: [`config`] reads the spawn settings; `worker` holds the builder and the
-//! run loop; `session` reads and dispatches; `output` is the shared, locked writer; `pool`
-//! keeps job threads for reuse; `stream` holds [`RequestStream`] and [`Response`].
+//! run loop; `group` runs the threads that take turns reading and running jobs; `session`
+//! reads and turns messages into jobs; `output` is the shared, locked writer; `stream` holds
+//! [`RequestStream`] and [`Response`].
 
 pub mod config;
 mod error;
+mod group;
 mod handler;
 mod output;
-mod pool;
 mod session;
 mod stream;
 mod worker;

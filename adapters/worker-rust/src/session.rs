@@ -1,7 +1,9 @@
-//! The reader: decodes what the node sends and turns it into jobs.
+//! The request side of the channel: reading, decoding, and turning messages into jobs.
 //!
-//! Only this thread touches the request side of jobs (the table below), so it needs no lock;
-//! the reply side is the shared [`Output`].
+//! One thread at a time leads the session (see `group`): it reads until a job is ready to run,
+//! then hands the session to the next thread and runs that job itself. The table of jobs whose
+//! request is still arriving therefore lives here, behind the group's lock; the reply side is
+//! the shared [`Output`].
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read};
@@ -9,15 +11,15 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
+use std::time::Duration;
 
 use cocaine_core::codec::worker::{JobMeta, WorkerMessage};
 use cocaine_core::codec::{DecodeError, FrameDecoder};
 
 use crate::error::WorkerError;
-use crate::handler::{run_plain, run_stream, Handler, Lifecycle, PlainFn};
+use crate::handler::{Handler, Job, Lifecycle, PlainFn};
 use crate::output::{JobRef, Output};
-use crate::pool::Pool;
-use crate::stream::{RequestStream, Response};
+use crate::stream::RequestStream;
 
 /// Bytes read from the socket at a time.
 const READ_SIZE: usize = 64 * 1024;
@@ -34,19 +36,31 @@ enum Pending {
         job: JobRef,
         request: Vec<u8>,
     },
-    /// The handler already runs; chunks go to its [`RequestStream`]. `done` is set when its
-    /// thread finishes, so entries for jobs that ended before their request did can be pruned.
+    /// The handler already runs; chunks go to its [`RequestStream`]. `done` is set when it
+    /// returns, so entries for jobs that ended before their request did can be pruned.
     Stream {
         chunks: Sender<Vec<u8>>,
         done: Arc<AtomicBool>,
     },
 }
 
-pub(crate) struct Session<'a> {
-    pub handlers: &'a HashMap<String, Handler>,
-    pub output: Arc<Output>,
-    pub life: Arc<Lifecycle>,
-    pub pool: Pool,
+/// What the leader found.
+pub(crate) enum Step {
+    /// Run this job, after handing the session on.
+    Run(Job),
+    /// The session is over: `Ok` when the node hung up or a terminate drained.
+    Ended(Result<(), WorkerError>),
+}
+
+pub(crate) struct Session {
+    handlers: Arc<HashMap<String, Handler>>,
+    stream: UnixStream,
+    /// The read timeout set on `stream`: how long the node may stay silent.
+    silence: Duration,
+    output: Arc<Output>,
+    life: Arc<Lifecycle>,
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
     pending: HashMap<u64, Pending>,
     /// Table size at which finished streaming entries are pruned; doubles with the live size
     /// so pruning costs O(1) per job.
@@ -55,59 +69,80 @@ pub(crate) struct Session<'a> {
     bad_messages: u64,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     pub fn new(
-        handlers: &'a HashMap<String, Handler>,
+        handlers: Arc<HashMap<String, Handler>>,
+        stream: UnixStream,
         output: Arc<Output>,
         life: Arc<Lifecycle>,
-    ) -> Self {
-        Session {
+        max_message: usize,
+    ) -> io::Result<Self> {
+        Ok(Session {
             handlers,
+            silence: stream.read_timeout()?.unwrap_or_default(),
+            stream,
             output,
             life,
-            pool: Pool::new(),
+            decoder: FrameDecoder::new(max_message),
+            buf: vec![0u8; READ_SIZE],
             pending: HashMap::new(),
             prune_at: 64,
             next_serial: 0,
             bad_messages: 0,
+        })
+    }
+
+    /// Reads and handles messages until a job is ready or the session ends. Frames already
+    /// read stay buffered for the next leader.
+    pub fn lead(&mut self) -> Step {
+        loop {
+            if self.life.drained() {
+                return Step::Ended(Ok(()));
+            }
+            let frame = match self.decoder.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => match self.fill() {
+                    Ok(true) => continue,
+                    Ok(false) => return Step::Ended(Ok(())),
+                    Err(err) => return Step::Ended(Err(err)),
+                },
+                Err(err) => return Step::Ended(Err(WorkerError::Framing(err))),
+            };
+            match WorkerMessage::decode_bytes(&frame) {
+                Ok(msg) => match self.handle(msg) {
+                    Ok(Some(job)) => return Step::Run(job),
+                    Ok(None) => {}
+                    Err(err) => return Step::Ended(Err(err.into())),
+                },
+                Err(err) => self.log_bad(&err),
+            }
         }
     }
 
-    /// Serves until the node closes the channel (`Ok`), a terminate has drained (`Ok`), the
-    /// node stays silent past the read timeout set on `stream`, or the channel fails.
-    pub fn run(&mut self, mut stream: &UnixStream, max_message: usize) -> Result<(), WorkerError> {
-        let timeout = stream.read_timeout()?.unwrap_or_default();
-        let mut decoder = FrameDecoder::new(max_message);
-        let mut buf = vec![0u8; READ_SIZE];
+    /// Reads once into the decoder; `false` at the end of the stream.
+    fn fill(&mut self) -> Result<bool, WorkerError> {
         loop {
-            let n = match stream.read(&mut buf) {
+            return match self.stream.read(&mut self.buf) {
                 // The node closed the channel, or the last job of a terminating worker shut
                 // the read side to wake us: either way there is nothing more to serve.
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
+                Ok(0) => Ok(false),
+                Ok(n) => {
+                    self.decoder.push(self.buf.get(..n).unwrap_or_default());
+                    Ok(true)
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(WorkerError::NodeSilent(timeout))
+                    Err(WorkerError::NodeSilent(self.silence))
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => Err(e.into()),
             };
-            decoder.push(buf.get(..n).unwrap_or_default());
-            while let Some(frame) = decoder.next_frame().map_err(WorkerError::Framing)? {
-                match WorkerMessage::decode_bytes(&frame) {
-                    Ok(msg) => self.handle(msg)?,
-                    Err(err) => self.log_bad(&err),
-                }
-            }
-            if self.life.drained() {
-                return Ok(());
-            }
         }
     }
 
-    fn handle(&mut self, msg: WorkerMessage) -> io::Result<()> {
+    fn handle(&mut self, msg: WorkerMessage) -> io::Result<Option<Job>> {
         match msg {
             WorkerMessage::Heartbeat => {}
-            WorkerMessage::Invoke { sid, event, meta } => self.invoke(sid, &event, meta)?,
+            WorkerMessage::Invoke { sid, event, meta } => return self.invoke(sid, &event, meta),
             WorkerMessage::Chunk { sid, data } => match self.pending.get_mut(&sid) {
                 Some(Pending::Plain { request, .. }) => request.extend_from_slice(&data),
                 // The handler may have dropped its stream: then the chunk is not wanted.
@@ -122,7 +157,13 @@ impl<'a> Session<'a> {
                     handler,
                     job,
                     request,
-                }) => self.dispatch_plain(handler, job, request)?,
+                }) => {
+                    return Ok(Some(Job::Plain {
+                        handler,
+                        request,
+                        job,
+                    }))
+                }
                 // Dropping the sender ends the handler's request iterator.
                 Some(Pending::Stream { .. }) | None => {}
             },
@@ -131,7 +172,7 @@ impl<'a> Session<'a> {
                 // and close the reply before the cancel is recorded.
                 self.output.cancel(sid)?;
                 if let Some(Pending::Plain { .. }) = self.pending.remove(&sid) {
-                    // Its handler never started, so no thread will mark it done.
+                    // Its handler never started, so it will never be marked done.
                     self.life.busy.fetch_sub(1, Ordering::SeqCst);
                 }
             }
@@ -139,22 +180,23 @@ impl<'a> Session<'a> {
                 self.life.terminating.store(true, Ordering::SeqCst);
             }
             WorkerMessage::Handshake { .. } | WorkerMessage::Error { .. } => {
-                self.log_line(format_args!(
+                self.log(format_args!(
                     "ignoring a worker-to-node message from the node"
                 ));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn invoke(&mut self, sid: u64, event: &str, meta: JobMeta) -> io::Result<()> {
+    fn invoke(&mut self, sid: u64, event: &str, meta: JobMeta) -> io::Result<Option<Job>> {
         if self.life.terminating.load(Ordering::SeqCst) {
-            return self.output.reject(sid, 503, "the worker is terminating");
+            self.output.reject(sid, 503, "the worker is terminating")?;
+            return Ok(None);
         }
         let Some(handler) = self.handlers.get(event) else {
-            return self
-                .output
-                .reject(sid, 404, &format!("no handler for event {event:?}"));
+            self.output
+                .reject(sid, 404, &format!("no handler for event {event:?}"))?;
+            return Ok(None);
         };
         let job = JobRef {
             sid,
@@ -162,8 +204,8 @@ impl<'a> Session<'a> {
         };
         self.next_serial += 1;
         if !self.output.open(job) {
-            self.log_line(format_args!("ignoring a second open of job {sid}"));
-            return Ok(());
+            self.log(format_args!("ignoring a second open of job {sid}"));
+            return Ok(None);
         }
         self.life.busy.fetch_add(1, Ordering::SeqCst);
         match handler {
@@ -177,56 +219,27 @@ impl<'a> Session<'a> {
                         request: Vec::new(),
                     },
                 );
+                Ok(None)
             }
             Handler::Stream(handler) => {
                 let handler = handler.clone();
                 let (chunks, rx) = channel();
                 let done = Arc::new(AtomicBool::new(false));
-                let request = RequestStream::new(rx, meta);
-                let response = Response::new(self.output.clone(), job);
-                let (output, life, thread_done) =
-                    (self.output.clone(), self.life.clone(), done.clone());
-                let started = self.pool.run(move || {
-                    run_stream(&*handler, request, response, job, &output);
-                    thread_done.store(true, Ordering::SeqCst);
-                    life.job_done(&output);
-                });
-                if let Err(err) = started {
-                    return self.no_thread(job, &err);
-                }
                 self.prune();
-                self.pending.insert(sid, Pending::Stream { chunks, done });
+                self.pending.insert(
+                    sid,
+                    Pending::Stream {
+                        chunks,
+                        done: done.clone(),
+                    },
+                );
+                Ok(Some(Job::Stream {
+                    handler,
+                    request: RequestStream::new(rx, meta),
+                    job,
+                    done,
+                }))
             }
-        }
-        Ok(())
-    }
-
-    fn dispatch_plain(
-        &mut self,
-        handler: Arc<PlainFn>,
-        job: JobRef,
-        request: Vec<u8>,
-    ) -> io::Result<()> {
-        let (output, life) = (self.output.clone(), self.life.clone());
-        let started = self.pool.run(move || {
-            run_plain(&*handler, request, job, &output);
-            life.job_done(&output);
-        });
-        match started {
-            Ok(()) => Ok(()),
-            Err(err) => self.no_thread(job, &err),
-        }
-    }
-
-    /// Fails a job whose thread could not start; the worker goes on.
-    fn no_thread(&mut self, job: JobRef, err: &io::Error) -> io::Result<()> {
-        self.life.busy.fetch_sub(1, Ordering::SeqCst);
-        match self
-            .output
-            .fail(job, 503, &format!("cannot start a job thread: {err}"))
-        {
-            Err(crate::error::ResponseError::Io(err)) => Err(err),
-            _ => Ok(()),
         }
     }
 
@@ -243,12 +256,12 @@ impl<'a> Session<'a> {
     }
 
     fn log_bad(&mut self, err: &DecodeError) {
-        self.log_line(format_args!("dropping a bad message from the node: {err}"));
+        self.log(format_args!("dropping a bad message from the node: {err}"));
     }
 
-    /// Logs to stderr (which the node collects), first few lines then one in [`LOG_EVERY`], so
-    /// a misbehaving peer cannot flood the log.
-    fn log_line(&mut self, line: std::fmt::Arguments<'_>) {
+    /// Logs to stderr (which the node collects), the first few lines then one in
+    /// [`LOG_EVERY`], so a misbehaving peer cannot flood the log.
+    pub fn log(&mut self, line: std::fmt::Arguments<'_>) {
         self.bad_messages += 1;
         let n = self.bad_messages;
         if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {

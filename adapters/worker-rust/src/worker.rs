@@ -1,6 +1,7 @@
 //! The builder that collects handlers, and the run loop that connects and serves.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{channel, RecvTimeoutError};
@@ -11,6 +12,7 @@ use cocaine_core::codec::worker::{encode_handshake, encode_heartbeat, PROTOCOL_V
 
 use crate::config::{Config, ConfigError};
 use crate::error::{HandlerError, WorkerError};
+use crate::group;
 use crate::handler::{Handler, Lifecycle};
 use crate::output::Output;
 use crate::session::Session;
@@ -100,7 +102,7 @@ impl Worker {
     /// after the configured timeout without a byte from the node, [`WorkerError::Io`] or
     /// [`WorkerError::Framing`] if the channel breaks.
     pub fn run(self) -> Result<(), WorkerError> {
-        let config = &self.config;
+        let Worker { config, handlers } = self;
         let stream =
             UnixStream::connect(&config.socket).map_err(|source| WorkerError::Connect {
                 path: config.socket.clone(),
@@ -128,8 +130,16 @@ impl Worker {
             })?;
 
         let life = Arc::new(Lifecycle::default());
-        let result =
-            Session::new(&self.handlers, output.clone(), life).run(&stream, config.max_message);
+        let session = Session::new(
+            Arc::new(handlers),
+            stream,
+            output.clone(),
+            life.clone(),
+            config.max_message,
+        )?;
+        let result = group::start(session, output.clone(), life)?
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("every worker thread is gone").into()));
         drop(stop);
         output.shutdown(Shutdown::Both);
         result

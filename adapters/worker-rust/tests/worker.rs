@@ -253,3 +253,24 @@ fn missing_socket_is_a_named_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("COCAINE_SOCKET"), "{stderr}");
 }
+
+#[test]
+fn many_jobs_waiting_for_their_requests_do_not_block_the_others() {
+    let mut node = FakeNode::start();
+    node.handshake();
+    // Twenty handlers blocked on their request streams at once, each on its own thread.
+    for sid in 1..=20 {
+        node.send(|b| worker::encode_invoke(b, sid, "stream_echo", &JobMeta::default()));
+    }
+    node.job(100, "echo", &[b"through"]);
+    assert_eq!(node.expect(), chunk(100, b"through"));
+    assert_eq!(node.expect(), choke(100));
+    for sid in (1..=20).rev() {
+        node.send(|b| {
+            worker::encode_chunk(b, sid, &sid.to_be_bytes());
+            worker::encode_choke(b, sid);
+        });
+        assert_eq!(node.expect(), chunk(sid, &sid.to_be_bytes()));
+        assert_eq!(node.expect(), choke(sid));
+    }
+}
