@@ -218,3 +218,33 @@ fn stats_are_published_every_interval() {
     assert_eq!(s["tasks"]["serve"]["accepted"], json!(2));
     assert_eq!(s["state"], json!("running"));
 }
+
+#[test]
+fn a_drifting_run_ending_while_the_app_stops_does_not_rearm_the_timer() {
+    let mut h = Harness::new();
+    h.default = Behaviour {
+        handshake: true,
+        answer: Answer::Manual,
+        obey: false,
+    };
+    h.deploy(
+        "app",
+        r#"{"type": "python", "args": "local:///srv/t", "engine": {"termination-timeout": 30},
+            "tasks": {"tick": {"type": "drifting-timer", "interval": 1000}}}"#,
+    );
+    h.advance_to(ms(1000));
+    let (w, sid) = h.invokes[0];
+    h.input(cocaine_core::node::Input::Remove { app: "app".into() });
+    h.fresh();
+    // The running job ends while the app is stopping (its worker still finishing).
+    h.worker_replies(w, sid, &[]);
+    h.advance_to(ms(6000));
+    let out = h.fresh();
+    let refused: Vec<String> = logs(&out)
+        .into_iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.contains("timer job refused"))
+        .collect();
+    assert_eq!(refused, Vec::<String>::new());
+    assert_eq!(invoke_times(&h), vec![1000]);
+}
