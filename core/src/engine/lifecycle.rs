@@ -155,6 +155,8 @@ impl<R: Clone> Engine<R> {
 
     /// The runtime could not start the worker at all.
     pub fn spawn_failed(&mut self, now: Instant, worker: WorkerId, error: &str) {
+        // A departure changes what the worker counts for: keep the tallies and the free-slot
+        // index in step, or `worker_gone` would leave its old standing behind.
         let before = self.standing(worker);
         if let Some(w) = self.workers.get_mut(&worker) {
             if w.departure.is_none() {

@@ -3,6 +3,7 @@
 //! each task type means on its wire) live in one module each.
 
 mod app;
+pub mod fuzzing;
 mod io;
 mod native_server;
 mod publication;

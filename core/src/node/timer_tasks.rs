@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::app::{App, AppTimer};
 use super::route::Route;
-use crate::engine::{JobPolicy, JobRequest, ReplyMode};
+use crate::engine::{AppState, JobPolicy, JobRequest, ReplyMode};
 use crate::manifest::TaskKind;
 use crate::process::LogLevel;
 use crate::time::Now;
@@ -98,7 +98,9 @@ impl App {
             self.manifest.tasks.get(index).map(|t| &t.kind)
         {
             let at = after(now.mono, *interval);
-            if !self.engine.is_stopped() && self.started {
+            // A stopping app submits nothing more: its timers were dropped with `remove`.
+            let stopping = matches!(self.engine.state(), AppState::Stopping | AppState::Stopped);
+            if !stopping && self.started {
                 self.arm_task(index, at);
             }
         }

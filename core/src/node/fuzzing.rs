@@ -1,0 +1,912 @@
+//! Property checks for fuzzing the node: the body of the `fuzz/` target `node_inputs`, kept
+//! here so that `cargo test` can replay the committed corpus (`tests/node_fuzz_corpus.rs`)
+//! with the same checks.
+//!
+//! [`check_node_inputs`] turns arbitrary bytes into a sequence of node inputs (client
+//! messages on every kind of endpoint, worker bytes and messages, exits, stderr, spawn
+//! failures, time, binds, removals and redeploys, shutdown) against two apps deployed at the
+//! start, plays the runtime and the workers around the node, and checks properties after every
+//! step. Like the rest of the core it reads no clock: the caller gives the origin of time.
+//!
+//! Unlike the rest of the core these functions panic, on purpose: a panic is how a fuzzer
+//! learns that a property failed. Nothing outside fuzzing and tests should call them.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hasher;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Input, Node, NodeConfig, Output, SocketKind};
+use crate::codec::frame::FrameDecoder;
+use crate::codec::native::{self, Auth, NativeMessage, Policy};
+use crate::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
+use crate::ids::{EndpointId, WorkerId};
+use crate::manifest::Manifest;
+use crate::process::{ExitStatus, Signal};
+use crate::time::Now;
+
+/// The app with every driver the node runs: two servers, two sinks, two timers, a pubsub.
+/// Limits are small so that fuzzed inputs reach them.
+pub const FUZZ_APP: &str = r#"{
+  "type": "python", "args": "local:///srv/fuzz",
+  "engine": {"pool-limit": 3, "queue-limit": 4, "concurrency": 2, "restart-intensity": 3,
+             "restart-period": 5, "termination-timeout": 1, "startup-timeout": 2,
+             "heartbeat-interval": 1, "heartbeat-timeout": 3, "idle-timeout": 5,
+             "max-requests": 7, "max-message": 4096},
+  "pubsub": {"endpoint": "tcp://127.0.0.1:7100", "interval": 2500},
+  "tasks": {
+    "native": {"type": "native-server", "endpoint": "tcp://127.0.0.1:7101"},
+    "server": {"type": "zeromq-server", "endpoint": "tcp://127.0.0.1:7102", "reply-limit": 64},
+    "tick": {"type": "recurring-timer", "interval": 900, "immediate": true},
+    "drift": {"type": "drifting-timer", "interval": 1300},
+    "sink": {"type": "native-sink", "endpoint": "tcp://127.0.0.1:7103"},
+    "pull": {"type": "zeromq-sink", "endpoint": "tcp://127.0.0.1:7104"}
+  }
+}"#;
+
+/// A second app sharing the node: one native-server, one worker, a queue of one.
+pub const FUZZ_MINI: &str = r#"{
+  "type": "python", "args": "local:///srv/mini",
+  "engine": {"pool-limit": 1, "queue-limit": 1, "restart-intensity": 1, "restart-period": 2,
+             "termination-timeout": 0.5},
+  "tasks": {"echo": {"type": "native-server", "endpoint": "tcp://127.0.0.1:7201"}}
+}"#;
+
+const APPS: [(&str, &str); 2] = [("fuzz", FUZZ_APP), ("mini", FUZZ_MINI)];
+/// The app names, in the order of `APPS`.
+const APP_NAMES: [&str; 2] = ["fuzz", "mini"];
+const NATIVE_SERVERS: [&str; 2] = ["tcp://127.0.0.1:7101", "tcp://127.0.0.1:7201"];
+const ZMQ_SERVER: &str = "tcp://127.0.0.1:7102";
+const NATIVE_SINK: &str = "tcp://127.0.0.1:7103";
+const ZMQ_SINK: &str = "tcp://127.0.0.1:7104";
+
+/// Rounds of (workers act, 2 s pass) a shutdown may take with cooperative workers.
+const WIND_DOWN_ROUNDS: usize = 20;
+/// Outputs one input may cause before the node is deemed to talk forever.
+const MAX_OUTPUTS_PER_STEP: usize = 200_000;
+/// Steps one run takes at most, so that a fuzzer's long inputs stay fast.
+const MAX_STEPS: usize = 2_000;
+
+/// Runs the input sequence `data` describes twice from `start` and checks every property
+/// after every step, and that both runs gave the same outputs.
+///
+/// Properties: no panic; one input makes finitely many outputs, and after `Input::Timeout`
+/// no timer is still due; every message to a client or a worker decodes; a native-server
+/// client gets at most one terminal (`[5]`, or `[6]` with a sid other than 0) per open of a
+/// (identity, sid), and no reply chunk for a sid not open; zeromq-server replies are
+/// well formed, at most one per request; publications are a four-word topic and JSON; worker
+/// ids are never reused and a worker's channel is never written to (nor the worker
+/// signalled) after `Output::CloseWorker`; `Stopped` only after `Shutdown`. At the end the
+/// node is shut down with cooperative workers: it must stop within bounded time, with every
+/// native open and every zeromq-server request answered exactly once and nothing left to
+/// wake up for.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn check_node_inputs(start: Instant, data: &[u8]) {
+    let manifests = APPS.map(|(name, json)| {
+        Manifest::parse(name, json.as_bytes(), None)
+            .unwrap_or_else(|e| panic!("the fuzz manifest of {name} does not parse: {e}"))
+    });
+    let first = run(start, &manifests, data);
+    let second = run(start, &manifests, data);
+    assert_eq!(first, second, "the same inputs gave different outputs");
+}
+
+/// One run: the number of outputs and a hash of their `Debug` text.
+fn run(start: Instant, manifests: &[Manifest; 2], data: &[u8]) -> (usize, u64) {
+    let mut f = Fuzz::new(start, manifests.clone());
+    for i in 0..manifests.len() {
+        f.deploy(i);
+    }
+    f.confirm_binds();
+    let mut r = Bytes::copy_from_slice(data);
+    let mut steps = 0;
+    while !r.is_empty() && steps < MAX_STEPS {
+        steps += 1;
+        f.step(&mut r);
+        f.check_quiet();
+    }
+    f.wind_down();
+    (f.count, f.hash.finish())
+}
+
+/// Reads fuzz input; returns zeros once it runs out.
+trait Take {
+    fn byte(&mut self) -> u8;
+    fn flag(&mut self) -> bool {
+        self.byte() & 1 == 1
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+    fn blob(&mut self, max: usize) -> Bytes;
+}
+
+impl Take for Bytes {
+    fn byte(&mut self) -> u8 {
+        if self.is_empty() {
+            0
+        } else {
+            let b = self[0];
+            bytes::Buf::advance(self, 1);
+            b
+        }
+    }
+
+    fn blob(&mut self, max: usize) -> Bytes {
+        let len = usize::from(self.byte()) % (max + 1);
+        self.split_to(len.min(self.len()))
+    }
+}
+
+/// A simulated worker, as the fuzzer's runtime sees it.
+#[derive(Debug)]
+struct FuzzWorker {
+    decoder: FrameDecoder,
+    /// Jobs invoked and not answered: whether the request ended, whether it was cancelled.
+    jobs: BTreeMap<u64, (bool, bool)>,
+    handshaked: bool,
+    terminating: bool,
+    signalled: bool,
+    /// Reported gone to the node (exited or failed to spawn).
+    gone: bool,
+    /// The node closed its channel (`Output::CloseWorker`): it must not talk to it again.
+    /// (Between the report and the close it may: timers due at the report's time fire first.)
+    closed: bool,
+}
+
+/// What a native-server client sent and got, for one (endpoint, identity, sid).
+#[derive(Debug, Default)]
+struct SidLedger {
+    /// `[3]` messages sent with this sid.
+    opens: u64,
+    /// `[6, sid, 400, "... already open"]` received: an open that did not open.
+    refused: u64,
+    /// `[5]` and other `[6]` received.
+    terminals: u64,
+}
+
+impl SidLedger {
+    fn live(&self) -> i128 {
+        i128::from(self.opens) - i128::from(self.refused) - i128::from(self.terminals)
+    }
+}
+
+struct Fuzz {
+    node: Node,
+    manifests: [Manifest; 2],
+    now: Now,
+    binds: Vec<(EndpointId, SocketKind, String)>,
+    /// Endpoints the node owns: from their `Bind` to their `Unbind`. Messages on others are
+    /// ignored by the node, so they are not counted.
+    live_endpoints: BTreeSet<EndpointId>,
+    /// zeromq-server requests sent to live endpoints, and replies seen: one reply each.
+    server_requests: u64,
+    server_replies: u64,
+    unconfirmed: Vec<EndpointId>,
+    workers: BTreeMap<WorkerId, FuzzWorker>,
+    spawned: Vec<WorkerId>,
+    ledgers: BTreeMap<(EndpointId, Bytes, u64), SidLedger>,
+    shutdown: bool,
+    stopped: bool,
+    count: usize,
+    hash: DefaultHasher,
+}
+
+impl Fuzz {
+    fn new(start: Instant, manifests: [Manifest; 2]) -> Self {
+        let wall = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        Self {
+            node: Node::new(NodeConfig {
+                hostname: "fuzzhost".to_owned(),
+                run_dir: "/run/cocaine-fuzz".into(),
+                max_open_per_peer: 3,
+                ..NodeConfig::default()
+            }),
+            now: Now::new(start, wall),
+            manifests,
+            binds: Vec::new(),
+            live_endpoints: BTreeSet::new(),
+            server_requests: 0,
+            server_replies: 0,
+            unconfirmed: Vec::new(),
+            workers: BTreeMap::new(),
+            spawned: Vec::new(),
+            ledgers: BTreeMap::new(),
+            shutdown: false,
+            stopped: false,
+            count: 0,
+            hash: DefaultHasher::new(),
+        }
+    }
+
+    /// Deploys app `i` of `APPS`.
+    fn deploy(&mut self, i: usize) {
+        let manifest = Box::new(self.manifests[i].clone());
+        self.input(Input::Deploy { manifest });
+    }
+
+    fn confirm_binds(&mut self) {
+        for endpoint in std::mem::take(&mut self.unconfirmed) {
+            self.input(Input::Bound {
+                endpoint,
+                result: Ok(()),
+            });
+        }
+    }
+
+    /// The endpoint last bound at `address`, if any.
+    fn endpoint(&self, address: &str) -> Option<EndpointId> {
+        self.binds
+            .iter()
+            .rev()
+            .find(|(_, _, a)| a == address)
+            .map(|(e, _, _)| *e)
+    }
+
+    fn is_native_server(&self, endpoint: EndpointId) -> bool {
+        self.binds
+            .iter()
+            .any(|(e, _, a)| *e == endpoint && NATIVE_SERVERS.contains(&a.as_str()))
+    }
+
+    fn is_zmq_server(&self, endpoint: EndpointId) -> bool {
+        self.binds
+            .iter()
+            .any(|(e, _, a)| *e == endpoint && a == ZMQ_SERVER)
+    }
+
+    /// One input, chosen and shaped by the fuzz bytes.
+    fn step(&mut self, r: &mut Bytes) {
+        match r.byte() % 16 {
+            0 | 1 => {
+                let address = NATIVE_SERVERS[usize::from(r.byte() % 2)];
+                if let Some(endpoint) = self.endpoint(address) {
+                    let peer = Bytes::from(vec![b'c', r.byte() % 3]);
+                    let mut frames = vec![peer];
+                    if r.flag() {
+                        frames.push(Bytes::new());
+                    }
+                    frames.extend(native_messages(r));
+                    self.client_sends(endpoint, frames);
+                }
+            }
+            2 => {
+                let address = NATIVE_SERVERS[usize::from(r.byte() % 2)];
+                if let Some(endpoint) = self.endpoint(address) {
+                    let frames = raw_frames(r);
+                    self.client_sends(endpoint, frames);
+                }
+            }
+            3 => {
+                if let Some(endpoint) = self.endpoint(ZMQ_SERVER) {
+                    let mut frames = raw_frames(r);
+                    if r.flag() {
+                        // Mostly well formed: routing, delimiter, body.
+                        frames.insert(0, Bytes::from_static(b"peer"));
+                        frames.insert(1, Bytes::new());
+                    }
+                    if self.live_endpoints.contains(&endpoint) {
+                        self.server_requests += 1;
+                    }
+                    self.input(Input::Received { endpoint, frames });
+                }
+            }
+            4 => {
+                let (address, frames) = if r.flag() {
+                    (NATIVE_SINK, native_messages(r))
+                } else {
+                    (ZMQ_SINK, raw_frames(r))
+                };
+                if let Some(endpoint) = self.endpoint(address) {
+                    self.input(Input::Received { endpoint, frames });
+                }
+            }
+            5 => self.workers_act(),
+            6 => {
+                if let Some(worker) = self.pick_worker(r) {
+                    let messages = self.worker_messages(worker, r);
+                    let mut buf = BytesMut::new();
+                    for m in &messages {
+                        m.encode_framed(&mut buf);
+                    }
+                    let bytes = buf.freeze();
+                    // Split the write somewhere: the channel is a byte stream.
+                    let at = usize::from(r.byte()).min(bytes.len());
+                    for piece in [bytes.slice(..at), bytes.slice(at..)] {
+                        self.input(Input::WorkerData {
+                            worker,
+                            bytes: piece,
+                        });
+                    }
+                }
+            }
+            7 => {
+                if let Some(worker) = self.pick_worker(r) {
+                    let bytes = r.blob(40);
+                    self.input(Input::WorkerData { worker, bytes });
+                }
+            }
+            8 => {
+                if let Some(worker) = self.pick_worker(r) {
+                    let status = if r.flag() {
+                        ExitStatus::Code(i32::from(r.byte()) - 128)
+                    } else {
+                        ExitStatus::Signal(i32::from(r.byte() % 32))
+                    };
+                    self.gone(worker);
+                    self.input(Input::WorkerExited { worker, status });
+                }
+            }
+            9 => {
+                if let Some(worker) = self.pick_worker(r) {
+                    let line = String::from_utf8_lossy(&r.blob(60)).into_owned();
+                    self.input(Input::WorkerStderr { worker, line });
+                }
+            }
+            10 => {
+                if let Some(worker) = self.pick_worker(r) {
+                    self.gone(worker);
+                    self.input(Input::SpawnFailed {
+                        worker,
+                        error: "no such file".to_owned(),
+                    });
+                }
+            }
+            11 | 12 => {
+                let ms = u64::from(r.u16() % 5000) * u64::from(1 + r.byte() % 4);
+                self.advance(Duration::from_millis(ms));
+            }
+            13 => {
+                if !self.unconfirmed.is_empty() {
+                    let i = usize::from(r.byte()) % self.unconfirmed.len();
+                    let endpoint = self.unconfirmed.remove(i);
+                    let result = if r.byte() % 4 == 0 {
+                        Err("Address already in use".to_owned())
+                    } else {
+                        Ok(())
+                    };
+                    self.input(Input::Bound { endpoint, result });
+                }
+            }
+            14 => {
+                let i = usize::from(r.byte() % 2);
+                if r.flag() {
+                    self.input(Input::Remove {
+                        app: APP_NAMES[i].to_owned(),
+                    });
+                } else {
+                    self.deploy(i);
+                }
+            }
+            _ => match r.byte() % 8 {
+                0 => {
+                    self.shutdown = true;
+                    self.input(Input::Shutdown);
+                }
+                1 => {
+                    if let Some(worker) = self.pick_worker(r) {
+                        self.input(Input::WorkerDisconnected { worker });
+                    }
+                }
+                _ => self.input(Input::Timeout),
+            },
+        }
+    }
+
+    /// A native-server client sends `frames`; its opens are counted first.
+    fn client_sends(&mut self, endpoint: EndpointId, frames: Vec<Bytes>) {
+        let counted = self.live_endpoints.contains(&endpoint);
+        if let Some((peer, rest)) = frames.split_first().filter(|_| counted) {
+            let rest = match rest.split_first() {
+                Some((first, tail)) if first.is_empty() => tail,
+                _ => rest,
+            };
+            for frame in rest {
+                if let Ok(NativeMessage::Open { sid, .. }) =
+                    NativeMessage::decode(frame, usize::MAX)
+                {
+                    if sid != 0 {
+                        let key = (endpoint, peer.clone(), sid);
+                        self.ledgers.entry(key).or_default().opens += 1;
+                    }
+                }
+            }
+        }
+        self.input(Input::Received { endpoint, frames });
+    }
+
+    /// A spawned worker (sometimes one already gone: the node must shrug those off).
+    fn pick_worker(&self, r: &mut Bytes) -> Option<WorkerId> {
+        let live: Vec<WorkerId> = self
+            .spawned
+            .iter()
+            .copied()
+            .filter(|w| !self.workers[w].gone)
+            .collect();
+        let choice = r.byte();
+        let pool = if live.is_empty() || choice >= 240 {
+            &self.spawned
+        } else {
+            &live
+        };
+        (!pool.is_empty()).then(|| pool[usize::from(choice) % pool.len()])
+    }
+
+    /// Messages a worker sends, valid on the wire but not always in the protocol.
+    fn worker_messages(&mut self, worker: WorkerId, r: &mut Bytes) -> Vec<WorkerMessage> {
+        let sid = |f: &Self, r: &mut Bytes| -> u64 {
+            let jobs: Vec<u64> = f.workers[&worker].jobs.keys().copied().collect();
+            if !jobs.is_empty() && r.byte() < 200 {
+                jobs[usize::from(r.byte()) % jobs.len()]
+            } else {
+                u64::from(r.u16())
+            }
+        };
+        let mut out = Vec::new();
+        for _ in 0..1 + r.byte() % 3 {
+            let message = match r.byte() % 9 {
+                0 => {
+                    let right = r.byte() < 220;
+                    if right {
+                        if let Some(w) = self.workers.get_mut(&worker) {
+                            w.handshaked = true;
+                        }
+                    }
+                    WorkerMessage::Handshake {
+                        worker_id: if right {
+                            worker.to_string()
+                        } else {
+                            "w999".to_owned()
+                        },
+                        version: if r.byte() < 240 { PROTOCOL_VERSION } else { 2 },
+                        pid: 4242,
+                    }
+                }
+                1 => WorkerMessage::Heartbeat,
+                2 => WorkerMessage::Chunk {
+                    sid: sid(self, r),
+                    data: r.blob(80),
+                },
+                3 => WorkerMessage::Choke { sid: sid(self, r) },
+                4 => WorkerMessage::Error {
+                    sid: sid(self, r),
+                    code: u32::from(r.u16()),
+                    message: "failed".to_owned(),
+                },
+                5 => WorkerMessage::Terminate {
+                    reason: "bye".to_owned(),
+                },
+                6 => WorkerMessage::Invoke {
+                    sid: sid(self, r),
+                    event: "x".to_owned(),
+                    meta: JobMeta::default(),
+                },
+                7 => WorkerMessage::Cancel { sid: sid(self, r) },
+                _ => {
+                    // Answer one job whole.
+                    let sid = sid(self, r);
+                    out.push(WorkerMessage::Chunk {
+                        sid,
+                        data: r.blob(80),
+                    });
+                    WorkerMessage::Choke { sid }
+                }
+            };
+            if let WorkerMessage::Choke { sid } | WorkerMessage::Error { sid, .. } = &message {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.jobs.remove(sid);
+                }
+            }
+            out.push(message);
+        }
+        out
+    }
+
+    /// Every live worker does what a well-behaved one would: handshake, answer the jobs
+    /// whose request ended (echo; 499 if cancelled), leave when told.
+    fn workers_act(&mut self) {
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        for id in ids {
+            let Some(w) = self.workers.get_mut(&id) else {
+                continue;
+            };
+            if w.gone {
+                continue;
+            }
+            if w.signalled || (w.terminating && w.jobs.is_empty()) {
+                let status = if w.signalled {
+                    ExitStatus::Signal(15)
+                } else {
+                    ExitStatus::Code(0)
+                };
+                w.gone = true;
+                self.input(Input::WorkerExited { worker: id, status });
+                continue;
+            }
+            let mut messages = Vec::new();
+            if !w.handshaked {
+                w.handshaked = true;
+                messages.push(WorkerMessage::Handshake {
+                    worker_id: id.to_string(),
+                    version: PROTOCOL_VERSION,
+                    pid: 4242,
+                });
+            }
+            let done: Vec<(u64, bool)> = w
+                .jobs
+                .iter()
+                .filter(|(_, (ended, cancelled))| *ended || *cancelled)
+                .map(|(sid, (_, cancelled))| (*sid, *cancelled))
+                .collect();
+            for (sid, cancelled) in done {
+                w.jobs.remove(&sid);
+                if cancelled {
+                    messages.push(WorkerMessage::Error {
+                        sid,
+                        code: 499,
+                        message: "cancelled".to_owned(),
+                    });
+                } else {
+                    messages.push(WorkerMessage::Chunk {
+                        sid,
+                        data: Bytes::from_static(b"{\"ok\": true}"),
+                    });
+                    messages.push(WorkerMessage::Choke { sid });
+                }
+            }
+            if !messages.is_empty() {
+                let mut buf = BytesMut::new();
+                for m in &messages {
+                    m.encode_framed(&mut buf);
+                }
+                self.input(Input::WorkerData {
+                    worker: id,
+                    bytes: buf.freeze(),
+                });
+            }
+        }
+    }
+
+    fn gone(&mut self, worker: WorkerId) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.gone = true;
+        }
+    }
+
+    /// Moves time forward by `by`, firing timers at their due times as a runtime would.
+    fn advance(&mut self, by: Duration) {
+        let target = self.now.mono + by;
+        while let Some(at) = self.node.poll_timeout() {
+            if at > target {
+                break;
+            }
+            let at = at.max(self.now.mono);
+            self.now = self.now + (at - self.now.mono);
+            self.input(Input::Timeout);
+            if let Some(next) = self.node.poll_timeout() {
+                assert!(
+                    next > self.now.mono,
+                    "a timer is still due after Input::Timeout: the runtime would spin"
+                );
+            }
+        }
+        self.now = self.now + (target - self.now.mono);
+        self.input(Input::Timeout);
+    }
+
+    /// Feeds one input and drains the outputs, checking each.
+    fn input(&mut self, input: Input) {
+        self.node.handle_input(self.now, input);
+        let mut n = 0;
+        while let Some(output) = self.node.poll_output() {
+            n += 1;
+            assert!(
+                n <= MAX_OUTPUTS_PER_STEP,
+                "one input made more than {MAX_OUTPUTS_PER_STEP} outputs"
+            );
+            self.count += 1;
+            self.hash.write(format!("{output:?}").as_bytes());
+            self.check_output(output);
+        }
+    }
+
+    fn check_output(&mut self, output: Output) {
+        match output {
+            Output::Bind {
+                endpoint,
+                kind,
+                address,
+                ..
+            } => {
+                self.binds.push((endpoint, kind, address));
+                self.unconfirmed.push(endpoint);
+                assert!(
+                    self.live_endpoints.insert(endpoint),
+                    "{endpoint} bound twice"
+                );
+            }
+            Output::Send { endpoint, frames } => {
+                if self.is_native_server(endpoint) {
+                    self.check_native_reply(endpoint, &frames);
+                } else if self.is_zmq_server(endpoint) {
+                    check_server_reply(&frames);
+                    self.server_replies += 1;
+                    assert!(
+                        self.server_replies <= self.server_requests,
+                        "more zeromq-server replies than requests"
+                    );
+                } else {
+                    panic!("a Send on {endpoint}, which has no clients: {frames:?}");
+                }
+            }
+            Output::Publish { topic, value, .. } => {
+                let topic = std::str::from_utf8(&topic).expect("a topic is not UTF-8");
+                assert_eq!(topic.split(' ').count(), 4, "topic {topic:?}");
+                // Stats are serialized by serde_json itself; parsing them back only costs time.
+                let stats = topic.split(' ').nth(1) == Some("stats");
+                assert!(
+                    stats || serde_json::from_slice::<serde_json::Value>(&value).is_ok(),
+                    "a published value is not JSON: {value:?}"
+                );
+            }
+            Output::Spawn(spec) => {
+                assert!(!self.shutdown, "a worker spawned after shutdown");
+                let known = self.workers.insert(
+                    spec.worker,
+                    FuzzWorker {
+                        decoder: FrameDecoder::new(usize::MAX),
+                        jobs: BTreeMap::new(),
+                        handshaked: false,
+                        terminating: false,
+                        signalled: false,
+                        gone: false,
+                        closed: false,
+                    },
+                );
+                assert!(known.is_none(), "worker id {} reused", spec.worker);
+                self.spawned.push(spec.worker);
+            }
+            Output::Kill { worker, signal } => {
+                let w = self.live_worker(worker, "signalled");
+                if signal == Signal::Kill || signal == Signal::Term {
+                    w.signalled = true;
+                }
+            }
+            Output::ToWorker { worker, bytes } => {
+                let w = self.live_worker(worker, "written to");
+                w.decoder.push(&bytes);
+                loop {
+                    let frame = match w.decoder.next_frame() {
+                        Ok(Some(frame)) => frame,
+                        Ok(None) => break,
+                        Err(e) => panic!("the node broke the channel of {worker}: {e}"),
+                    };
+                    let message = WorkerMessage::decode(&frame)
+                        .unwrap_or_else(|e| panic!("the node sent {worker} a bad message: {e}"));
+                    match message {
+                        WorkerMessage::Invoke { sid, .. } => {
+                            assert!(
+                                w.jobs.insert(sid, (false, false)).is_none(),
+                                "job {sid} invoked twice on {worker}"
+                            );
+                        }
+                        WorkerMessage::Chunk { sid, .. } => {
+                            if let Some(job) = w.jobs.get(&sid) {
+                                assert!(!job.0, "a request chunk after the request's end");
+                            }
+                        }
+                        WorkerMessage::Choke { sid } => {
+                            if let Some(job) = w.jobs.get_mut(&sid) {
+                                job.0 = true;
+                            }
+                        }
+                        WorkerMessage::Cancel { sid } => {
+                            if let Some(job) = w.jobs.get_mut(&sid) {
+                                job.1 = true;
+                            }
+                        }
+                        WorkerMessage::Terminate { .. } => w.terminating = true,
+                        WorkerMessage::Heartbeat => {}
+                        other => panic!("the node sent a worker {other:?}"),
+                    }
+                }
+            }
+            Output::Stopped => {
+                assert!(self.shutdown, "Stopped without a Shutdown");
+                self.stopped = true;
+            }
+            Output::CloseWorker { worker } => {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    assert!(w.gone, "{worker} closed before it was reported gone");
+                    w.closed = true;
+                }
+            }
+            Output::Unbind { endpoint } => {
+                assert!(
+                    self.live_endpoints.remove(&endpoint),
+                    "{endpoint} unbound but not bound"
+                );
+            }
+            Output::AppStarted { .. }
+            | Output::AppStopped { .. }
+            | Output::DeployFailed { .. }
+            | Output::Log { .. } => {}
+        }
+    }
+
+    fn live_worker(&mut self, worker: WorkerId, what: &str) -> &mut FuzzWorker {
+        let w = self
+            .workers
+            .get_mut(&worker)
+            .unwrap_or_else(|| panic!("{worker} {what} but never spawned"));
+        assert!(!w.closed, "{worker} {what} after its channel was closed");
+        w
+    }
+
+    /// A native-protocol reply: decodable, and at most one terminal per open.
+    fn check_native_reply(&mut self, endpoint: EndpointId, frames: &[Bytes]) {
+        assert!(
+            frames.len() == 2 || (frames.len() == 3 && frames[1].is_empty()),
+            "native reply frames {frames:?}"
+        );
+        let peer = frames[0].clone();
+        let message = NativeMessage::decode(&frames[frames.len() - 1], usize::MAX)
+            .unwrap_or_else(|e| panic!("the node sent a client a bad message: {e}"));
+        let (sid, terminal, refused) = match &message {
+            NativeMessage::Chunk { sid, .. } => (*sid, false, false),
+            NativeMessage::Choke { sid } => (*sid, true, false),
+            NativeMessage::Error { sid: 0, .. } | NativeMessage::Pong { .. } => return,
+            NativeMessage::Error { sid, message, .. } => {
+                (*sid, true, message.ends_with("is already open"))
+            }
+            other => panic!("the node sent a client {other:?}"),
+        };
+        assert_ne!(sid, 0, "a reply chunk or end for sid 0");
+        let ledger = self.ledgers.entry((endpoint, peer, sid)).or_default();
+        if refused {
+            ledger.refused += 1;
+        } else if terminal {
+            ledger.terminals += 1;
+        } else {
+            assert!(
+                ledger.live() > 0,
+                "a reply chunk for sid {sid}, which is not open: {ledger:?}"
+            );
+        }
+        assert!(
+            ledger.live() >= 0,
+            "more terminal replies than opens for sid {sid}: {ledger:?} ({message:?})"
+        );
+    }
+
+    /// Shuts the node down with cooperative workers and checks that it stops in bounded time
+    /// with every request answered: each native open got its one terminal, each zeromq-server
+    /// request its one reply, and nothing is left to wake up for.
+    fn wind_down(&mut self) {
+        if !self.stopped {
+            self.shutdown = true;
+            self.input(Input::Shutdown);
+        }
+        for _ in 0..WIND_DOWN_ROUNDS {
+            if self.stopped {
+                break;
+            }
+            self.workers_act();
+            self.advance(Duration::from_secs(2));
+        }
+        assert!(self.stopped, "the node did not stop after Shutdown");
+        assert_eq!(self.node.apps().count(), 0);
+        assert_eq!(self.node.poll_timeout(), None, "timers outlive the node");
+        assert!(self.live_endpoints.is_empty(), "endpoints left bound");
+        for (key, ledger) in &self.ledgers {
+            assert_eq!(ledger.live(), 0, "request {key:?} never ended: {ledger:?}");
+        }
+        assert_eq!(
+            self.server_requests, self.server_replies,
+            "zeromq-server requests without a reply"
+        );
+    }
+
+    /// Checks that hold between inputs.
+    fn check_quiet(&self) {
+        if self.stopped {
+            assert!(self.node.apps().next().is_none(), "an app after Stopped");
+        }
+    }
+}
+
+/// A zeromq-server reply: `[routing..., "", "ok", chunks...]` or
+/// `[routing..., "", "error", {"code", "message"}]`.
+fn check_server_reply(frames: &[Bytes]) {
+    let split = frames
+        .iter()
+        .position(Bytes::is_empty)
+        .unwrap_or_else(|| panic!("a zeromq-server reply without a delimiter: {frames:?}"));
+    match frames.get(split + 1).map(|f| &f[..]) {
+        Some(b"ok") => {}
+        Some(b"error") => {
+            assert_eq!(frames.len(), split + 3, "error reply {frames:?}");
+            let json: serde_json::Value = serde_json::from_slice(&frames[split + 2])
+                .unwrap_or_else(|e| panic!("an error reply that is not JSON: {e}"));
+            assert!(
+                json["code"].is_u64() && json["message"].is_string(),
+                "{json}"
+            );
+        }
+        _ => panic!("a zeromq-server reply with no status: {frames:?}"),
+    }
+}
+
+/// 0 to 4 frames of arbitrary bytes, some empty.
+fn raw_frames(r: &mut Bytes) -> Vec<Bytes> {
+    (0..r.byte() % 5)
+        .map(|_| {
+            if r.byte() % 4 == 0 {
+                Bytes::new()
+            } else {
+                r.blob(40)
+            }
+        })
+        .collect()
+}
+
+/// 1 to 4 native messages, well formed, with fuzzed fields (and sometimes a raw frame).
+fn native_messages(r: &mut Bytes) -> Vec<Bytes> {
+    let mut frames = Vec::new();
+    for _ in 0..1 + r.byte() % 4 {
+        let sid = u64::from(r.byte() % 6);
+        match r.byte() % 9 {
+            0 | 1 => frames.push(open_message(sid, r)),
+            2 => frames.push(native::encode_chunk(sid, &r.blob(60))),
+            3 => frames.push(native::encode_choke(sid)),
+            4 => frames.push(native::encode_cancel(sid)),
+            5 => frames.push(native::encode_ping(u64::from(r.u16()))),
+            6 => {
+                frames.push(open_message(sid, r));
+                frames.push(native::encode_chunk(sid, &r.blob(60)));
+                frames.push(native::encode_choke(sid));
+            }
+            7 => frames.push(native::encode_error(sid, 500, "from a client")),
+            _ => frames.push(r.blob(20)),
+        }
+    }
+    frames
+}
+
+fn open_message(sid: u64, r: &mut Bytes) -> Bytes {
+    let event = ["", "native", "other", "echo"][usize::from(r.byte() % 4)];
+    let bits = r.byte();
+    let policy = Policy {
+        urgent: bits & 1 != 0,
+        timeout_ms: (bits & 2 != 0).then(|| u64::from(r.u16() % 4000)),
+        deadline_ms: (bits & 4 != 0).then(|| u64::from(r.u16() % 4000)),
+    };
+    let auth = (bits & 8 != 0).then(|| Auth {
+        user: "fuzzer".to_owned(),
+        ts: 1,
+        nonce: Bytes::from_static(b"n"),
+        sig: Bytes::from_static(b"s"),
+    });
+    native::encode_open(sid, event, &policy, auth.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_input_runs_the_timers() {
+        check_node_inputs(Instant::now(), &[]);
+    }
+
+    #[test]
+    fn some_inputs_run() {
+        let data: Vec<u8> = (0..4000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        check_node_inputs(Instant::now(), &data);
+    }
+}

@@ -1,0 +1,678 @@
+//! A hand-driven node for integration tests: manifests deployed from JSON, binds confirmed,
+//! workers simulated in memory (every byte through the real worker codec), time moved by
+//! hand. Nothing here touches a socket, a process or the clock (except one `Instant::now()`
+//! as the origin of the simulated monotonic time).
+//!
+//! Include it with `#[path = "support/node.rs"] mod harness;`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use cocaine_core::codec::frame::FrameDecoder;
+use cocaine_core::codec::native::{self, NativeMessage, Policy};
+use cocaine_core::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
+use cocaine_core::manifest::Manifest;
+use cocaine_core::node::{Input, Node, NodeConfig, Output, SocketKind, SpawnSpec};
+use cocaine_core::process::{ExitStatus, LogLevel, Signal};
+use cocaine_core::{EndpointId, Now, WorkerId};
+
+/// The host name the harness's node publishes under.
+pub const HOST: &str = "testhost";
+/// Wall-clock time at the harness's start, in unix milliseconds (envelopes read
+/// `1700000000.000` then).
+pub const EPOCH_MS: u64 = 1_700_000_000_000;
+
+/// How a simulated worker answers a job once its request has ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Every request chunk back as one reply chunk each, then a choke.
+    Echo,
+    /// Nothing: the test speaks for the worker.
+    Manual,
+    /// These chunks, then a choke.
+    Chunks(Vec<Bytes>),
+    /// An error with this code and message.
+    Fail(u32, String),
+}
+
+/// What the simulated workers of an app do by themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Handshake as soon as spawned.
+    pub handshake: bool,
+    pub answer: Answer,
+    /// Exit on any signal, and on a terminate message once idle.
+    pub obey: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            handshake: true,
+            answer: Answer::Echo,
+            obey: true,
+        }
+    }
+}
+
+/// A job as a simulated worker holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimJob {
+    pub event: String,
+    pub meta: JobMeta,
+    pub chunks: Vec<Bytes>,
+    pub ended: bool,
+    pub cancelled: bool,
+}
+
+/// One simulated worker.
+#[derive(Debug)]
+pub struct SimWorker {
+    pub spec: SpawnSpec,
+    decoder: FrameDecoder,
+    /// Every message the node sent it, with the time (since the harness's start).
+    pub received: Vec<(Duration, WorkerMessage)>,
+    /// Jobs started and not answered yet, by sid.
+    pub jobs: BTreeMap<u64, SimJob>,
+    /// Sids of every invoke, in order.
+    pub invoked: Vec<u64>,
+    pub handshaked: bool,
+    pub terminating: bool,
+    pub signals: Vec<Signal>,
+    pub exited: bool,
+}
+
+impl SimWorker {
+    /// Messages received, without their times.
+    pub fn messages(&self) -> Vec<WorkerMessage> {
+        self.received.iter().map(|(_, m)| m.clone()).collect()
+    }
+
+    /// Messages received other than heartbeats.
+    pub fn messages_no_heartbeat(&self) -> Vec<WorkerMessage> {
+        self.received
+            .iter()
+            .map(|(_, m)| m.clone())
+            .filter(|m| *m != WorkerMessage::Heartbeat)
+            .collect()
+    }
+}
+
+/// A node and everything around it.
+pub struct Harness {
+    pub node: Node,
+    pub start: Instant,
+    pub now: Now,
+    /// Every output, with the time it came out (since the start).
+    pub outputs: Vec<(Duration, Output)>,
+    seen: usize,
+    pub workers: BTreeMap<WorkerId, SimWorker>,
+    /// Workers in the order they were spawned.
+    pub spawned: Vec<WorkerId>,
+    /// Behaviour by app name; apps not listed get `default`.
+    pub behaviours: BTreeMap<String, Behaviour>,
+    pub default: Behaviour,
+    /// Confirm every bind at once with `Ok(())`.
+    pub auto_bind: bool,
+    /// Every bind asked for: endpoint, kind, address.
+    pub binds: Vec<(EndpointId, SocketKind, String)>,
+    /// Every invoke any worker got, in order: the worker and the job's sid.
+    pub invokes: Vec<(WorkerId, u64)>,
+}
+
+/// Parses a manifest or fails the test with the parser's message.
+pub fn manifest(app: &str, json: &str) -> Manifest {
+    match Manifest::parse(app, json.as_bytes(), None) {
+        Ok(m) => m,
+        Err(e) => panic!("manifest of {app} does not parse: {e}"),
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_config(NodeConfig {
+            hostname: HOST.to_owned(),
+            run_dir: "/run/cocaine-test".into(),
+            ..NodeConfig::default()
+        })
+    }
+
+    pub fn with_config(config: NodeConfig) -> Self {
+        let start = Instant::now();
+        Self::at(start, config)
+    }
+
+    /// A harness whose simulated time starts at `start` (two harnesses made at the same
+    /// `start` see the same instants).
+    pub fn at(start: Instant, config: NodeConfig) -> Self {
+        let wall = UNIX_EPOCH + Duration::from_millis(EPOCH_MS);
+        Self {
+            node: Node::new(config),
+            start,
+            now: Now::new(start, wall),
+            outputs: Vec::new(),
+            seen: 0,
+            workers: BTreeMap::new(),
+            spawned: Vec::new(),
+            behaviours: BTreeMap::new(),
+            default: Behaviour::default(),
+            auto_bind: true,
+            binds: Vec::new(),
+            invokes: Vec::new(),
+        }
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now.mono - self.start
+    }
+
+    pub fn behaviour_of(&self, app: &str) -> Behaviour {
+        self.behaviours
+            .get(app)
+            .cloned()
+            .unwrap_or_else(|| self.default.clone())
+    }
+
+    /// Parses and deploys `json` as app `name`.
+    pub fn deploy(&mut self, name: &str, json: &str) {
+        let m = manifest(name, json);
+        self.input(Input::Deploy {
+            manifest: Box::new(m),
+        });
+    }
+
+    /// The endpoint last bound at `address`.
+    pub fn endpoint(&self, address: &str) -> EndpointId {
+        self.binds
+            .iter()
+            .rev()
+            .find(|(_, _, a)| a == address)
+            .map(|(e, _, _)| *e)
+            .unwrap_or_else(|| panic!("nothing was bound at {address}"))
+    }
+
+    /// Takes in one input now and carries out what follows.
+    pub fn input(&mut self, input: Input) {
+        self.node.handle_input(self.now, input);
+        self.pump();
+    }
+
+    /// A multipart message arrives on an endpoint.
+    pub fn receive(&mut self, endpoint: EndpointId, frames: Vec<Bytes>) {
+        self.input(Input::Received { endpoint, frames });
+    }
+
+    /// Moves time forward by `by`, firing every timer at its own due time on the way, as a
+    /// runtime sleeping on `poll_timeout` would.
+    pub fn advance(&mut self, by: Duration) {
+        let target = self.now.mono + by;
+        let mut guard = 0;
+        while let Some(at) = self.node.poll_timeout() {
+            if at > target {
+                break;
+            }
+            guard += 1;
+            assert!(guard < 100_000, "timers keep firing without time passing");
+            let at = at.max(self.now.mono);
+            self.set_time(at);
+            self.input(Input::Timeout);
+        }
+        self.set_time(target);
+        self.input(Input::Timeout);
+    }
+
+    /// Moves time to `since_start` after the start.
+    pub fn advance_to(&mut self, since_start: Duration) {
+        let target = self.start + since_start;
+        assert!(target >= self.now.mono, "time cannot go back");
+        self.advance(target - self.now.mono);
+    }
+
+    fn set_time(&mut self, mono: Instant) {
+        let d = mono - self.now.mono;
+        self.now = self.now + d;
+    }
+
+    /// The worker writes these messages to its channel (one write).
+    pub fn worker_says(&mut self, worker: WorkerId, messages: &[WorkerMessage]) {
+        let mut buf = BytesMut::new();
+        for m in messages {
+            if let WorkerMessage::Choke { sid } | WorkerMessage::Error { sid, .. } = m {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.jobs.remove(sid);
+                }
+            }
+            m.encode_framed(&mut buf);
+        }
+        self.input(Input::WorkerData {
+            worker,
+            bytes: buf.freeze(),
+        });
+    }
+
+    /// The worker answers job `sid` with these chunks and a choke.
+    pub fn worker_replies(&mut self, worker: WorkerId, sid: u64, chunks: &[&[u8]]) {
+        let mut messages: Vec<WorkerMessage> = chunks
+            .iter()
+            .map(|c| WorkerMessage::Chunk {
+                sid,
+                data: Bytes::copy_from_slice(c),
+            })
+            .collect();
+        messages.push(WorkerMessage::Choke { sid });
+        self.worker_says(worker, &messages);
+    }
+
+    pub fn handshake(&mut self, worker: WorkerId) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.handshaked = true;
+        }
+        self.worker_says(worker, &[handshake_of(worker)]);
+    }
+
+    /// The worker process ends.
+    pub fn exit(&mut self, worker: WorkerId, status: ExitStatus) {
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.exited = true;
+        }
+        self.input(Input::WorkerExited { worker, status });
+    }
+
+    pub fn stderr(&mut self, worker: WorkerId, line: &str) {
+        self.input(Input::WorkerStderr {
+            worker,
+            line: line.to_owned(),
+        });
+    }
+
+    pub fn worker(&self, worker: WorkerId) -> &SimWorker {
+        self.workers
+            .get(&worker)
+            .unwrap_or_else(|| panic!("no worker {worker}"))
+    }
+
+    /// The last worker spawned for `app`.
+    pub fn last_worker(&self, app: &str) -> WorkerId {
+        *self
+            .spawned
+            .iter()
+            .rev()
+            .find(|w| self.workers[w].spec.app == app)
+            .unwrap_or_else(|| panic!("no worker was spawned for {app}"))
+    }
+
+    /// Workers spawned for `app`, in order.
+    pub fn workers_of(&self, app: &str) -> Vec<WorkerId> {
+        self.spawned
+            .iter()
+            .copied()
+            .filter(|w| self.workers[w].spec.app == app)
+            .collect()
+    }
+
+    /// Outputs since the last call.
+    pub fn fresh(&mut self) -> Vec<Output> {
+        let out = self.outputs[self.seen..]
+            .iter()
+            .map(|(_, o)| o.clone())
+            .collect();
+        self.seen = self.outputs.len();
+        out
+    }
+
+    /// Every output so far.
+    pub fn all(&self) -> Vec<Output> {
+        self.outputs.iter().map(|(_, o)| o.clone()).collect()
+    }
+
+    /// Carries out every pending output as a runtime with these simulated workers would,
+    /// until the node has nothing more to say and no timer is due.
+    pub fn pump(&mut self) {
+        let mut guard = 0;
+        loop {
+            let mut reactions = Vec::new();
+            while let Some(output) = self.node.poll_output() {
+                guard += 1;
+                assert!(guard < 1_000_000, "the node does not stop talking");
+                let at = self.elapsed();
+                self.react(&output, &mut reactions);
+                self.outputs.push((at, output));
+            }
+            if reactions.is_empty() {
+                self.leave_when_done(&mut reactions);
+            }
+            if reactions.is_empty() {
+                // A runtime wakes at once for a timer already due.
+                if self
+                    .node
+                    .poll_timeout()
+                    .is_some_and(|at| at <= self.now.mono)
+                {
+                    guard += 1;
+                    reactions.push(Input::Timeout);
+                } else {
+                    break;
+                }
+            }
+            for input in reactions {
+                self.node.handle_input(self.now, input);
+            }
+        }
+    }
+
+    /// Obedient workers told to terminate exit once they hold no job.
+    fn leave_when_done(&mut self, reactions: &mut Vec<Input>) {
+        let mut leaving = Vec::new();
+        for (id, w) in &self.workers {
+            if w.terminating
+                && w.jobs.is_empty()
+                && !w.exited
+                && self.behaviour_of(&w.spec.app).obey
+            {
+                leaving.push(*id);
+            }
+        }
+        for id in leaving {
+            if let Some(w) = self.workers.get_mut(&id) {
+                w.exited = true;
+            }
+            reactions.push(Input::WorkerExited {
+                worker: id,
+                status: ExitStatus::Code(0),
+            });
+        }
+    }
+
+    fn react(&mut self, output: &Output, reactions: &mut Vec<Input>) {
+        let at = self.elapsed();
+        match output {
+            Output::Bind {
+                endpoint,
+                kind,
+                address,
+                ..
+            } => {
+                self.binds.push((*endpoint, *kind, address.clone()));
+                if self.auto_bind {
+                    reactions.push(Input::Bound {
+                        endpoint: *endpoint,
+                        result: Ok(()),
+                    });
+                }
+            }
+            Output::Spawn(spec) => {
+                let b = self.behaviour_of(&spec.app);
+                self.spawned.push(spec.worker);
+                self.workers.insert(
+                    spec.worker,
+                    SimWorker {
+                        spec: spec.clone(),
+                        decoder: FrameDecoder::new(usize::MAX),
+                        received: Vec::new(),
+                        jobs: BTreeMap::new(),
+                        invoked: Vec::new(),
+                        handshaked: b.handshake,
+                        terminating: false,
+                        signals: Vec::new(),
+                        exited: false,
+                    },
+                );
+                if b.handshake {
+                    reactions.push(data_of(spec.worker, &[handshake_of(spec.worker)]));
+                }
+            }
+            Output::Kill { worker, signal } => {
+                let Some(app) = self.workers.get(worker).map(|w| w.spec.app.clone()) else {
+                    return;
+                };
+                let obey = self.behaviour_of(&app).obey;
+                let Some(w) = self.workers.get_mut(worker) else {
+                    return;
+                };
+                w.signals.push(*signal);
+                if obey && !w.exited {
+                    w.exited = true;
+                    let status = match signal {
+                        Signal::Term => ExitStatus::Signal(15),
+                        Signal::Kill => ExitStatus::Signal(9),
+                    };
+                    reactions.push(Input::WorkerExited {
+                        worker: *worker,
+                        status,
+                    });
+                }
+            }
+            Output::ToWorker { worker, bytes } => {
+                let Some(app) = self.workers.get(worker).map(|w| w.spec.app.clone()) else {
+                    return;
+                };
+                let b = self.behaviour_of(&app);
+                let Some(w) = self.workers.get_mut(worker) else {
+                    return;
+                };
+                w.decoder.push(bytes);
+                while let Ok(Some(frame)) = w.decoder.next_frame() {
+                    let message = WorkerMessage::decode(&frame)
+                        .unwrap_or_else(|e| panic!("the node sent {worker} a bad message: {e}"));
+                    match &message {
+                        WorkerMessage::Invoke { sid, event, meta } => {
+                            w.invoked.push(*sid);
+                            self.invokes.push((*worker, *sid));
+                            w.jobs.insert(
+                                *sid,
+                                SimJob {
+                                    event: event.clone(),
+                                    meta: meta.clone(),
+                                    ..SimJob::default()
+                                },
+                            );
+                        }
+                        WorkerMessage::Chunk { sid, data } => {
+                            if let Some(job) = w.jobs.get_mut(sid) {
+                                job.chunks.push(data.clone());
+                            }
+                        }
+                        WorkerMessage::Choke { sid } => {
+                            if let Some(job) = w.jobs.get_mut(sid) {
+                                job.ended = true;
+                            }
+                        }
+                        WorkerMessage::Cancel { sid } => {
+                            if let Some(job) = w.jobs.get_mut(sid) {
+                                job.cancelled = true;
+                            }
+                        }
+                        WorkerMessage::Terminate { .. } => w.terminating = true,
+                        _ => {}
+                    }
+                    w.received.push((at, message));
+                }
+                let mut answers = Vec::new();
+                if w.handshaked && !w.exited && b.answer != Answer::Manual {
+                    let done: Vec<u64> = w
+                        .jobs
+                        .iter()
+                        .filter(|(_, j)| j.ended || j.cancelled)
+                        .map(|(sid, _)| *sid)
+                        .collect();
+                    for sid in done {
+                        let Some(job) = w.jobs.remove(&sid) else {
+                            continue;
+                        };
+                        answers.extend(answer(&b.answer, sid, &job));
+                    }
+                }
+                if !answers.is_empty() {
+                    reactions.push(data_of(*worker, &answers));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn answer(answer: &Answer, sid: u64, job: &SimJob) -> Vec<WorkerMessage> {
+    if job.cancelled {
+        return vec![WorkerMessage::Error {
+            sid,
+            code: 499,
+            message: "cancelled".into(),
+        }];
+    }
+    let chunks = match answer {
+        Answer::Manual => return Vec::new(),
+        Answer::Fail(code, message) => {
+            return vec![WorkerMessage::Error {
+                sid,
+                code: *code,
+                message: message.clone(),
+            }]
+        }
+        Answer::Echo => job.chunks.clone(),
+        Answer::Chunks(chunks) => chunks.clone(),
+    };
+    let mut out: Vec<WorkerMessage> = chunks
+        .into_iter()
+        .map(|data| WorkerMessage::Chunk { sid, data })
+        .collect();
+    out.push(WorkerMessage::Choke { sid });
+    out
+}
+
+pub fn handshake_of(worker: WorkerId) -> WorkerMessage {
+    WorkerMessage::Handshake {
+        worker_id: worker.to_string(),
+        version: PROTOCOL_VERSION,
+        pid: 1000 + (worker.0 & 0xffff) as u32,
+    }
+}
+
+fn data_of(worker: WorkerId, messages: &[WorkerMessage]) -> Input {
+    let mut buf = BytesMut::new();
+    for m in messages {
+        m.encode_framed(&mut buf);
+    }
+    Input::WorkerData {
+        worker,
+        bytes: buf.freeze(),
+    }
+}
+
+// ---- native protocol helpers ----
+
+pub fn b(s: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(s)
+}
+
+pub fn open(sid: u64, event: &str) -> Bytes {
+    native::encode_open(sid, event, &Policy::default(), None)
+}
+
+pub fn open_with(sid: u64, event: &str, policy: Policy) -> Bytes {
+    native::encode_open(sid, event, &policy, None)
+}
+
+pub fn chunk(sid: u64, data: &[u8]) -> Bytes {
+    native::encode_chunk(sid, data)
+}
+
+pub fn choke(sid: u64) -> Bytes {
+    native::encode_choke(sid)
+}
+
+pub fn cancel(sid: u64) -> Bytes {
+    native::encode_cancel(sid)
+}
+
+/// Decodes a native-protocol message the node sent.
+pub fn decode_native(frame: &[u8]) -> NativeMessage {
+    NativeMessage::decode(frame, usize::MAX)
+        .unwrap_or_else(|e| panic!("the node sent a bad native message: {e}"))
+}
+
+// ---- output filters ----
+
+/// Frames of every `Send` on `endpoint`.
+pub fn sends(outputs: &[Output], endpoint: EndpointId) -> Vec<Vec<Bytes>> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                endpoint: e,
+                frames,
+            } if *e == endpoint => Some(frames.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Native replies on `endpoint` to `peer`, decoded (the last frame of each send).
+pub fn native_replies(outputs: &[Output], endpoint: EndpointId, peer: &[u8]) -> Vec<NativeMessage> {
+    sends(outputs, endpoint)
+        .into_iter()
+        .filter(|f| f.first().map(|p| &p[..]) == Some(peer))
+        .map(|f| decode_native(f.last().expect("a send without frames")))
+        .collect()
+}
+
+/// Every publication as (topic, JSON value).
+pub fn publications(outputs: &[Output]) -> Vec<(String, serde_json::Value)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Publish { topic, value, .. } => Some((
+                String::from_utf8(topic.to_vec()).expect("topic is not UTF-8"),
+                serde_json::from_slice(value).expect("published value is not JSON"),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Publications whose topic starts with `prefix`.
+pub fn published(outputs: &[Output], prefix: &str) -> Vec<(String, serde_json::Value)> {
+    publications(outputs)
+        .into_iter()
+        .filter(|(t, _)| t.starts_with(prefix))
+        .collect()
+}
+
+pub fn logs(outputs: &[Output]) -> Vec<(LogLevel, String)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Log { level, message } => Some((*level, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn kills(outputs: &[Output]) -> Vec<(WorkerId, Signal)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Kill { worker, signal } => Some((*worker, *signal)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The envelope a publication at `ms` after the harness's start carries.
+pub fn topic(app: &str, source: &str, field: &str, ms: u64) -> String {
+    let unix = EPOCH_MS + ms;
+    format!(
+        "{app}:{source} {field} {HOST} {}.{:03}",
+        unix / 1000,
+        unix % 1000
+    )
+}
