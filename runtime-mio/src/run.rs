@@ -47,6 +47,8 @@ struct Runtime<'a> {
     observe: &'a mut dyn FnMut(&Output) -> Control,
     stopped: bool,
     interrupts: u32,
+    /// Workers with bytes queued in this pass.
+    unflushed: Vec<WorkerId>,
 }
 
 /// Runs `node` (with its first inputs, such as deploys) until it reports `Output::Stopped`
@@ -70,6 +72,7 @@ pub fn run(
         observe,
         stopped: false,
         interrupts: 0,
+        unflushed: Vec::new(),
     };
     runtime.io.sources.insert(SIGNALS, Source::Signals);
     let mut events = Events::with_capacity(1024);
@@ -131,6 +134,7 @@ impl Runtime<'_> {
             while let Some(output) = self.node.poll_output() {
                 self.execute(output);
             }
+            self.flush_channels();
             if self.stopped {
                 return false;
             }
@@ -212,25 +216,15 @@ impl Runtime<'_> {
                 }
             }
             Output::ToWorker { worker, bytes } => {
-                let Some((channel, token)) = self
+                if let Some((channel, _)) = self
                     .io
                     .workers
                     .get_mut(&worker)
                     .and_then(|w| w.channel.as_mut())
-                else {
-                    return;
-                };
-                let failed = channel.write(bytes).is_err();
-                let wants_write = channel.wants_write();
-                let (fd, token) = (channel.fd(), *token);
-                if failed {
-                    self.close_channel(worker);
-                } else if wants_write {
-                    let _ = self.poll.registry().reregister(
-                        &mut SourceFd(&fd),
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    );
+                {
+                    // Written at the end of the pass, together with whatever else it gets.
+                    channel.queue(bytes);
+                    self.unflushed.push(worker);
                 }
             }
             Output::CloseWorker { worker } => self.close_worker(worker),
@@ -242,6 +236,17 @@ impl Runtime<'_> {
                     self.inputs.push_back(Input::Shutdown);
                 }
             }
+        }
+    }
+
+    /// Writes what this pass queued for workers, one system call per worker where the socket
+    /// takes it all; the rest waits for writability.
+    fn flush_channels(&mut self) {
+        let mut workers = std::mem::take(&mut self.unflushed);
+        workers.sort_unstable();
+        workers.dedup();
+        for worker in workers {
+            self.flush_channel(worker);
         }
     }
 
@@ -389,15 +394,20 @@ impl Runtime<'_> {
             return;
         };
         let failed = channel.flush().is_err();
-        let done = !channel.wants_write();
+        let interest = if channel.wants_write() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         let (fd, token) = (channel.fd(), *token);
         if failed {
+            // The worker is gone; its exit, reaped separately, tells the core.
             self.close_channel(worker);
-        } else if done {
+        } else {
             let _ = self
                 .poll
                 .registry()
-                .reregister(&mut SourceFd(&fd), token, Interest::READABLE);
+                .reregister(&mut SourceFd(&fd), token, interest);
         }
     }
 

@@ -48,6 +48,9 @@ pub struct EchoArgs {
     /// Echo workers (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Jobs each worker may run at once (the engine's `concurrency`).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -58,6 +61,7 @@ pub struct EchoArgs {
 struct Figures {
     completed: u64,
     failed: u64,
+    first_failure: Option<String>,
     elapsed: Duration,
     latency: Histogram,
 }
@@ -88,10 +92,23 @@ fn bench_echo(args: &EchoArgs) -> Result<(), String> {
     let baseline_endpoint = start_baseline()?;
     let baseline = load(&baseline_endpoint, args, duration)?;
 
-    let mut node = NodeUnderTest::start(args.runtime, workers)?;
+    let mut node = NodeUnderTest::start(args.runtime, workers, args.concurrency.max(1))?;
     let measured = load(&node.endpoint, args, duration);
     node.stop();
     let measured = measured?;
+    if let Some(failure) = &measured.first_failure {
+        // A benchmark of errors measures nothing: say so rather than print a figure.
+        if measured.failed * 100 > measured.completed {
+            return Err(format!(
+                "{} of {} calls failed, e.g.: {failure}",
+                measured.failed, measured.completed
+            ));
+        }
+        eprintln!(
+            "cocaine bench: {} calls failed, e.g.: {failure}",
+            measured.failed
+        );
+    }
 
     let ratio = measured.rps() / baseline.rps().max(f64::MIN_POSITIVE);
     let us = |h: &Histogram, q: f64| h.quantile(q).as_micros() as u64;
@@ -181,7 +198,11 @@ struct NodeUnderTest {
 }
 
 impl NodeUnderTest {
-    fn start(runtime: crate::node::Runtime, workers: usize) -> Result<Self, String> {
+    fn start(
+        runtime: crate::node::Runtime,
+        workers: usize,
+        concurrency: usize,
+    ) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let worker = exe.with_file_name("cocaine-echo-worker");
         if !worker.is_file() {
@@ -196,7 +217,8 @@ impl NodeUnderTest {
         let manifest = dir.path().join("bench.json");
         let json = format!(
             r#"{{"type": "binary", "args": "local://{}",
-                "engine": {{"pool-limit": {workers}, "pool-min": {workers}, "queue-limit": 100000}},
+                "engine": {{"pool-limit": {workers}, "pool-min": {workers}, "queue-limit": 100000,
+                            "concurrency": {concurrency}}},
                 "tasks": {{"echo": {{"type": "native-server", "endpoint": "{endpoint}"}}}}}}"#,
             worker.display()
         );
@@ -287,6 +309,7 @@ fn load(endpoint: &str, args: &EchoArgs, duration: Duration) -> Result<Figures, 
     let mut total = Figures {
         completed: 0,
         failed: 0,
+        first_failure: None,
         elapsed: started.elapsed(),
         latency: Histogram::new(),
     };
@@ -294,6 +317,7 @@ fn load(endpoint: &str, args: &EchoArgs, duration: Duration) -> Result<Figures, 
         let f = t.join().map_err(|_| "a client thread panicked")??;
         total.completed += f.completed;
         total.failed += f.failed;
+        total.first_failure = total.first_failure.or(f.first_failure);
         total.latency.merge(&f.latency);
     }
     Ok(total)
@@ -320,6 +344,7 @@ fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Resul
     let mut figures = Figures {
         completed: 0,
         failed: 0,
+        first_failure: None,
         elapsed: Duration::ZERO,
         latency: Histogram::new(),
     };
@@ -336,8 +361,11 @@ fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Resul
         for f in frames {
             let sid = match NativeMessage::decode(&f, usize::MAX) {
                 Ok(NativeMessage::Choke { sid }) => sid,
-                Ok(NativeMessage::Error { sid, .. }) => {
+                Ok(NativeMessage::Error { sid, code, message }) => {
                     figures.failed += 1;
+                    figures
+                        .first_failure
+                        .get_or_insert_with(|| format!("{code} {message}"));
                     sid
                 }
                 _ => continue,

@@ -45,6 +45,7 @@ impl ChannelListener {
                     stream,
                     outbox: VecDeque::new(),
                     eof: false,
+                    scratch: vec![0; READ_CHUNK].into_boxed_slice(),
                 }))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
@@ -65,7 +66,12 @@ pub struct Channel {
     stream: UnixStream,
     outbox: VecDeque<Bytes>,
     eof: bool,
+    /// Reused for every read, so a read costs a copy of what arrived and nothing more.
+    scratch: Box<[u8]>,
 }
+
+/// The most one read takes, so one chatty worker cannot starve the rest.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// What a read found.
 #[derive(Debug, PartialEq, Eq)]
@@ -85,17 +91,16 @@ impl Channel {
         if self.eof {
             return ReadOutcome::Closed;
         }
-        let mut buf = vec![0u8; 64 * 1024];
         let mut filled = 0;
         loop {
-            match self.stream.read(&mut buf[filled..]) {
+            match self.stream.read(&mut self.scratch[filled..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
                 }
                 Ok(n) => {
                     filled += n;
-                    if filled == buf.len() {
+                    if filled == self.scratch.len() {
                         break;
                     }
                 }
@@ -108,13 +113,18 @@ impl Channel {
             }
         }
         if filled > 0 {
-            buf.truncate(filled);
-            ReadOutcome::Data(Bytes::from(buf))
+            ReadOutcome::Data(Bytes::copy_from_slice(&self.scratch[..filled]))
         } else if self.eof {
             ReadOutcome::Closed
         } else {
             ReadOutcome::Nothing
         }
+    }
+
+    /// Queues bytes to write; [`Channel::flush`] writes them. Queueing first lets a runtime
+    /// write everything a pass produced for a worker in one system call.
+    pub fn queue(&mut self, bytes: Bytes) {
+        self.outbox.push_back(bytes);
     }
 
     /// Queues bytes and writes as much as the socket takes now.
@@ -123,16 +133,30 @@ impl Channel {
         self.flush()
     }
 
-    /// Writes queued bytes until the socket would block.
+    /// Writes queued bytes until the socket would block, several buffers per system call.
     pub fn flush(&mut self) -> io::Result<()> {
-        while let Some(front) = self.outbox.front_mut() {
-            match self.stream.write(front) {
+        while !self.outbox.is_empty() {
+            let slices: Vec<io::IoSlice<'_>> = self
+                .outbox
+                .iter()
+                .take(64)
+                .map(|b| io::IoSlice::new(b))
+                .collect();
+            match self.stream.write_vectored(&slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) if n == front.len() => {
-                    self.outbox.pop_front();
-                }
-                Ok(n) => {
-                    let _ = front.split_to(n);
+                Ok(mut n) => {
+                    while n > 0 {
+                        let Some(front) = self.outbox.front_mut() else {
+                            break;
+                        };
+                        if n >= front.len() {
+                            n -= front.len();
+                            self.outbox.pop_front();
+                        } else {
+                            let _ = front.split_to(n);
+                            n = 0;
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -748,14 +748,23 @@ impl Fuzz {
         w
     }
 
-    /// A native-protocol reply: decodable, and at most one terminal per open.
+    /// A native-protocol reply: `[identity, ("",) message...]`, every message decodable, and
+    /// at most one terminal per open.
     fn check_native_reply(&mut self, endpoint: EndpointId, frames: &[Bytes]) {
-        assert!(
-            frames.len() == 2 || (frames.len() == 3 && frames[1].is_empty()),
-            "native reply frames {frames:?}"
-        );
+        let header = if frames.get(1).is_some_and(|f| f.is_empty()) {
+            2
+        } else {
+            1
+        };
+        assert!(frames.len() > header, "native reply frames {frames:?}");
         let peer = frames[0].clone();
-        let message = NativeMessage::decode(&frames[frames.len() - 1], usize::MAX)
+        for frame in &frames[header..] {
+            self.check_native_message(endpoint, &peer, frame);
+        }
+    }
+
+    fn check_native_message(&mut self, endpoint: EndpointId, peer: &Bytes, frame: &Bytes) {
+        let message = NativeMessage::decode(frame, usize::MAX)
             .unwrap_or_else(|e| panic!("the node sent a client a bad message: {e}"));
         let (sid, terminal, refused) = match &message {
             NativeMessage::Chunk { sid, .. } => (*sid, false, false),
@@ -767,7 +776,10 @@ impl Fuzz {
             other => panic!("the node sent a client {other:?}"),
         };
         assert_ne!(sid, 0, "a reply chunk or end for sid 0");
-        let ledger = self.ledgers.entry((endpoint, peer, sid)).or_default();
+        let ledger = self
+            .ledgers
+            .entry((endpoint, peer.clone(), sid))
+            .or_default();
         if refused {
             ledger.refused += 1;
         } else if terminal {

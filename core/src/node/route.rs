@@ -11,6 +11,9 @@ use crate::engine::ReplyEvent;
 use crate::ids::EndpointId;
 use crate::time::Now;
 
+/// The most native-protocol messages one ZeroMQ message carries to a client.
+const MAX_MESSAGES_PER_SEND: usize = 64;
+
 /// A job's reply token: the engine hands it back with every reply event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -51,6 +54,24 @@ impl App {
                     self.sessions.close(endpoint, &peer, sid);
                 }
                 let message = native_server::reply_message(sid, &event);
+                // Replies to one client that follow each other share one ZeroMQ message
+                // (the protocol allows several per message): fewer sends, same order.
+                if let Some(Output::Send {
+                    endpoint: e,
+                    frames,
+                }) = out.back_mut()
+                {
+                    let header = if delimiter { 2 } else { 1 };
+                    let same_client = *e == endpoint
+                        && frames.first() == Some(&peer)
+                        && (frames.len() > header)
+                        && (!delimiter || frames.get(1).is_some_and(|f| f.is_empty()))
+                        && (delimiter || frames.get(1).is_some_and(|f| !f.is_empty()));
+                    if same_client && frames.len() < header + MAX_MESSAGES_PER_SEND {
+                        frames.push(message);
+                        return;
+                    }
+                }
                 out.push_back(Output::Send {
                     endpoint,
                     frames: native_server::reply_frames(peer, delimiter, message),

@@ -63,18 +63,46 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
         backend: manifest.engine.backend,
         argv,
         env,
-        cwd: Some(working_dir(code)),
+        cwd: Some(working_dir(manifest.app_type, code)),
         socket,
     }
 }
 
-/// A worker runs in its code's folder: the folder itself, or the one holding the file.
-fn working_dir(code: &Path) -> PathBuf {
-    if code.extension().is_some() {
+/// A worker runs in its code's folder: a program's or a module file's parent folder, or a
+/// Python package's own folder. Decided from the path alone (the core touches no disk).
+fn working_dir(app_type: AppType, code: &Path) -> PathBuf {
+    let is_package = app_type == AppType::Python && code.extension().is_none();
+    if is_package {
+        code.to_path_buf()
+    } else {
         code.parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| code.to_path_buf())
-    } else {
-        code.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_run_beside_their_code() {
+        let dir = |t, p: &str| working_dir(t, Path::new(p));
+        assert_eq!(
+            dir(AppType::Binary, "/srv/bin/echo-worker"),
+            Path::new("/srv/bin")
+        );
+        assert_eq!(
+            dir(AppType::Python, "/srv/app/main.py"),
+            Path::new("/srv/app")
+        );
+        assert_eq!(
+            dir(AppType::Python, "/srv/app/package"),
+            Path::new("/srv/app/package")
+        );
+        assert_eq!(
+            dir(AppType::Native, "/srv/lib/libecho.so"),
+            Path::new("/srv/lib")
+        );
     }
 }

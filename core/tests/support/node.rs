@@ -616,12 +616,20 @@ pub fn sends(outputs: &[Output], endpoint: EndpointId) -> Vec<Vec<Bytes>> {
         .collect()
 }
 
-/// Native replies on `endpoint` to `peer`, decoded (the last frame of each send).
+/// Native replies on `endpoint` to `peer`, decoded: every message frame after the identity
+/// (and the empty delimiter, if any), in order. One send may carry several.
 pub fn native_replies(outputs: &[Output], endpoint: EndpointId, peer: &[u8]) -> Vec<NativeMessage> {
     sends(outputs, endpoint)
         .into_iter()
         .filter(|f| f.first().map(|p| &p[..]) == Some(peer))
-        .map(|f| decode_native(f.last().expect("a send without frames")))
+        .flat_map(|f| {
+            let header = if f.get(1).is_some_and(|d| d.is_empty()) {
+                2
+            } else {
+                1
+            };
+            f[header..].iter().map(decode_native).collect::<Vec<_>>()
+        })
         .collect()
 }
 
