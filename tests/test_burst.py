@@ -4,7 +4,7 @@ import time
 
 import zmq
 
-from conftest import CHOKE, CHUNK, ERROR, OPEN, Subscriber, endpoint, pack, python_app, unpack
+from conftest import CHOKE, CHUNK, ERROR, OPEN, NativeClient, Subscriber, endpoint, pack, python_app, unpack
 
 TOTAL = 10_000
 CLIENTS = 2
@@ -23,6 +23,11 @@ def test_burst(node, zctx):
     sub = Subscriber(zctx, ps, "burst:engine")
     # The subscription is live once a stats publication arrives.
     sub.wait_for(lambda w, v: w[1] == "stats", timeout=5)
+    # One worker up before the burst, so jobs are served (and the queue frees up) while
+    # requests keep coming; the pool grows to the limit during the burst.
+    warm = NativeClient(zctx, ep)
+    assert warm.call("work", b"warm").ok
+    warm.close()
 
     socks = []
     poller = zmq.Poller()
