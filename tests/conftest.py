@@ -105,6 +105,7 @@ class Node:
         self._cond = threading.Condition()
         self._closed = False
         self.workers = {}  # pid -> starttime of every worker seen as the node's child
+        self.signalled = False
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -175,11 +176,16 @@ class Node:
         self._reader.join(5)
         return code
 
-    def stop(self, timeout=20.0):
-        """SIGTERM, then the exit code (the test fails if the node does not exit in time)."""
+    def terminate(self):
+        """Sends SIGTERM (after a last look at the node's workers)."""
+        self.signalled = True
         if self.proc.poll() is None:
             self.sample_workers()
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout=20.0):
+        """SIGTERM, then the exit code (the test fails if the node does not exit in time)."""
+        self.terminate()
         code = self.wait_exit(timeout)
         if code is None:
             self.kill()
@@ -247,14 +253,19 @@ def node(runtime, tmp_path):
 
     problems = []
     for n in started:
+        if n.expect_clean and not n.signalled and n.proc.poll() is not None:
+            problems.append("the node exited by itself with code %d; log tail:\n%s"
+                            % (n.proc.returncode, n.tail()))
         if n.proc.poll() is None:
             try:
                 code = n.stop()
             except AssertionError as e:
                 problems.append(str(e))
-                continue
-            if n.expect_clean and code != 0:
+                code = None
+            if code is not None and n.expect_clean and code != 0:
                 problems.append("node exited %d after SIGTERM; log tail:\n%s" % (code, n.tail()))
+        if "panicked at" in n.log:
+            problems.append("the node panicked; log tail:\n%s" % n.tail())
         left = n.leftover_workers()
         if left:
             for pid in left:

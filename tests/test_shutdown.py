@@ -1,7 +1,5 @@
 """Test 7: SIGTERM with jobs in flight."""
 
-import signal
-
 from conftest import NativeClient, alive, endpoint, python_app
 
 
@@ -21,8 +19,7 @@ def test_sigterm_lets_running_jobs_finish(node, zctx):
     # The queued request is admitted before the signal: a ping's pong proves the node has
     # read everything sent before it.
     client.ping(7)
-    n.sample_workers()
-    n.proc.send_signal(signal.SIGTERM)
+    n.terminate()
     for sid, pid in zip(sids, pids):
         reply = client.wait(sid, timeout=10)
         assert reply.ok, reply
