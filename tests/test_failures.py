@@ -41,7 +41,7 @@ def test_timeout_kills_a_hung_worker(node, zctx):
     reply = client.call("sleep", b"60", policy={"timeout": 300}, timeout=5)
     elapsed = time.monotonic() - started
     assert reply.code == 504, reply
-    assert 0.25 <= elapsed < 1.0, elapsed
+    assert 0.25 <= elapsed < 1.2, elapsed
     # The worker does not let go of the job (it sleeps 60 s): killed after termination-timeout.
     assert wait_gone(pid, 5), "worker %d still alive 5 s after its job timed out" % pid
     gone_after = time.monotonic() - started
