@@ -35,30 +35,44 @@ class Channel:
             return self._send_locked(frame)
 
     def reply(self, job, frame, final):
-        """Sends `frame` for `job` unless the job has ended; `final` ends it.
+        """Sends `frame` for `job` unless the job has ended or was cancelled; `final` ends it.
 
         Returns False when the frame was dropped (job cancelled or ended, channel closed).
         """
         with self._lock:
-            if job.ended:
+            if job.ended or job.cancelled:
                 return False
             if final:
                 job.ended = True
             return self._send_locked(frame)
 
     def cancel(self, job):
-        """Ends `job` as cancelled with `[6, sid, 499, "cancelled"]` unless it already ended.
+        """Marks `job` cancelled unless it already ended: its chunks and ending are dropped
+        from now on. A job whose handler is not running is answered
+        `[6, sid, 499, "cancelled"]` at once; a running one when its handler returns
+        (`settle`), so the node knows the job still holds its slot until then and can kill
+        a worker whose handler does not stop.
 
         Returns whether the job was still open.
         """
-        frame = protocol.encode([protocol.ERROR, job.sid, 499, "cancelled"])
         with self._lock:
-            if job.ended:
+            if job.ended or job.cancelled:
                 return False
-            job.ended = True
             job.cancelled = True
-            self._send_locked(frame)
+            if not job.running:
+                self._end_cancelled_locked(job)
             return True
+
+    def settle(self, job):
+        """The job's handler has returned: a cancelled job gets its 499 now."""
+        with self._lock:
+            job.running = False
+            if job.cancelled and not job.ended:
+                self._end_cancelled_locked(job)
+
+    def _end_cancelled_locked(self, job):
+        job.ended = True
+        self._send_locked(protocol.encode([protocol.ERROR, job.sid, 499, "cancelled"]))
 
     def close(self):
         """Stops all further writes (the worker is leaving)."""

@@ -47,7 +47,8 @@ class Job:
     """A job started by `[3, sid, event, meta]`.
 
     The main thread feeds it (`feed`, `end_request`, `cancel`); its handler thread writes the
-    reply through the channel. `ended` and `cancelled` belong to the channel's lock.
+    reply through the channel. `ended`, `cancelled` and `running` belong to the channel's lock
+    (`running` is set before the handler thread exists, so the main thread may set it alone).
     """
 
     def __init__(self, sid, event, meta, handler, channel, on_done):
@@ -59,6 +60,7 @@ class Job:
         self.ended = False
         self.cancelled = False
         self.started = False
+        self.running = False
         self.request_ended = False
         self._channel = channel
         self._on_done = on_done
@@ -70,6 +72,7 @@ class Job:
     def start(self):
         """Runs the handler in a new thread; `on_done(job)` is called when it has finished."""
         self.started = True
+        self.running = True
         thread = threading.Thread(target=self._run, name="cocaine-job-%d" % self.sid)
         # A daemon thread: when the node goes away the worker exits at once, whatever a
         # handler is doing.
@@ -97,7 +100,8 @@ class Job:
             self.start()
 
     def cancel(self):
-        """`[7, sid]`: answers 499 now (unless the job already ended) and stops its request."""
+        """`[7, sid]`: drops the rest of the reply and stops the request; 499 goes out now if
+        the handler is not running, otherwise once it returns."""
         self._channel.cancel(self)
         if self.streaming:
             self.queue.put(_CANCELLED)
@@ -114,6 +118,7 @@ class Job:
         except BaseException as e:  # SystemExit from a handler must not end the worker either
             self._fail(e)
         finally:
+            self._channel.settle(self)
             self._on_done(self)
 
     def _run_plain(self):
@@ -211,7 +216,7 @@ class Response:
     @property
     def closed(self):
         """Whether the reply has ended (closed, failed or cancelled)."""
-        return self._job.ended
+        return self._job.ended or self._job.cancelled
 
     @property
     def cancelled(self):
