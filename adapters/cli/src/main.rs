@@ -1,6 +1,7 @@
 //! `cocaine`: run a node, call and watch its apps.
 
 mod bench;
+mod call;
 mod log;
 mod node;
 mod watch;
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a node with the apps of these manifests (files, or folders of *.json).
     Node(node::NodeArgs),
+    /// Call an app over the native protocol and print the reply as it streams in.
+    Call(call::CallArgs),
     /// Measure the node against a bare ZeroMQ baseline.
     Bench(bench::BenchArgs),
     /// Print an app's pubsub live.
@@ -36,5 +39,6 @@ fn main() -> ExitCode {
         Command::Node(args) => node::run(args),
         Command::Watch(args) => watch::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Call(args) => call::run(args),
     }
 }

@@ -365,7 +365,7 @@ impl Fuzz {
                 if !self.unconfirmed.is_empty() {
                     let i = usize::from(r.byte()) % self.unconfirmed.len();
                     let endpoint = self.unconfirmed.remove(i);
-                    let result = if r.byte() % 4 == 0 {
+                    let result = if r.byte().is_multiple_of(4) {
                         Err("Address already in use".to_owned())
                     } else {
                         Ok(())
@@ -858,7 +858,7 @@ fn check_server_reply(frames: &[Bytes]) {
 fn raw_frames(r: &mut Bytes) -> Vec<Bytes> {
     (0..r.byte() % 5)
         .map(|_| {
-            if r.byte() % 4 == 0 {
+            if r.byte().is_multiple_of(4) {
                 Bytes::new()
             } else {
                 r.blob(40)

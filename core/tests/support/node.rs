@@ -628,7 +628,10 @@ pub fn native_replies(outputs: &[Output], endpoint: EndpointId, peer: &[u8]) -> 
             } else {
                 1
             };
-            f[header..].iter().map(decode_native).collect::<Vec<_>>()
+            f[header..]
+                .iter()
+                .map(|m| decode_native(m))
+                .collect::<Vec<_>>()
         })
         .collect()
 }
