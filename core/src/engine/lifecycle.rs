@@ -78,12 +78,7 @@ impl<R: Clone> Engine<R> {
             w.departure = Some(departure.clone());
         }
         w.state = WorkerState::Killed;
-        for slot in [
-            &mut w.liveness,
-            &mut w.heartbeat,
-            &mut w.idle,
-            &mut w.termination,
-        ] {
+        for slot in w.timer_slots() {
             self.timers.cancel_slot(slot);
         }
         let jobs = std::mem::take(&mut w.jobs);
@@ -178,12 +173,7 @@ impl<R: Clone> Engine<R> {
             return;
         };
         self.reindex(worker, before);
-        for slot in [
-            &mut w.liveness,
-            &mut w.heartbeat,
-            &mut w.idle,
-            &mut w.termination,
-        ] {
+        for slot in w.timer_slots() {
             self.timers.cancel_slot(slot);
         }
         let status_text = status.map(|s| s.to_string());

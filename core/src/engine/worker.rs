@@ -113,6 +113,16 @@ impl Worker {
             .join("\n")
     }
 
+    /// Every timer slot of the worker, to cancel them all when it goes.
+    pub fn timer_slots(&mut self) -> [&mut Option<TimerHandle>; 4] {
+        [
+            &mut self.liveness,
+            &mut self.heartbeat,
+            &mut self.idle,
+            &mut self.termination,
+        ]
+    }
+
     /// Takes jobs: ready and not on its way out.
     pub fn accepts_jobs(&self) -> bool {
         self.state == WorkerState::Ready && self.departure.is_none()

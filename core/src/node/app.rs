@@ -15,6 +15,7 @@ use super::route::Route;
 use super::{publication, spawn, EndpointOwner, Node, NodeConfig};
 use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
 use crate::ids::{AppId, EndpointId};
+use crate::manifest::endpoint::Role;
 use crate::manifest::{Manifest, TaskKind};
 use crate::process::LogLevel;
 use crate::time::Now;
@@ -270,7 +271,7 @@ impl Node {
                 }
                 TaskKind::RecurringTimer { .. } | TaskKind::DriftingTimer { .. } => None,
                 other => {
-                    let kind = task_type_name(other);
+                    let kind = other.type_name();
                     self.out.push_back(Output::Log {
                         level: LogLevel::Warn,
                         message: format!(
@@ -422,19 +423,9 @@ fn endpoint_address(manifest: &Manifest, task: Option<usize>) -> Option<String> 
         Some(index) => manifest
             .tasks
             .get(index)
-            .and_then(|t| task_endpoint(&t.kind))
+            .and_then(|t| t.kind.endpoint())
+            .map(|(address, _)| address)
             .map(str::to_owned),
-    }
-}
-
-fn task_endpoint(kind: &TaskKind) -> Option<&str> {
-    match kind {
-        TaskKind::NativeServer { endpoint, .. }
-        | TaskKind::ZeromqServer { endpoint, .. }
-        | TaskKind::ZeromqSink { endpoint, .. }
-        | TaskKind::NativeSink { endpoint, .. }
-        | TaskKind::RawServer { endpoint, .. } => Some(endpoint),
-        _ => None,
     }
 }
 
@@ -443,27 +434,14 @@ fn endpoint_addresses(manifest: &Manifest) -> Vec<String> {
     let mut addresses: Vec<String> = manifest
         .tasks
         .iter()
-        .filter_map(|t| task_endpoint(&t.kind))
+        .filter_map(|t| match t.kind.endpoint() {
+            Some((address, Role::Bind)) => Some(address),
+            _ => None,
+        })
         .map(str::to_owned)
         .collect();
     if let Some(pubsub) = &manifest.pubsub {
         addresses.push(pubsub.endpoint.clone());
     }
     addresses
-}
-
-pub(super) fn task_type_name(kind: &TaskKind) -> &'static str {
-    match kind {
-        TaskKind::RecurringTimer { .. } => "recurring-timer",
-        TaskKind::DriftingTimer { .. } => "drifting-timer",
-        TaskKind::Cron { .. } => "cron",
-        TaskKind::ManualScheduler => "manual-scheduler",
-        TaskKind::FilesystemMonitor { .. } => "filesystem-monitor",
-        TaskKind::ZeromqServer { .. } => "zeromq-server",
-        TaskKind::NativeServer { .. } => "native-server",
-        TaskKind::ZeromqSink { .. } => "zeromq-sink",
-        TaskKind::NativeSink { .. } => "native-sink",
-        TaskKind::ZeromqSubscriber { .. } => "zeromq-subscriber",
-        TaskKind::RawServer { .. } => "raw-server",
-    }
 }
