@@ -48,3 +48,28 @@ id_type!(
     AppId,
     "a"
 );
+
+/// A hasher for maps keyed by our ids: they are already unique small integers, so a
+/// multiply-and-rotate (FxHash's) spreads them well at a fraction of SipHash's cost, and with
+/// no random seed the maps behave the same in every run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// `HashMap` keyed by an id, with [`IdHasher`].
+pub type IdMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;

@@ -715,7 +715,12 @@ fn a_worker_leaving_on_its_own_is_not_a_crash() {
             reason: "idle".into(),
         },
     );
-    let states: Vec<_> = p.engine.worker_loads().map(|(_, s, _)| s).collect();
+    let states: Vec<_> = p
+        .engine
+        .worker_loads()
+        .into_iter()
+        .map(|(_, s, _)| s)
+        .collect();
     assert_eq!(states, vec![WorkerState::Draining]);
     p.exit(w, ExitStatus::Code(0));
     assert!(p.engine.info().last_error.is_none());

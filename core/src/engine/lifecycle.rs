@@ -276,7 +276,7 @@ impl<R: Clone> Engine<R> {
         });
         let message = format!("app is broken: {reason}");
         self.fail_queue(now, Failure::new(status::WORKER_FAILED, message));
-        for worker in self.workers.keys().copied().collect::<Vec<_>>() {
+        for worker in self.worker_ids() {
             self.retire(now, worker, "app is broken", false);
         }
         self.recover_timer = Some(self.timers.arm(retry_at, EngineTimer::Recover));
@@ -322,7 +322,7 @@ impl<R: Clone> Engine<R> {
             reason: None,
         });
         self.fail_queue(now, Failure::new(status::UNAVAILABLE, "app is stopping"));
-        for worker in self.workers.keys().copied().collect::<Vec<_>>() {
+        for worker in self.worker_ids() {
             self.retire(now, worker, "app is stopping", true);
         }
         if self.workers.is_empty() {

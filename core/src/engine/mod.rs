@@ -19,7 +19,7 @@ mod timeouts;
 mod worker;
 mod worker_messages;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::arena::Arena;
 pub use crate::arena::Key as JobId;
-use crate::ids::{AppId, WorkerId};
+use crate::ids::{AppId, IdMap, WorkerId};
 use crate::stats::TaskStats;
 use crate::status::{self, Failure};
 use crate::time::after;
@@ -111,7 +111,7 @@ pub struct Engine<R> {
     state: AppState,
     jobs: Arena<Job<R>>,
     queue: JobQueue,
-    workers: BTreeMap<WorkerId, Worker>,
+    workers: IdMap<WorkerId, Worker>,
     /// Workers that take jobs and have a free slot, by (jobs held, id): the first is the
     /// least loaded, ties going to the oldest.
     free: BTreeSet<(usize, WorkerId)>,
@@ -148,7 +148,7 @@ impl<R: Clone> Engine<R> {
             state: AppState::Running,
             jobs: Arena::new(),
             queue: JobQueue::default(),
-            workers: BTreeMap::new(),
+            workers: IdMap::default(),
             free: BTreeSet::new(),
             tally: Tally::default(),
             next_worker: 0,
@@ -207,8 +207,21 @@ impl<R: Clone> Engine<R> {
     }
 
     /// Jobs each live worker holds, by worker.
-    pub fn worker_loads(&self) -> impl Iterator<Item = (WorkerId, WorkerState, usize)> + '_ {
-        self.workers.values().map(|w| (w.id, w.state, w.jobs.len()))
+    pub fn worker_loads(&self) -> Vec<(WorkerId, WorkerState, usize)> {
+        let mut loads: Vec<_> = self
+            .workers
+            .values()
+            .map(|w| (w.id, w.state, w.jobs.len()))
+            .collect();
+        loads.sort_unstable_by_key(|(id, _, _)| *id);
+        loads
+    }
+
+    /// Every worker's id, oldest first.
+    fn worker_ids(&self) -> Vec<WorkerId> {
+        let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Admits a job, or says why not. An admitted job gets exactly one terminal
