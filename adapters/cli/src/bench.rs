@@ -48,8 +48,9 @@ pub struct EchoArgs {
     /// Echo workers (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Jobs each worker may run at once (the engine's `concurrency`).
-    #[arg(long, default_value_t = 16)]
+    /// Jobs each worker may run at once (the engine's `concurrency`); the default lets a
+    /// worker hold every request one client has in flight.
+    #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Print one JSON object as the last line.
     #[arg(long)]
