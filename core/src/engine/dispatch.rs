@@ -1,7 +1,6 @@
 //! Moving jobs: from the queue to workers, and from workers to their terminal outcome; and
 //! keeping the pool's indexes (free slots, tallies) in step with every such move.
 
-use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -13,6 +12,7 @@ use super::{Engine, EngineTimer, JobId, PoolSample, ReplyMode, Tally};
 use crate::codec::worker::{self as wire, MetaRef};
 use crate::ids::WorkerId;
 use crate::status::Failure;
+use crate::time::after;
 
 /// What a worker's state contributes to the pool's indexes.
 #[derive(Debug, Clone, Copy)]

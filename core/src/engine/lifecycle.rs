@@ -1,7 +1,6 @@
 //! Workers' lives (spawn, retire, kill, exit) and the app's health (crash loops, back-off,
 //! stop).
 
-use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -14,6 +13,7 @@ use crate::codec::worker as wire;
 use crate::ids::WorkerId;
 use crate::process::{ExitStatus, LogLevel, Signal};
 use crate::status::{self, Failure};
+use crate::time::after;
 
 impl<R: Clone> Engine<R> {
     pub(super) fn spawn(&mut self, now: Instant) {

@@ -1,6 +1,5 @@
 //! What happens when an engine timer fires.
 
-use crate::time::after;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -13,6 +12,7 @@ use crate::codec::worker as wire;
 use crate::ids::WorkerId;
 use crate::process::Signal;
 use crate::status::{self, Failure};
+use crate::time::after;
 
 impl<R: Clone> Engine<R> {
     /// Fires every timer due at `now`, and lets the pool policy look at the pool if it asked

@@ -1,6 +1,5 @@
 //! Bytes from a worker: framing, decoding, and what each message means.
 
-use crate::time::after;
 use std::time::Instant;
 
 use super::output::{EngineEvent, ReplyEvent, WorkerEvent};
@@ -10,6 +9,7 @@ use crate::codec::worker::{WorkerMessage, PROTOCOL_VERSION};
 use crate::ids::WorkerId;
 use crate::process::LogLevel;
 use crate::status::Failure;
+use crate::time::after;
 
 /// How many undecodable messages from one worker are logged before it goes quiet.
 const BAD_MESSAGE_LOG_LIMIT: u32 = 10;

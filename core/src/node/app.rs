@@ -1,7 +1,6 @@
 //! One app inside the node: its manifest, engine, task state and endpoints; and the node's
 //! handling of apps coming and going.
 
-use crate::time::after;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +17,7 @@ use crate::ids::{AppId, EndpointId};
 use crate::manifest::endpoint::Role;
 use crate::manifest::{Manifest, TaskKind};
 use crate::process::LogLevel;
+use crate::time::after;
 use crate::time::Now;
 use crate::timers::{TimerHandle, Timers};
 

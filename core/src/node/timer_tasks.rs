@@ -1,6 +1,5 @@
 //! recurring-timer and drifting-timer: jobs made by time, replies published.
 
-use crate::time::after;
 use std::time::{Duration, Instant};
 
 use super::app::{App, AppTimer};
@@ -8,6 +7,7 @@ use super::route::Route;
 use crate::engine::{AppState, JobPolicy, JobRequest, ReplyMode};
 use crate::manifest::TaskKind;
 use crate::process::LogLevel;
+use crate::time::after;
 use crate::time::Now;
 
 impl App {
