@@ -1,47 +1,64 @@
-//! The IO resources the loop owns, by the ids the core uses, and their poll tokens.
+//! The host's readiness on `mio`: each watched descriptor gets a token, edge-triggered.
 
 use std::collections::HashMap;
+use std::io;
+use std::os::fd::RawFd;
 
-use cocaine_core::{EndpointId, WorkerId};
-use cocaine_os::channel::{Channel, ChannelListener};
-use cocaine_os::process::WorkerProcess;
-use cocaine_os::zmq_endpoint::ZmqEndpoint;
-use mio::Token;
+use cocaine_os::host::{Readiness, Source};
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 
-/// What a poll token stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
-    Signals,
-    Endpoint(EndpointId),
-    Listener(WorkerId),
-    Channel(WorkerId),
-    Output(WorkerId),
-}
+/// Token 0 is the signals'.
+pub(crate) const SIGNALS: Token = Token(0);
 
-/// One worker's descriptors: the listener until it connects, then its channel; its process
-/// and output pipe until it has exited and the pipe is drained.
-#[derive(Debug, Default)]
-pub(crate) struct WorkerIo {
-    pub listener: Option<(ChannelListener, Token)>,
-    pub channel: Option<(Channel, Token)>,
-    pub process: Option<WorkerProcess>,
-    pub output: Option<Token>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    pub endpoints: HashMap<EndpointId, (ZmqEndpoint, Token)>,
-    pub workers: HashMap<WorkerId, WorkerIo>,
+pub(crate) struct MioReadiness {
+    registry: Registry,
+    tokens: HashMap<Source, (Token, RawFd)>,
+    /// What a token stands for; a token missing here is stale and its events are ignored.
     pub sources: HashMap<Token, Source>,
     next: usize,
 }
 
-impl Registry {
-    pub fn token(&mut self, source: Source) -> Token {
-        // Token 0 is the signals'.
+impl MioReadiness {
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            tokens: HashMap::new(),
+            sources: HashMap::new(),
+            next: SIGNALS.0,
+        }
+    }
+}
+
+impl Readiness for MioReadiness {
+    fn watch(&mut self, source: Source, fd: RawFd) -> io::Result<()> {
         self.next += 1;
         let token = Token(self.next);
+        self.registry
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+        self.tokens.insert(source, (token, fd));
         self.sources.insert(token, source);
-        token
+        Ok(())
+    }
+
+    fn want_write(&mut self, source: Source, write: bool) {
+        let Some(&(token, fd)) = self.tokens.get(&source) else {
+            return;
+        };
+        let interest = if write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let _ = self
+            .registry
+            .reregister(&mut SourceFd(&fd), token, interest);
+    }
+
+    fn unwatch(&mut self, source: Source) {
+        if let Some((token, fd)) = self.tokens.remove(&source) {
+            self.sources.remove(&token);
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        }
     }
 }

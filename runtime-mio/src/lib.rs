@@ -1,16 +1,26 @@
 //! The Cocaine node's event loop on `mio`: one `Poll` for every ZeroMQ endpoint (through its
 //! `ZMQ_FD`), every worker's Unix socket and output pipe, and the signals the node reacts to
 //! (SIGCHLD to reap workers, SIGINT and SIGTERM to stop). Timers are the core's
-//! `poll_timeout`. The loop holds no policy: it maps descriptors to ids, feeds inputs and
-//! carries out outputs.
+//! `poll_timeout`. The loop holds no policy: what it does on a wake-up lives once in
+//! [`cocaine_os::host`], shared with every runtime.
 //!
-//! What a runtime must supply, whatever its IO model (this one, smol, a future tokio or
-//! io_uring one): bind/connect ZeroMQ sockets and re-check their events after every
-//! operation (`ZMQ_FD` is edge-triggered); listen on a worker's socket path before spawning
-//! it; spawn and signal processes; report a worker's exit only after draining its output;
-//! sleep until `poll_timeout` or IO; read `Now` once per wake-up.
+//! What a runtime supplies, whatever its IO model (this one, smol, a future tokio or io_uring
+//! one), is small:
+//! - [`cocaine_os::host::Readiness`]: watch a descriptor for readability on behalf of a
+//!   `Source`, add or drop interest in writability, stop watching (here: mio tokens in
+//!   `io.rs`, edge-triggered registrations);
+//! - a wait: until any watched source is ready, or `Host::next_timeout`, or not at all when
+//!   `Host::settle` says an endpoint is still busy (`ZMQ_FD` is edge-triggered: the host
+//!   re-checks every endpoint after every wake-up, so the runtime need not);
+//! - signals: SIGCHLD, SIGINT and SIGTERM handed to `Host::signal`;
+//! - after each wait, `Host::woke` and `Host::ready` for each ready source.
+//!
+//! A completion-based runtime (io_uring) would keep a read or poll operation in flight per
+//! watched source and report completions as readiness; tokio would wrap each descriptor in
+//! `AsyncFd` and wait as `cocaine-smol` does with `Async`.
 
 mod io;
 mod run;
 
-pub use run::{run, Control, RunError};
+pub use cocaine_os::host::Control;
+pub use run::{run, RunError};

@@ -8,13 +8,16 @@ use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
-use cocaine_mio::Control;
+use cocaine_os::host::Control;
 
 use crate::log::{parse_level, Logger};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
+    /// One `mio::Poll` loop.
     Mio,
+    /// One async task on smol.
+    Smol,
 }
 
 #[derive(Debug, Args)]
@@ -109,14 +112,19 @@ pub fn run(args: NodeArgs) -> ExitCode {
         Control::Continue
     };
     let result = match args.runtime {
-        Runtime::Mio => cocaine_mio::run(Node::new(config), first, &mut observe),
+        Runtime::Mio => {
+            cocaine_mio::run(Node::new(config), first, &mut observe).map_err(|e| e.to_string())
+        }
+        Runtime::Smol => {
+            cocaine_smol::run(Node::new(config), first, &mut observe).map_err(|e| e.to_string())
+        }
     };
     if args.run_dir.is_none() {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
     match result {
         Err(e) => {
-            logger.log(LogLevel::Error, &e.to_string());
+            logger.log(LogLevel::Error, &e);
             ExitCode::FAILURE
         }
         Ok(()) if failed => ExitCode::FAILURE,

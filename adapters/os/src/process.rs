@@ -16,6 +16,9 @@ use crate::lines::LineSplitter;
 pub struct WorkerProcess {
     child: Child,
     output: Option<io::PipeReader>,
+    /// The output reached end of file (the pipe stays open until [`WorkerProcess::close_output`],
+    /// so a runtime can stop watching it first).
+    output_eof: bool,
     lines: LineSplitter,
 }
 
@@ -49,6 +52,7 @@ impl WorkerProcess {
         Ok(Self {
             child,
             output: Some(reader),
+            output_eof: false,
             lines: LineSplitter::default(),
         })
     }
@@ -62,9 +66,12 @@ impl WorkerProcess {
         self.output.as_ref().map(AsRawFd::as_raw_fd)
     }
 
-    /// Reads what the worker wrote, as complete lines. Returns true at end of file (the pipe
-    /// is then closed).
+    /// Reads what the worker wrote, as complete lines. Returns true at end of file; the
+    /// pipe then stays open until [`WorkerProcess::close_output`].
     pub fn read_output(&mut self, out: &mut Vec<String>) -> bool {
+        if self.output_eof {
+            return true;
+        }
         let Some(reader) = self.output.as_mut() else {
             return true;
         };
@@ -79,8 +86,13 @@ impl WorkerProcess {
             }
         }
         self.lines.finish(out);
-        self.output = None;
+        self.output_eof = true;
         true
+    }
+
+    /// Closes the output pipe (after its descriptor is no longer watched).
+    pub fn close_output(&mut self) {
+        self.output = None;
     }
 
     /// Sends a signal to the worker's whole process group.
