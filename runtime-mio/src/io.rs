@@ -13,7 +13,8 @@ pub(crate) const SIGNALS: Token = Token(0);
 
 pub(crate) struct MioReadiness {
     registry: Registry,
-    tokens: HashMap<Source, (Token, RawFd)>,
+    /// Each watched source's token, descriptor and whether writability is wanted now.
+    tokens: HashMap<Source, (Token, RawFd, bool)>,
     /// What a token stands for; a token missing here is stale and its events are ignored.
     pub sources: HashMap<Token, Source>,
     next: usize,
@@ -36,15 +37,21 @@ impl Readiness for MioReadiness {
         let token = Token(self.next);
         self.registry
             .register(&mut SourceFd(&fd), token, Interest::READABLE)?;
-        self.tokens.insert(source, (token, fd));
+        self.tokens.insert(source, (token, fd, false));
         self.sources.insert(token, source);
         Ok(())
     }
 
     fn want_write(&mut self, source: Source, write: bool) {
-        let Some(&(token, fd)) = self.tokens.get(&source) else {
+        let Some((token, fd, wanted)) = self.tokens.get_mut(&source) else {
             return;
         };
+        // Every flush asks; only a change is worth a system call.
+        if *wanted == write {
+            return;
+        }
+        *wanted = write;
+        let (token, fd) = (*token, *fd);
         let interest = if write {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -56,7 +63,7 @@ impl Readiness for MioReadiness {
     }
 
     fn unwatch(&mut self, source: Source) {
-        if let Some((token, fd)) = self.tokens.remove(&source) {
+        if let Some((token, fd, _)) = self.tokens.remove(&source) {
             self.sources.remove(&token);
             let _ = self.registry.deregister(&mut SourceFd(&fd));
         }
