@@ -102,27 +102,32 @@ impl Store {
         let dir = self.app_dir(app);
         let manifest = dir.join(MANIFEST);
         check_json(manifest_json, &manifest)?;
-        if !dir.is_dir() {
+        let new_app = !dir.is_dir();
+        if new_app {
             fs::create_dir(&dir).map_err(StoreError::io("create directory", &dir))?;
-            atomic::sync_dir(&self.apps_dir())?;
         }
-        let unpacked = match package_tar {
-            Some(tar) => {
+        let mut unpacked = None;
+        let result = (|| {
+            if let Some(tar) = package_tar {
                 let tmp = atomic::temp_path(&dir, "package");
                 fs::create_dir(&tmp).map_err(StoreError::io("create directory", &tmp))?;
-                let result = unpack::unpack(tar, &tmp).and_then(|()| atomic::sync_dir(&tmp));
-                if let Err(e) = result {
-                    let _ = fs::remove_dir_all(&tmp);
-                    return Err(e);
-                }
-                Some(tmp)
+                unpacked = Some(tmp.clone());
+                unpack::unpack(tar, &tmp)?;
+                atomic::sync_dir(&tmp)?;
             }
-            None => None,
-        };
-        if let Err(e) = atomic::write(&manifest, manifest_json) {
-            if let Some(tmp) = &unpacked {
-                let _ = fs::remove_dir_all(tmp);
+            atomic::write(&manifest, manifest_json)?;
+            if new_app {
+                atomic::sync_dir(&self.apps_dir())?;
             }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Leave the stored app as it was (or absent, if it was new).
+            let _ = match (&unpacked, new_app) {
+                (_, true) => fs::remove_dir_all(&dir),
+                (Some(tmp), false) => fs::remove_dir_all(tmp),
+                (None, false) => Ok(()),
+            };
             return Err(e);
         }
         let package = dir.join(PACKAGE);

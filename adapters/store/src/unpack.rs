@@ -18,8 +18,10 @@ use tar::EntryType;
 
 use crate::StoreError;
 
-/// Unpacks `archive` into `root`, an existing empty directory. Every file written is fsynced.
+/// Unpacks `archive` into `root`, an existing empty directory. Every file written and every
+/// directory created is fsynced (`root` itself is the caller's).
 pub fn unpack(archive: &[u8], root: &Path) -> Result<(), StoreError> {
+    let mut created = Vec::new();
     let archive_err = |source: io::Error| StoreError::Archive {
         path: root.to_owned(),
         source,
@@ -47,15 +49,15 @@ pub fn unpack(archive: &[u8], root: &Path) -> Result<(), StoreError> {
             ));
         }
         let dest = root.join(&rel);
-        make_parents(root, &rel).map_err(refuse)?;
+        make_parents(root, &rel, &mut created).map_err(refuse)?;
         match kind {
             EntryType::Directory => match fs::symlink_metadata(&dest) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
                     remove_existing(&dest).map_err(refuse)?;
-                    mkdir(&dest)?;
+                    mkdir(&dest, &mut created)?;
                 }
-                Err(_) => mkdir(&dest)?,
+                Err(_) => mkdir(&dest, &mut created)?,
             },
             EntryType::Regular | EntryType::Continuous => {
                 remove_existing(&dest).map_err(refuse)?;
@@ -104,7 +106,9 @@ pub fn unpack(archive: &[u8], root: &Path) -> Result<(), StoreError> {
             other => return Err(refuse(format!("entry type {other:?} is not allowed"))),
         }
     }
-    Ok(())
+    created
+        .iter()
+        .try_for_each(|dir| crate::atomic::sync_dir(dir))
 }
 
 /// The entry's path with `.` dropped, or why it is refused.
@@ -160,7 +164,7 @@ fn check_symlink_target(target: &Path, depth: usize) -> Result<(), &'static str>
 
 /// Creates the parents of `rel` under `root` as real directories; refuses if one of them
 /// exists as anything else (a symlink above all).
-fn make_parents(root: &Path, rel: &Path) -> Result<(), String> {
+fn make_parents(root: &Path, rel: &Path, created: &mut Vec<PathBuf>) -> Result<(), String> {
     let mut dir = root.to_owned();
     let Some(parent) = rel.parent() else {
         return Ok(());
@@ -171,7 +175,8 @@ fn make_parents(root: &Path, rel: &Path) -> Result<(), String> {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(format!("{} is not a real directory", dir.display())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?
+                fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+                created.push(dir.clone());
             }
             Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
@@ -202,6 +207,8 @@ fn remove_existing(path: &Path) -> Result<(), String> {
     }
 }
 
-fn mkdir(path: &Path) -> Result<(), StoreError> {
-    fs::create_dir(path).map_err(StoreError::io("create directory", path))
+fn mkdir(path: &Path, created: &mut Vec<PathBuf>) -> Result<(), StoreError> {
+    fs::create_dir(path).map_err(StoreError::io("create directory", path))?;
+    created.push(path.to_owned());
+    Ok(())
 }

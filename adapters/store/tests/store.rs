@@ -23,7 +23,7 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 fn raw_tar(entries: &[(&str, EntryType, &str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, kind, link, data) in entries {
-        let mut h = Header::new_old();
+        let mut h = Header::new_gnu();
         {
             let old = h.as_old_mut();
             old.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -393,4 +393,50 @@ fn default_root() {
     );
     assert!(default_root_for(1000, None, None).ends_with("cocaine-1000"));
     assert!(Store::default_root().to_string_lossy().contains("cocaine"));
+}
+
+#[test]
+fn long_names_are_checked_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let before = snapshot(tmp.path());
+    let target = "../../long-escape";
+    let gnu = raw_tar(&[
+        (
+            "././@LongLink",
+            EntryType::GNULongName,
+            "",
+            format!("{target}\0").as_bytes(),
+        ),
+        ("short", EntryType::Regular, "", b"x"),
+    ]);
+    let record = format!(" path={target}\n");
+    let record = format!("{}{record}", record.len() + 2);
+    let pax = raw_tar(&[
+        ("pax", EntryType::XHeader, "", record.as_bytes()),
+        ("short", EntryType::Regular, "", b"x"),
+    ]);
+    for tar in [gnu, pax] {
+        let err = store.put_app("app", MANIFEST, Some(&tar)).unwrap_err();
+        assert!(matches!(err, StoreError::UnsafeEntry { .. }), "{err}");
+        assert!(err.to_string().contains("long-escape"), "{err}");
+    }
+    assert_eq!(snapshot(tmp.path()), before);
+}
+
+#[test]
+fn a_later_entry_never_writes_through_an_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let tar = raw_tar(&[
+        ("target.txt", EntryType::Regular, "", b"orig"),
+        ("sym", EntryType::Symlink, "target.txt", b""),
+        ("hard", EntryType::Link, "target.txt", b""),
+        ("sym", EntryType::Regular, "", b"new via sym"),
+        ("hard", EntryType::Regular, "", b"new via hard"),
+    ]);
+    let package = store.put_app("app", MANIFEST, Some(&tar)).unwrap().unwrap();
+    assert_eq!(fs::read(package.join("target.txt")).unwrap(), b"orig");
+    assert_eq!(fs::read(package.join("sym")).unwrap(), b"new via sym");
+    assert_eq!(fs::read(package.join("hard")).unwrap(), b"new via hard");
 }
