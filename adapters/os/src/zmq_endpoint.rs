@@ -21,7 +21,8 @@ const LINGER_MS: i32 = 1000;
 pub enum ZmqEndpointError {
     #[error(transparent)]
     Address(#[from] EndpointError),
-    #[error("{address}: {error}")]
+    /// The core names the endpoint in its own report, so the address is kept as data only.
+    #[error("{error}")]
     Zmq { address: String, error: zmq::Error },
 }
 
@@ -256,6 +257,9 @@ mod tests {
         let first = ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[]).unwrap();
         let taken = first.address().to_owned();
         let err = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[]).unwrap_err();
-        assert!(err.to_string().contains(&taken), "{err}");
+        assert!(
+            matches!(&err, ZmqEndpointError::Zmq { address, error: zmq::Error::EADDRINUSE } if *address == taken),
+            "{err}"
+        );
     }
 }
