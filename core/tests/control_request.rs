@@ -269,6 +269,23 @@ fn version_is_required_and_must_be_1() {
         "unsupported version \"1\"; this node speaks version 1"
     );
     assert!(error(json!({"version": 1.5, "action": "list"})).starts_with("unsupported version"));
+    // Like the manifest, an integral float is an integer.
+    assert_eq!(
+        decode_frames(&[br#"{"version": 1.0, "action": "list"}"#])
+            .unwrap()
+            .action,
+        Action::List
+    );
+    let after = decode_frames(&[
+        br#"{"version": 1, "action": "schedule", "app": "a", "task": "t", "after": 1e3}"#,
+    ]);
+    assert!(matches!(
+        after.unwrap().action,
+        Action::Schedule {
+            when: When::After(1000),
+            ..
+        }
+    ));
     // The version is checked before the action.
     assert_eq!(
         error(json!({"version": 0, "action": "nope"})),
@@ -342,6 +359,10 @@ fn wrong_types_name_the_key_and_the_type() {
             json!({"version": 1, "action": "schedule", "app": "a", "task": "t", "at": 1, "body": null})
         ),
         "key `body`: expected a string, found null"
+    );
+    assert_eq!(
+        error(json!({"version": 1, "action": "schedule", "app": "a", "task": "t", "after": 1e30})),
+        "key `after`: expected a non-negative integer, found a number too large"
     );
     assert_eq!(
         error(json!({"version": 1, "action": "unschedule", "id": true})),

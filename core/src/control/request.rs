@@ -200,7 +200,7 @@ impl ControlRequest {
 
         match object.get("version") {
             None => return Err(ControlError::MissingKey("version")),
-            Some(v) if v.as_u64() == Some(VERSION) => {}
+            Some(v) if as_integer(v) == Some(VERSION) => {}
             Some(v) => return Err(ControlError::UnsupportedVersion(shorten(&v.to_string()))),
         }
         let action_name = args.required_str("action")?;
@@ -270,13 +270,25 @@ fn action_keys(action: &str) -> &'static [&'static str] {
     }
 }
 
+/// A non-negative integer; like the manifest, `10.0` and `1e3` count as integers (up to 2^53,
+/// where floats stop being exact), `10.5` does not.
+fn as_integer(value: &Value) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let n = value.as_number()?;
+    n.as_u64().or_else(|| {
+        let f = n.as_f64()?;
+        (f.fract() == 0.0 && (0.0..=EXACT).contains(&f)).then_some(f as u64)
+    })
+}
+
 /// `a string`, `a number`...: how a JSON value is described in errors.
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_f64() => "a fractional number",
-        Value::Number(n) if n.is_i64() && !n.is_u64() => "a negative number",
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() != 0.0) => "a fractional number",
+        Value::Number(n) if n.as_f64().is_some_and(|f| f < 0.0) => "a negative number",
+        Value::Number(_) if as_integer(value).is_none() => "a number too large",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
@@ -316,7 +328,7 @@ impl Args<'_> {
     fn u64(&self, key: &'static str) -> Result<Option<u64>, ControlError> {
         match self.0.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(ControlError::WrongType {
+            Some(v) => as_integer(v).map(Some).ok_or(ControlError::WrongType {
                 key,
                 expected: "a non-negative integer",
                 found: kind(v),
