@@ -47,6 +47,7 @@
 
 pub mod arena;
 pub mod codec;
+pub mod control;
 pub mod engine;
 pub mod ids;
 pub mod manifest;
