@@ -56,6 +56,7 @@ pub mod process;
 pub mod sim;
 pub mod stats;
 pub mod status;
+mod suggest;
 pub mod time;
 pub mod timers;
 

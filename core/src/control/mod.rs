@@ -33,7 +33,6 @@ pub mod fuzzing;
 mod json;
 mod reply;
 mod request;
-mod suggest;
 
 pub use error::ControlError;
 pub use reply::ControlReply;

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use super::error::shorten;
 use super::json::{self, JsonError};
-use super::suggest::hint;
 use super::{ControlError, VERSION};
+use crate::suggest::hint;
 
 /// Every action, in the order of PROTOCOL.md §7.
 pub const ACTIONS: [&str; 10] = [

@@ -16,7 +16,7 @@ mod json;
 mod pubsub;
 mod reader;
 mod security;
-mod suggest;
+
 mod tasks;
 mod value;
 

@@ -4,7 +4,8 @@
 //! that reads them, and the two cannot drift apart.
 
 use super::error::Problems;
-use super::{suggest, value};
+use super::value;
+use crate::suggest;
 use serde_json::{Map, Value};
 use std::time::Duration;
 

@@ -188,7 +188,7 @@ pub(crate) fn choice<T: Copy>(
             "unknown value {}; expected one of {}{}",
             describe(v),
             quoted_list(&names),
-            super::suggest::hint(s, &names)
+            crate::suggest::hint(s, &names)
         ),
     );
     None

@@ -1,9 +1,13 @@
-//! "did you mean ...?" for near-miss keys and names.
+//! "did you mean ...?" for near-miss keys and names, in manifests and control requests.
 
 /// The candidate closest to `word`, if one is close enough to be a likely typo: the same once
 /// case and `_`/`-` are ignored, or within an edit distance of 2 (1 for words of up to 4
 /// characters, where 2 edits would make almost anything match).
 pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    // Input can be hostile (control requests): a long word is never a near-miss of a name.
+    if word.chars().count() > 64 {
+        return None;
+    }
     let norm = normalize(word);
     if let Some(c) = candidates.iter().find(|c| normalize(c) == norm) {
         return Some(c);
