@@ -50,6 +50,7 @@ pub mod codec;
 pub mod control;
 pub mod engine;
 pub mod ids;
+mod json;
 pub mod manifest;
 pub mod node;
 pub mod process;

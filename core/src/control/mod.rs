@@ -30,7 +30,6 @@
 
 mod error;
 pub mod fuzzing;
-mod json;
 mod reply;
 mod request;
 

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::error::shorten;
-use super::json::{self, JsonError};
 use super::{ControlError, VERSION};
+use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of PROTOCOL.md §7.
@@ -191,8 +191,8 @@ impl ControlRequest {
         let object = match json::parse(json_frame) {
             Ok(Value::Object(object)) => object,
             Ok(other) => return Err(ControlError::NotAnObject(kind(&other))),
-            Err(JsonError::Syntax(reason)) => return Err(ControlError::NotJson(reason)),
-            Err(JsonError::Duplicate(key)) => {
+            Err(JsonError::Syntax(error)) => return Err(ControlError::NotJson(error.to_string())),
+            Err(JsonError::Duplicate { key, .. }) => {
                 return Err(ControlError::DuplicateKey(shorten(&key)))
             }
         };

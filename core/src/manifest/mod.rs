@@ -12,7 +12,6 @@ pub mod endpoint;
 mod engine;
 mod error;
 pub mod fuzzing;
-mod json;
 mod pubsub;
 mod reader;
 mod security;
@@ -32,6 +31,7 @@ pub use tasks::{
 };
 
 use crate::engine::config::EngineConfig;
+use crate::json;
 use error::Problems;
 use reader::Obj;
 use std::path::Path;
@@ -74,7 +74,7 @@ impl Manifest {
         let root = match json::parse(json) {
             Ok(root) => root,
             Err(e) => {
-                p.add("", format!("invalid JSON: {e}"));
+                p.add("", format!("invalid JSON: {}", e.position_error()));
                 return Err(p.into_error(app));
             }
         };

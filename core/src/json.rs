@@ -1,7 +1,9 @@
-//! A strict JSON reader: like `serde_json::from_slice::<Value>`, but a duplicate key anywhere
-//! is an error. A signed request is verified over its exact bytes and then acted on as parsed;
-//! with duplicate keys a verifier and a parser could disagree about what was signed, and a
-//! manifest with one would lose a value silently.
+//! A strict JSON reader for manifests and control requests: like
+//! `serde_json::from_slice::<Value>`, but a duplicate key anywhere is an error. `serde_json`
+//! keeps the last of two equal keys without a word: a manifest would then run with a value its
+//! author may not have meant (DESIGN.md §5: nothing is silently ignored), and a signed request,
+//! verified over its exact bytes and acted on as parsed, could mean two things. Nesting is
+//! bounded by `serde_json`'s recursion limit, so no input can overflow the stack.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -9,12 +11,25 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Why bytes are not acceptable JSON.
+/// Why bytes are not acceptable JSON. Both carry `serde_json`'s error, whose text ends with
+/// the line and column.
 pub(crate) enum JsonError {
-    /// Not JSON at all; serde_json's reason (with line and column).
-    Syntax(String),
+    /// Not JSON at all.
+    Syntax(serde_json::Error),
     /// A key appears twice in one object.
-    Duplicate(String),
+    Duplicate {
+        key: String,
+        error: serde_json::Error,
+    },
+}
+
+impl JsonError {
+    /// The error as `serde_json` tells it, position included.
+    pub fn position_error(&self) -> &serde_json::Error {
+        match self {
+            JsonError::Syntax(error) | JsonError::Duplicate { error, .. } => error,
+        }
+    }
 }
 
 /// Parses `bytes` as one JSON value, refusing duplicate keys.
@@ -25,9 +40,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
         .deserialize(&mut de)
         .and_then(|v| de.end().map(|()| v));
     match (value, duplicate.into_inner()) {
-        (_, Some(key)) => Err(JsonError::Duplicate(key)),
         (Ok(v), None) => Ok(v),
-        (Err(e), None) => Err(JsonError::Syntax(e.to_string())),
+        (Err(error), Some(key)) => Err(JsonError::Duplicate { key, error }),
+        (Err(error), None) => Err(JsonError::Syntax(error)),
+        // A duplicate always fails the parse where it is found.
+        (Ok(_), Some(key)) => {
+            let error = de::Error::custom(format_args!("duplicate key {key:?}"));
+            Err(JsonError::Duplicate { key, error })
+        }
     }
 }
 
@@ -62,8 +82,11 @@ impl<'de> Visitor<'de> for Strict<'_> {
         Ok(Value::Number(v.into()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // serde_json never yields a non-finite number; refuse one rather than invent a value.
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number must be finite"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -115,9 +138,11 @@ mod tests {
             parse(br#"{"a": [1, -2, 3.5, null, true, "x"]}"#),
             Ok(Value::Object(_))
         ));
-        assert!(matches!(parse(br#"{"a": 1, "a": 2}"#), Err(JsonError::Duplicate(k)) if k == "a"));
         assert!(
-            matches!(parse(br#"{"a": {"b": 1, "b": 1}}"#), Err(JsonError::Duplicate(k)) if k == "b")
+            matches!(parse(br#"{"a": 1, "a": 2}"#), Err(JsonError::Duplicate { key, .. }) if key == "a")
+        );
+        assert!(
+            matches!(parse(br#"{"a": {"b": 1, "b": 1}}"#), Err(JsonError::Duplicate { key, .. }) if key == "b")
         );
         assert!(matches!(parse(br#"{"a": 1} x"#), Err(JsonError::Syntax(_))));
         assert!(matches!(parse(b"\xff"), Err(JsonError::Syntax(_))));
