@@ -110,6 +110,11 @@ impl<R: Clone> Engine<R> {
     fn start_job(&mut self, now: Instant, id: JobId, worker: WorkerId) {
         let before = self.standing(worker);
         let Some(w) = self.workers.get_mut(&worker) else {
+            // The free-slot index named a worker that is gone: a bookkeeping bug. Never lose
+            // the job for it: drop the stale entry and put the job back at the front.
+            debug_assert!(false, "dispatch chose {worker}, which is not in the pool");
+            self.free.retain(|(_, w)| *w != worker);
+            self.queue.push(id, true);
             return;
         };
         w.jobs.push(id);
