@@ -6,6 +6,10 @@
 //! - `fail`: fails; with the code in the request if it is a number, else with the default 502.
 //! - `sleep`: sleeps the number of milliseconds in the request, then replies with it.
 //! - `panic`: panics, to show the worker survives it.
+//!
+//! With `COCAINE_INLINE=1` in its environment (the node passes its own on), the plain
+//! handlers run inline ([`Worker::inline`]): faster for the benchmark's tiny jobs, but jobs no
+//! longer overlap, so the default stays off for the tests that check they do.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +24,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let inline = std::env::var_os("COCAINE_INLINE").is_some_and(|v| v == "1");
     let result = worker
+        .inline(inline)
         .on("echo", |request| Ok(vec![request]))
         .on_stream("stream_echo", |request, mut response| {
             for chunk in request {

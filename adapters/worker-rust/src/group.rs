@@ -7,6 +7,11 @@
 //! parallel and keeps reading, so cancels, heartbeats and overlapping jobs are still seen
 //! while jobs run. There is always a thread free to lead: one is started whenever all the
 //! others run jobs, and idle ones beyond [`MAX_IDLE`] exit.
+//!
+//! In inline mode ([`Worker::inline`](crate::Worker::inline)) the leader runs plain jobs
+//! itself, still holding the session, and reads on when they return: no hand-off, no thread
+//! wake. Their replies are held and written in one go before the next blocking read.
+//! Streaming jobs are handed off as above.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +21,7 @@ use std::thread;
 
 use crate::error::WorkerError;
 use crate::handler::Lifecycle;
-use crate::output::Output;
+use crate::output::{Flush, Output};
 use crate::session::{Session, Step};
 
 /// Threads kept that neither lead nor run a job; more exit after their job.
@@ -37,6 +42,8 @@ struct Group {
     running: AtomicUsize,
     output: Arc<Output>,
     life: Arc<Lifecycle>,
+    /// Run plain jobs on the leader, without handing the session on.
+    inline: bool,
 }
 
 impl Group {
@@ -53,6 +60,7 @@ pub(crate) fn start(
     session: Session,
     output: Arc<Output>,
     life: Arc<Lifecycle>,
+    inline: bool,
 ) -> io::Result<Receiver<Result<(), WorkerError>>> {
     let (tx, rx) = sync_channel(1);
     let group = Arc::new(Group {
@@ -64,6 +72,7 @@ pub(crate) fn start(
         running: AtomicUsize::new(0),
         output,
         life,
+        inline,
     });
     spawn(&group)?;
     Ok(rx)
@@ -89,7 +98,16 @@ fn serve(group: &Arc<Group>) {
                 seat.threads -= 1;
                 return;
             }
-            match seat.session.lead() {
+            let step = loop {
+                match seat.session.lead() {
+                    // Runs under the lock: a panic is caught inside, so it cannot poison it.
+                    Step::Run(job) if group.inline && job.is_plain() => {
+                        job.run(&group.output, &group.life, Flush::Later);
+                    }
+                    step => break step,
+                }
+            };
+            match step {
                 Step::Run(job) => {
                     let running = group.running.fetch_add(1, Ordering::SeqCst) + 1;
                     if running >= seat.threads {
@@ -112,7 +130,7 @@ fn serve(group: &Arc<Group>) {
                 }
             }
         };
-        job.run(&group.output, &group.life);
+        job.run(&group.output, &group.life, Flush::Now);
         group.running.fetch_sub(1, Ordering::SeqCst);
         after_job = true;
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::{HandlerError, DEFAULT_ERROR_CODE};
-use crate::output::{JobRef, Output};
+use crate::output::{Flush, JobRef, Output};
 use crate::stream::{RequestStream, Response};
 
 /// A plain handler: the whole request in, reply chunks out.
@@ -68,10 +68,17 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    /// Whether the job may run on the reading thread in inline mode: plain jobs only, since a
+    /// streaming handler needs the reader to feed it chunks while it runs.
+    pub fn is_plain(&self) -> bool {
+        matches!(self, Job::Plain { .. })
+    }
+
     /// Runs the handler and sends its outcome, then marks the job finished. Output for a job
     /// already ended (cancelled) is dropped by [`Output`], so those results are ignored on
-    /// purpose. A streaming reply the handler left open is closed for it.
-    pub fn run(self, output: &Arc<Output>, life: &Lifecycle) {
+    /// purpose. A streaming reply the handler left open is closed for it. `when` says whether
+    /// the outcome is written at once or held for the reader to flush (inline jobs).
+    pub fn run(self, output: &Arc<Output>, life: &Lifecycle, when: Flush) {
         let (job, outcome) = match self {
             Job::Plain {
                 handler,
@@ -91,9 +98,14 @@ impl Job {
             }
         };
         let _ = match outcome {
-            Ok(Ok(chunks)) => output.finish(job, &chunks),
-            Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message),
-            Err(panic) => output.fail(job, DEFAULT_ERROR_CODE, &panic_message(panic.as_ref())),
+            Ok(Ok(chunks)) => output.finish(job, &chunks, when),
+            Ok(Err(err)) => output.fail(job, err.wire_code(), &err.message, when),
+            Err(panic) => output.fail(
+                job,
+                DEFAULT_ERROR_CODE,
+                &panic_message(panic.as_ref()),
+                when,
+            ),
         };
         life.job_done(output);
     }

@@ -31,7 +31,8 @@
 //!   workers with `panic = "unwind"`, the default, for this to hold.)
 //! - Each job runs on a thread of its own (the one that read its request; another takes over
 //!   reading), so jobs overlap when the node's `concurrency` allows; handlers must be
-//!   `Send + Sync`.
+//!   `Send + Sync`. [`Worker::inline`] runs plain handlers on the reading thread instead,
+//!   one at a time, for fast handlers where a thread hand-off per job would dominate.
 //! - A cancel from the node fails the job with 499 at once; the handler keeps running until it
 //!   notices ([`Response::write`] returns [`ResponseError::Cancelled`], the request stream
 //!   ends), and whatever it sends after is dropped.

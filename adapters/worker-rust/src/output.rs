@@ -24,6 +24,20 @@ const CANCELLED: (u32, &str) = (499, "cancelled");
 /// A buffer that grew past this is dropped after use, so one huge reply does not pin memory.
 const KEEP_BUFFER: usize = 1024 * 1024;
 
+/// When a job's last message goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// At once, in one write.
+    Now,
+    /// With the next write: the reader's [`Output::flush_held`] before it blocks, or any
+    /// other message. Inline jobs use it so that the replies to all the jobs found in one
+    /// read leave in one write.
+    Later,
+}
+
+/// Held replies past this many bytes are written at once rather than held further.
+const HOLD_LIMIT: usize = 64 * 1024;
+
 /// One job as the output side knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct JobRef {
@@ -98,8 +112,14 @@ impl Output {
         Ok(inner.flush()?)
     }
 
-    /// Ends a job with `chunks` then `[5]`, in one write.
-    pub fn finish<C: AsRef<[u8]>>(&self, job: JobRef, chunks: &[C]) -> Result<(), ResponseError> {
+    /// Ends a job with `chunks` then `[5]`, in one write ([`Flush::Now`]) or held for the
+    /// next one ([`Flush::Later`]).
+    pub fn finish<C: AsRef<[u8]>>(
+        &self,
+        job: JobRef,
+        chunks: &[C],
+        when: Flush,
+    ) -> Result<(), ResponseError> {
         let mut inner = self.lock();
         if !inner.close(job) {
             return Err(ResponseError::Cancelled);
@@ -108,17 +128,33 @@ impl Output {
             encode_chunk(&mut inner.buf, job.sid, chunk.as_ref());
         }
         encode_choke(&mut inner.buf, job.sid);
-        Ok(inner.flush()?)
+        Ok(inner.flush_if(when)?)
     }
 
-    /// Ends a job with `[6, sid, code, message]`.
-    pub fn fail(&self, job: JobRef, code: u32, message: &str) -> Result<(), ResponseError> {
+    /// Ends a job with `[6, sid, code, message]`, written as [`Output::finish`] does.
+    pub fn fail(
+        &self,
+        job: JobRef,
+        code: u32,
+        message: &str,
+        when: Flush,
+    ) -> Result<(), ResponseError> {
         let mut inner = self.lock();
         if !inner.close(job) {
             return Err(ResponseError::Cancelled);
         }
         encode_error(&mut inner.buf, job.sid, code, message);
-        Ok(inner.flush()?)
+        Ok(inner.flush_if(when)?)
+    }
+
+    /// Writes out replies held by [`Flush::Later`], if any. Any other write sends them too,
+    /// ahead of its own bytes, so the order on the wire is the order of the calls.
+    pub fn flush_held(&self) -> io::Result<()> {
+        let mut inner = self.lock();
+        if inner.buf.is_empty() {
+            return Ok(());
+        }
+        inner.flush()
     }
 
     /// Ends job `sid` with 499 if it is still open; later output of that job is dropped.
@@ -151,6 +187,15 @@ impl Inner {
         }
         self.open.remove(&job.sid);
         true
+    }
+
+    /// Writes the buffer out unless told to hold it; a held buffer past [`HOLD_LIMIT`] is
+    /// written anyway.
+    fn flush_if(&mut self, when: Flush) -> io::Result<()> {
+        if when == Flush::Later && self.buf.len() < HOLD_LIMIT {
+            return Ok(());
+        }
+        self.flush()
     }
 
     /// Writes the buffer out and empties it. A failed write may leave half a frame on the

@@ -101,7 +101,7 @@ impl Session {
             }
             let frame = match self.decoder.next_frame() {
                 Ok(Some(frame)) => frame,
-                Ok(None) => match self.fill() {
+                Ok(None) => match self.flush_held().and_then(|()| self.fill()) {
                     Ok(true) => continue,
                     Ok(false) => return Step::Ended(Ok(())),
                     Err(err) => return Step::Ended(Err(err)),
@@ -117,6 +117,12 @@ impl Session {
                 Err(err) => self.log_bad(&err),
             }
         }
+    }
+
+    /// Sends the replies inline jobs held (see [`Flush::Later`](crate::output::Flush)) before
+    /// the reader blocks, so each batch of jobs from one read is answered in one write.
+    fn flush_held(&self) -> Result<(), WorkerError> {
+        Ok(self.output.flush_held()?)
     }
 
     /// Reads once into the decoder; `false` at the end of the stream.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cocaine_core::codec::worker::JobMeta;
 
 use crate::error::ResponseError;
-use crate::output::{JobRef, Output};
+use crate::output::{Flush, JobRef, Output};
 
 /// The request chunks of one job, in order, as the node sends them.
 ///
@@ -77,7 +77,7 @@ impl Response {
     pub fn close(&mut self) -> Result<(), ResponseError> {
         self.check_open()?;
         self.closed = true;
-        self.output.finish::<&[u8]>(self.job, &[])
+        self.output.finish::<&[u8]>(self.job, &[], Flush::Now)
     }
 
     /// Ends the reply with an error (`[6, sid, code, message]`).
@@ -88,7 +88,7 @@ impl Response {
     pub fn error(&mut self, code: u32, message: &str) -> Result<(), ResponseError> {
         self.check_open()?;
         self.closed = true;
-        self.output.fail(self.job, code, message)
+        self.output.fail(self.job, code, message, Flush::Now)
     }
 
     fn check_open(&self) -> Result<(), ResponseError> {

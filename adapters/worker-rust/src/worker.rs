@@ -40,6 +40,7 @@ use crate::stream::{RequestStream, Response};
 pub struct Worker {
     config: Config,
     handlers: HashMap<String, Handler>,
+    inline: bool,
 }
 
 impl Worker {
@@ -58,6 +59,7 @@ impl Worker {
         Worker {
             config,
             handlers: HashMap::new(),
+            inline: false,
         }
     }
 
@@ -90,6 +92,24 @@ impl Worker {
         self
     }
 
+    /// Runs plain handlers inline (`true`) or on threads of their own (`false`, the default).
+    ///
+    /// Inline, a plain handler ([`Worker::on`]) runs on the thread that reads the channel,
+    /// with no hand-off to another thread, and the replies to the jobs found in one read
+    /// leave in one write. This is right for fast, CPU-bound handlers, where waking a thread
+    /// per job would cost more than the job. The price: while a handler runs, the worker
+    /// reads nothing else, so a cancel or a second job waits until it returns (a slow
+    /// handler such as a sleep just holds up the jobs behind it), and replies already made
+    /// from the same read wait with it. Heartbeats still flow from their own thread, so a
+    /// slow handler does not make the worker look dead. Streaming handlers
+    /// ([`Worker::on_stream`]) keep their own threads either way, since they must read
+    /// request chunks while they run.
+    #[must_use]
+    pub fn inline(mut self, yes: bool) -> Self {
+        self.inline = yes;
+        self
+    }
+
     /// Connects to the node, handshakes and serves jobs.
     ///
     /// Returns `Ok(())` when the node closes the channel or, after the node's terminate, once
@@ -102,7 +122,11 @@ impl Worker {
     /// after the configured timeout without a byte from the node, [`WorkerError::Io`] or
     /// [`WorkerError::Framing`] if the channel breaks.
     pub fn run(self) -> Result<(), WorkerError> {
-        let Worker { config, handlers } = self;
+        let Worker {
+            config,
+            handlers,
+            inline,
+        } = self;
         let stream =
             UnixStream::connect(&config.socket).map_err(|source| WorkerError::Connect {
                 path: config.socket.clone(),
@@ -137,9 +161,12 @@ impl Worker {
             life.clone(),
             config.max_message,
         )?;
-        let result = group::start(session, output.clone(), life)?
+        let result = group::start(session, output.clone(), life, inline)?
             .recv()
             .unwrap_or_else(|_| Err(io::Error::other("every worker thread is gone").into()));
+        // Replies inline jobs held, e.g. the last job before a terminate. A node that hung up
+        // cannot take them, which is not worth reporting.
+        let _ = output.flush_held();
         drop(stop);
         output.shutdown(Shutdown::Both);
         result
