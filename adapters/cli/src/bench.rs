@@ -226,6 +226,9 @@ impl NodeUnderTest {
         std::fs::write(&manifest, json).map_err(|e| e.to_string())?;
         let runtime = format!("{runtime:?}").to_lowercase();
         let mut child = Command::new(&exe)
+            // The echo workers inherit it: their handlers are tiny, so they run inline on the
+            // thread that reads the channel (see `cocaine_worker::Worker::inline`).
+            .env("COCAINE_INLINE", "1")
             .args(["node", "--log-level", "info", "--runtime", &runtime])
             .arg(&manifest)
             .stderr(Stdio::piped())
