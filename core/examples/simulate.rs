@@ -40,6 +40,7 @@ fn main() {
     let mut decoders = std::collections::HashMap::new();
     let mut inputs = vec![Input::Deploy {
         manifest: Box::new(manifest),
+        origin: cocaine_core::node::AppOrigin::CommandLine,
     }];
     let end = start.mono + Duration::from_secs(seconds);
     loop {

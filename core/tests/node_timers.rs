@@ -234,7 +234,10 @@ fn a_drifting_run_ending_while_the_app_stops_does_not_rearm_the_timer() {
     );
     h.advance_to(ms(1000));
     let (w, sid) = h.invokes[0];
-    h.input(cocaine_core::node::Input::Remove { app: "app".into() });
+    h.input(cocaine_core::node::Input::Remove {
+        app: "app".into(),
+        origin: cocaine_core::node::AppOrigin::CommandLine,
+    });
     h.fresh();
     // The running job ends while the app is stopping (its worker still finishing).
     h.worker_replies(w, sid, &[]);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
-use cocaine_core::node::{Input, Node, NodeConfig, Output};
+use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
 use cocaine_os::host::Control;
 
@@ -85,6 +85,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
         .into_iter()
         .map(|m| Input::Deploy {
             manifest: Box::new(m),
+            origin: AppOrigin::CommandLine,
         })
         .collect();
     let mut observe = |output: &Output| -> Control {

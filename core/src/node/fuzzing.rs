@@ -227,7 +227,10 @@ impl Fuzz {
     /// Deploys app `i` of `APPS`.
     fn deploy(&mut self, i: usize) {
         let manifest = Box::new(self.manifests[i].clone());
-        self.input(Input::Deploy { manifest });
+        self.input(Input::Deploy {
+            manifest,
+            origin: crate::node::AppOrigin::CommandLine,
+        });
     }
 
     fn confirm_binds(&mut self) {
@@ -378,6 +381,7 @@ impl Fuzz {
                 if r.flag() {
                     self.input(Input::Remove {
                         app: APP_NAMES[i].to_owned(),
+                        origin: crate::node::AppOrigin::CommandLine,
                     });
                 } else {
                     self.deploy(i);
@@ -732,6 +736,8 @@ impl Fuzz {
                     "{endpoint} unbound but not bound"
                 );
             }
+            Output::Store { .. } => panic!("a store operation without a control request"),
+            Output::Fatal { reason } => panic!("fatal without a control endpoint: {reason}"),
             Output::AppStarted { .. }
             | Output::AppStopped { .. }
             | Output::DeployFailed { .. }

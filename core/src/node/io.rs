@@ -14,10 +14,32 @@ use crate::process::{ExitStatus, LogLevel, Signal};
 pub enum Input {
     /// Nothing but time passed (the runtime woke at `poll_timeout`).
     Timeout,
-    /// Run this app. A name already running is refused (see `Output::DeployFailed`).
-    Deploy { manifest: Box<Manifest> },
-    /// Stop this app gracefully and forget it.
-    Remove { app: String },
+    /// Run this app, given on the command line or found in a watched folder (never written to
+    /// the store). A name already running from the same origin is redeployed: new workers take
+    /// new jobs and the queue, the old ones finish what they run (docs/control.md).
+    Deploy {
+        manifest: Box<Manifest>,
+        origin: AppOrigin,
+    },
+    /// Stop this app gracefully and forget it. Only an app of `origin` is removed: a watched
+    /// file disappearing does not stop an app deployed over control.
+    Remove { app: String, origin: AppOrigin },
+    /// An app read from the store at start. The node parses the manifest itself, so a corrupt
+    /// one is reported (log, `list`, `info`) like any other failure to start. An app given on
+    /// the command line with the same name wins, with a warning.
+    Restore {
+        app: String,
+        stored: Result<StoredApp, String>,
+    },
+    /// A manual-scheduler job read from the store at start (after the apps).
+    RestoreJob {
+        job: Result<ScheduledJob, String>,
+    },
+    /// `Output::Store` with this token was carried out.
+    Stored {
+        token: u64,
+        result: Result<StoreDone, String>,
+    },
     /// Stop every app gracefully; `Output::Stopped` follows when all are gone.
     Shutdown,
     /// An endpoint asked for with `Output::Bind` is up, or could not be set up.
@@ -46,6 +68,65 @@ pub enum Input {
     },
     /// `Output::Spawn` could not be carried out.
     SpawnFailed { worker: WorkerId, error: String },
+}
+
+/// Where an app came from, which says who may change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppOrigin {
+    /// `cocaine node MANIFEST...`: lives as long as this run, not stored.
+    CommandLine,
+    /// A manifest file in the folder of `cocaine node --watch`: follows the file.
+    Watched,
+    /// Deployed over the control endpoint (or restored from the store): stored.
+    Store,
+}
+
+/// An app as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredApp {
+    /// The manifest's bytes, as deployed.
+    pub manifest_json: Bytes,
+    /// Where its package is unpacked, if it has one: the base for relative paths in `args`.
+    pub package_dir: Option<PathBuf>,
+}
+
+/// A one-shot job of a `manual-scheduler` task, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledJob {
+    /// Unique among the node's jobs; follows the rules of app names (it is a file name).
+    pub id: String,
+    pub app: String,
+    pub task: String,
+    /// When it is due, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    pub body: Bytes,
+}
+
+/// A durable write (or removal) in the app store, asked for with `Output::Store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Store an app's manifest and, if given, unpack its package (a tar archive), replacing
+    /// what was stored under that name. Done means fsynced.
+    PutApp {
+        app: String,
+        manifest_json: Bytes,
+        package: Option<Bytes>,
+    },
+    DeleteApp {
+        app: String,
+    },
+    PutJob(ScheduledJob),
+    DeleteJob {
+        id: String,
+    },
+}
+
+/// What a carried-out `StoreOp` gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoreDone {
+    /// For `PutApp` with a package: where it is unpacked.
+    pub package_dir: Option<PathBuf>,
 }
 
 /// The kind of socket an endpoint is.
@@ -120,11 +201,23 @@ pub enum Output {
         level: LogLevel,
         message: String,
     },
+    /// Carry out a store operation and report it with `Input::Stored` and the same token.
+    /// Operations must be carried out in the order they are asked for.
+    Store {
+        token: u64,
+        op: StoreOp,
+    },
+    /// The node cannot go on (its control endpoint cannot be bound): the runtime should stop
+    /// it (`Input::Shutdown`) and exit with an error.
+    Fatal {
+        reason: String,
+    },
     /// An app is up: every endpoint bound.
     AppStarted {
         app: String,
     },
-    /// An app could not be started; nothing of it remains.
+    /// An app could not be started; nothing of it remains (a redeploy that fails leaves the
+    /// running version as it was).
     DeployFailed {
         app: String,
         reason: String,

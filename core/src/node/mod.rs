@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use io::{Input, Output, SocketKind, SpawnSpec};
+pub use io::{
+    AppOrigin, Input, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone, StoreOp, StoredApp,
+};
 pub use route::Route;
 
 use crate::engine::Engine;
@@ -43,6 +45,9 @@ pub struct NodeConfig {
     /// Requests one native-protocol client may have open at once; more get 503. This keeps
     /// replies within ZeroMQ's send high-water mark, past which a ROUTER drops them silently.
     pub max_open_per_peer: usize,
+    /// Addresses of the control endpoint (PROTOCOL.md §7), bound when the node is made; none
+    /// runs the node without one.
+    pub control: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -54,6 +59,7 @@ impl Default for NodeConfig {
             python_path: None,
             native_host: None,
             max_open_per_peer: 512,
+            control: Vec::new(),
         }
     }
 }
@@ -102,8 +108,9 @@ impl Node {
         self.fire_timers(now);
         match input {
             Input::Timeout => {}
-            Input::Deploy { manifest } => self.deploy(now, *manifest),
-            Input::Remove { app } => self.remove(now, &app),
+            Input::Deploy { manifest, origin: _ } => self.deploy(now, *manifest),
+            Input::Remove { app, origin: _ } => self.remove(now, &app),
+            Input::Restore { .. } | Input::RestoreJob { .. } | Input::Stored { .. } => {}
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
             Input::Received { endpoint, frames } => self.received(now, endpoint, frames),

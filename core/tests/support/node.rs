@@ -15,7 +15,7 @@ use cocaine_core::codec::frame::FrameDecoder;
 use cocaine_core::codec::native::{self, NativeMessage, Policy};
 use cocaine_core::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
 use cocaine_core::manifest::Manifest;
-use cocaine_core::node::{Input, Node, NodeConfig, Output, SocketKind, SpawnSpec};
+use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output, SocketKind, SpawnSpec};
 use cocaine_core::process::{ExitStatus, LogLevel, Signal};
 use cocaine_core::{EndpointId, Now, WorkerId};
 
@@ -188,6 +188,7 @@ impl Harness {
         let m = manifest(name, json);
         self.input(Input::Deploy {
             manifest: Box::new(m),
+            origin: AppOrigin::CommandLine,
         });
     }
 
