@@ -3,6 +3,7 @@ list and info as JSON, schedule, reload, unschedule, rm; exit codes 0 (ok), 1 (a
 reply or no answer), 2 (bad usage)."""
 
 import json
+import time
 
 from conftest import NativeClient, Subscriber, endpoint
 from control import (PACKAGED, PACKAGED_GREETING, cli, cli_json, cnode, collect_results, ok,  # noqa: F401
@@ -57,11 +58,13 @@ def test_cli_control_commands(cnode, zctx, tmp_path):
     collect_results(sub, [("greeter:job", "packaged ran:from the cli")], timeout=10)
     sub.close()
 
-    # A job far ahead, unscheduled by the id schedule printed.
-    done = cli("schedule", "greeter", "job", "--after", "600s", node=n)
+    # A job far ahead (--at in unix ms), unscheduled by the id schedule printed.
+    at = int(time.time() * 1000) + 600_000
+    done = cli("schedule", "greeter", "job", "--at", str(at), node=n)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
     scheduled = ok(n, "info", app="greeter")["scheduled"]
     assert len(scheduled) == 1 and scheduled[0]["id"] in done.stdout, (scheduled, done.stdout)
+    assert scheduled[0]["at"] == at and scheduled[0]["task"] == "job", scheduled
     done = cli("unschedule", scheduled[0]["id"], node=n)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
     assert failed(cli("unschedule", scheduled[0]["id"], node=n), 404)

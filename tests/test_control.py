@@ -77,7 +77,9 @@ def test_deploy_package_call_list_info_delete(cnode, zctx):
     assert all(isinstance(v, int) for v in workers.values()), engine
     assert workers["ready"] >= 1 and workers["busy"] == 0, engine  # the worker that answered
     assert engine["jobs"]["running"] == 0, engine
-    assert "hello" in engine["tasks"], engine
+    hello = engine["tasks"]["hello"]
+    assert (hello["accepted"], hello["completed"], hello["failed"]) == (2, 2, 0), engine
+    assert engine["tasks"]["job"]["accepted"] == 0, engine
     assert engine["last_error"] is None, engine
     assert info["scheduled"] == [{"id": job["id"], "task": "job", "at": job["at"]}], info
 
