@@ -186,8 +186,12 @@ def test_empty_and_undelimited_requests(cnode, zctx):
     assert frames[0] == b"" and len(frames) == 2, frames
     reply = json.loads(frames[1])
     assert reply["error"]["code"] == 400 and "empty request" in reply["error"]["message"], reply
-    # No delimiter at all: whatever the node answers, it goes on serving others.
+    # No delimiter at all: a 400 back on the routing frame (docs/control.md).
     dealer.send_multipart([json.dumps({**V, "action": "list"}).encode()])
+    frames = dealer.recv_multipart()
+    assert frames[-1] and len(frames) <= 2 and frames[:-1] in ([], [b""]), frames
+    reply = json.loads(frames[-1])
+    assert reply["error"]["code"] == 400 and "delimiter" in reply["error"]["message"], reply
     assert ok(n, "list") == []
     dealer.close(0)
 
