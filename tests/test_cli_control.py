@@ -73,7 +73,8 @@ def test_cli_control_commands(cnode, zctx, tmp_path):
     done = cli("reload", "greeter", node=n, timeout=60)
     assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
     assert NativeClient(zctx, native).call("hello", b"reloaded").ok
-    done = cli("deploy", str(path), "--name", "clash", node=n, timeout=60)
+    done = cli("deploy", str(path), "--name", "clash", "--package", str(PACKAGED), node=n,
+               timeout=60)
     assert failed(done, 409), (done.returncode, done.stdout, done.stderr)
     assert [e["app"] for e in ok(n, "list")] == ["greeter"]
     other = tmp_path / "other.json"
