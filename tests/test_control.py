@@ -4,15 +4,17 @@ goes on."""
 
 import base64
 import json
+import socket
 import time
 
 import pytest
 import zmq
 
-from conftest import NativeClient, endpoint, python_app
-from control import (CONTROL_LIMIT, PACKAGED, PACKAGED_GREETING, address_of, cli, cnode,  # noqa: F401
-                     ctl, deploy, error, host_port, ok, packaged_manifest, raw, request_frames, tar_package,
-                     versioned_app, wait_absent, wait_port_free)
+from conftest import NativeClient, endpoint
+from control import (  # noqa: F401 (cnode is a fixture)
+    CONTROL_LIMIT, PACKAGED, PACKAGED_GREETING, address_of, cli, cnode, ctl, deploy, error,
+    host_port, ok, packaged_manifest, raw, request_frames, tar_package, versioned_app,
+    wait_absent, wait_port_free, wait_state)
 
 
 def subset(entry, expected):
@@ -255,3 +257,42 @@ def test_refused_requests(cnode, zctx):
     entries = ok(n, "list")
     assert {e["app"]: (e["origin"], e["state"]) for e in entries} == {
         "app": ("store", "running"), "cmd": ("command-line", "running")}, entries
+
+
+def test_deploy_that_cannot_start_is_stored_as_failed(cnode, zctx):
+    n = cnode()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = "tcp://127.0.0.1:%d" % taken.getsockname()[1]
+        manifest = versioned_app(1, {"echo": {"type": "native-server", "endpoint": busy}},
+                                 manifest_version=1)
+        message = error(n, "deploy", 500, app="blocked", manifest=manifest)
+        assert busy in message, message
+        entry = wait_state(n, "blocked", "failed")
+        assert entry["origin"] == "store" and busy in entry["error"], entry
+        assert (n.store / "apps" / "blocked" / "manifest.json").exists()
+    # The port is free now: reload starts the stored manifest.
+    reply = ok(n, "reload", app="blocked", timeout=30)
+    assert reply["app"] == "blocked" and reply["version"] == 1 and reply["state"] == "running", reply
+    entry = wait_state(n, "blocked")
+    assert "error" not in entry, entry
+    assert NativeClient(zctx, busy).call("echo", b"x").body == b"v1:x"
+
+
+def test_control_endpoint_that_cannot_bind_stops_the_node(cnode):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = "tcp://127.0.0.1:%d" % taken.getsockname()[1]
+        n = cnode(control=busy, expect_up=False)
+    assert n.proc.returncode == 1, (n.proc.returncode, n.tail())
+    assert busy in n.log, n.log
+
+
+def test_control_none_runs_without_an_endpoint(cnode, zctx):
+    ep = endpoint()
+    n = cnode(control="none", manifests={"solo": versioned_app(1, {"echo": {
+        "type": "native-server", "endpoint": ep}})})
+    assert NativeClient(zctx, ep).call("echo", b"x").body == b"v1:x"
+    assert "control endpoint listening" not in n.log, n.log

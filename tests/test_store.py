@@ -2,6 +2,7 @@
 scheduled jobs, each job running exactly once; a corrupt manifest in the store fails that
 app alone."""
 
+import json
 import time
 
 from conftest import NativeClient, Subscriber, endpoint
@@ -12,15 +13,18 @@ from control import (PACKAGED, PACKAGED_GREETING, cli, cnode, collect_results, d
 # The jobs are due this long after they are scheduled: time enough to kill the node, start
 # another and see its pubsub live before they run.
 AFTER_MS = 5000
+# This one comes due before the node is started again.
+DOWN_MS = 1000
 
 
 def scheduled_app(native, pubsub):
     return versioned_app(1, {"echo": {"type": "native-server", "endpoint": native},
-                             "job": {"type": "manual-scheduler"}}, pubsub=pubsub,
+                             "job": {"type": "manual-scheduler"},
+                             "append": {"type": "manual-scheduler"}}, pubsub=pubsub,
                          manifest_version=1)
 
 
-def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx):
+def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx, tmp_path):
     eps = {name: {"native": endpoint(), "pubsub": endpoint()} for name in ("sa", "sb", "sc")}
     first = cnode()
     for name in ("sa", "sb"):
@@ -31,13 +35,22 @@ def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx):
         "sa": schedule(first, "sa", "job", b"alpha", after=AFTER_MS),
         "sb": schedule(first, "sb", "job", b"beta", after=AFTER_MS + 500),
     }
-    assert jobs["sa"]["id"] != jobs["sb"]["id"], jobs
-    assert store_jobs(first.store) == sorted(j["id"] + ".json" for j in jobs.values())
+    # A third job comes due while no node runs; it appends a line to a file, a trace that
+    # does not depend on a subscriber being there when it runs.
+    trace = tmp_path / "trace.txt"
+    down = schedule(first, "sa", "append", json.dumps({"path": str(trace), "line": "due"}).encode(),
+                    after=DOWN_MS)
+    assert len({jobs["sa"]["id"], jobs["sb"]["id"], down["id"]}) == 3, (jobs, down)
+    assert store_jobs(first.store) == sorted(j["id"] + ".json" for j in [*jobs.values(), down])
     scheduled_at = time.time()
 
     # Subscribers first: they reconnect to the next node's pubsub by themselves.
     subs = {name: Subscriber(zctx, eps[name]["pubsub"], "%s:" % name) for name in ("sa", "sb")}
     kill9(first)
+    assert not trace.exists()
+    # Waiting for a time, not for an event: the job must come due while no node runs.
+    while time.time() * 1000 < down["at"] + 200:
+        time.sleep(0.02)
 
     second = cnode(store=first.store, control=first.control)
     for name in ("sa", "sb", "sc"):
@@ -46,10 +59,11 @@ def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx):
     for name, sub in subs.items():
         wait_live(sub, name)
         info = ok(second, "info", app=name)
-        assert info["scheduled"] == [{"id": jobs[name]["id"], "task": "job", "at": jobs[name]["at"]}], info
+        # The job that came due while the node was down has run, or is about to.
+        scheduled = [j for j in info["scheduled"] if j["id"] != down["id"]]
+        assert scheduled == [{"id": jobs[name]["id"], "task": "job", "at": jobs[name]["at"]}], info
     assert time.time() < scheduled_at + AFTER_MS / 1000, (
         "the restarted node took too long to come up for this test to see the jobs run")
-    assert ok(second, "info")["jobs"]["scheduled"] == 2
 
     # Both jobs run, after their time.
     seen = {name: collect_results(sub, [("%s:job" % name, "v1 ran:%s" % body)], timeout=AFTER_MS / 1000 + 10)
@@ -60,14 +74,16 @@ def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx):
     for (name, sub), body in zip(subs.items(), ("alpha", "beta")):
         schedule(second, name, "job", b"marker", after=0)
         seen[name] += collect_results(sub, [("%s:job" % name, "v1 ran:marker")])
-        assert seen[name].count(("%s:job" % name, "v1 ran:%s" % body)) == 1, seen[name]
-        assert len(seen[name]) == 2, seen[name]
+        jobs_seen = [s for s in seen[name] if s[0] == "%s:job" % name]
+        assert jobs_seen == [("%s:job" % name, "v1 ran:%s" % body), ("%s:job" % name, "v1 ran:marker")], seen[name]
         assert ok(second, "info", app=name)["scheduled"] == []
     assert ok(second, "info")["jobs"]["scheduled"] == 0
     deadline = time.monotonic() + 5
     while store_jobs(second.store) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert store_jobs(second.store) == [], "jobs that ran are still stored"
+    assert trace.read_text() == "due\n", "the job due while the node was down ran %d times" % (
+        trace.read_text().count("due"))
 
     # Every app serves again, on the same endpoints.
     for name in ("sa", "sb"):
@@ -114,3 +130,27 @@ def test_corrupt_manifest_fails_that_app_only(cnode, zctx):
     assert not bad.exists()
     wait_absent(n, "bad")
     error(n, "info", 404, app="bad")
+
+
+def test_command_line_wins_over_the_store_for_one_run(cnode, zctx):
+    ep = endpoint()
+    tasks = {"echo": {"type": "native-server", "endpoint": ep}}
+    first = cnode()
+    deploy(first, "dup", versioned_app(1, tasks, manifest_version=1))
+    assert first.stop() == 0
+    stored = (first.store / "apps" / "dup" / "manifest.json").read_bytes()
+
+    # The command line gives "dup" too: it runs, with a warning, and is not written.
+    second = cnode(store=first.store, manifests={"dup": versioned_app(2, tasks, manifest_version=2)})
+    second.wait_for_log(r"WARN .*\bdup\b")
+    entry = wait_state(second, "dup")
+    assert entry["origin"] == "command-line" and entry["version"] == 2, entry
+    assert NativeClient(zctx, ep).call("echo", b"x").body == b"v2:x"
+    assert (first.store / "apps" / "dup" / "manifest.json").read_bytes() == stored
+    assert second.stop() == 0
+
+    # The next run without it restores the stored version.
+    third = cnode(store=first.store)
+    entry = wait_state(third, "dup")
+    assert entry["origin"] == "store" and entry["version"] == 1, entry
+    assert NativeClient(zctx, ep).call("echo", b"y").body == b"v1:y"
