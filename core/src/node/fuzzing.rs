@@ -389,6 +389,9 @@ impl Fuzz {
             }
             _ => match r.byte() % 8 {
                 0 => {
+                    // Timers already due fire before a shutdown is taken in, and may spawn:
+                    // let them, so that "no spawn after shutdown" means after it.
+                    self.input(Input::Timeout);
                     self.shutdown = true;
                     self.input(Input::Shutdown);
                 }
