@@ -416,6 +416,10 @@ impl Node {
                 });
             }
         }
+        for waiter in &app.waiters {
+            let message = format!("{}: stopped before it was up", app.name);
+            self.reply_error(waiter, 500, message);
+        }
         if app.retired {
             self.log(
                 LogLevel::Info,
