@@ -413,13 +413,7 @@ impl Fuzz {
                 }
             }
             _ => match r.byte() % 8 {
-                0 => {
-                    // Timers already due fire before a shutdown is taken in, and may spawn:
-                    // let them, so that "no spawn after shutdown" means after it.
-                    self.input(Input::Timeout);
-                    self.shutdown = true;
-                    self.input(Input::Shutdown);
-                }
+                0 => self.shut_down(),
                 1 => {
                     if let Some(worker) = self.pick_worker(r) {
                         self.input(Input::WorkerDisconnected { worker });
@@ -840,6 +834,14 @@ impl Fuzz {
         self.input(Input::Received { endpoint, frames });
     }
 
+    /// Asks the node to shut down. Timers already due fire before a shutdown is taken in,
+    /// and may spawn: they fire first, so that "no spawn after shutdown" means after it.
+    fn shut_down(&mut self) {
+        self.input(Input::Timeout);
+        self.shutdown = true;
+        self.input(Input::Shutdown);
+    }
+
     /// The runtime carries out every store operation waiting.
     fn finish_store_ops(&mut self) {
         while !self.store_ops.is_empty() {
@@ -928,8 +930,7 @@ impl Fuzz {
     fn wind_down(&mut self) {
         self.finish_store_ops();
         if !self.stopped {
-            self.shutdown = true;
-            self.input(Input::Shutdown);
+            self.shut_down();
         }
         for _ in 0..WIND_DOWN_ROUNDS {
             if self.stopped {
