@@ -156,10 +156,9 @@ pub fn run(args: NodeArgs) -> ExitCode {
     let mut observe = |output: &Output| -> Control {
         match output {
             Output::Log { level, message } => logger.log(*level, message),
-            Output::AppStarted { app } => {
-                if waiting.remove(app) && waiting.is_empty() {
-                    logger.log(LogLevel::Info, UP);
-                }
+            // The last command-line app to start (restored and watched apps do not count).
+            Output::AppStarted { app } if waiting.remove(app) && waiting.is_empty() => {
+                logger.log(LogLevel::Info, UP);
             }
             Output::DeployFailed { app, reason } => {
                 logger.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
