@@ -552,7 +552,10 @@ impl<'a, R: Readiness> Host<'a, R> {
         }
     }
 
-    /// Collects every exited worker: its remaining output first, then its exit.
+    /// Collects every exited worker: what it wrote before exiting first (its last replies on
+    /// the channel, its last output lines), then its exit. SIGCHLD may be handled before the
+    /// channel's readiness in the same wake-up; without this, a worker that answered and
+    /// exited at once would have its jobs fail as "worker died".
     fn reap(&mut self) {
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for worker in ids {
@@ -566,6 +569,7 @@ impl<'a, R: Readiness> Host<'a, R> {
             let Ok(Some(status)) = process.try_wait() else {
                 continue;
             };
+            self.read_channel(worker);
             self.read_output(worker);
             self.close_output(worker);
             if let Some(process) = self.workers.get_mut(&worker).and_then(|w| w.process.take()) {
