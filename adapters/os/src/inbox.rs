@@ -72,8 +72,8 @@ impl Inbox {
         self.shared.wake.as_raw_fd()
     }
 
-    /// Takes every queued input, in order, into `into`, and re-arms the wake-up. Only the
-    /// host calls this.
+    /// Takes every queued input, in order, into `into`, and re-arms the wake-up: what the
+    /// host does when the descriptor is readable (tests call it to see what was pushed).
     pub fn take(&self, into: &mut impl Extend<Input>) {
         // Reset the counter first: a push that lands after it also writes again, so no
         // wake-up is lost, at worst one is spurious.
