@@ -207,8 +207,8 @@ fn hint_package(error: CommandError, has_package: bool) -> CommandError {
             CommandError::Control(ControlFailure::Reply {
                 code: 400,
                 message: format!(
-                    "{message}\n(relative paths are resolved inside the package: \
-                     give --package DIR, or write absolute paths)"
+                    "{message}\n(or send the app's folder with --package DIR: relative \
+                     paths resolve inside it)"
                 ),
             })
         }
