@@ -85,7 +85,7 @@ impl Node {
             control,
             lines,
         };
-        node.wait_for("node is up");
+        node.wait_for(&format!("control endpoint listening on {}", node.control));
         node
     }
 
