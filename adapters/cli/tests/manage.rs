@@ -259,6 +259,30 @@ fn deploy_list_info_call_schedule_remove() {
         .fails(1);
     assert!(err.starts_with("error 400: "), "{err}");
 
+    // Without a package, with an absolute path to the worker; no native-server to call.
+    let quiet = dir.path().join("quiet.json");
+    let json = serde_json::json!({
+        "type": "binary",
+        "args": format!("local://{}", worker.display()),
+        "tasks": {"later": {"type": "manual-scheduler"}}
+    });
+    std::fs::write(&quiet, json.to_string()).expect("manifest written");
+    let out = node
+        .cocaine(&[
+            "deploy",
+            quiet.to_str().expect("a UTF-8 path"),
+            "--name",
+            "q",
+        ])
+        .ok();
+    assert_eq!(out, "deployed q version 0 (running)\n");
+    let err = node.cocaine(&["call", "q"]).fails(1);
+    assert_eq!(
+        err,
+        "cocaine call: app \"q\" has no native-server task to call\n"
+    );
+    assert_eq!(node.cocaine(&["rm", "q"]).ok(), "removed q\n");
+
     // Removed: gone from the list, and every use of the name is a 404.
     assert_eq!(node.cocaine(&["rm", "echo"]).ok(), "removed echo\n");
     assert_eq!(node.cocaine(&["list"]).ok(), "no apps\n");
