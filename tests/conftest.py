@@ -217,6 +217,8 @@ def runtime(request):
 def node(runtime, tmp_path):
     """Factory: `node({"app": manifest_dict, ...})` starts a node with those apps and waits
     until every app is up. `expect_up=False` returns as soon as the node exits instead.
+    Each node gets its own store (`n.store`) and control endpoint on a free port (`n.control`),
+    so parallel nodes never share the default port or the user's store.
 
     At teardown every node still running is stopped with SIGTERM and must exit 0, and no
     worker process of any node may remain."""
@@ -235,11 +237,25 @@ def node(runtime, tmp_path):
             else:
                 path.write_text(json.dumps(manifest, indent=1))
             paths.append(str(path))
+        extra_args = list(extra_args)
+        # A test may pass its own --store or --control (n.control is then the last one given).
+        if "--store" in extra_args:
+            store = Path(extra_args[extra_args.index("--store") + 1])
+        else:
+            store = tmp_path / ("store%d" % counter[0])
+            extra_args += ["--store", str(store)]
+        if "--control" in extra_args:
+            control = extra_args[len(extra_args) - 1 - extra_args[::-1].index("--control") + 1]
+        else:
+            control = endpoint()
+            extra_args += ["--control", control]
         argv = [
             cocaine_bin(), "node", "--log-level", "debug", "--runtime", runtime,
             "--python-path", str(PYTHON_SDK), *extra_args, *paths,
         ]
         n = Node(argv, {}, apps)
+        n.store = store
+        n.control = control
         n.expect_clean = expect_up
         started.append(n)
         if expect_up:

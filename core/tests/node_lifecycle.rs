@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cocaine_core::codec::native::NativeMessage;
 use cocaine_core::codec::worker::WorkerMessage;
-use cocaine_core::node::{Input, NodeConfig, Output, SocketKind};
+use cocaine_core::node::{AppOrigin, Input, NodeConfig, Output, SocketKind};
 use cocaine_core::process::{ExitStatus, Signal};
 use harness::*;
 use serde_json::json;
@@ -96,12 +96,16 @@ fn a_bind_failure_fails_the_deploy_and_leaves_other_apps_alone() {
 }
 
 #[test]
-fn a_second_app_with_a_taken_name_or_endpoint_is_refused() {
+fn an_app_from_another_origin_or_on_a_taken_endpoint_is_refused() {
     let mut h = Harness::new();
     h.deploy("a", &server_app(EP_A, ""));
     let ep = h.endpoint(EP_A);
     h.fresh();
-    h.deploy("a", &server_app(EP_B, ""));
+    // The same name from the watched folder cannot replace an app of the command line.
+    h.input(Input::Deploy {
+        manifest: Box::new(manifest("a", &server_app(EP_B, ""))),
+        origin: AppOrigin::Watched,
+    });
     h.deploy("b", &server_app(EP_A, ""));
     let out = h.fresh();
     let failed: Vec<(String, String)> = out
@@ -113,7 +117,13 @@ fn a_second_app_with_a_taken_name_or_endpoint_is_refused() {
         .collect();
     assert_eq!(failed.len(), 2, "{out:?}");
     assert_eq!(failed[0].0, "a");
-    assert!(failed[0].1.contains("already running"), "{}", failed[0].1);
+    assert!(
+        failed[0]
+            .1
+            .contains("runs already, given on the command line"),
+        "{}",
+        failed[0].1
+    );
     assert_eq!(failed[1].0, "b");
     assert!(failed[1].1.contains(EP_A), "{}", failed[1].1);
     // Nothing was bound for either.

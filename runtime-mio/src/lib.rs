@@ -18,9 +18,17 @@
 //! A completion-based runtime (io_uring) would keep a read or poll operation in flight per
 //! watched source and report completions as readiness; tokio would wrap each descriptor in
 //! `AsyncFd` and wait as `cocaine-smol` does with `Async`.
+//!
+//! Entry point: `run(node, setup, observe)`. [`Setup`] holds the inputs the node takes first
+//! (command-line deploys, then the apps and jobs restored from the store), the app store if
+//! there is one (written on a thread of its own; `Output::Store` comes back as
+//! `Input::Stored`), and the [`Inbox`] through which other threads (the folder watcher) feed
+//! the running node; the loop watches the inbox like any socket. `observe` sees every output
+//! that is not IO (logs, app events, `Output::Fatal`) and may ask for a shutdown.
 
 mod io;
 mod run;
 
-pub use cocaine_os::host::Control;
+pub use cocaine_os::host::{Control, Setup};
+pub use cocaine_os::inbox::Inbox;
 pub use run::{run, RunError};

@@ -3,8 +3,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use cocaine_core::node::{Input, Node, Output};
-use cocaine_os::host::{Control, Host};
+use cocaine_core::node::{Node, Output};
+use cocaine_os::host::{Control, Host, Setup};
 use mio::{Events, Interest, Poll};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -19,11 +19,12 @@ pub enum RunError {
     Poll(#[source] io::Error),
 }
 
-/// Runs `node` (with its first inputs, such as deploys) until it reports `Output::Stopped`
-/// after a shutdown. Every output that is not IO (logs, app events) goes to `observe`.
+/// Runs `node` until it reports `Output::Stopped` after a shutdown: first `setup.first`, then
+/// whatever comes (IO, time, signals, `setup.inbox`); store operations go to a thread writing
+/// `setup.store`. Every output that is not IO (logs, app events, `Fatal`) goes to `observe`.
 pub fn run(
     node: Node,
-    first: Vec<Input>,
+    setup: Setup,
     observe: &mut dyn FnMut(&Output) -> Control,
 ) -> Result<(), RunError> {
     let mut poll = Poll::new().map_err(RunError::Setup)?;
@@ -32,7 +33,8 @@ pub fn run(
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .map_err(RunError::Setup)?;
     let registry = poll.registry().try_clone().map_err(RunError::Setup)?;
-    let mut host = Host::new(node, first, observe, MioReadiness::new(registry));
+    let mut host =
+        Host::new(node, setup, observe, MioReadiness::new(registry)).map_err(RunError::Setup)?;
     let mut events = Events::with_capacity(1024);
     loop {
         let busy = host.settle();

@@ -6,8 +6,8 @@ use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::task::Poll;
 
-use cocaine_core::node::{Input, Node, Output};
-use cocaine_os::host::{Control, Host};
+use cocaine_core::node::{Node, Output};
+use cocaine_os::host::{Control, Host, Setup};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
@@ -28,11 +28,12 @@ struct Woke {
     ready: Vec<Ready>,
 }
 
-/// Runs `node` (with its first inputs, such as deploys) until it reports `Output::Stopped`
-/// after a shutdown. Every output that is not IO (logs, app events) goes to `observe`.
+/// Runs `node` until it reports `Output::Stopped` after a shutdown: first `setup.first`, then
+/// whatever comes (IO, time, signals, `setup.inbox`); store operations go to a thread writing
+/// `setup.store`. Every output that is not IO (logs, app events, `Fatal`) goes to `observe`.
 pub fn run(
     node: Node,
-    first: Vec<Input>,
+    setup: Setup,
     observe: &mut dyn FnMut(&Output) -> Control,
 ) -> Result<(), RunError> {
     // Signals arrive as bytes on a self-pipe, which the reactor watches like any socket.
@@ -43,7 +44,8 @@ pub fn run(
         SignalDelivery::with_pipe(read, write, SignalOnly, [SIGCHLD, SIGINT, SIGTERM])
             .map_err(RunError::Setup)?;
     let signal_pipe = watch(signals.get_read().as_raw_fd()).map_err(RunError::Setup)?;
-    let mut host = Host::new(node, first, observe, SmolReadiness::default());
+    let mut host =
+        Host::new(node, setup, observe, SmolReadiness::default()).map_err(RunError::Setup)?;
     smol::block_on(async {
         let mut ready = Vec::new();
         loop {

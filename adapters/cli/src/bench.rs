@@ -230,6 +230,10 @@ impl NodeUnderTest {
             // thread that reads the channel (see `cocaine_worker::Worker::inline`).
             .env("COCAINE_INLINE", "1")
             .args(["node", "--log-level", "info", "--runtime", &runtime])
+            // Neither the default control port nor the user's store: a bench touches no
+            // state and may run beside a node.
+            .args(["--control", "none", "--store"])
+            .arg(dir.path().join("store"))
             .arg(&manifest)
             .stderr(Stdio::piped())
             .spawn()

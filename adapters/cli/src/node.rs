@@ -1,4 +1,5 @@
-//! `cocaine node`: load manifests, start the node on a runtime, stop cleanly on a signal.
+//! `cocaine node`: load manifests, open the app store and restore what it holds, follow a
+//! watched folder, start the node on a runtime, stop cleanly on a signal.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,11 @@ use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
-use cocaine_os::host::Control;
+use cocaine_os::folder::FolderWatcher;
+use cocaine_os::host::{Control, Setup};
+use cocaine_os::inbox::Inbox;
+use cocaine_os::store::restore_inputs;
+use cocaine_store::Store;
 
 use crate::log::{parse_level, Logger};
 
@@ -23,8 +28,8 @@ pub enum Runtime {
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Manifest files, or folders whose *.json files are manifests. The app is named after
-    /// the file (without .json) unless --name is given (one manifest only).
-    #[arg(required = true)]
+    /// the file (without .json) unless --name is given (one manifest only). These apps live
+    /// as long as this run and are not stored; one that cannot start stops the node.
     manifests: Vec<PathBuf>,
     /// The app's name, for a single manifest.
     #[arg(long)]
@@ -48,7 +53,21 @@ pub struct NodeArgs {
     /// The host name in pubsub envelopes (default: the system's).
     #[arg(long)]
     hostname: Option<String>,
+    /// The app store: apps deployed over control and scheduled jobs, restored at start
+    /// (created if missing; default: /var/lib/cocaine for root, else
+    /// $XDG_STATE_HOME/cocaine or ~/.local/state/cocaine).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// An address of the control endpoint; repeat for several; `none` for no control.
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_CONTROL)]
+    control: Vec<String>,
+    /// A folder of manifests to follow: each *.json file is an app named after the file,
+    /// deployed when it appears or changes, removed when it goes away.
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
 }
+
+const DEFAULT_CONTROL: &str = "tcp://127.0.0.1:5000";
 
 pub fn run(args: NodeArgs) -> ExitCode {
     let logger = Logger {
@@ -59,6 +78,31 @@ pub fn run(args: NodeArgs) -> ExitCode {
         Err(e) => {
             logger.log(LogLevel::Error, &e);
             return ExitCode::from(2);
+        }
+    };
+    let control = match control_addresses(&args.control) {
+        Ok(c) => c,
+        Err(e) => {
+            logger.log(LogLevel::Error, &e);
+            return ExitCode::from(2);
+        }
+    };
+    let store_root = args.store.clone().unwrap_or_else(Store::default_root);
+    let (store, restored) = match open_store(&store_root) {
+        Ok(s) => s,
+        Err(e) => {
+            logger.log(LogLevel::Error, &e);
+            return ExitCode::from(2);
+        }
+    };
+    let inbox = match Inbox::new() {
+        Ok(inbox) => inbox,
+        Err(e) => {
+            logger.log(
+                LogLevel::Error,
+                &format!("cannot set up the node's inbox: {e}"),
+            );
+            return ExitCode::FAILURE;
         }
     };
     let run_dir = match &args.run_dir {
@@ -77,25 +121,44 @@ pub fn run(args: NodeArgs) -> ExitCode {
         run_dir: run_dir.clone(),
         python: args.python.clone(),
         python_path: args.python_path.clone().or_else(find_python_sdk),
+        control,
         ..NodeConfig::default()
+    };
+    // Started before the node so that its first deploys wait in the inbox, behind the
+    // command-line and restored apps.
+    let watcher = match &args.watch {
+        Some(dir) => {
+            let log = Box::new(move |level, message: &str| logger.log(level, message));
+            match FolderWatcher::start(dir, inbox.clone(), log) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    logger.log(LogLevel::Error, &e.to_string());
+                    cleanup(&args, &run_dir);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
     };
     let mut waiting: BTreeSet<String> = manifests.iter().map(|m| m.app.clone()).collect();
     let mut failed = false;
-    let first = manifests
+    let first: Vec<Input> = manifests
         .into_iter()
         .map(|m| Input::Deploy {
             manifest: Box::new(m),
             origin: AppOrigin::CommandLine,
         })
+        .chain(restored)
         .collect();
+    if waiting.is_empty() {
+        logger.log(LogLevel::Info, UP);
+    }
     let mut observe = |output: &Output| -> Control {
         match output {
             Output::Log { level, message } => logger.log(*level, message),
-            Output::AppStarted { app } => {
-                waiting.remove(app);
-                if waiting.is_empty() {
-                    logger.log(LogLevel::Info, "node is up: every app started");
-                }
+            // The last command-line app to start (restored and watched apps do not count).
+            Output::AppStarted { app } if waiting.remove(app) && waiting.is_empty() => {
+                logger.log(LogLevel::Info, UP);
             }
             Output::DeployFailed { app, reason } => {
                 logger.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
@@ -106,23 +169,32 @@ pub fn run(args: NodeArgs) -> ExitCode {
                     return Control::Shutdown;
                 }
             }
+            Output::Fatal { reason } => {
+                logger.log(LogLevel::Error, reason);
+                failed = true;
+                return Control::Shutdown;
+            }
             Output::AppStopped { app } => logger.log(LogLevel::Info, &format!("{app}: stopped")),
             Output::Stopped => logger.log(LogLevel::Info, "node stopped"),
             _ => {}
         }
         Control::Continue
     };
+    let setup = Setup {
+        first,
+        store: Some(store),
+        inbox,
+    };
     let result = match args.runtime {
         Runtime::Mio => {
-            cocaine_mio::run(Node::new(config), first, &mut observe).map_err(|e| e.to_string())
+            cocaine_mio::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
         }
         Runtime::Smol => {
-            cocaine_smol::run(Node::new(config), first, &mut observe).map_err(|e| e.to_string())
+            cocaine_smol::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
         }
     };
-    if args.run_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&run_dir);
-    }
+    drop(watcher);
+    cleanup(&args, &run_dir);
     match result {
         Err(e) => {
             logger.log(LogLevel::Error, &e);
@@ -131,6 +203,36 @@ pub fn run(args: NodeArgs) -> ExitCode {
         Ok(()) if failed => ExitCode::FAILURE,
         Ok(()) => ExitCode::SUCCESS,
     }
+}
+
+const UP: &str = "node is up: every app started";
+
+/// Removes the run folder, unless the operator chose it.
+fn cleanup(args: &NodeArgs, run_dir: &Path) {
+    if args.run_dir.is_none() {
+        let _ = std::fs::remove_dir_all(run_dir);
+    }
+}
+
+/// `--control` as `NodeConfig::control`: the addresses given, or none for `none`.
+fn control_addresses(given: &[String]) -> Result<Vec<String>, String> {
+    if given.iter().any(|a| a == "none") {
+        if given.len() > 1 {
+            return Err("--control none cannot be combined with other addresses".to_owned());
+        }
+        return Ok(Vec::new());
+    }
+    Ok(given.to_vec())
+}
+
+/// Opens (creating) the store at `root` and reads what it holds as the inputs that restore
+/// it: one per app, then one per scheduled job.
+fn open_store(root: &Path) -> Result<(Store, Vec<Input>), String> {
+    let store = Store::open(root)
+        .map_err(|e| format!("cannot open the store at {}: {e}", root.display()))?;
+    let restored = restore_inputs(&store)
+        .map_err(|e| format!("cannot read the store at {}: {e}", root.display()))?;
+    Ok((store, restored))
 }
 
 /// Every manifest named on the command line, parsed, with all problems reported at once.

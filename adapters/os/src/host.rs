@@ -1,7 +1,9 @@
 //! What every runtime does between two wake-ups, written once: the tables of IO resources by
 //! the ids the core uses, carrying out outputs, settling (feed inputs, execute outputs, drain
 //! endpoints, flush channels until nothing is left without waiting), accepting, reading and
-//! writing worker channels, reading worker output, reaping exits and reacting to signals.
+//! writing worker channels, reading worker output, reaping exits and reacting to signals;
+//! taking inputs other threads left in the [`Inbox`], and handing store operations to the
+//! [`StoreThread`].
 //!
 //! A runtime supplies only readiness, through [`Readiness`]: watch a descriptor for a
 //! [`Source`], say whether writability matters too, stop watching. Its loop is then:
@@ -28,8 +30,12 @@ use cocaine_core::node::{Input, Node, Output, SpawnSpec};
 use cocaine_core::process::{LogLevel, Signal};
 use cocaine_core::{EndpointId, Now, WorkerId};
 
+use cocaine_store::Store;
+
 use crate::channel::{Channel, ChannelListener, ReadOutcome};
+use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
+use crate::store::{StoreThread, NO_STORE};
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
 
 /// Messages taken from one endpoint per pass, so one busy client cannot starve the rest.
@@ -55,6 +61,32 @@ pub enum Source {
     Channel(WorkerId),
     /// A worker's stdout and stderr pipe.
     Output(WorkerId),
+    /// The [`Inbox`]'s wake-up descriptor: other threads left inputs.
+    Inbox,
+}
+
+/// What a runtime's `run` takes besides the node and the observer.
+pub struct Setup {
+    /// Inputs the node takes before anything else: command-line deploys, then the apps and
+    /// jobs restored from the store.
+    pub first: Vec<Input>,
+    /// The app store, written by a thread of its own. Without one, every `Output::Store`
+    /// comes back as an error ([`NO_STORE`]).
+    pub store: Option<Store>,
+    /// Where other threads (the folder watcher) push inputs while the node runs; the host
+    /// watches it, and the store thread reports through it.
+    pub inbox: Inbox,
+}
+
+impl Setup {
+    /// `first` inputs, no store, a new inbox.
+    pub fn new(first: Vec<Input>) -> io::Result<Setup> {
+        Ok(Setup {
+            first,
+            store: None,
+            inbox: Inbox::new()?,
+        })
+    }
 }
 
 /// The one thing a runtime implements for the host: readiness of descriptors.
@@ -91,6 +123,9 @@ pub struct Host<'a, R> {
     observe: &'a mut dyn FnMut(&Output) -> Control,
     stopped: bool,
     interrupts: u32,
+    inbox: Inbox,
+    /// None without a store. Dropped with the host, which waits for the writes asked for.
+    store: Option<StoreThread>,
     /// Workers with bytes queued in this pass.
     unflushed: Vec<WorkerId>,
     received: Vec<Vec<Bytes>>,
@@ -101,25 +136,41 @@ fn now() -> Now {
 }
 
 impl<'a, R: Readiness> Host<'a, R> {
+    /// Watches the inbox and starts the store thread; fails if either cannot be set up.
     pub fn new(
         node: Node,
-        first: Vec<Input>,
+        setup: Setup,
         observe: &'a mut dyn FnMut(&Output) -> Control,
-        readiness: R,
-    ) -> Self {
-        Self {
+        mut readiness: R,
+    ) -> io::Result<Self> {
+        let Setup {
+            first,
+            store,
+            inbox,
+        } = setup;
+        let store = match store {
+            Some(store) => Some(StoreThread::spawn(store, inbox.clone())?),
+            None => None,
+        };
+        readiness.watch(Source::Inbox, inbox.fd())?;
+        let mut inputs: VecDeque<Input> = first.into();
+        // Pushed before the loop started: after the first inputs, as if they came at once.
+        inbox.take(&mut inputs);
+        Ok(Self {
             readiness,
             node,
             context: zmq::Context::new(),
             endpoints: HashMap::new(),
             workers: HashMap::new(),
-            inputs: first.into(),
+            inputs,
             observe,
             stopped: false,
             interrupts: 0,
+            inbox,
+            store,
             unflushed: Vec::new(),
             received: Vec::new(),
-        }
+        })
     }
 
     /// After `Output::Stopped`, or a forced stop: the runtime returns.
@@ -174,6 +225,7 @@ impl<'a, R: Readiness> Host<'a, R> {
                 }
             }
             Source::Output(worker) => self.read_output(worker),
+            Source::Inbox => self.inbox.take(&mut self.inputs),
         }
     }
 
@@ -283,6 +335,20 @@ impl<'a, R: Readiness> Host<'a, R> {
                 }
             }
             Output::CloseWorker { worker } => self.close_worker(worker),
+            Output::Store { token, op } => {
+                let submitted = match &self.store {
+                    Some(store) => store.submit(token, op),
+                    None => Err(NO_STORE.to_owned()),
+                };
+                if let Err(error) = submitted {
+                    self.inputs.push_back(Input::Stored {
+                        token,
+                        result: Err(error),
+                    });
+                }
+            }
+            // Fatal, logs and app events: the embedding program decides (the CLI stops the
+            // node on Fatal and exits 1).
             other => {
                 if matches!(other, Output::Stopped) {
                     self.stopped = true;
@@ -486,7 +552,10 @@ impl<'a, R: Readiness> Host<'a, R> {
         }
     }
 
-    /// Collects every exited worker: its remaining output first, then its exit.
+    /// Collects every exited worker: what it wrote before exiting first (its last replies on
+    /// the channel, its last output lines), then its exit. SIGCHLD may be handled before the
+    /// channel's readiness in the same wake-up; without this, a worker that answered and
+    /// exited at once would have its jobs fail as "worker died".
     fn reap(&mut self) {
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for worker in ids {
@@ -500,6 +569,7 @@ impl<'a, R: Readiness> Host<'a, R> {
             let Ok(Some(status)) = process.try_wait() else {
                 continue;
             };
+            self.read_channel(worker);
             self.read_output(worker);
             self.close_output(worker);
             if let Some(process) = self.workers.get_mut(&worker).and_then(|w| w.process.take()) {

@@ -4,10 +4,17 @@
 //! socket each worker talks over; and [`host`], what a runtime does between two wake-ups. A
 //! runtime only adds readiness: it implements [`host::Readiness`] over its poller, waits, and
 //! tells the host what became ready.
+//!
+//! Other threads feed a running node through its [`inbox::Inbox`]: the [`store`] thread, which
+//! writes the app store so no fsync blocks the loop, and the [`folder`] watcher of
+//! `cocaine node --watch`.
 
 pub mod channel;
 pub mod endpoint;
+pub mod folder;
 pub mod host;
+pub mod inbox;
 pub mod lines;
 pub mod process;
+pub mod store;
 pub mod zmq_endpoint;

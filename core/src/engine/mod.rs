@@ -9,6 +9,7 @@
 
 pub mod config;
 mod dispatch;
+mod handover;
 mod info;
 mod job;
 mod lifecycle;
@@ -33,6 +34,7 @@ use crate::status::{self, Failure};
 use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
+pub use handover::QueuedJob;
 pub use info::{EngineInfo, WorkerCounts};
 pub use job::{JobPolicy, JobRequest, Origin, ReplyMode};
 pub use output::{EngineEvent, EngineOutput, ReplyEvent, WorkerEvent};

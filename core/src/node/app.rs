@@ -8,14 +8,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::io::{Output, SocketKind};
+use super::control::Requester;
+use super::io::{AppOrigin, Output};
 use super::native_server::Sessions;
 use super::route::Route;
-use super::{publication, spawn, EndpointOwner, Node, NodeConfig};
+use super::{publication, spawn, NodeConfig};
 use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
 use crate::ids::{AppId, EndpointId};
-use crate::manifest::endpoint::Role;
-use crate::manifest::{Manifest, TaskKind};
+use crate::manifest::Manifest;
 use crate::process::LogLevel;
 use crate::time::after;
 use crate::time::Now;
@@ -40,9 +40,12 @@ pub(super) struct TaskSlot {
     pub next_due: Option<Instant>,
 }
 
+/// One version of an app. During a redeploy two exist under one name: the one serving and
+/// its successor, which takes over once its own endpoints are bound (see `lifecycle.rs`).
 #[derive(Debug)]
 pub(super) struct App {
     pub name: Arc<str>,
+    pub origin: AppOrigin,
     pub manifest: Manifest,
     pub engine: Engine<Route>,
     pub tasks: Vec<TaskSlot>,
@@ -54,11 +57,21 @@ pub(super) struct App {
     /// Set when the app could not start; it is torn down without an `AppStopped`.
     pub failed: bool,
     pub timers: Timers<AppTimer>,
-    pub sessions: Sessions,
     /// Publications dropped because the app has no pubsub endpoint.
     pub dropped_publications: u64,
     /// Log lines from the app's own drivers, carried out with the engine's outputs.
     pub pending_logs: Vec<(LogLevel, String)>,
+    /// For a successor: the version it replaces once it is up.
+    pub replaces: Option<AppId>,
+    /// For a successor: the endpoints it takes over from the version it replaces, with the
+    /// task (or the pubsub, `None`) each serves in this version.
+    pub inherited: Vec<(EndpointId, Option<usize>)>,
+    /// Replaced by a newer version: finishing its running jobs, then gone without a word.
+    pub retired: bool,
+    /// Control requests answered once this version is up (or could not start).
+    pub waiters: Vec<Requester>,
+    /// Manual-scheduler jobs whose outcome was delivered, for the node to drop from the store.
+    pub finished_schedules: Vec<Arc<str>>,
 }
 
 impl App {
@@ -104,7 +117,13 @@ impl App {
     }
 
     /// Carries the engine's outputs out. Returns true once the engine has stopped.
-    pub fn drain(&mut self, now: Now, config: &NodeConfig, out: &mut VecDeque<Output>) -> bool {
+    pub fn drain(
+        &mut self,
+        now: Now,
+        config: &NodeConfig,
+        sessions: &mut Sessions,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
         let mut stopped = false;
         for (level, message) in self.pending_logs.drain(..) {
             out.push_back(Output::Log { level, message });
@@ -112,7 +131,7 @@ impl App {
         while let Some(output) = self.engine.poll_output() {
             match output {
                 EngineOutput::Reply { reply, event } => {
-                    self.deliver(now, config, out, reply, event)
+                    self.deliver(now, config, sessions, out, reply, event)
                 }
                 EngineOutput::Spawn { worker } => {
                     out.push_back(Output::Spawn(spawn::spec(config, &self.manifest, worker)))
@@ -198,250 +217,4 @@ impl App {
             value,
         });
     }
-}
-
-impl Node {
-    pub(super) fn deploy(&mut self, now: Now, manifest: Manifest) {
-        let name = manifest.app.clone();
-        if let Err(reason) = self.check_deployable(&manifest) {
-            self.log(LogLevel::Error, format!("{name}: not deployed: {reason}"));
-            self.out
-                .push_back(Output::DeployFailed { app: name, reason });
-            return;
-        }
-        let id = AppId(self.next_app);
-        self.next_app += 1;
-        let task_names: Vec<Arc<str>> = manifest
-            .tasks
-            .iter()
-            .map(|t| Arc::from(t.name.as_str()))
-            .collect();
-        let app_name: Arc<str> = Arc::from(name.as_str());
-        let engine = Engine::new(
-            now.mono,
-            id,
-            app_name.clone(),
-            manifest.engine.clone(),
-            task_names.clone(),
-        );
-        let mut app = App {
-            name: app_name,
-            engine,
-            tasks: task_names
-                .into_iter()
-                .map(|name| TaskSlot {
-                    name,
-                    endpoint: None,
-                    timer: None,
-                    next_due: None,
-                })
-                .collect(),
-            pubsub: None,
-            endpoints: Vec::new(),
-            unbound: 0,
-            started: false,
-            failed: false,
-            timers: Timers::new(),
-            sessions: Sessions::default(),
-            dropped_publications: 0,
-            pending_logs: Vec::new(),
-            manifest,
-        };
-        let mut binds = Vec::new();
-        for (index, task) in app.manifest.tasks.iter().enumerate() {
-            let bind = match &task.kind {
-                TaskKind::NativeServer { endpoint, .. }
-                | TaskKind::ZeromqServer { endpoint, .. } => {
-                    Some((SocketKind::Router, endpoint.clone(), Vec::new()))
-                }
-                TaskKind::ZeromqSink { endpoint, .. } | TaskKind::NativeSink { endpoint, .. } => {
-                    Some((SocketKind::Pull, endpoint.clone(), Vec::new()))
-                }
-                TaskKind::ZeromqSubscriber {
-                    endpoint,
-                    subscribe,
-                    ..
-                } => {
-                    let prefixes = if subscribe.is_empty() {
-                        vec![Bytes::new()]
-                    } else {
-                        subscribe.iter().map(|s| Bytes::from(s.clone())).collect()
-                    };
-                    Some((SocketKind::Sub, endpoint.clone(), prefixes))
-                }
-                TaskKind::RecurringTimer { .. } | TaskKind::DriftingTimer { .. } => None,
-                other => {
-                    let kind = other.type_name();
-                    self.out.push_back(Output::Log {
-                        level: LogLevel::Warn,
-                        message: format!(
-                            "{name}: task {:?} ({kind}) is not run by this node yet; its other tasks run",
-                            task.name
-                        ),
-                    });
-                    None
-                }
-            };
-            if let Some(bind) = bind {
-                binds.push((Some(index), bind));
-            }
-        }
-        if let Some(pubsub) = &app.manifest.pubsub {
-            binds.push((None, (SocketKind::Pub, pubsub.endpoint.clone(), Vec::new())));
-        }
-        for (task, (kind, address, subscribe)) in binds {
-            let endpoint = self.new_endpoint(EndpointOwner { app: id, task });
-            match task {
-                Some(index) => app.tasks[index].endpoint = Some(endpoint),
-                None => app.pubsub = Some(endpoint),
-            }
-            app.endpoints.push(endpoint);
-            app.unbound += 1;
-            self.out.push_back(Output::Bind {
-                endpoint,
-                kind,
-                address,
-                subscribe,
-            });
-        }
-        if app.unbound == 0 {
-            app.start(now, &mut self.out);
-        }
-        self.names.insert(name, id);
-        self.apps.insert(id, app);
-    }
-
-    fn check_deployable(&self, manifest: &Manifest) -> Result<(), String> {
-        if self.shutting_down {
-            return Err("the node is shutting down".to_owned());
-        }
-        if self.names.contains_key(&manifest.app) {
-            return Err(format!(
-                "an app named {:?} is already running; remove it first",
-                manifest.app
-            ));
-        }
-        let mine = endpoint_addresses(manifest);
-        for other in self.apps.values() {
-            for address in endpoint_addresses(&other.manifest) {
-                if mine.contains(&address) {
-                    return Err(format!(
-                        "endpoint {address} is already used by app {:?}",
-                        other.name
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn bound(&mut self, now: Now, endpoint: EndpointId, result: Result<(), String>) {
-        let Some(owner) = self.endpoints.get(&endpoint).copied() else {
-            return;
-        };
-        let Some(app) = self.apps.get_mut(&owner.app) else {
-            return;
-        };
-        match result {
-            Ok(()) => {
-                app.unbound = app.unbound.saturating_sub(1);
-                if app.unbound == 0 && !app.started && !app.failed {
-                    app.start(now, &mut self.out);
-                }
-            }
-            Err(error) => {
-                if app.failed {
-                    return;
-                }
-                let what = match owner.task {
-                    Some(task) => format!("task {:?}", app.tasks[task].name),
-                    None => "pubsub".to_owned(),
-                };
-                let address = endpoint_address(&app.manifest, owner.task).unwrap_or_default();
-                let reason = format!("cannot bind {address} for {what}: {error}");
-                app.failed = true;
-                let name = app.name.to_string();
-                app.engine.stop(now.mono);
-                self.log(LogLevel::Error, format!("{name}: {reason}"));
-                self.out
-                    .push_back(Output::DeployFailed { app: name, reason });
-            }
-        }
-    }
-
-    pub(super) fn remove(&mut self, now: Now, name: &str) {
-        let Some(id) = self.names.get(name).copied() else {
-            self.log(
-                LogLevel::Warn,
-                format!("{name}: cannot remove: no such app"),
-            );
-            return;
-        };
-        if let Some(app) = self.apps.get_mut(&id) {
-            app.timers = Timers::new();
-            app.engine.stop(now.mono);
-        }
-    }
-
-    pub(super) fn shutdown(&mut self, now: Now) {
-        self.shutting_down = true;
-        let names: Vec<String> = self.names.keys().cloned().collect();
-        for name in names {
-            self.remove(now, &name);
-        }
-        if self.apps.is_empty() {
-            self.out.push_back(Output::Stopped);
-        }
-    }
-
-    /// Drops a stopped app and closes its endpoints.
-    pub(super) fn forget(&mut self, id: AppId) {
-        let Some(app) = self.apps.remove(&id) else {
-            return;
-        };
-        self.names.remove(&*app.name);
-        for endpoint in &app.endpoints {
-            self.endpoints.remove(endpoint);
-            self.out.push_back(Output::Unbind {
-                endpoint: *endpoint,
-            });
-        }
-        if !app.failed {
-            self.out.push_back(Output::AppStopped {
-                app: app.name.to_string(),
-            });
-        }
-        if self.shutting_down && self.apps.is_empty() {
-            self.out.push_back(Output::Stopped);
-        }
-    }
-}
-
-fn endpoint_address(manifest: &Manifest, task: Option<usize>) -> Option<String> {
-    match task {
-        None => manifest.pubsub.as_ref().map(|p| p.endpoint.clone()),
-        Some(index) => manifest
-            .tasks
-            .get(index)
-            .and_then(|t| t.kind.endpoint())
-            .map(|(address, _)| address)
-            .map(str::to_owned),
-    }
-}
-
-/// Addresses an app binds (a subscriber connects, so it cannot conflict).
-fn endpoint_addresses(manifest: &Manifest) -> Vec<String> {
-    let mut addresses: Vec<String> = manifest
-        .tasks
-        .iter()
-        .filter_map(|t| match t.kind.endpoint() {
-            Some((address, Role::Bind)) => Some(address),
-            _ => None,
-        })
-        .map(str::to_owned)
-        .collect();
-    if let Some(pubsub) = &manifest.pubsub {
-        addresses.push(pubsub.endpoint.clone());
-    }
-    addresses
 }

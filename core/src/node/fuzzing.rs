@@ -54,10 +54,24 @@ pub const FUZZ_MINI: &str = r#"{
   "tasks": {"echo": {"type": "native-server", "endpoint": "tcp://127.0.0.1:7201"}}
 }"#;
 
+/// An app deployed, redeployed, scheduled and deleted over the control endpoint.
+pub const FUZZ_CONTROLLED: &str = r#"{
+  "type": "python", "args": "local://code", "version": VERSION,
+  "engine": {"pool-limit": 2, "queue-limit": 3, "termination-timeout": 0.5},
+  "pubsub": {"endpoint": "tcp://127.0.0.1:7300"},
+  "tasks": {"echo": {"type": "native-server", "endpoint": "tcp://127.0.0.1:7301"},
+            "later": {"type": "manual-scheduler"}}
+}"#;
+
 const APPS: [(&str, &str); 2] = [("fuzz", FUZZ_APP), ("mini", FUZZ_MINI)];
 /// The app names, in the order of `APPS`.
 const APP_NAMES: [&str; 2] = ["fuzz", "mini"];
-const NATIVE_SERVERS: [&str; 2] = ["tcp://127.0.0.1:7101", "tcp://127.0.0.1:7201"];
+const NATIVE_SERVERS: [&str; 3] = [
+    "tcp://127.0.0.1:7101",
+    "tcp://127.0.0.1:7201",
+    "tcp://127.0.0.1:7301",
+];
+const CONTROL: &str = "tcp://127.0.0.1:7000";
 const ZMQ_SERVER: &str = "tcp://127.0.0.1:7102";
 const NATIVE_SINK: &str = "tcp://127.0.0.1:7103";
 const ZMQ_SINK: &str = "tcp://127.0.0.1:7104";
@@ -78,7 +92,9 @@ const MAX_STEPS: usize = 2_000;
 /// (identity, sid), and no reply chunk for a sid not open; zeromq-server replies are
 /// well formed, at most one per request; publications are a four-word topic and JSON; worker
 /// ids are never reused and a worker's channel is never written to (nor the worker
-/// signalled) after `Output::CloseWorker`; `Stopped` only after `Shutdown`. At the end the
+/// signalled) after `Output::CloseWorker`; `Stopped` only after `Shutdown`; every control
+/// request gets exactly one reply, `{"ok": ...}` or `{"error": {"code", "message"}}` with a
+/// known code. At the end the
 /// node is shut down with cooperative workers: it must stop within bounded time, with every
 /// native open and every zeromq-server request answered exactly once and nothing left to
 /// wake up for.
@@ -195,6 +211,10 @@ struct Fuzz {
     stopped: bool,
     count: usize,
     hash: DefaultHasher,
+    /// Store operations asked for and not yet carried out, by token.
+    store_ops: Vec<u64>,
+    control_requests: u64,
+    control_replies: u64,
 }
 
 impl Fuzz {
@@ -205,6 +225,8 @@ impl Fuzz {
                 hostname: "fuzzhost".to_owned(),
                 run_dir: "/run/cocaine-fuzz".into(),
                 max_open_per_peer: 3,
+                control: vec![CONTROL.to_owned()],
+                control_max_message: 2048,
                 ..NodeConfig::default()
             }),
             now: Now::new(start, wall),
@@ -221,6 +243,9 @@ impl Fuzz {
             stopped: false,
             count: 0,
             hash: DefaultHasher::new(),
+            store_ops: Vec::new(),
+            control_requests: 0,
+            control_replies: 0,
         }
     }
 
@@ -267,7 +292,7 @@ impl Fuzz {
     fn step(&mut self, r: &mut Bytes) {
         match r.byte() % 16 {
             0 | 1 => {
-                let address = NATIVE_SERVERS[usize::from(r.byte() % 2)];
+                let address = NATIVE_SERVERS[usize::from(r.byte()) % NATIVE_SERVERS.len()];
                 if let Some(endpoint) = self.endpoint(address) {
                     let peer = Bytes::from(vec![b'c', r.byte() % 3]);
                     let mut frames = vec![peer];
@@ -279,7 +304,7 @@ impl Fuzz {
                 }
             }
             2 => {
-                let address = NATIVE_SERVERS[usize::from(r.byte() % 2)];
+                let address = NATIVE_SERVERS[usize::from(r.byte()) % NATIVE_SERVERS.len()];
                 if let Some(endpoint) = self.endpoint(address) {
                     let frames = raw_frames(r);
                     self.client_sends(endpoint, frames);
@@ -388,15 +413,14 @@ impl Fuzz {
                 }
             }
             _ => match r.byte() % 8 {
-                0 => {
-                    self.shutdown = true;
-                    self.input(Input::Shutdown);
-                }
+                0 => self.shut_down(),
                 1 => {
                     if let Some(worker) = self.pick_worker(r) {
                         self.input(Input::WorkerDisconnected { worker });
                     }
                 }
+                2 | 3 => self.control_request(r),
+                4 => self.complete_store_op(r),
                 _ => self.input(Input::Timeout),
             },
         }
@@ -635,7 +659,14 @@ impl Fuzz {
                 );
             }
             Output::Send { endpoint, frames } => {
-                if self.is_native_server(endpoint) {
+                if self.endpoint(CONTROL) == Some(endpoint) {
+                    check_control_reply(&frames);
+                    self.control_replies += 1;
+                    assert!(
+                        self.control_replies <= self.control_requests,
+                        "more control replies than requests"
+                    );
+                } else if self.is_native_server(endpoint) {
                     self.check_native_reply(endpoint, &frames);
                 } else if self.is_zmq_server(endpoint) {
                     check_server_reply(&frames);
@@ -736,13 +767,104 @@ impl Fuzz {
                     "{endpoint} unbound but not bound"
                 );
             }
-            Output::Store { .. } => panic!("a store operation without a control request"),
-            Output::Fatal { reason } => panic!("fatal without a control endpoint: {reason}"),
+            Output::Store { token, .. } => self.store_ops.push(token),
+            Output::Fatal { reason } => {
+                panic!("fatal with a control endpoint that binds: {reason}")
+            }
             Output::AppStarted { .. }
             | Output::AppStopped { .. }
             | Output::DeployFailed { .. }
             | Output::Log { .. } => {}
         }
+    }
+
+    /// A control request: well formed (deploy, redeploy, delete, reload, list, info,
+    /// schedule, unschedule, with or without a package) or any frames at all.
+    fn control_request(&mut self, r: &mut Bytes) {
+        let Some(endpoint) = self.endpoint(CONTROL) else {
+            return;
+        };
+        let mut frames = vec![Bytes::from(vec![b'o', r.byte() % 2]), Bytes::new()];
+        let body = match r.byte() % 10 {
+            0 | 1 => {
+                let version = u64::from(r.byte() % 4);
+                let manifest = FUZZ_CONTROLLED.replace("VERSION", &version.to_string());
+                let app = ["ctl", "fuzz", "ctl2"][usize::from(r.byte() % 3)];
+                let json = format!(
+                    r#"{{"version": 1, "action": "deploy", "app": "{app}", "manifest": {manifest}}}"#
+                );
+                frames.push(Bytes::from(json));
+                if r.flag() {
+                    frames.push(r.blob(40));
+                }
+                None
+            }
+            2 => Some(r#"{"version": 1, "action": "delete", "app": "ctl"}"#.to_owned()),
+            3 => Some(r#"{"version": 1, "action": "reload", "app": "ctl"}"#.to_owned()),
+            4 => Some(r#"{"version": 1, "action": "list"}"#.to_owned()),
+            5 => Some(r#"{"version": 1, "action": "info", "app": "ctl"}"#.to_owned()),
+            6 => Some(r#"{"version": 1, "action": "info"}"#.to_owned()),
+            7 => {
+                let task = if r.flag() { "later" } else { "echo" };
+                let when = if r.flag() { "after" } else { "at" };
+                Some(format!(
+                    r#"{{"version": 1, "action": "schedule", "app": "ctl", "task": "{task}", "{when}": {}, "body": "eA=="}}"#,
+                    u64::from(r.u16()) * 10
+                ))
+            }
+            8 => Some(format!(
+                r#"{{"version": 1, "action": "unschedule", "id": "1700000000000-{}"}}"#,
+                r.byte() % 4
+            )),
+            _ => {
+                if r.flag() {
+                    // No delimiter at all.
+                    frames.pop();
+                }
+                frames.extend(raw_frames(r));
+                None
+            }
+        };
+        if let Some(body) = body {
+            frames.push(Bytes::from(body));
+        }
+        if self.live_endpoints.contains(&endpoint) {
+            self.control_requests += 1;
+        }
+        self.input(Input::Received { endpoint, frames });
+    }
+
+    /// Asks the node to shut down. Timers already due fire before a shutdown is taken in,
+    /// and may spawn: they fire first, so that "no spawn after shutdown" means after it.
+    fn shut_down(&mut self) {
+        self.input(Input::Timeout);
+        self.shutdown = true;
+        self.input(Input::Shutdown);
+    }
+
+    /// The runtime carries out every store operation waiting.
+    fn finish_store_ops(&mut self) {
+        while !self.store_ops.is_empty() {
+            let token = self.store_ops.remove(0);
+            let result = Ok(crate::node::StoreDone::default());
+            self.input(Input::Stored { token, result });
+        }
+    }
+
+    /// The runtime carries out the oldest store operation waiting, or fails it.
+    fn complete_store_op(&mut self, r: &mut Bytes) {
+        if self.store_ops.is_empty() {
+            return;
+        }
+        let token = self.store_ops.remove(0);
+        let result = if r.byte() < 230 {
+            Ok(crate::node::StoreDone {
+                package_dir: Some("/store/apps/ctl/package".into()),
+            })
+        } else {
+            Err("No space left on device".to_owned())
+        };
+        self.input(Input::Stored { token, result });
     }
 
     fn live_worker(&mut self, worker: WorkerId, what: &str) -> &mut FuzzWorker {
@@ -806,18 +928,24 @@ impl Fuzz {
     /// with every request answered: each native open got its one terminal, each zeromq-server
     /// request its one reply, and nothing is left to wake up for.
     fn wind_down(&mut self) {
+        self.finish_store_ops();
         if !self.stopped {
-            self.shutdown = true;
-            self.input(Input::Shutdown);
+            self.shut_down();
         }
         for _ in 0..WIND_DOWN_ROUNDS {
             if self.stopped {
                 break;
             }
             self.workers_act();
+            self.finish_store_ops();
             self.advance(Duration::from_secs(2));
         }
         assert!(self.stopped, "the node did not stop after Shutdown");
+        self.finish_store_ops();
+        assert_eq!(
+            self.control_requests, self.control_replies,
+            "control requests without a reply"
+        );
         assert_eq!(self.node.apps().count(), 0);
         assert_eq!(self.node.poll_timeout(), None, "timers outlive the node");
         assert!(self.live_endpoints.is_empty(), "endpoints left bound");
@@ -836,6 +964,34 @@ impl Fuzz {
             assert!(self.node.apps().next().is_none(), "an app after Stopped");
         }
     }
+}
+
+/// A control reply: `[routing..., "", json]`, the JSON `{"ok": ...}` or an error with a known
+/// code and a message.
+fn check_control_reply(frames: &[Bytes]) {
+    let n = frames.len();
+    assert!(
+        n >= 3,
+        "a control reply is [routing..., \"\", json]: {frames:?}"
+    );
+    assert!(frames[n - 2].is_empty(), "no delimiter in a control reply");
+    assert!(
+        frames[..n - 2].iter().all(|f| !f.is_empty()),
+        "routing frames are never empty: {frames:?}"
+    );
+    let reply: serde_json::Value =
+        serde_json::from_slice(&frames[n - 1]).expect("a control reply is not JSON");
+    if reply.get("ok").is_some() {
+        return;
+    }
+    let code = reply["error"]["code"]
+        .as_u64()
+        .expect("neither ok nor an error code");
+    assert!(
+        [400, 401, 404, 409, 413, 500, 503].contains(&code),
+        "unexpected control error code {code}: {reply}"
+    );
+    assert!(reply["error"]["message"].is_string(), "{reply}");
 }
 
 /// A zeromq-server reply: `[routing..., "", "ok", chunks...]` or

@@ -32,9 +32,7 @@ pub enum Input {
         stored: Result<StoredApp, String>,
     },
     /// A manual-scheduler job read from the store at start (after the apps).
-    RestoreJob {
-        job: Result<ScheduledJob, String>,
-    },
+    RestoreJob { job: Result<ScheduledJob, String> },
     /// `Output::Store` with this token was carried out.
     Stored {
         token: u64,

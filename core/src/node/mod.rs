@@ -3,11 +3,15 @@
 //! each task type means on its wire) live in one module each.
 
 mod app;
+mod control;
 pub mod fuzzing;
 mod io;
+mod lifecycle;
+mod listing;
 mod native_server;
 mod publication;
 mod route;
+mod scheduler;
 mod sinks;
 mod spawn;
 mod timer_tasks;
@@ -17,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use control::DEFAULT_CONTROL_MAX_MESSAGE;
 pub use io::{
     AppOrigin, Input, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone, StoreOp, StoredApp,
 };
@@ -48,6 +53,8 @@ pub struct NodeConfig {
     /// Addresses of the control endpoint (PROTOCOL.md §7), bound when the node is made; none
     /// runs the node without one.
     pub control: Vec<String>,
+    /// The largest control frame accepted (a deploy's package is one); larger is 413.
+    pub control_max_message: usize,
 }
 
 impl Default for NodeConfig {
@@ -60,6 +67,7 @@ impl Default for NodeConfig {
             native_host: None,
             max_open_per_peer: 512,
             control: Vec::new(),
+            control_max_message: DEFAULT_CONTROL_MAX_MESSAGE,
         }
     }
 }
@@ -77,26 +85,45 @@ struct EndpointOwner {
 pub struct Node {
     config: NodeConfig,
     apps: BTreeMap<AppId, App>,
+    /// The serving version of each app, by name.
     names: BTreeMap<String, AppId>,
+    /// Versions deployed over a running one and still starting, by name.
+    successors: BTreeMap<String, AppId>,
+    /// Apps that could not start, by name.
+    failed: BTreeMap<String, lifecycle::FailedApp>,
+    control: control::ControlState,
+    scheduler: scheduler::Scheduler,
+    /// When the node took its first input: the start of its uptime.
+    started_at: Option<Instant>,
     endpoints: HashMap<EndpointId, EndpointOwner>,
     next_app: u64,
     next_endpoint: u64,
+    sessions: native_server::Sessions,
     out: VecDeque<Output>,
     shutting_down: bool,
 }
 
 impl Node {
+    /// A node with no apps. Its control endpoints are asked for at once (`Output::Bind`).
     pub fn new(config: NodeConfig) -> Self {
-        Self {
+        let mut node = Self {
             config,
             apps: BTreeMap::new(),
             names: BTreeMap::new(),
+            successors: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            control: control::ControlState::default(),
+            scheduler: scheduler::Scheduler::default(),
+            started_at: None,
             endpoints: HashMap::new(),
             next_app: 1,
             next_endpoint: 1,
+            sessions: native_server::Sessions::default(),
             out: VecDeque::new(),
             shutting_down: false,
-        }
+        };
+        node.bind_control();
+        node
     }
 
     pub fn config(&self) -> &NodeConfig {
@@ -105,12 +132,19 @@ impl Node {
 
     /// Takes in one input at `now`. Timers due by `now` fire first.
     pub fn handle_input(&mut self, now: Now, input: Input) {
+        self.started_at.get_or_insert(now.mono);
         self.fire_timers(now);
         match input {
             Input::Timeout => {}
-            Input::Deploy { manifest, origin: _ } => self.deploy(now, *manifest),
-            Input::Remove { app, origin: _ } => self.remove(now, &app),
-            Input::Restore { .. } | Input::RestoreJob { .. } | Input::Stored { .. } => {}
+            Input::Deploy { manifest, origin } => {
+                self.deploy(now, *manifest, origin, None);
+            }
+            Input::Remove { app, origin } => {
+                self.remove(now, &app, Some(origin));
+            }
+            Input::Restore { app, stored } => self.restore(now, app, stored),
+            Input::RestoreJob { job } => self.restore_job(now, job),
+            Input::Stored { token, result } => self.stored(now, token, result),
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
             Input::Received { endpoint, frames } => self.received(now, endpoint, frames),
@@ -141,7 +175,11 @@ impl Node {
 
     /// When the node next needs time (`Input::Timeout`), if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.apps.values().filter_map(App::poll_timeout).min()
+        self.apps
+            .values()
+            .filter_map(App::poll_timeout)
+            .chain(self.scheduler.poll_timeout())
+            .min()
     }
 
     /// Names of the apps the node runs (stopping ones included).
@@ -170,6 +208,7 @@ impl Node {
                 app.fire_timers(now, &self.config, &mut self.out);
             }
         }
+        self.fire_scheduled(now);
         self.drain_engines(now);
     }
 
@@ -177,17 +216,26 @@ impl Node {
     /// makes more (a drifting timer submits when its job ends).
     fn drain_engines(&mut self, now: Now) {
         let mut finished = Vec::new();
+        let mut scheduled = Vec::new();
         for (id, app) in self.apps.iter_mut() {
-            if app.drain(now, &self.config, &mut self.out) {
+            if app.drain(now, &self.config, &mut self.sessions, &mut self.out) {
                 finished.push(*id);
             }
+            scheduled.append(&mut app.finished_schedules);
         }
         for id in finished {
-            self.forget(id);
+            self.forget(now, id);
+        }
+        for id in scheduled {
+            self.finish_scheduled(&id);
         }
     }
 
     fn received(&mut self, now: Now, endpoint: EndpointId, frames: Vec<bytes::Bytes>) {
+        if self.control.owns(endpoint) {
+            self.control_received(now, endpoint, frames);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };

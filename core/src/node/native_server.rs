@@ -11,21 +11,30 @@ use super::route::Route;
 use super::{EndpointOwner, Node};
 use crate::codec::native::{self, NativeMessage, Policy};
 use crate::engine::{JobId, JobPolicy, JobRequest, Origin, ReplyEvent, ReplyMode};
-use crate::ids::EndpointId;
+use crate::ids::{AppId, EndpointId};
 use crate::process::LogLevel;
 use crate::status::{self, Failure};
 use crate::time::Now;
 
-/// Open requests by (endpoint, client identity, sid), and how many each client has.
+/// Open requests by (endpoint, client identity, sid), and how many each client has. They are
+/// the node's, not an app's: during a redeploy one endpoint serves requests that belong to
+/// two versions of an app, and a queued request moves from one to the other.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
-    open: HashMap<(EndpointId, Bytes, u64), JobId>,
+    open: HashMap<(EndpointId, Bytes, u64), (AppId, JobId)>,
     per_peer: HashMap<(EndpointId, Bytes), usize>,
 }
 
 impl Sessions {
-    fn get(&self, endpoint: EndpointId, peer: &Bytes, sid: u64) -> Option<JobId> {
+    fn get(&self, endpoint: EndpointId, peer: &Bytes, sid: u64) -> Option<(AppId, JobId)> {
         self.open.get(&(endpoint, peer.clone(), sid)).copied()
+    }
+
+    /// A request's job moved to another app's engine (a redeploy).
+    pub fn moved(&mut self, endpoint: EndpointId, peer: &Bytes, sid: u64, to: (AppId, JobId)) {
+        if let Some(entry) = self.open.get_mut(&(endpoint, peer.clone(), sid)) {
+            *entry = to;
+        }
     }
 
     fn open_count(&self, endpoint: EndpointId, peer: &Bytes) -> usize {
@@ -35,7 +44,7 @@ impl Sessions {
             .unwrap_or(0)
     }
 
-    fn insert(&mut self, endpoint: EndpointId, peer: Bytes, sid: u64, job: JobId) {
+    fn insert(&mut self, endpoint: EndpointId, peer: Bytes, sid: u64, job: (AppId, JobId)) {
         *self.per_peer.entry((endpoint, peer.clone())).or_insert(0) += 1;
         self.open.insert((endpoint, peer, sid), job);
     }
@@ -106,7 +115,9 @@ impl Node {
             rest.remove(0);
         }
         let max_open = self.config.max_open_per_peer;
-        let Some(app) = self.apps.get_mut(&owner.app) else {
+        let sessions = &mut self.sessions;
+        let apps = &mut self.apps;
+        let Some(app) = apps.get(&owner.app) else {
             return;
         };
         let max_message = match app.manifest.tasks.get(task).map(|t| &t.kind) {
@@ -139,17 +150,20 @@ impl Node {
                         ));
                         continue;
                     }
-                    if app.sessions.get(endpoint, &peer, sid).is_some() {
+                    if sessions.get(endpoint, &peer, sid).is_some() {
                         let message = format!("sid {sid} is already open");
                         replies.push(native::encode_error(sid, status::BAD_REQUEST, &message));
                         continue;
                     }
-                    if app.sessions.open_count(endpoint, &peer) >= max_open {
+                    if sessions.open_count(endpoint, &peer) >= max_open {
                         let message =
                             format!("too many open requests on this connection (limit {max_open})");
                         replies.push(native::encode_error(sid, status::UNAVAILABLE, &message));
                         continue;
                     }
+                    let Some(app) = apps.get_mut(&owner.app) else {
+                        continue;
+                    };
                     let event: Arc<str> = if event.is_empty() {
                         app.tasks[task].name.clone()
                     } else {
@@ -176,25 +190,31 @@ impl Node {
                         body: None,
                     };
                     match app.engine.submit(now.mono, request) {
-                        Ok(job) => app.sessions.insert(endpoint, peer.clone(), sid, job),
+                        Ok(job) => sessions.insert(endpoint, peer.clone(), sid, (owner.app, job)),
                         Err(Failure { code, message }) => {
                             replies.push(native::encode_error(sid, code, &message))
                         }
                     }
                 }
                 NativeMessage::Chunk { sid, data } => {
-                    if let Some(job) = app.sessions.get(endpoint, &peer, sid) {
-                        app.engine.push_chunk(job, data);
+                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
+                        if let Some(app) = apps.get_mut(&owner) {
+                            app.engine.push_chunk(job, data);
+                        }
                     }
                 }
                 NativeMessage::Choke { sid } => {
-                    if let Some(job) = app.sessions.get(endpoint, &peer, sid) {
-                        app.engine.end_request(job);
+                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
+                        if let Some(app) = apps.get_mut(&owner) {
+                            app.engine.end_request(job);
+                        }
                     }
                 }
                 NativeMessage::Cancel { sid } => {
-                    if let Some(job) = app.sessions.get(endpoint, &peer, sid) {
-                        app.engine.cancel(now.mono, job);
+                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
+                        if let Some(app) = apps.get_mut(&owner) {
+                            app.engine.cancel(now.mono, job);
+                        }
                     }
                 }
                 NativeMessage::Ping { token } => replies.push(native::encode_pong(token)),
@@ -204,7 +224,8 @@ impl Node {
                 }
             }
         }
-        let app_name = app.name.clone();
+        let app_name = apps.get(&owner.app).map(|a| a.name.clone());
+        let app_name = app_name.as_deref().unwrap_or("?");
         for reply in replies {
             self.out.push_back(super::Output::Send {
                 endpoint,

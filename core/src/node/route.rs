@@ -2,10 +2,13 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::app::App;
 use super::io::Output;
+use super::native_server::Sessions;
 use super::{native_server, publication, zmq_server, NodeConfig};
 use crate::engine::ReplyEvent;
 use crate::ids::EndpointId;
@@ -32,6 +35,9 @@ pub enum Route {
     },
     /// The app's pubsub, as this task's publication.
     Publish { task: usize },
+    /// The app's pubsub, as the publication of a manual-scheduler job, which leaves the store
+    /// once this is out.
+    Scheduled { task: usize, id: Arc<str> },
 }
 
 impl App {
@@ -39,6 +45,7 @@ impl App {
         &mut self,
         now: Now,
         config: &NodeConfig,
+        sessions: &mut Sessions,
         out: &mut VecDeque<Output>,
         route: Route,
         event: ReplyEvent,
@@ -51,7 +58,7 @@ impl App {
                 sid,
             } => {
                 if event.is_terminal() {
-                    self.sessions.close(endpoint, &peer, sid);
+                    sessions.close(endpoint, &peer, sid);
                 }
                 let message = native_server::reply_message(sid, &event);
                 // Replies to one client that follow each other share one ZeroMQ message
@@ -82,28 +89,45 @@ impl App {
                     out.push_back(Output::Send { endpoint, frames });
                 }
             }
-            Route::Publish { task } => {
-                let source = self.tasks.get(task).map(|t| t.name.clone());
-                let source = source.as_deref().unwrap_or("engine").to_owned();
+            Route::Publish { task } => self.publish_reply(now, config, out, task, event),
+            Route::Scheduled { task, id } => {
                 let terminal = event.is_terminal();
-                match event {
-                    ReplyEvent::Collected(chunks) => {
-                        for (field, value) in publication::fields_of_reply(&chunks) {
-                            self.publish(now, config, out, &source, &field, &value);
-                        }
-                    }
-                    ReplyEvent::Error(failure) => {
-                        let value = serde_json::json!({
-                            "code": failure.code, "message": failure.message, "task": source,
-                        });
-                        self.publish(now, config, out, "engine", "error", &value);
-                    }
-                    ReplyEvent::Chunk(_) | ReplyEvent::End => {}
-                }
+                self.publish_reply(now, config, out, task, event);
                 if terminal {
-                    self.publication_ended(now, task);
+                    self.finished_schedules.push(id);
                 }
             }
+        }
+    }
+
+    /// Publishes a job's outcome as the task's publication (an error as the engine's).
+    fn publish_reply(
+        &mut self,
+        now: Now,
+        config: &NodeConfig,
+        out: &mut VecDeque<Output>,
+        task: usize,
+        event: ReplyEvent,
+    ) {
+        let source = self.tasks.get(task).map(|t| t.name.clone());
+        let source = source.as_deref().unwrap_or("engine").to_owned();
+        let terminal = event.is_terminal();
+        match event {
+            ReplyEvent::Collected(chunks) => {
+                for (field, value) in publication::fields_of_reply(&chunks) {
+                    self.publish(now, config, out, &source, &field, &value);
+                }
+            }
+            ReplyEvent::Error(failure) => {
+                let value = serde_json::json!({
+                    "code": failure.code, "message": failure.message, "task": source,
+                });
+                self.publish(now, config, out, "engine", "error", &value);
+            }
+            ReplyEvent::Chunk(_) | ReplyEvent::End => {}
+        }
+        if terminal {
+            self.publication_ended(now, task);
         }
     }
 }

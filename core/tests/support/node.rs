@@ -15,7 +15,10 @@ use cocaine_core::codec::frame::FrameDecoder;
 use cocaine_core::codec::native::{self, NativeMessage, Policy};
 use cocaine_core::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
 use cocaine_core::manifest::Manifest;
-use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output, SocketKind, SpawnSpec};
+use cocaine_core::node::{
+    AppOrigin, Input, Node, NodeConfig, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone,
+    StoreOp,
+};
 use cocaine_core::process::{ExitStatus, LogLevel, Signal};
 use cocaine_core::{EndpointId, Now, WorkerId};
 
@@ -121,6 +124,11 @@ pub struct Harness {
     pub binds: Vec<(EndpointId, SocketKind, String)>,
     /// Every invoke any worker got, in order: the worker and the job's sid.
     pub invokes: Vec<(WorkerId, u64)>,
+    /// What the simulated store holds: apps (manifest, has a package) and jobs by id. A runtime
+    /// answers `Output::Store` at once unless `store_fails` holds a message.
+    pub stored_apps: BTreeMap<String, (Bytes, bool)>,
+    pub stored_jobs: BTreeMap<String, ScheduledJob>,
+    pub store_fails: Option<String>,
 }
 
 /// Parses a manifest or fails the test with the parser's message.
@@ -168,6 +176,9 @@ impl Harness {
             auto_bind: true,
             binds: Vec::new(),
             invokes: Vec::new(),
+            stored_apps: BTreeMap::new(),
+            stored_jobs: BTreeMap::new(),
+            store_fails: None,
         }
     }
 
@@ -517,7 +528,50 @@ impl Harness {
                     reactions.push(data_of(*worker, &answers));
                 }
             }
+            Output::Store { token, op } => {
+                let result = match &self.store_fails {
+                    Some(error) => Err(error.clone()),
+                    None => Ok(self.carry_out(op)),
+                };
+                reactions.push(Input::Stored {
+                    token: *token,
+                    result,
+                });
+            }
             _ => {}
+        }
+    }
+}
+
+impl Harness {
+    /// A store operation as the real store does it, in memory.
+    fn carry_out(&mut self, op: &StoreOp) -> StoreDone {
+        match op {
+            StoreOp::PutApp {
+                app,
+                manifest_json,
+                package,
+            } => {
+                self.stored_apps
+                    .insert(app.clone(), (manifest_json.clone(), package.is_some()));
+                StoreDone {
+                    package_dir: package
+                        .as_ref()
+                        .map(|_| format!("/store/apps/{app}/package").into()),
+                }
+            }
+            StoreOp::DeleteApp { app } => {
+                self.stored_apps.remove(app);
+                StoreDone::default()
+            }
+            StoreOp::PutJob(job) => {
+                self.stored_jobs.insert(job.id.clone(), job.clone());
+                StoreDone::default()
+            }
+            StoreOp::DeleteJob { id } => {
+                self.stored_jobs.remove(id);
+                StoreDone::default()
+            }
         }
     }
 }

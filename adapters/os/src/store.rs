@@ -1,0 +1,343 @@
+//! The node's app store, seen from the host: [`StoreThread`] carries out `Output::Store`
+//! operations on one thread of its own, in the order asked, so an fsync never blocks the event
+//! loop, and reports each with `Input::Stored` through the [`Inbox`]; [`restore_inputs`] turns
+//! what the store holds into the inputs that recreate apps and jobs at start. This module also
+//! owns the mapping between the core's types and `cocaine_store`'s.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use cocaine_core::node::{Input, ScheduledJob, StoreDone, StoreOp, StoredApp};
+use cocaine_store::Store;
+
+use crate::inbox::Inbox;
+
+/// What `Input::Stored` says when the node has no store.
+pub const NO_STORE: &str = "this node runs without a store";
+
+/// One thread that owns the store and carries out operations one after another.
+///
+/// Dropping it lets the operations already asked for finish, then joins the thread: a
+/// shutdown never cuts a write short.
+pub struct StoreThread {
+    ops: Option<mpsc::Sender<(u64, StoreOp)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoreThread {
+    /// Starts the thread; each result goes to `inbox` as `Input::Stored`.
+    pub fn spawn(store: Store, inbox: Inbox) -> std::io::Result<StoreThread> {
+        let (ops, queue) = mpsc::channel::<(u64, StoreOp)>();
+        let thread = std::thread::Builder::new()
+            .name("cocaine-store".to_owned())
+            .spawn(move || {
+                for (token, op) in queue {
+                    let result = execute(&store, op);
+                    inbox.push(Input::Stored { token, result });
+                }
+            })?;
+        Ok(StoreThread {
+            ops: Some(ops),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `op`; its result comes back through the inbox with `token`. If the thread is
+    /// gone (it panicked), says so as the error.
+    pub fn submit(&self, token: u64, op: StoreOp) -> Result<(), String> {
+        let ops = self.ops.as_ref().expect("set until drop");
+        ops.send((token, op))
+            .map_err(|_| "the store thread has stopped".to_owned())
+    }
+}
+
+impl Drop for StoreThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop once the queue is empty.
+        self.ops = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Carries out one operation; the error names the operation, the app or job, and the cause
+/// (which names the path).
+pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
+    match op {
+        StoreOp::PutApp {
+            app,
+            manifest_json,
+            package,
+        } => store
+            .put_app(&app, &manifest_json, package.as_deref())
+            .map(|package_dir| StoreDone { package_dir })
+            .map_err(|e| format!("cannot store app {app:?}: {e}")),
+        StoreOp::DeleteApp { app } => store
+            .delete_app(&app)
+            .map(|_| StoreDone::default())
+            .map_err(|e| format!("cannot delete app {app:?} from the store: {e}")),
+        StoreOp::PutJob(job) => {
+            let id = job.id.clone();
+            store
+                .put_job(&to_store_job(job))
+                .map(|()| StoreDone::default())
+                .map_err(|e| format!("cannot store scheduled job {id:?}: {e}"))
+        }
+        StoreOp::DeleteJob { id } => store
+            .delete_job(&id)
+            .map(|_| StoreDone::default())
+            .map_err(|e| format!("cannot delete scheduled job {id:?} from the store: {e}")),
+    }
+}
+
+/// The inputs that bring back what `store` holds: one `Input::Restore` per stored app (by
+/// name), then one `Input::RestoreJob` per stored job (by id). An app or job that cannot be
+/// read is its own error input, so the node reports it and goes on. Fails only when the list
+/// of apps itself cannot be read.
+pub fn restore_inputs(store: &Store) -> Result<Vec<Input>, String> {
+    let mut inputs = Vec::new();
+    for (app, stored) in store.load_apps() {
+        match stored {
+            // The store's way to say the apps folder itself is unreadable.
+            Err(e) if app.is_empty() => return Err(format!("cannot list the stored apps: {e}")),
+            stored => inputs.push(Input::Restore {
+                stored: stored
+                    .map(from_store_app)
+                    .map_err(|e| format!("cannot read stored app {app:?}: {e}")),
+                app,
+            }),
+        }
+    }
+    for job in store.load_jobs() {
+        inputs.push(Input::RestoreJob {
+            job: job
+                .map(from_store_job)
+                .map_err(|e| format!("cannot read a scheduled job: {e}")),
+        });
+    }
+    Ok(inputs)
+}
+
+pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
+    StoredApp {
+        manifest_json: Bytes::from(app.manifest_json),
+        package_dir: app.package_dir,
+    }
+}
+
+pub fn from_store_job(job: cocaine_store::ScheduledJob) -> ScheduledJob {
+    ScheduledJob {
+        id: job.id,
+        app: job.app,
+        task: job.task,
+        at_unix_ms: job.at_unix_ms,
+        body: Bytes::from(job.body),
+    }
+}
+
+pub fn to_store_job(job: ScheduledJob) -> cocaine_store::ScheduledJob {
+    cocaine_store::ScheduledJob {
+        id: job.id,
+        app: job.app,
+        task: job.task,
+        at_unix_ms: job.at_unix_ms,
+        body: job.body.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::inbox::tests::wait;
+
+    fn job(id: &str, body: &'static [u8]) -> ScheduledJob {
+        ScheduledJob {
+            id: id.to_owned(),
+            app: "echo".to_owned(),
+            task: "later".to_owned(),
+            at_unix_ms: 1_700_000_000_000,
+            body: Bytes::from_static(body),
+        }
+    }
+
+    /// Collects `Input::Stored` results from `inbox` until `n` came or 10 s passed.
+    fn stored(inbox: &Inbox, n: usize) -> Vec<(u64, Result<StoreDone, String>)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.len() < n && Instant::now() < deadline {
+            for input in wait(inbox, deadline) {
+                match input {
+                    Input::Stored { token, result } => got.push((token, result)),
+                    other => panic!("unexpected input {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got.len(), n, "results: {got:?}");
+        got
+    }
+
+    #[test]
+    fn operations_run_in_order_and_each_result_comes_back_with_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = Inbox::new().unwrap();
+        let thread = StoreThread::spawn(store.clone(), inbox.clone()).unwrap();
+        let ops = [
+            StoreOp::PutApp {
+                app: "echo".into(),
+                manifest_json: Bytes::from_static(b"{\"v\": 1}"),
+                package: None,
+            },
+            // Replaces the first: only order makes the second manifest the stored one.
+            StoreOp::PutApp {
+                app: "echo".into(),
+                manifest_json: Bytes::from_static(b"{\"v\": 2}"),
+                package: None,
+            },
+            StoreOp::PutJob(job("j1", b"\x00body")),
+            StoreOp::PutJob(job("j2", b"")),
+            StoreOp::DeleteJob { id: "j2".into() },
+            StoreOp::PutApp {
+                app: "gone".into(),
+                manifest_json: Bytes::from_static(b"{}"),
+                package: None,
+            },
+            StoreOp::DeleteApp { app: "gone".into() },
+        ];
+        let n = ops.len();
+        for (token, op) in ops.into_iter().enumerate() {
+            thread.submit(token as u64 + 100, op).unwrap();
+        }
+        let got = stored(&inbox, n);
+        let tokens: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tokens, (100..100 + n as u64).collect::<Vec<_>>());
+        for (token, result) in &got {
+            assert_eq!(result, &Ok(StoreDone::default()), "token {token}");
+        }
+        drop(thread);
+
+        let restored = restore_inputs(&store).unwrap();
+        assert_eq!(restored.len(), 2, "{restored:?}");
+        match &restored[0] {
+            Input::Restore {
+                app,
+                stored: Ok(stored),
+            } => {
+                assert_eq!(app, "echo");
+                assert_eq!(&stored.manifest_json[..], b"{\"v\": 2}");
+                assert_eq!(stored.package_dir, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &restored[1] {
+            Input::RestoreJob { job: Ok(j) } => assert_eq!(j, &job("j1", b"\x00body")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_package_is_unpacked_and_its_folder_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "app.py", &b"print"[..])
+            .unwrap();
+        let package = Bytes::from(tar.into_inner().unwrap());
+        let inbox = Inbox::new().unwrap();
+        let thread = StoreThread::spawn(store.clone(), inbox.clone()).unwrap();
+        thread
+            .submit(
+                1,
+                StoreOp::PutApp {
+                    app: "py".into(),
+                    manifest_json: Bytes::from_static(b"{}"),
+                    package: Some(package),
+                },
+            )
+            .unwrap();
+        let got = stored(&inbox, 1);
+        let package_dir = got[0].1.clone().unwrap().package_dir.unwrap();
+        assert_eq!(package_dir, store.app_dir("py").join("package"));
+        assert_eq!(std::fs::read(package_dir.join("app.py")).unwrap(), b"print");
+    }
+
+    #[test]
+    fn failures_come_back_as_readable_errors_and_later_operations_still_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let inbox = Inbox::new().unwrap();
+        let thread = StoreThread::spawn(store, inbox.clone()).unwrap();
+        thread
+            .submit(
+                1,
+                StoreOp::PutApp {
+                    app: "bad".into(),
+                    manifest_json: Bytes::from_static(b"not json"),
+                    package: None,
+                },
+            )
+            .unwrap();
+        thread
+            .submit(2, StoreOp::PutJob(job("../escape", b"")))
+            .unwrap();
+        thread
+            .submit(
+                3,
+                StoreOp::DeleteApp {
+                    app: "never-stored".into(),
+                },
+            )
+            .unwrap();
+        let got = stored(&inbox, 3);
+        let first = got[0].1.clone().unwrap_err();
+        assert!(
+            first.starts_with("cannot store app \"bad\": corrupt "),
+            "{first}"
+        );
+        assert!(first.contains("manifest.json"), "{first}");
+        let second = got[1].1.clone().unwrap_err();
+        assert!(
+            second.starts_with("cannot store scheduled job \"../escape\": invalid name"),
+            "{second}"
+        );
+        assert_eq!(got[2], (3, Ok(StoreDone::default())));
+    }
+
+    #[test]
+    fn unreadable_stored_apps_and_jobs_become_error_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        std::fs::create_dir(store.app_dir("broken")).unwrap();
+        std::fs::write(dir.path().join("schedule/j.json"), b"{").unwrap();
+        let inputs = restore_inputs(&store).unwrap();
+        match &inputs[..] {
+            [Input::Restore {
+                app,
+                stored: Err(app_error),
+            }, Input::RestoreJob {
+                job: Err(job_error),
+            }] => {
+                assert_eq!(app, "broken");
+                assert!(
+                    app_error.starts_with("cannot read stored app \"broken\": read "),
+                    "{app_error}"
+                );
+                assert!(app_error.contains("manifest.json"), "{app_error}");
+                assert!(
+                    job_error.starts_with("cannot read a scheduled job: corrupt "),
+                    "{job_error}"
+                );
+                assert!(job_error.contains("j.json"), "{job_error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
