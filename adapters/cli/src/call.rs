@@ -1,4 +1,7 @@
 //! `cocaine call`: one native-protocol request, reply chunks printed as they arrive.
+//!
+//! The target is an endpoint (`tcp://...`), or an app name: then the node's control
+//! endpoint is asked for the app (`info`) and its first native-server task is called.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -6,11 +9,16 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use cocaine_client::{Client, Policy, ReplyKind};
+use cocaine_core::control::check_app_name;
+
+use crate::manage::{self, lookup, CommandError, Target};
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// A native-server endpoint, e.g. tcp://127.0.0.1:9110 (interface names allowed).
-    endpoint: String,
+    /// A native-server endpoint, e.g. tcp://127.0.0.1:9110 (interface names allowed), or an
+    /// app name: its first native-server task (by name), found by asking --node.
+    #[arg(value_name = "ENDPOINT|APP")]
+    target: String,
     /// The event; empty (the default) means the task's own name.
     #[arg(default_value = "")]
     event: String,
@@ -29,10 +37,26 @@ pub struct CallArgs {
     /// Put the request at the front of the queue.
     #[arg(long)]
     urgent: bool,
+    /// The node's control endpoint, to find an app given by name.
+    #[arg(
+        long,
+        env = "COCAINE_NODE",
+        default_value = manage::DEFAULT_NODE,
+        value_name = "ENDPOINT"
+    )]
+    node: String,
 }
 
 pub fn run(args: CallArgs) -> ExitCode {
-    match call(&args) {
+    let endpoint = if args.target.contains("://") {
+        args.target.clone()
+    } else {
+        match find(&args) {
+            Ok(endpoint) => endpoint,
+            Err(e) => return manage::exit("call", Err(e)),
+        }
+    };
+    match call(&args, &endpoint) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cocaine call: {e}");
@@ -41,9 +65,33 @@ pub fn run(args: CallArgs) -> ExitCode {
     }
 }
 
-fn call(args: &CallArgs) -> Result<(), String> {
-    let address = cocaine_os::endpoint::resolve(&args.endpoint).map_err(|e| e.to_string())?;
-    let mut client = Client::connect(&address).map_err(|e| format!("{}: {e}", args.endpoint))?;
+/// The endpoint of the app named by `args.target`.
+fn find(args: &CallArgs) -> Result<String, CommandError> {
+    check_app_name(&args.target).map_err(|e| {
+        CommandError::Usage(format!(
+            "{:?} is neither an endpoint (tcp://HOST:PORT) nor an app name: {e}",
+            args.target
+        ))
+    })?;
+    let target = Target {
+        node: args.node.clone(),
+        timeout: Some(Duration::from_secs_f64(args.timeout.max(0.001))),
+    };
+    let info = manage::app_info(&target, &args.target)?;
+    let (_, endpoint) = lookup::native_server(&info).ok_or_else(|| {
+        CommandError::Failed(format!(
+            "app {:?} has no native-server task to call",
+            args.target
+        ))
+    })?;
+    // A wildcard bind is reached through the node's own host.
+    let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
+    Ok(lookup::connect_address(&endpoint, &node))
+}
+
+fn call(args: &CallArgs, endpoint: &str) -> Result<(), String> {
+    let address = cocaine_os::endpoint::resolve(endpoint).map_err(|e| e.to_string())?;
+    let mut client = Client::connect(&address).map_err(|e| format!("{endpoint}: {e}"))?;
     let policy = Policy {
         urgent: args.urgent,
         timeout_ms: args.job_timeout,

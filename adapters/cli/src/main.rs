@@ -1,8 +1,9 @@
-//! `cocaine`: run a node, call and watch its apps.
+//! `cocaine`: run a node, call and watch its apps, manage a running node's apps.
 
 mod bench;
 mod call;
 mod log;
+mod manage;
 mod node;
 mod watch;
 
@@ -31,6 +32,20 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Print an app's pubsub live.
     Watch(watch::WatchArgs),
+    /// Deploy an app to a running node: store its manifest (and package) and start it.
+    Deploy(manage::DeployArgs),
+    /// Stop an app and remove it from the node's store.
+    Rm(manage::AppArgs),
+    /// Restart an app from its stored manifest and package.
+    Reload(manage::AppArgs),
+    /// List a node's apps.
+    List(manage::ListArgs),
+    /// Describe a node, or one of its apps (state, workers, per-task stats, scheduled jobs).
+    Info(manage::InfoArgs),
+    /// Run a job of a manual-scheduler task at a given time; prints the job's id.
+    Schedule(manage::ScheduleArgs),
+    /// Cancel a scheduled job.
+    Unschedule(manage::UnscheduleArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +55,12 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
+        Command::Deploy(args) => manage::deploy(args),
+        Command::Rm(args) => manage::rm(args),
+        Command::Reload(args) => manage::reload(args),
+        Command::List(args) => manage::list(args),
+        Command::Info(args) => manage::info(args),
+        Command::Schedule(args) => manage::schedule(args),
+        Command::Unschedule(args) => manage::unschedule(args),
     }
 }
