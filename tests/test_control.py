@@ -10,7 +10,7 @@ import time
 import pytest
 import zmq
 
-from conftest import NativeClient, endpoint
+from conftest import NativeClient, app_args, endpoint
 from control import (  # noqa: F401 (cnode is a fixture)
     CONTROL_LIMIT, PACKAGED, PACKAGED_GREETING, address_of, cli, cnode, ctl, deploy, error,
     host_port, ok, packaged_manifest, raw, request_frames, tar_package, versioned_app,
@@ -296,3 +296,29 @@ def test_control_none_runs_without_an_endpoint(cnode, zctx):
         "type": "native-server", "endpoint": ep}})})
     assert NativeClient(zctx, ep).call("echo", b"x").body == b"v1:x"
     assert "control endpoint listening" not in n.log, n.log
+
+
+def test_broken_app_is_reported(cnode, zctx):
+    """An app whose code cannot load deploys (its endpoints are up) but breaks on its first
+    job; `list` and `info` say so with the reason, and the node's other apps go on."""
+    n = cnode()
+    bad_ep, good_ep = endpoint(), endpoint()
+    deploy(n, "good", versioned_app(1, {"echo": {"type": "native-server", "endpoint": good_ep}}))
+    deploy(n, "broken", {
+        "type": "python", "args": app_args("broken.py"),
+        "engine": {"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5},
+        "tasks": {"echo": {"type": "native-server", "endpoint": bad_ep}},
+    })
+    reply = NativeClient(zctx, bad_ep).call("echo", b"x", timeout=15)
+    assert reply.code in (500, 503), reply
+    why = "No module named 'nonexistent_module_for_e2e'"
+    entry = wait_state(n, "broken", "broken")
+    assert why in entry.get("error", ""), entry
+    info = ok(n, "info", app="broken")
+    assert info["state"] == "broken" and why in info["error"], info
+    engine = info["engine"]
+    assert engine["state"] == "broken" and why in engine["reason"], engine
+    assert engine["last_error"]["code"] == 500 and why in engine["last_error"]["message"], engine
+    good = [e for e in ok(n, "list") if e["app"] == "good"]
+    assert good[0]["state"] == "running" and "error" not in good[0], good
+    assert NativeClient(zctx, good_ep).call("echo", b"y").body == b"v1:y"
