@@ -72,7 +72,8 @@ def raw(node, body, *frames, timeout=10.0, kind=zmq.DEALER):
     if "error" in parsed:
         err = parsed["error"]
         assert set(err) == {"code", "message"}, parsed
-        assert isinstance(err["code"], int) and isinstance(err["message"], str) and err["message"], parsed
+        assert isinstance(err["code"], int), parsed
+        assert isinstance(err["message"], str) and err["message"], parsed
     return parsed
 
 
@@ -158,7 +159,9 @@ def versioned_app(version, tasks, engine=None, pubsub=None, manifest_version=Non
     if engine:
         manifest["engine"] = engine
     if pubsub:
-        manifest["pubsub"] = {"endpoint": pubsub, "interval": 200} if isinstance(pubsub, str) else pubsub
+        if isinstance(pubsub, str):
+            pubsub = {"endpoint": pubsub, "interval": 200}
+        manifest["pubsub"] = pubsub
     return manifest
 
 
@@ -267,7 +270,8 @@ def collect_results(sub, want, timeout=15.0):
     while missing:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("results %r not published within %.0fs; got %r" % (missing, timeout, seen))
+            raise TimeoutError("results %r not published within %.0fs; got %r"
+                               % (missing, timeout, seen))
         try:
             words, value = sub.recv(remaining)
         except TimeoutError:
@@ -309,7 +313,9 @@ def cli_json(*args, node=None):
 def store_jobs(store):
     """The files of the store's `schedule/` folder (temporaries, named `.*`, left out)."""
     folder = Path(store) / "schedule"
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def kill9(n):
@@ -389,6 +395,7 @@ def cnode(runtime, tmp_path):
             problems.append("worker processes %s outlived the node" % left)
         if n.proc.returncode == -signal.SIGKILL:
             # A killed node leaves its default run folder behind.
-            shutil.rmtree(os.path.join(tempfile.gettempdir(), "cocaine-%d" % n.pid), ignore_errors=True)
+            run_dir = os.path.join(tempfile.gettempdir(), "cocaine-%d" % n.pid)
+            shutil.rmtree(run_dir, ignore_errors=True)
     if problems:
         pytest.fail("\n\n".join(problems))

@@ -6,8 +6,9 @@ import json
 import time
 
 from conftest import NativeClient, Subscriber, endpoint
-from control import (PACKAGED, PACKAGED_GREETING, cli, cli_json, cnode, collect_results, ok,  # noqa: F401
-                     packaged_manifest, versioned_app, wait_absent, wait_live, wait_port_free)
+from control import (  # noqa: F401 (cnode is a fixture)
+    PACKAGED, PACKAGED_GREETING, cli, cli_json, cnode, collect_results, ok, packaged_manifest,
+    versioned_app, wait_absent, wait_live, wait_port_free)
 
 
 def unwrap(value):

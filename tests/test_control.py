@@ -145,7 +145,8 @@ MALFORMED = [
     ({**V, "action": "schedule", "app": "x", "task": "t", "at": 1, "after": 1}, ["exclusive"]),
     ({**V, "action": "schedule", "app": "x", "task": "t"}, ["at", "after"]),
     ({**V, "action": "schedule", "app": "x", "task": "", "after": 1}, ["task", "empty"]),
-    ({**V, "action": "schedule", "app": "x", "task": "t", "after": 1, "body": "!!"}, ["body", "base64"]),
+    ({**V, "action": "schedule", "app": "x", "task": "t", "after": 1, "body": "!!"},
+     ["body", "base64"]),
     ({**V, "action": "list", "user": "me"}, ["signed", "ts"]),
 ]
 
@@ -164,13 +165,15 @@ def test_malformed_requests(cnode, kind):
     reply = ctl(n, "list", b"extra", kind=kind)
     assert reply["error"]["code"] == 400 and "binary frame" in reply["error"]["message"], reply
     reply = ctl(n, "deploy", b"package", b"one too many", kind=kind, app="x",
-                manifest=versioned_app(1, {"echo": {"type": "native-server", "endpoint": endpoint()}}))
+                manifest=versioned_app(1, {"echo": {"type": "native-server",
+                                                    "endpoint": endpoint()}}))
     assert reply["error"]["code"] == 400 and "binary frame" in reply["error"]["message"], reply
     assert ok(n, "list") == []
 
     # A frame over the limit: 413 naming its size and the limit, whichever frame it is.
     big = b" " * (CONTROL_LIMIT + 1)
-    for frames in ([big], [json.dumps({**V, "action": "deploy", "app": "x", "manifest": {}}).encode(), big]):
+    deploy_json = json.dumps({**V, "action": "deploy", "app": "x", "manifest": {}}).encode()
+    for frames in ([big], [deploy_json, big]):
         reply = json.loads(request_frames(address_of(n), frames, timeout=30, kind=kind)[0])
         assert reply["error"]["code"] == 413, reply
         assert str(len(big)) in reply["error"]["message"], reply
@@ -205,7 +208,8 @@ def test_refused_requests(cnode, zctx):
     """Well-formed requests the node refuses: unknown apps and tasks, bad manifests,
     conflicts, actions this node does not offer, signatures."""
     cmd_native = endpoint()
-    n = cnode(manifests={"cmd": versioned_app(1, {"echo": {"type": "native-server", "endpoint": cmd_native}})})
+    n = cnode(manifests={"cmd": versioned_app(1, {"echo": {"type": "native-server",
+                                                          "endpoint": cmd_native}})})
     native = endpoint()
     good = versioned_app(1, {"echo": {"type": "native-server", "endpoint": native},
                              "job": {"type": "manual-scheduler"}})
@@ -214,7 +218,8 @@ def test_refused_requests(cnode, zctx):
     bad = dict(good, engine={"pool-limt": 3})
     message = error(n, "deploy", 400, app="typo", manifest=bad)
     assert "engine.pool-limt" in message and "pool-limit" in message, message
-    message = error(n, "deploy", 400, app="typo", manifest={k: v for k, v in good.items() if k != "tasks"})
+    no_tasks = {k: v for k, v in good.items() if k != "tasks"}
+    message = error(n, "deploy", 400, app="typo", manifest=no_tasks)
     assert "tasks" in message, message
     message = error(n, "deploy", 400, app="typo",
                     manifest=dict(good, tasks={"echo": {"type": "native-server", "endpoint": 5}}))
@@ -235,7 +240,8 @@ def test_refused_requests(cnode, zctx):
 
     # Conflicts: an endpoint another app holds; a name given on the command line.
     message = error(n, "deploy", 409, app="other",
-                    manifest=versioned_app(1, {"echo": {"type": "native-server", "endpoint": native}}))
+                    manifest=versioned_app(1, {"echo": {"type": "native-server",
+                                                        "endpoint": native}}))
     assert str(host_port(native)[1]) in message, message
     error(n, "deploy", 409, app="cmd", manifest=good)
     assert sorted(e["app"] for e in ok(n, "list")) == ["app", "cmd"]
@@ -274,7 +280,7 @@ def test_deploy_that_cannot_start_is_stored_as_failed(cnode, zctx):
         assert (n.store / "apps" / "blocked" / "manifest.json").exists()
     # The port is free now: reload starts the stored manifest.
     reply = ok(n, "reload", app="blocked", timeout=30)
-    assert reply["app"] == "blocked" and reply["version"] == 1 and reply["state"] == "running", reply
+    assert (reply["app"], reply["version"], reply["state"]) == ("blocked", 1, "running"), reply
     entry = wait_state(n, "blocked")
     assert "error" not in entry, entry
     assert NativeClient(zctx, busy).call("echo", b"x").body == b"v1:x"

@@ -2,12 +2,13 @@
 in flight; every call gets exactly one ok reply, and replies switch from v1 to v2."""
 
 import json
+import socket
 import time
 
 import zmq
 
 from conftest import CHOKE, CHUNK, ERROR, OPEN, NativeClient, endpoint, pack, unpack
-from control import cnode, deploy, ok, versioned_app  # noqa: F401
+from control import cnode, deploy, error, ok, tar_package, versioned_app  # noqa: F401
 
 CLIENTS = 12
 WINDOW = 480        # calls in flight per connection (the node allows 512 per peer)
@@ -197,3 +198,55 @@ def test_redeploy_under_load(cnode, zctx):
     fresh.close()
     for s in socks + [control]:
         s.close(0)
+
+
+def package_of(version):
+    """A one-file package whose handler answers `b"p<version>:" + request`."""
+    return tar_package(files={"versioned_pkg.py": (
+        "import os\n\n\n"
+        "def echo(request):\n    return [b'p%d:' + request]\n\n\n"
+        "def die(request):\n    os._exit(3)\n" % version)})
+
+
+def test_redeploy_replaces_the_package(cnode, zctx):
+    n = cnode()
+    native = endpoint()
+    tasks = {"echo": {"type": "native-server", "endpoint": native}}
+    manifest = {"type": "python", "args": "local://versioned_pkg.py", "tasks": tasks}
+    client = NativeClient(zctx, native)
+    package = n.store / "apps" / "pk" / "package"
+
+    reply = deploy(n, "pk", dict(manifest, version=1), package_of(1))
+    assert reply == {"app": "pk", "version": 1, "state": "running", "redeployed": False}, reply
+    assert client.call("echo", b"a").body == b"p1:a"
+    reply = deploy(n, "pk", dict(manifest, version=2), package_of(2))
+    assert reply == {"app": "pk", "version": 2, "state": "running", "redeployed": True}, reply
+    assert client.call("echo", b"b").body == b"p2:b"
+    assert b"p2:" in (package / "versioned_pkg.py").read_bytes()
+
+    # A bad manifest changes nothing.
+    message = error(n, "deploy", 400, package_of(3), app="pk", manifest=dict(manifest, version="3"))
+    assert "version" in message, message
+    assert client.call("echo", b"c").body == b"p2:c"
+
+    # A new version that cannot bind its new endpoint is torn down; the running one goes on.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = "tcp://127.0.0.1:%d" % taken.getsockname()[1]
+        broken = dict(manifest, version=4,
+                      tasks=dict(tasks, other={"type": "native-server", "endpoint": busy}))
+        message = error(n, "deploy", 500, package_of(4), app="pk", manifest=broken, timeout=30)
+        assert busy in message, message
+        assert client.call("echo", b"d").body == b"p2:d"
+    # The running version's next worker still runs its own code, not the refused version's
+    # package.
+    assert client.call("die").code == 500
+    assert client.call("echo", b"d2").body == b"p2:d2"
+
+    # Without a package, the old one is gone from the store and `args` must be absolute.
+    reply = deploy(n, "pk", versioned_app(1, tasks, manifest_version=5))
+    assert reply == {"app": "pk", "version": 5, "state": "running", "redeployed": True}, reply
+    assert client.call("echo", b"e").body == b"v1:e"
+    assert not package.exists()
+    client.close()

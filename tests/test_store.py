@@ -66,7 +66,8 @@ def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx, tmp_path):
         "the restarted node took too long to come up for this test to see the jobs run")
 
     # Both jobs run, after their time.
-    seen = {name: collect_results(sub, [("%s:job" % name, "v1 ran:%s" % body)], timeout=AFTER_MS / 1000 + 10)
+    seen = {name: collect_results(sub, [("%s:job" % name, "v1 ran:%s" % body)],
+                                  timeout=AFTER_MS / 1000 + 10)
             for (name, sub), body in zip(subs.items(), ("alpha", "beta"))}
     assert time.time() * 1000 >= jobs["sb"]["at"]
     # A marker job scheduled now runs after any duplicate of the restored ones would have:
@@ -75,7 +76,8 @@ def test_kill9_restart_keeps_apps_and_runs_jobs_once(cnode, zctx, tmp_path):
         schedule(second, name, "job", b"marker", after=0)
         seen[name] += collect_results(sub, [("%s:job" % name, "v1 ran:marker")])
         jobs_seen = [s for s in seen[name] if s[0] == "%s:job" % name]
-        assert jobs_seen == [("%s:job" % name, "v1 ran:%s" % body), ("%s:job" % name, "v1 ran:marker")], seen[name]
+        source = "%s:job" % name
+        assert jobs_seen == [(source, "v1 ran:%s" % body), (source, "v1 ran:marker")], seen[name]
         assert ok(second, "info", app=name)["scheduled"] == []
     assert ok(second, "info")["jobs"]["scheduled"] == 0
     deadline = time.monotonic() + 5
@@ -141,7 +143,8 @@ def test_command_line_wins_over_the_store_for_one_run(cnode, zctx):
     stored = (first.store / "apps" / "dup" / "manifest.json").read_bytes()
 
     # The command line gives "dup" too: it runs, with a warning, and is not written.
-    second = cnode(store=first.store, manifests={"dup": versioned_app(2, tasks, manifest_version=2)})
+    second = cnode(store=first.store,
+                   manifests={"dup": versioned_app(2, tasks, manifest_version=2)})
     second.wait_for_log(r"WARN .*\bdup\b")
     entry = wait_state(second, "dup")
     assert entry["origin"] == "command-line" and entry["version"] == 2, entry

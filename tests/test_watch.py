@@ -39,7 +39,8 @@ def test_watched_folder(cnode, zctx, tmp_path):
     assert client.call("echo", b"a").body == b"v1:a"
 
     # Edited in place (new code and an engine setting): the app follows.
-    path.write_text(json.dumps(versioned_app(2, tasks, engine={"pool-limit": 3}, manifest_version=2)))
+    path.write_text(json.dumps(versioned_app(2, tasks, engine={"pool-limit": 3},
+                                             manifest_version=2)))
     wait_list(n, lambda es: any(e["app"] == APP and e["version"] == 2 and e["state"] == "running"
                                 for e in es), what="the edit to be deployed")
     reply = client.call("echo", b"b")
