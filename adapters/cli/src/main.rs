@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a node with the apps of these manifests (files, or folders of *.json).
+    /// Run a node: apps from manifests (files or folders of *.json), its store and a watched folder.
     Node(node::NodeArgs),
     /// Call an app over the native protocol and print the reply as it streams in.
     Call(call::CallArgs),
