@@ -72,7 +72,10 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
             package,
         } => store
             .put_app(&app, &manifest_json, package.as_deref())
-            .map(|package_dir| StoreDone { package_dir })
+            .map(|package_dir| StoreDone {
+                package_dir,
+                revision: None,
+            })
             .map_err(|e| format!("cannot store app {app:?}: {e}")),
         StoreOp::DeleteApp { app } => store
             .delete_app(&app)
@@ -89,6 +92,9 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
             .delete_job(&id)
             .map(|_| StoreDone::default())
             .map_err(|e| format!("cannot delete scheduled job {id:?} from the store: {e}")),
+        StoreOp::Revert { app, .. } | StoreOp::DropRevision { app, .. } => Err(format!(
+            "cannot change the revisions of app {app:?}: this store keeps one revision"
+        )),
     }
 }
 
@@ -124,6 +130,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
     StoredApp {
         manifest_json: Bytes::from(app.manifest_json),
         package_dir: app.package_dir,
+        revision: 0,
     }
 }
 

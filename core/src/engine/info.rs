@@ -22,13 +22,11 @@ pub struct WorkerCounts {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EngineInfo {
     pub state: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub queue: usize,
     pub workers: WorkerCounts,
     pub jobs: JobCounts,
     pub tasks: BTreeMap<String, TaskStatsSnapshot>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<Failure>,
 }
 

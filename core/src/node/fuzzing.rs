@@ -860,6 +860,7 @@ impl Fuzz {
         let result = if r.byte() < 230 {
             Ok(crate::node::StoreDone {
                 package_dir: Some("/store/apps/ctl/package".into()),
+                revision: Some(u64::from(r.byte())),
             })
         } else {
             Err("No space left on device".to_owned())

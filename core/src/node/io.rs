@@ -87,6 +87,8 @@ pub struct StoredApp {
     pub manifest_json: Bytes,
     /// Where its package is unpacked, if it has one: the base for relative paths in `args`.
     pub package_dir: Option<PathBuf>,
+    /// Which stored revision of the app this is (see `StoreOp::PutApp`).
+    pub revision: u64,
 }
 
 /// A one-shot job of a `manual-scheduler` task, as the store keeps it.
@@ -104,12 +106,25 @@ pub struct ScheduledJob {
 /// A durable write (or removal) in the app store, asked for with `Output::Store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreOp {
-    /// Store an app's manifest and, if given, unpack its package (a tar archive), replacing
-    /// what was stored under that name. Done means fsynced.
+    /// Store an app's manifest and, if given, unpack its package (a tar archive), as a new
+    /// revision of the app that becomes its current one. Earlier revisions stay on disk (a
+    /// version still running may need its files) until dropped. Done means fsynced.
     PutApp {
         app: String,
         manifest_json: Bytes,
         package: Option<Bytes>,
+    },
+    /// A redeploy failed: if `from` is the app's current revision, `to` becomes current again;
+    /// then `from` is removed.
+    Revert {
+        app: String,
+        to: u64,
+        from: u64,
+    },
+    /// The version of this revision is gone: remove its files, unless it is the current one.
+    DropRevision {
+        app: String,
+        revision: u64,
     },
     DeleteApp {
         app: String,
@@ -125,6 +140,8 @@ pub enum StoreOp {
 pub struct StoreDone {
     /// For `PutApp` with a package: where it is unpacked.
     pub package_dir: Option<PathBuf>,
+    /// For `PutApp`: the revision it stored.
+    pub revision: Option<u64>,
 }
 
 /// The kind of socket an endpoint is.
