@@ -118,7 +118,7 @@ fn deploy_list_info_delete() {
     let worker = h.last_worker("echo");
     assert_eq!(
         h.worker(worker).spec.argv.last().map(String::as_str),
-        Some("/store/apps/echo/package/app")
+        Some("/store/apps/echo/r1/package/app")
     );
 
     let list = ask(
@@ -297,6 +297,7 @@ fn a_stored_app_that_cannot_start_is_listed_with_its_reason() {
         stored: Ok(StoredApp {
             manifest_json: manifest,
             package_dir: Some("/store/apps/echo/package".into()),
+            revision: 1,
         }),
     });
     let list = ask(
@@ -336,6 +337,7 @@ fn a_command_line_app_wins_over_a_stored_one() {
         stored: Ok(StoredApp {
             manifest_json: Bytes::from(echo_manifest(1).to_string()),
             package_dir: Some("/store/apps/echo/package".into()),
+            revision: 1,
         }),
     });
     let warned = h.all().iter().any(|o| {
@@ -499,4 +501,61 @@ fn watched_apps_follow_their_file_only() {
         origin: AppOrigin::Watched,
     });
     assert!(h.node.apps().next().is_none());
+}
+
+#[test]
+fn a_refused_redeploy_restores_the_running_revision_and_a_replaced_one_is_dropped() {
+    let (mut h, control) = node();
+    deploy(&mut h, control, 1);
+    deploy(&mut h, control, 2);
+    // Version 1 left once version 2 took over: its revision goes, version 2's is current.
+    assert_eq!(h.current_revision.get("echo"), Some(&2));
+    assert_eq!(
+        h.revisions.iter().cloned().collect::<Vec<_>>(),
+        vec![("echo".to_owned(), 2)]
+    );
+    // Version 3 wants an endpoint it cannot bind.
+    h.auto_bind = false;
+    let mut manifest = echo_manifest(3);
+    manifest["tasks"]["extra"] =
+        json!({"type": "zeromq-server", "endpoint": "tcp://127.0.0.1:9503"});
+    h.fresh();
+    h.receive(
+        control,
+        vec![
+            b(b"operator"),
+            Bytes::new(),
+            Bytes::from(
+                json!({"version": 1, "action": "deploy", "app": "echo", "manifest": manifest})
+                    .to_string(),
+            ),
+            b(b"tar"),
+        ],
+    );
+    let extra = h.endpoint("tcp://127.0.0.1:9503");
+    h.input(Input::Bound {
+        endpoint: extra,
+        result: Err("Address already in use".into()),
+    });
+    let replies = sends(&h.fresh(), control);
+    let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();
+    assert_eq!(error_code(&reply), 500);
+    assert_eq!(
+        h.current_revision.get("echo"),
+        Some(&2),
+        "the running revision is current again"
+    );
+    assert_eq!(
+        h.revisions.iter().cloned().collect::<Vec<_>>(),
+        vec![("echo".to_owned(), 2)]
+    );
+    // A new worker of the running version loads version 2's files.
+    h.auto_bind = true;
+    let ep = h.endpoint(EP);
+    h.receive(ep, vec![b(b"c"), open(1, ""), chunk(1, b"hi"), choke(1)]);
+    let worker = h.last_worker("echo");
+    assert_eq!(
+        h.worker(worker).spec.argv.last().map(String::as_str),
+        Some("/store/apps/echo/r2/package/app")
+    );
 }

@@ -46,6 +46,8 @@ pub(super) struct TaskSlot {
 pub(super) struct App {
     pub name: Arc<str>,
     pub origin: AppOrigin,
+    /// The store's revision this version runs from (apps of the store only).
+    pub revision: Option<u64>,
     pub manifest: Manifest,
     pub engine: Engine<Route>,
     pub tasks: Vec<TaskSlot>,

@@ -51,6 +51,10 @@ pub(super) enum StoreWait {
         requester: Option<Requester>,
         id: String,
     },
+    /// Tidying nobody waits for (old revisions); a failure is only logged.
+    Tidy {
+        what: String,
+    },
 }
 
 /// The control endpoints and the requests waiting on the store.
@@ -286,15 +290,16 @@ impl Node {
             .names
             .get(&app)
             .and_then(|id| self.apps.get(id))
-            .map(|a| (a.manifest.clone(), a.origin));
-        let (manifest, origin) = match running {
+            .map(|a| (a.manifest.clone(), a.origin, a.revision));
+        let (manifest, origin, revision) = match running {
             Some(found) => found,
             None => match self.failed.get(&app) {
                 Some(FailedApp {
                     manifest: Some(manifest),
                     origin,
+                    revision,
                     ..
-                }) => ((**manifest).clone(), *origin),
+                }) => ((**manifest).clone(), *origin, *revision),
                 Some(failed) => {
                     let message = format!(
                         "{app:?} cannot be reloaded: {}; deploy it again",
@@ -309,7 +314,7 @@ impl Node {
                 }
             },
         };
-        self.deploy(now, manifest, origin, Some(requester));
+        self.deploy(now, manifest, origin, revision, Some(requester));
     }
 
     /// Asks the runtime for a store operation and remembers what it was for.
@@ -358,6 +363,11 @@ impl Node {
                     }
                 }
             }
+            StoreWait::Tidy { what } => {
+                if let Err(error) = result {
+                    self.log(LogLevel::Warn, format!("{what}: {error}"));
+                }
+            }
             StoreWait::Schedule { requester, job } => {
                 self.schedule_stored(now, requester, job, result)
             }
@@ -388,7 +398,13 @@ impl Node {
     ) {
         match Manifest::parse(&app, manifest_json, done.package_dir.as_deref()) {
             Ok(manifest) => {
-                self.deploy(now, manifest, AppOrigin::Store, Some(requester));
+                self.deploy(
+                    now,
+                    manifest,
+                    AppOrigin::Store,
+                    done.revision,
+                    Some(requester),
+                );
             }
             Err(error) => {
                 // Only a path that resolves differently in the unpacked package gets here.
@@ -400,6 +416,7 @@ impl Node {
                         reason: message.clone(),
                         version: None,
                         manifest: None,
+                        revision: done.revision,
                     },
                 );
                 self.reply_error(&requester, 400, message);
@@ -423,13 +440,14 @@ impl Node {
             );
             return;
         }
+        let revision = stored.as_ref().ok().map(|s| s.revision);
         let parsed = stored.and_then(|s| {
             Manifest::parse(&app, &s.manifest_json, s.package_dir.as_deref())
                 .map_err(|e| e.to_string())
         });
         match parsed {
             Ok(manifest) => {
-                self.deploy(now, manifest, AppOrigin::Store, None);
+                self.deploy(now, manifest, AppOrigin::Store, revision, None);
             }
             Err(reason) => {
                 self.log(
@@ -443,6 +461,7 @@ impl Node {
                         reason,
                         version: None,
                         manifest: None,
+                        revision,
                     },
                 );
             }

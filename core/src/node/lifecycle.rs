@@ -15,8 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::app::{App, TaskSlot};
-use super::control::Requester;
-use super::io::{AppOrigin, Output, SocketKind};
+use super::control::{Requester, StoreWait};
+use super::io::{AppOrigin, Output, SocketKind, StoreOp};
 use super::route::Route;
 use super::{EndpointOwner, Node};
 use crate::engine::Engine;
@@ -36,6 +36,8 @@ pub(super) struct FailedApp {
     pub version: Option<u64>,
     /// The manifest to try again with on `reload`, when it could be parsed.
     pub manifest: Option<Box<Manifest>>,
+    /// The store's revision of it.
+    pub revision: Option<u64>,
 }
 
 /// What one endpoint of a manifest needs: its socket and address.
@@ -57,6 +59,7 @@ impl Node {
         now: Now,
         manifest: Manifest,
         origin: AppOrigin,
+        revision: Option<u64>,
         waiter: Option<Requester>,
     ) -> Option<AppId> {
         let name = manifest.app.clone();
@@ -77,6 +80,7 @@ impl Node {
         let id = AppId(self.next_app);
         self.next_app += 1;
         let mut app = new_app(now, id, manifest, origin);
+        app.revision = revision;
         if let Some(waiter) = waiter {
             app.waiters.push(waiter);
         }
@@ -302,10 +306,28 @@ impl Node {
         let version = app.manifest.version;
         let manifest = Box::new(app.manifest.clone());
         let waiters = std::mem::take(&mut app.waiters);
-        let successor = app.replaces.is_some();
-        if successor {
+        let revision = app.revision;
+        let replaces = app.replaces;
+        if let Some(old) = replaces {
             if self.successors.get(&name) == Some(&id) {
                 self.successors.remove(&name);
+            }
+            // The store made this version current; the running one must be current again, or
+            // its next worker (or the next start of the node) would load the refused code.
+            let running = self.apps.get(&old).and_then(|a| a.revision);
+            if let (Some(from), Some(to)) = (revision, running) {
+                if from != to {
+                    self.store(
+                        StoreOp::Revert {
+                            app: name.clone(),
+                            to,
+                            from,
+                        },
+                        StoreWait::Tidy {
+                            what: format!("{name}: cannot restore revision {to} in the store"),
+                        },
+                    );
+                }
             }
             self.log(
                 LogLevel::Error,
@@ -322,6 +344,7 @@ impl Node {
                     reason: reason.clone(),
                     version: Some(version),
                     manifest: Some(manifest),
+                    revision,
                 },
             );
         }
@@ -421,6 +444,23 @@ impl Node {
             self.reply_error(waiter, 500, message);
         }
         if app.retired {
+            let current = self
+                .names
+                .get(&*app.name)
+                .and_then(|c| self.apps.get(c))
+                .and_then(|c| c.revision);
+            if let Some(revision) = app.revision.filter(|r| Some(*r) != current) {
+                let name = app.name.to_string();
+                self.store(
+                    StoreOp::DropRevision {
+                        app: name.clone(),
+                        revision,
+                    },
+                    StoreWait::Tidy {
+                        what: format!("{name}: cannot remove revision {revision} from the store"),
+                    },
+                );
+            }
             self.log(
                 LogLevel::Info,
                 format!(
@@ -474,6 +514,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         timers: Timers::new(),
         dropped_publications: 0,
         pending_logs: Vec::new(),
+        revision: None,
         replaces: None,
         inherited: Vec::new(),
         retired: false,

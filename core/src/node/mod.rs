@@ -137,7 +137,7 @@ impl Node {
         match input {
             Input::Timeout => {}
             Input::Deploy { manifest, origin } => {
-                self.deploy(now, *manifest, origin, None);
+                self.deploy(now, *manifest, origin, None, None);
             }
             Input::Remove { app, origin } => {
                 self.remove(now, &app, Some(origin));

@@ -127,6 +127,9 @@ pub struct Harness {
     /// What the simulated store holds: apps (manifest, has a package) and jobs by id. A runtime
     /// answers `Output::Store` at once unless `store_fails` holds a message.
     pub stored_apps: BTreeMap<String, (Bytes, bool)>,
+    /// Each stored app's current revision, and every revision on disk.
+    pub current_revision: BTreeMap<String, u64>,
+    pub revisions: std::collections::BTreeSet<(String, u64)>,
     pub stored_jobs: BTreeMap<String, ScheduledJob>,
     pub store_fails: Option<String>,
 }
@@ -177,6 +180,8 @@ impl Harness {
             binds: Vec::new(),
             invokes: Vec::new(),
             stored_apps: BTreeMap::new(),
+            current_revision: BTreeMap::new(),
+            revisions: std::collections::BTreeSet::new(),
             stored_jobs: BTreeMap::new(),
             store_fails: None,
         }
@@ -554,14 +559,39 @@ impl Harness {
             } => {
                 self.stored_apps
                     .insert(app.clone(), (manifest_json.clone(), package.is_some()));
+                let revision = self
+                    .revisions
+                    .iter()
+                    .filter(|(a, _)| a == app)
+                    .map(|(_, r)| r + 1)
+                    .max()
+                    .unwrap_or(1);
+                self.revisions.insert((app.clone(), revision));
+                self.current_revision.insert(app.clone(), revision);
                 StoreDone {
                     package_dir: package
                         .as_ref()
-                        .map(|_| format!("/store/apps/{app}/package").into()),
+                        .map(|_| format!("/store/apps/{app}/r{revision}/package").into()),
+                    revision: Some(revision),
                 }
+            }
+            StoreOp::Revert { app, to, from } => {
+                if self.current_revision.get(app) == Some(from) {
+                    self.current_revision.insert(app.clone(), *to);
+                }
+                self.revisions.remove(&(app.clone(), *from));
+                StoreDone::default()
+            }
+            StoreOp::DropRevision { app, revision } => {
+                if self.current_revision.get(app) != Some(revision) {
+                    self.revisions.remove(&(app.clone(), *revision));
+                }
+                StoreDone::default()
             }
             StoreOp::DeleteApp { app } => {
                 self.stored_apps.remove(app);
+                self.current_revision.remove(app);
+                self.revisions.retain(|(a, _)| a != app);
                 StoreDone::default()
             }
             StoreOp::PutJob(job) => {
