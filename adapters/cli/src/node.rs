@@ -150,7 +150,9 @@ pub fn run(args: NodeArgs) -> ExitCode {
         })
         .chain(restored)
         .collect();
-    if waiting.is_empty() {
+    // Up means every command-line app started and every control endpoint listens.
+    let mut controls = config.control.len();
+    if waiting.is_empty() && controls == 0 {
         logger.log(LogLevel::Info, UP);
     }
     let mut observe = |output: &Output| -> Control {
@@ -158,7 +160,15 @@ pub fn run(args: NodeArgs) -> ExitCode {
             Output::Log { level, message } => logger.log(*level, message),
             // The last command-line app to start (restored and watched apps do not count).
             Output::AppStarted { app } if waiting.remove(app) && waiting.is_empty() => {
-                logger.log(LogLevel::Info, UP);
+                if controls == 0 {
+                    logger.log(LogLevel::Info, UP);
+                }
+            }
+            Output::ControlReady { .. } => {
+                controls = controls.saturating_sub(1);
+                if controls == 0 && waiting.is_empty() {
+                    logger.log(LogLevel::Info, UP);
+                }
             }
             Output::DeployFailed { app, reason } => {
                 logger.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));

@@ -108,10 +108,13 @@ impl Node {
     pub(super) fn control_bound(&mut self, endpoint: EndpointId, result: Result<(), String>) {
         let address = self.control.address(endpoint).to_owned();
         match result {
-            Ok(()) => self.log(
-                LogLevel::Info,
-                format!("control endpoint listening on {address}"),
-            ),
+            Ok(()) => {
+                self.log(
+                    LogLevel::Info,
+                    format!("control endpoint listening on {address}"),
+                );
+                self.out.push_back(Output::ControlReady { address });
+            }
             Err(error) => {
                 let reason = format!("cannot bind the control endpoint {address}: {error}");
                 self.log(LogLevel::Error, reason.clone());

@@ -772,6 +772,7 @@ impl Fuzz {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
             Output::AppStarted { .. }
+            | Output::ControlReady { .. }
             | Output::AppStopped { .. }
             | Output::DeployFailed { .. }
             | Output::Log { .. } => {}

@@ -227,6 +227,10 @@ pub enum Output {
     Fatal {
         reason: String,
     },
+    /// A control endpoint is listening.
+    ControlReady {
+        address: String,
+    },
     /// An app is up: every endpoint bound.
     AppStarted {
         app: String,
