@@ -159,10 +159,11 @@ pub fn run(args: NodeArgs) -> ExitCode {
         match output {
             Output::Log { level, message } => logger.log(*level, message),
             // The last command-line app to start (restored and watched apps do not count).
-            Output::AppStarted { app } if waiting.remove(app) && waiting.is_empty() => {
-                if controls == 0 {
-                    logger.log(LogLevel::Info, UP);
-                }
+            // (The guard removes the app whatever follows: it must run first.)
+            Output::AppStarted { app }
+                if waiting.remove(app) && waiting.is_empty() && controls == 0 =>
+            {
+                logger.log(LogLevel::Info, UP);
             }
             Output::ControlReady { .. } => {
                 controls = controls.saturating_sub(1);
