@@ -72,11 +72,23 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
             package,
         } => store
             .put_app(&app, &manifest_json, package.as_deref())
-            .map(|package_dir| StoreDone {
-                package_dir,
-                revision: None,
+            .map(|put| StoreDone {
+                package_dir: put.package_dir,
+                revision: Some(put.revision),
             })
             .map_err(|e| format!("cannot store app {app:?}: {e}")),
+        StoreOp::Revert { app, to, from } => store
+            .revert(&app, to, from)
+            .map(|()| StoreDone::default())
+            .map_err(|e| {
+                format!("cannot revert app {app:?} from revision {from} to {to} in the store: {e}")
+            }),
+        StoreOp::DropRevision { app, revision } => store
+            .drop_revision(&app, revision)
+            .map(|_| StoreDone::default())
+            .map_err(|e| {
+                format!("cannot drop revision {revision} of app {app:?} from the store: {e}")
+            }),
         StoreOp::DeleteApp { app } => store
             .delete_app(&app)
             .map(|_| StoreDone::default())
@@ -92,9 +104,6 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
             .delete_job(&id)
             .map(|_| StoreDone::default())
             .map_err(|e| format!("cannot delete scheduled job {id:?} from the store: {e}")),
-        StoreOp::Revert { app, .. } | StoreOp::DropRevision { app, .. } => Err(format!(
-            "cannot change the revisions of app {app:?}: this store keeps one revision"
-        )),
     }
 }
 
@@ -130,7 +139,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
     StoredApp {
         manifest_json: Bytes::from(app.manifest_json),
         package_dir: app.package_dir,
-        revision: 0,
+        revision: app.revision,
     }
 }
 
@@ -187,6 +196,21 @@ mod tests {
         got
     }
 
+    fn put(app: &str, manifest: &'static [u8]) -> StoreOp {
+        StoreOp::PutApp {
+            app: app.into(),
+            manifest_json: Bytes::from_static(manifest),
+            package: None,
+        }
+    }
+
+    fn revision(revision: u64) -> Result<StoreDone, String> {
+        Ok(StoreDone {
+            package_dir: None,
+            revision: Some(revision),
+        })
+    }
+
     #[test]
     fn operations_run_in_order_and_each_result_comes_back_with_its_token() {
         let dir = tempfile::tempdir().unwrap();
@@ -194,37 +218,57 @@ mod tests {
         let inbox = Inbox::new().unwrap();
         let thread = StoreThread::spawn(store.clone(), inbox.clone()).unwrap();
         let ops = [
-            StoreOp::PutApp {
-                app: "echo".into(),
-                manifest_json: Bytes::from_static(b"{\"v\": 1}"),
-                package: None,
-            },
-            // Replaces the first: only order makes the second manifest the stored one.
-            StoreOp::PutApp {
-                app: "echo".into(),
-                manifest_json: Bytes::from_static(b"{\"v\": 2}"),
-                package: None,
-            },
-            StoreOp::PutJob(job("j1", b"\x00body")),
-            StoreOp::PutJob(job("j2", b"")),
-            StoreOp::DeleteJob { id: "j2".into() },
-            StoreOp::PutApp {
-                app: "gone".into(),
-                manifest_json: Bytes::from_static(b"{}"),
-                package: None,
-            },
-            StoreOp::DeleteApp { app: "gone".into() },
+            (put("echo", b"{\"v\": 1}"), revision(1)),
+            // A new revision: only order makes the second manifest the current one.
+            (put("echo", b"{\"v\": 2}"), revision(2)),
+            (put("echo", b"{\"v\": 3}"), revision(3)),
+            // The version of revision 3 failed to start: revision 2 is current again.
+            (
+                StoreOp::Revert {
+                    app: "echo".into(),
+                    to: 2,
+                    from: 3,
+                },
+                Ok(StoreDone::default()),
+            ),
+            // The version of revision 1 has left.
+            (
+                StoreOp::DropRevision {
+                    app: "echo".into(),
+                    revision: 1,
+                },
+                Ok(StoreDone::default()),
+            ),
+            // The current one is kept.
+            (
+                StoreOp::DropRevision {
+                    app: "echo".into(),
+                    revision: 2,
+                },
+                Ok(StoreDone::default()),
+            ),
+            (
+                StoreOp::PutJob(job("j1", b"\x00body")),
+                Ok(StoreDone::default()),
+            ),
+            (StoreOp::PutJob(job("j2", b"")), Ok(StoreDone::default())),
+            (
+                StoreOp::DeleteJob { id: "j2".into() },
+                Ok(StoreDone::default()),
+            ),
+            (put("gone", b"{}"), revision(1)),
+            (
+                StoreOp::DeleteApp { app: "gone".into() },
+                Ok(StoreDone::default()),
+            ),
         ];
         let n = ops.len();
-        for (token, op) in ops.into_iter().enumerate() {
+        let mut expected = Vec::new();
+        for (token, (op, result)) in ops.into_iter().enumerate() {
             thread.submit(token as u64 + 100, op).unwrap();
+            expected.push((token as u64 + 100, result));
         }
-        let got = stored(&inbox, n);
-        let tokens: Vec<u64> = got.iter().map(|(t, _)| *t).collect();
-        assert_eq!(tokens, (100..100 + n as u64).collect::<Vec<_>>());
-        for (token, result) in &got {
-            assert_eq!(result, &Ok(StoreDone::default()), "token {token}");
-        }
+        assert_eq!(stored(&inbox, n), expected);
         drop(thread);
 
         let restored = restore_inputs(&store).unwrap();
@@ -237,12 +281,21 @@ mod tests {
                 assert_eq!(app, "echo");
                 assert_eq!(&stored.manifest_json[..], b"{\"v\": 2}");
                 assert_eq!(stored.package_dir, None);
+                assert_eq!(stored.revision, 2);
             }
             other => panic!("{other:?}"),
         }
         match &restored[1] {
             Input::RestoreJob { job: Ok(j) } => assert_eq!(j, &job("j1", b"\x00body")),
             other => panic!("{other:?}"),
+        }
+        // Only the current revision is left of "echo".
+        assert!(store.revision_dir("echo", 2).is_dir());
+        for gone in [1, 3] {
+            assert!(
+                !store.revision_dir("echo", gone).exists(),
+                "revision {gone}"
+            );
         }
     }
 
@@ -258,6 +311,7 @@ mod tests {
         tar.append_data(&mut header, "app.py", &b"print"[..])
             .unwrap();
         let package = Bytes::from(tar.into_inner().unwrap());
+        let package_2 = package.clone();
         let inbox = Inbox::new().unwrap();
         let thread = StoreThread::spawn(store.clone(), inbox.clone()).unwrap();
         thread
@@ -266,14 +320,46 @@ mod tests {
                 StoreOp::PutApp {
                     app: "py".into(),
                     manifest_json: Bytes::from_static(b"{}"),
+                    package: Some(package_2),
+                },
+            )
+            .unwrap();
+        thread
+            .submit(
+                2,
+                StoreOp::PutApp {
+                    app: "py".into(),
+                    manifest_json: Bytes::from_static(b"{}"),
                     package: Some(package),
                 },
             )
             .unwrap();
-        let got = stored(&inbox, 1);
-        let package_dir = got[0].1.clone().unwrap().package_dir.unwrap();
-        assert_eq!(package_dir, store.app_dir("py").join("package"));
+        let got = stored(&inbox, 2);
+        let first = got[0].1.clone().unwrap();
+        let second = got[1].1.clone().unwrap();
+        assert_eq!(first.revision, Some(1));
+        assert_eq!(second.revision, Some(2));
+        // Each revision has its own folder: the first one's files stay for its version.
+        let package_dir = first.package_dir.unwrap();
+        assert_eq!(package_dir, store.revision_dir("py", 1).join("package"));
+        assert_eq!(
+            second.package_dir.unwrap(),
+            store.revision_dir("py", 2).join("package")
+        );
         assert_eq!(std::fs::read(package_dir.join("app.py")).unwrap(), b"print");
+        drop(thread);
+        match &restore_inputs(&store).unwrap()[..] {
+            [Input::Restore {
+                stored: Ok(stored), ..
+            }] => {
+                assert_eq!(stored.revision, 2);
+                assert_eq!(
+                    stored.package_dir.as_deref(),
+                    Some(store.revision_dir("py", 2).join("package").as_path())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -303,7 +389,18 @@ mod tests {
                 },
             )
             .unwrap();
-        let got = stored(&inbox, 3);
+        thread.submit(4, put("kept", b"{}")).unwrap();
+        thread
+            .submit(
+                5,
+                StoreOp::Revert {
+                    app: "kept".into(),
+                    to: 7,
+                    from: 1,
+                },
+            )
+            .unwrap();
+        let got = stored(&inbox, 5);
         let first = got[0].1.clone().unwrap_err();
         assert!(
             first.starts_with("cannot store app \"bad\": corrupt "),
@@ -316,6 +413,15 @@ mod tests {
             "{second}"
         );
         assert_eq!(got[2], (3, Ok(StoreDone::default())));
+        assert_eq!(got[3], (4, revision(1)));
+        let revert = got[4].1.clone().unwrap_err();
+        assert!(
+            revert.starts_with(
+                "cannot revert app \"kept\" from revision 1 to 7 in the store: revision 7"
+            ),
+            "{revert}"
+        );
+        assert!(revert.contains("r7"), "{revert}");
     }
 
     #[test]
@@ -334,10 +440,10 @@ mod tests {
             }] => {
                 assert_eq!(app, "broken");
                 assert!(
-                    app_error.starts_with("cannot read stored app \"broken\": read "),
+                    app_error.starts_with("cannot read stored app \"broken\": corrupt "),
                     "{app_error}"
                 );
-                assert!(app_error.contains("manifest.json"), "{app_error}");
+                assert!(app_error.contains("no current file"), "{app_error}");
                 assert!(
                     job_error.starts_with("cannot read a scheduled job: corrupt "),
                     "{job_error}"

@@ -31,16 +31,18 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     sync_dir(dir)
 }
 
-fn write_new(tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Creates `path` (which must not exist) with `bytes`, fsynced; the caller makes the
+/// directory entry durable.
+pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .open(tmp)
-        .map_err(StoreError::io("create", tmp))?;
+        .open(path)
+        .map_err(StoreError::io("create", path))?;
     file.write_all(bytes)
-        .map_err(StoreError::io("write", tmp))?;
-    file.sync_all().map_err(StoreError::io("fsync", tmp))
+        .map_err(StoreError::io("write", path))?;
+    file.sync_all().map_err(StoreError::io("fsync", path))
 }
 
 /// Makes a directory's entries (a rename, a new or removed file) durable.
@@ -48,41 +50,4 @@ pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(StoreError::io("fsync directory", dir))
-}
-
-/// Swaps two directory entries atomically (`renameat2(RENAME_EXCHANGE)`). Where the kernel
-/// or filesystem cannot, falls back to three renames (`b` aside to `.swap-*`, `a` to `b`,
-/// the aside to `a`); a crash in between leaves `b` missing, which [`crate::Store::open`]
-/// repairs by putting the `.swap-*` back.
-pub fn exchange(a: &Path, b: &Path) -> Result<(), StoreError> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::ffi::CString;
-        use std::os::unix::ffi::OsStrExt;
-        let ca = CString::new(a.as_os_str().as_bytes()).expect("store paths have no NUL");
-        let cb = CString::new(b.as_os_str().as_bytes()).expect("store paths have no NUL");
-        // SAFETY: both strings are valid NUL-terminated paths that outlive the call.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                libc::AT_FDCWD,
-                ca.as_ptr(),
-                libc::AT_FDCWD,
-                cb.as_ptr(),
-                libc::RENAME_EXCHANGE,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if !matches!(err.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL)) {
-            return Err(StoreError::io("exchange", b)(err));
-        }
-    }
-    // Fallback: not atomic, but each step leaves a recoverable state.
-    let aside = temp_path(b.parent().expect("store paths have a parent"), "swap");
-    fs::rename(b, &aside).map_err(StoreError::io("rename aside", b))?;
-    fs::rename(a, b).map_err(StoreError::io("rename into place", b))?;
-    fs::rename(&aside, a).map_err(StoreError::io("rename", a))
 }

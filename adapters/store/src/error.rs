@@ -41,6 +41,14 @@ pub enum StoreError {
         entry: PathBuf,
         reason: String,
     },
+    /// A revision an operation needs is not on disk.
+    #[error("revision {revision} ({}) is not stored: {reason}", path.display())]
+    MissingRevision {
+        /// Where it would be.
+        path: PathBuf,
+        revision: u64,
+        reason: &'static str,
+    },
     /// A stored file (or a manifest being stored) whose content is not what it must be.
     #[error("corrupt {}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },

@@ -1,44 +1,69 @@
 //! The node's app store (DESIGN.md §3, §7): a directory holding every deployed app's
-//! manifest and unpacked package, and the manual scheduler's jobs, so a node recreates its
-//! apps and jobs at start.
+//! revisions (manifest and unpacked package), and the manual scheduler's jobs, so a node
+//! recreates its apps and jobs at start.
 //!
 //! Layout under the root (see README.md):
 //!
 //! ```text
-//! apps/<app>/manifest.json   the manifest, as deployed
-//! apps/<app>/package/        the unpacked package, if one was deployed
-//! schedule/<id>.json         a ScheduledJob
+//! apps/<app>/current              the app's current revision number, in decimal ("3\n")
+//! apps/<app>/r<N>/manifest.json   revision N's manifest, as deployed
+//! apps/<app>/r<N>/package/        revision N's unpacked package, if it had one
+//! schedule/<id>.json              a ScheduledJob
 //! ```
 //!
-//! Every write is atomic and durable: a temporary file (its name starts with `.`), fsync,
-//! rename, fsync of the directory; a package is unpacked into a temporary directory and
-//! swapped in by one rename. Readers skip names starting with `.`; [`Store::open`] removes
-//! the ones a crash left behind. One node owns a store at a time.
+//! An app folder in the layout from before revisions (`manifest.json` and `package/` in it,
+//! no `current`) is read as revision 0.
+//!
+//! An app keeps several revisions because, during a redeploy, the old version keeps running
+//! (and spawning workers from its package) while the new one starts: the new revision is
+//! written beside the old one, the core reverts to the old one if the new version fails to
+//! start ([`Store::revert`]) and drops a revision once its version has left
+//! ([`Store::drop_revision`]).
+//!
+//! Every write is atomic and durable: a temporary file or directory (its name starts with
+//! `.`), fsync, rename, fsync of the directory. A revision is built whole in a temporary
+//! directory and renamed into place before `current` is switched to it. Readers skip names
+//! starting with `.`; [`Store::open`] removes the ones a crash left behind, and the revisions
+//! that are not current. One node owns a store at a time.
 
 mod atomic;
 mod error;
 mod job;
 mod name;
+mod revision;
 mod unpack;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use error::StoreError;
 pub use job::ScheduledJob;
 pub use name::MAX_NAME;
 
+use revision::{CURRENT, MANIFEST, PACKAGE};
+
 const APPS: &str = "apps";
 const SCHEDULE: &str = "schedule";
-const MANIFEST: &str = "manifest.json";
-const PACKAGE: &str = "package";
 
-/// An app as stored: its manifest's bytes and, if a package was deployed, where it is
-/// unpacked (the `base_dir` to give `Manifest::parse`).
+/// An app as stored: its current revision's manifest bytes and, if a package was deployed
+/// with it, where it is unpacked (the `base_dir` to give `Manifest::parse`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredApp {
     pub manifest_json: Vec<u8>,
+    pub package_dir: Option<PathBuf>,
+    /// The revision's number (0 for an app stored in the layout from before revisions).
+    pub revision: u64,
+}
+
+/// What [`Store::put_app`] stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutRevision {
+    /// The new revision, now the app's current one.
+    pub revision: u64,
+    /// Where its package is unpacked, if one was given.
     pub package_dir: Option<PathBuf>,
 }
 
@@ -46,6 +71,11 @@ pub struct StoredApp {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// The last revision handed out per app by this process. A deleted app's folder is gone,
+    /// but the version that ran it may still be leaving (and be dropped later by number): a
+    /// redeploy must not reuse its number, so numbers are never reused within a run. Across
+    /// restarts the folder is enough: nothing of the previous run is still running.
+    issued: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Store {
@@ -63,10 +93,12 @@ impl Store {
     }
 
     /// Opens the store at `root`, creating its layout, and removes the temporary files and
-    /// directories an interrupted write left behind.
+    /// directories an interrupted write left behind, and every app's revisions other than
+    /// its current one (the node restarts only that one).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         let store = Store {
             root: root.to_owned(),
+            issued: Arc::default(),
         };
         for dir in [store.apps_dir(), store.schedule_dir()] {
             fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
@@ -85,10 +117,17 @@ impl Store {
         self.apps_dir().join(app)
     }
 
-    /// Stores `app`: its manifest (which must be JSON; its meaning is `Manifest::parse`'s
-    /// business) and, if given, its package, a tar archive unpacked into
-    /// `apps/<app>/package/`. Replaces what was stored before; without a package, an old
-    /// package is removed. Returns the package directory, if there is one.
+    /// Where revision `revision` of `app` is (or would be) stored.
+    pub fn revision_dir(&self, app: &str, revision: u64) -> PathBuf {
+        revision::dir(&self.app_dir(app), revision)
+    }
+
+    /// Stores a new revision of `app`: its manifest (which must be JSON; its meaning is
+    /// `Manifest::parse`'s business) and, if given, its package, a tar archive unpacked into
+    /// `apps/<app>/r<N>/package/`; then makes it the app's current revision. Earlier
+    /// revisions stay on disk until [`Store::drop_revision`] (or the next [`Store::open`]).
+    /// The number is greater than every revision of the app on disk (and every one this
+    /// process handed out for it).
     ///
     /// A hostile archive (absolute paths, `..`, links out, devices) is refused and leaves
     /// the stored app as it was.
@@ -97,65 +136,127 @@ impl Store {
         app: &str,
         manifest_json: &[u8],
         package_tar: Option<&[u8]>,
-    ) -> Result<Option<PathBuf>, StoreError> {
-        name::validate(app, &self.apps_dir())?;
+    ) -> Result<PutRevision, StoreError> {
+        let apps = self.apps_dir();
+        name::validate(app, &apps)?;
         let dir = self.app_dir(app);
-        let manifest = dir.join(MANIFEST);
-        check_json(manifest_json, &manifest)?;
-        let new_app = !dir.is_dir();
-        if new_app {
-            fs::create_dir(&dir).map_err(StoreError::io("create directory", &dir))?;
-        }
-        let mut unpacked = None;
-        let result = (|| {
-            if let Some(tar) = package_tar {
-                let tmp = atomic::temp_path(&dir, "package");
-                fs::create_dir(&tmp).map_err(StoreError::io("create directory", &tmp))?;
-                unpacked = Some(tmp.clone());
-                unpack::unpack(tar, &tmp)?;
-                atomic::sync_dir(&tmp)?;
+        check_json(manifest_json, &dir.join(MANIFEST))?;
+        let exists = match fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => true,
+            Ok(_) => {
+                return Err(StoreError::Corrupt {
+                    path: dir,
+                    reason: "not a directory".into(),
+                })
             }
-            atomic::write(&manifest, manifest_json)?;
-            if new_app {
-                atomic::sync_dir(&self.apps_dir())?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            // Leave the stored app as it was (or absent, if it was new).
-            let _ = match (&unpacked, new_app) {
-                (_, true) => fs::remove_dir_all(&dir),
-                (Some(tmp), false) => fs::remove_dir_all(tmp),
-                (None, false) => Ok(()),
-            };
-            return Err(e);
-        }
-        let package = dir.join(PACKAGE);
-        let old = match unpacked {
-            Some(tmp) if is_real_dir(&package) => {
-                atomic::exchange(&tmp, &package)?;
-                Some(tmp)
-            }
-            Some(tmp) => {
-                fs::rename(&tmp, &package)
-                    .map_err(StoreError::io("rename into place", &package))?;
-                None
-            }
-            None if fs::symlink_metadata(&package).is_ok() => {
-                let aside = atomic::temp_path(&dir, "old");
-                fs::rename(&package, &aside).map_err(StoreError::io("rename aside", &package))?;
-                Some(aside)
-            }
-            None => None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(StoreError::io("read", &dir)(e)),
         };
-        atomic::sync_dir(&dir)?;
-        if let Some(old) = old {
-            remove_any(&old)?;
+        let revision = self.next_revision(app, &dir)?;
+        let package_dir = package_tar.map(|_| revision::dir(&dir, revision).join(PACKAGE));
+        if exists {
+            // Built aside, renamed into place, and only then made current: a crash leaves
+            // either a temporary or a non-current revision, both swept at the next open.
+            let tmp = atomic::temp_path(&dir, "rev");
+            let target = revision::dir(&dir, revision);
+            let built = build_revision(&tmp, manifest_json, package_tar).and_then(|()| {
+                fs::rename(&tmp, &target).map_err(StoreError::io("rename into place", &target))
+            });
+            if let Err(e) = built {
+                let _ = remove_any(&tmp);
+                return Err(e);
+            }
+            let previous = revision::read_current(&dir).ok();
+            let switched = atomic::sync_dir(&dir).and_then(|()| {
+                atomic::write(&dir.join(CURRENT), &revision::current_bytes(revision))
+            });
+            if let Err(e) = switched {
+                // The caller hears of a failure and keeps running the old version, so a
+                // restart must find the old one too: put `current` back if the rename
+                // happened, and drop the new revision unless it could not be undone.
+                let current = || revision::read_current(&dir).ok();
+                if let (Some(previous), Some(true)) = (previous, current().map(|c| c == revision)) {
+                    let _ = atomic::write(&dir.join(CURRENT), &revision::current_bytes(previous));
+                }
+                if current() != Some(revision) {
+                    let _ = remove_any(&target);
+                }
+                return Err(e);
+            }
+        } else {
+            // A new app: its whole folder (revision and `current`) is built aside and appears
+            // with one rename, so there is never an app folder without a current revision.
+            let tmp = atomic::temp_path(&apps, "app");
+            let built = (|| {
+                fs::create_dir(&tmp).map_err(StoreError::io("create directory", &tmp))?;
+                build_revision(&revision::dir(&tmp, revision), manifest_json, package_tar)?;
+                atomic::write_new(&tmp.join(CURRENT), &revision::current_bytes(revision))?;
+                atomic::sync_dir(&tmp)?;
+                fs::rename(&tmp, &dir).map_err(StoreError::io("rename into place", &dir))
+            })();
+            if let Err(e) = built {
+                let _ = remove_any(&tmp);
+                return Err(e);
+            }
+            if let Err(e) = atomic::sync_dir(&apps) {
+                // Reported as failed, so it must not come back at a restart.
+                let _ = self.delete_app(app);
+                return Err(e);
+            }
         }
-        Ok(package_tar.map(|_| package))
+        Ok(PutRevision {
+            revision,
+            package_dir,
+        })
     }
 
-    /// Removes `app` and its package. Returns whether it was stored.
+    /// The redeploy that stored revision `from` failed, and the version of revision `to` keeps
+    /// running: if `from` is the app's current revision, `to` becomes current again (durably:
+    /// a restart finds `to`); then `from` is removed. If `from` is not current (a later
+    /// deploy, or this was done before), only `from` is removed. Idempotent; an app or
+    /// revision that is not stored is fine, and `to == from` changes nothing.
+    ///
+    /// If `from` is current and `to` is not on disk, nothing changes and the error says so:
+    /// removing `from` would leave the app with no revision to restart, and keeping it as
+    /// current restarts what was deployed last rather than nothing.
+    pub fn revert(&self, app: &str, to: u64, from: u64) -> Result<(), StoreError> {
+        name::validate(app, &self.apps_dir())?;
+        let dir = self.app_dir(app);
+        if to == from || !is_real_dir(&dir) {
+            return Ok(());
+        }
+        if revision::read_current(&dir)? == from {
+            if !revision::exists(&dir, to) {
+                return Err(StoreError::MissingRevision {
+                    path: revision::dir(&dir, to),
+                    revision: to,
+                    reason: "cannot revert to it: the current revision stays",
+                });
+            }
+            atomic::write(&dir.join(CURRENT), &revision::current_bytes(to))?;
+        }
+        remove_revision(&dir, from)?;
+        Ok(())
+    }
+
+    /// The version of revision `revision` has left: removes its files, unless it is the app's
+    /// current revision (then nothing changes). Returns whether files were removed. An app or
+    /// revision that is not stored is fine.
+    pub fn drop_revision(&self, app: &str, revision: u64) -> Result<bool, StoreError> {
+        name::validate(app, &self.apps_dir())?;
+        let dir = self.app_dir(app);
+        if !is_real_dir(&dir) || !revision::present(&dir, revision) {
+            return Ok(false);
+        }
+        // Without a readable `current` we cannot know the revision is not the one a restart
+        // needs: refuse rather than guess.
+        if revision::read_current(&dir)? == revision {
+            return Ok(false);
+        }
+        remove_revision(&dir, revision)
+    }
+
+    /// Removes `app` with all its revisions. Returns whether it was stored.
     pub fn delete_app(&self, app: &str) -> Result<bool, StoreError> {
         name::validate(app, &self.apps_dir())?;
         let dir = self.app_dir(app);
@@ -170,9 +271,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Every stored app, sorted by name, each with its own result: a missing, unreadable or
-    /// corrupt manifest fails that app only. If the apps directory itself cannot be read,
-    /// the one entry has an empty name.
+    /// Every stored app's current revision, sorted by name, each with its own result: a
+    /// missing, unreadable or corrupt `current` or manifest fails that app only. If the apps
+    /// directory itself cannot be read, the one entry has an empty name.
     pub fn load_apps(&self) -> Vec<(String, Result<StoredApp, StoreError>)> {
         let apps = self.apps_dir();
         let names = match list(&apps) {
@@ -190,13 +291,16 @@ impl Store {
 
     fn load_app(&self, app: &str) -> Result<StoredApp, StoreError> {
         let dir = self.app_dir(app);
-        let manifest = dir.join(MANIFEST);
+        let revision = revision::read_current(&dir)?;
+        let rev_dir = revision::dir(&dir, revision);
+        let manifest = rev_dir.join(MANIFEST);
         let manifest_json = fs::read(&manifest).map_err(StoreError::io("read", &manifest))?;
         check_json(&manifest_json, &manifest)?;
-        let package = dir.join(PACKAGE);
+        let package = rev_dir.join(PACKAGE);
         Ok(StoredApp {
             manifest_json,
             package_dir: is_real_dir(&package).then_some(package),
+            revision,
         })
     }
 
@@ -273,28 +377,89 @@ impl Store {
         self.schedule_dir().join(format!("{id}.json"))
     }
 
-    /// Removes temporary entries left by an interrupted write; puts back a package that an
-    /// interrupted non-atomic swap left aside.
+    /// The number for a new revision of `app`: above every revision on disk (and the one
+    /// `current` names), and above every one handed out for `app` by this process.
+    fn next_revision(&self, app: &str, dir: &Path) -> Result<u64, StoreError> {
+        let on_disk = revision::on_disk(dir)?.last().copied().unwrap_or(0);
+        let current = revision::read_current(dir).unwrap_or(0);
+        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        let last = issued.entry(app.to_owned()).or_insert(0);
+        let next = (*last)
+            .max(on_disk)
+            .max(current)
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: dir.to_owned(),
+                reason: "no revision number left".into(),
+            })?;
+        *last = next;
+        Ok(next)
+    }
+
+    /// Removes temporary entries left by an interrupted write, and the revisions of each app
+    /// that are not its current one (a crash before their `DropRevision`, or a put whose
+    /// `current` switch never happened). Only done for an app whose current revision reads
+    /// well: otherwise the others are kept for whoever repairs it.
     fn sweep(&self) -> Result<(), StoreError> {
         let apps = self.apps_dir();
-        remove_temporaries(&apps, |_| false)?;
-        remove_temporaries(&self.schedule_dir(), |_| false)?;
+        remove_temporaries(&apps)?;
+        remove_temporaries(&self.schedule_dir())?;
         for app in list(&apps)? {
             let dir = apps.join(&app);
             if !is_real_dir(&dir) {
                 continue;
             }
-            let package = dir.join(PACKAGE);
-            let restore = !is_real_dir(&package);
-            remove_temporaries(&dir, |tmp| {
-                let is_swap = tmp
-                    .file_name()
-                    .is_some_and(|n| n.as_encoded_bytes().starts_with(b".swap-"));
-                restore && is_swap && fs::rename(tmp, &package).is_ok()
-            })?;
+            remove_temporaries(&dir)?;
+            if self.load_app(&app).is_err() {
+                continue;
+            }
+            let current = revision::read_current(&dir)?;
+            for stale in revision::on_disk(&dir)? {
+                if stale != current {
+                    remove_revision(&dir, stale)?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Writes revision files into `dir` (which must not exist): the manifest and the unpacked
+/// package, each fsynced, then the folder itself.
+fn build_revision(
+    dir: &Path,
+    manifest_json: &[u8],
+    package_tar: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    fs::create_dir(dir).map_err(StoreError::io("create directory", dir))?;
+    atomic::write_new(&dir.join(MANIFEST), manifest_json)?;
+    if let Some(tar) = package_tar {
+        let package = dir.join(PACKAGE);
+        fs::create_dir(&package).map_err(StoreError::io("create directory", &package))?;
+        unpack::unpack(tar, &package)?;
+        atomic::sync_dir(&package)?;
+    }
+    atomic::sync_dir(dir)
+}
+
+/// Removes revision `revision` from `app_dir`, if it is there: renamed aside first (so no
+/// reader ever sees half of it), then deleted. Returns whether it was there.
+fn remove_revision(app_dir: &Path, revision: u64) -> Result<bool, StoreError> {
+    let mut aside = Vec::new();
+    for entry in revision::entries(app_dir, revision) {
+        let tmp = atomic::temp_path(app_dir, "dropped");
+        match fs::rename(&entry, &tmp) {
+            Ok(()) => aside.push(tmp),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io("rename aside", &entry)(e)),
+        }
+    }
+    if aside.is_empty() {
+        return Ok(false);
+    }
+    atomic::sync_dir(app_dir)?;
+    aside.iter().try_for_each(|tmp| remove_any(tmp))?;
+    Ok(true)
 }
 
 /// [`Store::default_root`] for the given user and environment.
@@ -343,11 +508,11 @@ fn list(dir: &Path) -> Result<Vec<String>, StoreError> {
     Ok(names)
 }
 
-/// Removes the temporaries in `dir`, except those `keep` takes care of (and returns true).
-fn remove_temporaries(dir: &Path, mut keep: impl FnMut(&Path) -> bool) -> Result<(), StoreError> {
+/// Removes the temporaries in `dir`.
+fn remove_temporaries(dir: &Path) -> Result<(), StoreError> {
     for entry in fs::read_dir(dir).map_err(StoreError::io("read directory", dir))? {
         let entry = entry.map_err(StoreError::io("read directory", dir))?;
-        if name::is_temporary(&entry.file_name()) && !keep(&entry.path()) {
+        if name::is_temporary(&entry.file_name()) {
             remove_any(&entry.path())?;
         }
     }

@@ -60,11 +60,10 @@ fn put_load_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(&tmp.path().join("store")).unwrap();
     let tar = tar_of(&[("bin/worker", b"#!/bin/sh\n"), ("data.txt", b"hello")]);
-    let package = store
-        .put_app("echo", MANIFEST, Some(&tar))
-        .unwrap()
-        .unwrap();
-    assert_eq!(package, store.app_dir("echo").join("package"));
+    let put = store.put_app("echo", MANIFEST, Some(&tar)).unwrap();
+    assert_eq!(put.revision, 1);
+    let package = put.package_dir.unwrap();
+    assert_eq!(package, store.app_dir("echo").join("r1/package"));
     assert_eq!(fs::read(package.join("data.txt")).unwrap(), b"hello");
     assert_eq!(
         fs::metadata(package.join("bin/worker"))
@@ -74,7 +73,8 @@ fn put_load_round_trip() {
             & 0o111,
         0o111
     );
-    store.put_app("plain", MANIFEST, None).unwrap();
+    let plain = store.put_app("plain", MANIFEST, None).unwrap();
+    assert_eq!((plain.revision, plain.package_dir), (1, None));
 
     // A second open (a node restart) sees both.
     let store = Store::open(&tmp.path().join("store")).unwrap();
@@ -85,9 +85,11 @@ fn put_load_round_trip() {
     let echo = echo.as_ref().unwrap();
     assert_eq!(echo.manifest_json, MANIFEST);
     assert_eq!(echo.package_dir.as_deref(), Some(package.as_path()));
+    assert_eq!(echo.revision, 1);
     let (name, plain) = &apps[1];
     assert_eq!(name, "plain");
     assert_eq!(plain.as_ref().unwrap().package_dir, None);
+    assert_eq!(plain.as_ref().unwrap().revision, 1);
 
     assert!(store.delete_app("echo").unwrap());
     assert!(!store.delete_app("echo").unwrap());
@@ -97,27 +99,241 @@ fn put_load_round_trip() {
 
 use std::os::unix::fs::PermissionsExt;
 
+/// The current revision of `app`, as `load_apps` gives it.
+fn current(store: &Store, app: &str) -> cocaine_store::StoredApp {
+    let apps = store.load_apps();
+    let (_, stored) = apps.into_iter().find(|(name, _)| name == app).unwrap();
+    stored.unwrap()
+}
+
 #[test]
-fn re_put_replaces_the_package() {
+fn a_put_adds_a_revision_and_keeps_the_old_one_until_dropped() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
     let first = tar_of(&[("old.txt", b"1"), ("dir/keep.txt", b"1")]);
     let second = tar_of(&[("new.txt", b"2")]);
-    store.put_app("app", MANIFEST, Some(&first)).unwrap();
+    let r1 = store.put_app("app", MANIFEST, Some(&first)).unwrap();
     let v2 = br#"{"version": 2}"#;
-    let package = store.put_app("app", v2, Some(&second)).unwrap().unwrap();
+    let r2 = store.put_app("app", v2, Some(&second)).unwrap();
+    assert!(r2.revision > r1.revision, "{r1:?} {r2:?}");
+    let package = r2.package_dir.unwrap();
     assert_eq!(snapshot(&package), vec!["new.txt"]);
-    // Nothing but the manifest and the package is left in the app's folder.
+    // The old revision is untouched: its version may still be running, spawning workers.
+    let old_package = r1.package_dir.unwrap();
+    assert_eq!(fs::read(old_package.join("dir/keep.txt")).unwrap(), b"1");
+    let stored = current(&store, "app");
+    assert_eq!(stored.manifest_json, v2);
+    assert_eq!(stored.revision, r2.revision);
+    assert_eq!(stored.package_dir.as_ref(), Some(&package));
+
+    // Dropping the current revision does nothing; dropping the old one removes its files.
+    assert!(!store.drop_revision("app", r2.revision).unwrap());
+    assert_eq!(current(&store, "app"), stored);
+    assert!(store.drop_revision("app", r1.revision).unwrap());
+    assert!(!store.drop_revision("app", r1.revision).unwrap());
+    assert!(!store.drop_revision("app", 77).unwrap());
+    assert!(!store.drop_revision("never-stored", 1).unwrap());
     assert_eq!(
         snapshot(&store.app_dir("app")),
-        vec!["manifest.json", "package", "package/new.txt"]
+        vec![
+            "current",
+            "r2",
+            "r2/manifest.json",
+            "r2/package",
+            "r2/package/new.txt"
+        ]
     );
-    let apps = store.load_apps();
-    assert_eq!(apps[0].1.as_ref().unwrap().manifest_json, v2);
+    assert_eq!(current(&store, "app"), stored);
 
-    // Without a package the old one goes.
-    assert_eq!(store.put_app("app", MANIFEST, None).unwrap(), None);
-    assert_eq!(snapshot(&store.app_dir("app")), vec!["manifest.json"]);
+    // A revision without a package has none, and the one before keeps its own.
+    let r3 = store.put_app("app", MANIFEST, None).unwrap();
+    assert_eq!(r3.package_dir, None);
+    assert_eq!(current(&store, "app").package_dir, None);
+    assert_eq!(snapshot(&package), vec!["new.txt"]);
+}
+
+#[test]
+fn revert_makes_the_old_revision_current_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let r1 = store
+        .put_app("app", MANIFEST, Some(&tar_of(&[("v", b"1")])))
+        .unwrap();
+    let refused = br#"{"refused": true}"#;
+    let r2 = store
+        .put_app("app", refused, Some(&tar_of(&[("v", b"2")])))
+        .unwrap();
+    assert_eq!(current(&store, "app").revision, r2.revision);
+
+    store.revert("app", r1.revision, r2.revision).unwrap();
+    let stored = current(&store, "app");
+    assert_eq!(stored.revision, r1.revision);
+    assert_eq!(stored.manifest_json, MANIFEST);
+    assert_eq!(stored.package_dir, r1.package_dir);
+    assert_eq!(
+        fs::read(stored.package_dir.unwrap().join("v")).unwrap(),
+        b"1"
+    );
+    assert!(!store.revision_dir("app", r2.revision).exists());
+    // A restart finds the old one too.
+    let restarted = Store::open(tmp.path()).unwrap();
+    assert_eq!(current(&restarted, "app").revision, r1.revision);
+    // Idempotent.
+    store.revert("app", r1.revision, r2.revision).unwrap();
+    assert_eq!(current(&store, "app").revision, r1.revision);
+    // The next revision of this run never reuses the reverted one's number.
+    let r3 = store.put_app("app", MANIFEST, None).unwrap();
+    assert!(r3.revision > r2.revision, "{r3:?}");
+}
+
+#[test]
+fn revert_after_a_later_put_only_removes_the_failed_revision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let r1 = store.put_app("app", MANIFEST, None).unwrap().revision;
+    let r2 = store.put_app("app", br#"{"v": 2}"#, None).unwrap().revision;
+    let r3 = store.put_app("app", br#"{"v": 3}"#, None).unwrap().revision;
+    // The version of r2 failed after r3 was deployed: r3 stays current.
+    store.revert("app", r1, r2).unwrap();
+    assert_eq!(current(&store, "app").revision, r3);
+    assert!(!store.revision_dir("app", r2).exists());
+    assert!(store.revision_dir("app", r1).exists());
+    // Reverting a deleted app is fine.
+    store.delete_app("app").unwrap();
+    store.revert("app", r1, r3).unwrap();
+    assert!(!store.app_dir("app").exists());
+}
+
+#[test]
+fn revert_to_a_missing_revision_keeps_the_current_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let r1 = store.put_app("app", MANIFEST, None).unwrap().revision;
+    let r2 = store.put_app("app", br#"{"v": 2}"#, None).unwrap().revision;
+    assert!(store.drop_revision("app", r1).unwrap());
+    let err = store.revert("app", r1, r2).unwrap_err();
+    assert!(
+        matches!(err, StoreError::MissingRevision { revision, .. } if revision == r1),
+        "{err}"
+    );
+    // Removing r2 would leave nothing to restart: it stays, and stays current.
+    let stored = current(&store, "app");
+    assert_eq!(
+        (stored.revision, &stored.manifest_json[..]),
+        (r2, &br#"{"v": 2}"#[..])
+    );
+}
+
+#[test]
+fn delete_removes_every_revision_and_numbers_are_not_reused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let tar = tar_of(&[("a", b"a")]);
+    let r1 = store.put_app("app", MANIFEST, Some(&tar)).unwrap().revision;
+    let r2 = store.put_app("app", MANIFEST, Some(&tar)).unwrap().revision;
+    assert!(store.delete_app("app").unwrap());
+    assert!(!store.app_dir("app").exists());
+    assert_eq!(snapshot(&tmp.path().join("apps")), Vec::<String>::new());
+    // The version of r1 or r2 may still be leaving, to be dropped by number: a redeploy in the
+    // same run gets a number of its own.
+    let r3 = store.put_app("app", MANIFEST, Some(&tar)).unwrap().revision;
+    assert!(r3 > r2 && r2 > r1, "{r1} {r2} {r3}");
+    assert!(!store.drop_revision("app", r1).unwrap());
+    assert!(!store.drop_revision("app", r2).unwrap());
+    assert_eq!(current(&store, "app").revision, r3);
+}
+
+#[test]
+fn new_numbers_are_above_every_revision_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    store.put_app("app", MANIFEST, None).unwrap();
+    // A revision left by someone else (or a newer node), with a number this run never gave.
+    let r9 = store.revision_dir("app", 9);
+    fs::create_dir(&r9).unwrap();
+    fs::write(r9.join("manifest.json"), b"{}").unwrap();
+    let next = store.put_app("app", MANIFEST, None).unwrap().revision;
+    assert_eq!(next, 10);
+    // A fresh process (no memory of what it handed out) still counts from the disk.
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.put_app("app", MANIFEST, None).unwrap().revision, 11);
+}
+
+#[test]
+fn open_sweeps_revisions_that_are_not_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let tar = tar_of(&[("a", b"a")]);
+    store.put_app("app", MANIFEST, Some(&tar)).unwrap();
+    let r2 = store.put_app("app", MANIFEST, Some(&tar)).unwrap().revision;
+    // A crash after a revision was renamed into place but before `current` was switched.
+    let r3 = store.revision_dir("app", r2 + 1);
+    fs::create_dir(&r3).unwrap();
+    fs::write(r3.join("manifest.json"), b"{}").unwrap();
+    // And one while a revision was being built.
+    fs::create_dir(store.app_dir("app").join(".rev-1-0")).unwrap();
+
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(
+        snapshot(&store.app_dir("app")),
+        vec![
+            "current",
+            "r2",
+            "r2/manifest.json",
+            "r2/package",
+            "r2/package/a"
+        ]
+    );
+    assert_eq!(current(&store, "app").revision, r2);
+}
+
+#[test]
+fn open_keeps_every_revision_of_an_app_whose_current_one_is_broken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    store.put_app("app", MANIFEST, None).unwrap();
+    store.put_app("app", MANIFEST, None).unwrap();
+    fs::write(store.app_dir("app").join("current"), b"seven\n").unwrap();
+    let before = snapshot(&store.app_dir("app"));
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(snapshot(&store.app_dir("app")), before);
+    let err = store.load_apps().remove(0).1.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("app/current"), "{err}");
+    assert!(err.to_string().contains("not a revision number"), "{err}");
+    // Neither a drop nor a revert guesses which revision is current.
+    assert!(store.drop_revision("app", 1).is_err());
+    assert!(store.revert("app", 1, 2).is_err());
+    assert_eq!(snapshot(&store.app_dir("app")), before);
+    // A deploy repairs it.
+    let r = store.put_app("app", MANIFEST, None).unwrap().revision;
+    assert_eq!(r, 3);
+    assert_eq!(current(&store, "app").revision, 3);
+}
+
+#[test]
+fn an_app_in_the_layout_before_revisions_is_revision_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let app = store.app_dir("old");
+    fs::create_dir_all(app.join("package")).unwrap();
+    fs::write(app.join("manifest.json"), MANIFEST).unwrap();
+    fs::write(app.join("package/a"), b"a").unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    let stored = current(&store, "old");
+    assert_eq!(stored.revision, 0);
+    assert_eq!(stored.package_dir, Some(app.join("package")));
+
+    // A redeploy adds revision 1 beside it; a revert goes back to it.
+    let r1 = store.put_app("old", br#"{"v": 1}"#, None).unwrap().revision;
+    assert_eq!(r1, 1);
+    assert_eq!(current(&store, "old").revision, 1);
+    store.revert("old", 0, 1).unwrap();
+    assert_eq!(current(&store, "old"), stored);
+    // Once a later revision is current and revision 0 dropped, the old files go.
+    store.put_app("old", br#"{"v": 2}"#, None).unwrap();
+    assert!(store.drop_revision("old", 0).unwrap());
+    assert_eq!(snapshot(&app), vec!["current", "r2", "r2/manifest.json"]);
 }
 
 #[test]
@@ -210,7 +426,11 @@ fn links_inside_the_package_are_kept() {
         ("bin/up", EntryType::Symlink, "../lib/real.so", b""),
         ("hard.so", EntryType::Link, "lib/real.so", b""),
     ]);
-    let package = store.put_app("app", MANIFEST, Some(&tar)).unwrap().unwrap();
+    let package = store
+        .put_app("app", MANIFEST, Some(&tar))
+        .unwrap()
+        .package_dir
+        .unwrap();
     assert_eq!(fs::read(package.join("lib/alias.so")).unwrap(), b"elf");
     assert_eq!(fs::read(package.join("bin/up")).unwrap(), b"elf");
     assert_eq!(fs::read(package.join("hard.so")).unwrap(), b"elf");
@@ -223,8 +443,12 @@ fn a_corrupt_manifest_fails_only_its_app() {
     for app in ["a", "b", "c", "d"] {
         store.put_app(app, MANIFEST, None).unwrap();
     }
-    fs::write(store.app_dir("b").join("manifest.json"), b"{\"type\": ").unwrap();
-    fs::remove_file(store.app_dir("c").join("manifest.json")).unwrap();
+    fs::write(
+        store.revision_dir("b", 1).join("manifest.json"),
+        b"{\"type\": ",
+    )
+    .unwrap();
+    fs::remove_file(store.revision_dir("c", 1).join("manifest.json")).unwrap();
     let apps = store.load_apps();
     let names: Vec<_> = apps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);
@@ -234,13 +458,47 @@ fn a_corrupt_manifest_fails_only_its_app() {
     assert!(apps[3].1.is_ok());
     // The error names the file.
     let msg = apps[1].1.as_ref().unwrap_err().to_string();
-    assert!(msg.contains("b/manifest.json"), "{msg}");
+    assert!(msg.contains("b/r1/manifest.json"), "{msg}");
+    assert!(msg.contains("not JSON"), "{msg}");
     // A manifest that is not JSON is refused before anything is written.
     assert!(matches!(
         store.put_app("e", b"not json", None),
         Err(StoreError::Corrupt { .. })
     ));
     assert!(!store.app_dir("e").exists());
+}
+
+#[test]
+fn an_app_folder_that_is_not_a_stored_app_fails_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path()).unwrap();
+    store.put_app("good", MANIFEST, None).unwrap();
+    // What the end-to-end suite writes: a corrupt manifest where the layout before revisions
+    // kept it, with no `current`.
+    let bad = store.app_dir("bad");
+    fs::create_dir(&bad).unwrap();
+    fs::write(bad.join("manifest.json"), br#"{"type": "python", "args": "#).unwrap();
+    fs::create_dir(store.app_dir("empty")).unwrap();
+    let missing = store.app_dir("missing");
+    fs::create_dir(&missing).unwrap();
+    fs::write(missing.join("current"), b"4\n").unwrap();
+
+    let store = Store::open(tmp.path()).unwrap();
+    let apps = store.load_apps();
+    let names: Vec<_> = apps.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["bad", "empty", "good", "missing"]);
+    let msg = |i: usize| apps[i].1.as_ref().unwrap_err().to_string();
+    assert!(
+        msg(0).contains("bad/manifest.json") && msg(0).contains("not JSON"),
+        "{}",
+        msg(0)
+    );
+    assert!(msg(1).contains("no current file"), "{}", msg(1));
+    assert!(apps[2].1.is_ok());
+    assert!(msg(3).contains("missing/r4/manifest.json"), "{}", msg(3));
+    // Nothing of theirs was swept.
+    assert!(bad.join("manifest.json").exists());
+    assert!(store.app_dir("empty").exists());
 }
 
 #[test]
@@ -352,9 +610,11 @@ fn interrupted_writes_leave_the_old_file() {
         vec![
             "apps",
             "apps/app",
-            "apps/app/manifest.json",
-            "apps/app/package",
-            "apps/app/package/a.txt",
+            "apps/app/current",
+            "apps/app/r1",
+            "apps/app/r1/manifest.json",
+            "apps/app/r1/package",
+            "apps/app/r1/package/a.txt",
             "schedule",
             "schedule/j.json"
         ]
@@ -363,18 +623,17 @@ fn interrupted_writes_leave_the_old_file() {
 }
 
 #[test]
-fn an_interrupted_fallback_swap_is_repaired() {
+fn a_crash_while_creating_an_app_leaves_no_app() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
-    store
-        .put_app("app", MANIFEST, Some(&tar_of(&[("a.txt", b"a")])))
-        .unwrap();
-    let app = store.app_dir("app");
-    fs::rename(app.join("package"), app.join(".swap-1-0")).unwrap();
+    // A new app is built whole beside the others and appears with one rename.
+    let half = tmp.path().join("apps/.app-1-0");
+    fs::create_dir_all(half.join("r1")).unwrap();
+    fs::write(half.join("r1/manifest.json"), MANIFEST).unwrap();
+    assert!(store.load_apps().is_empty());
     let store = Store::open(tmp.path()).unwrap();
-    let apps = store.load_apps();
-    let package = apps[0].1.as_ref().unwrap().package_dir.clone().unwrap();
-    assert_eq!(fs::read(package.join("a.txt")).unwrap(), b"a");
+    assert_eq!(snapshot(&tmp.path().join("apps")), Vec::<String>::new());
+    assert!(store.load_apps().is_empty());
 }
 
 #[test]
@@ -435,7 +694,11 @@ fn a_later_entry_never_writes_through_an_earlier_one() {
         ("sym", EntryType::Regular, "", b"new via sym"),
         ("hard", EntryType::Regular, "", b"new via hard"),
     ]);
-    let package = store.put_app("app", MANIFEST, Some(&tar)).unwrap().unwrap();
+    let package = store
+        .put_app("app", MANIFEST, Some(&tar))
+        .unwrap()
+        .package_dir
+        .unwrap();
     assert_eq!(fs::read(package.join("target.txt")).unwrap(), b"orig");
     assert_eq!(fs::read(package.join("sym")).unwrap(), b"new via sym");
     assert_eq!(fs::read(package.join("hard")).unwrap(), b"new via hard");
