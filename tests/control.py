@@ -37,6 +37,13 @@ _ctx = zmq.Context.instance()
 # -- control client ----------------------------------------------------------------------------
 
 
+def stored_revision(store, app):
+    """The folder of an app's current revision in a node's store: `apps/<app>/r<N>/`, N read
+    from `apps/<app>/current` (adapters/store/README.md)."""
+    folder = Path(store) / "apps" / app
+    return folder / ("r%d" % int((folder / "current").read_text().strip()))
+
+
 def address_of(node):
     """The control endpoint of a Node (its `control` attribute) or an address as is."""
     return node if isinstance(node, str) else node.control

@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from conftest import NativeClient, app_args, endpoint
-from control import (  # noqa: F401 (cnode is a fixture)
+from control import (stored_revision,   # noqa: F401 (cnode is a fixture)
     CONTROL_LIMIT, PACKAGED, PACKAGED_GREETING, address_of, cli, cnode, ctl, deploy, error,
     host_port, ok, packaged_manifest, raw, request_frames, tar_package, versioned_app,
     wait_absent, wait_port_free, wait_state)
@@ -33,7 +33,7 @@ def test_deploy_package_call_list_info_delete(cnode, zctx):
     n.wait_for_log(r"pkg: started \(version 3\)")
 
     # Stored before the reply: the manifest as deployed and the unpacked package.
-    stored = n.store / "apps" / "pkg"
+    stored = stored_revision(n.store, "pkg")
     assert json.loads((stored / "manifest.json").read_bytes()) == manifest
     for name in ("packaged_app.py", "packaged_helper.py", "greeting.txt"):
         assert (stored / "package" / name).read_bytes() == (PACKAGED / name).read_bytes(), name
@@ -277,7 +277,7 @@ def test_deploy_that_cannot_start_is_stored_as_failed(cnode, zctx):
         assert busy in message, message
         entry = wait_state(n, "blocked", "failed")
         assert entry["origin"] == "store" and busy in entry["error"], entry
-        assert (n.store / "apps" / "blocked" / "manifest.json").exists()
+        assert (stored_revision(n.store, "blocked") / "manifest.json").exists()
     # The port is free now: reload starts the stored manifest.
     reply = ok(n, "reload", app="blocked", timeout=30)
     assert (reply["app"], reply["version"], reply["state"]) == ("blocked", 1, "running"), reply

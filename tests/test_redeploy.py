@@ -8,7 +8,8 @@ import time
 import zmq
 
 from conftest import CHOKE, CHUNK, ERROR, OPEN, NativeClient, endpoint, pack, unpack
-from control import cnode, deploy, error, ok, tar_package, versioned_app  # noqa: F401
+from control import (cnode, deploy, error, ok, stored_revision, tar_package,  # noqa: F401
+                     versioned_app)
 
 CLIENTS = 12
 WINDOW = 480        # calls in flight per connection (the node allows 512 per peer)
@@ -214,7 +215,6 @@ def test_redeploy_replaces_the_package(cnode, zctx):
     tasks = {"echo": {"type": "native-server", "endpoint": native}}
     manifest = {"type": "python", "args": "local://versioned_pkg.py", "tasks": tasks}
     client = NativeClient(zctx, native)
-    package = n.store / "apps" / "pk" / "package"
 
     reply = deploy(n, "pk", dict(manifest, version=1), package_of(1))
     assert reply == {"app": "pk", "version": 1, "state": "running", "redeployed": False}, reply
@@ -222,7 +222,7 @@ def test_redeploy_replaces_the_package(cnode, zctx):
     reply = deploy(n, "pk", dict(manifest, version=2), package_of(2))
     assert reply == {"app": "pk", "version": 2, "state": "running", "redeployed": True}, reply
     assert client.call("echo", b"b").body == b"p2:b"
-    assert b"p2:" in (package / "versioned_pkg.py").read_bytes()
+    assert b"p2:" in (stored_revision(n.store, "pk") / "package" / "versioned_pkg.py").read_bytes()
 
     # A bad manifest changes nothing.
     message = error(n, "deploy", 400, package_of(3), app="pk", manifest=dict(manifest, version="3"))
@@ -248,5 +248,11 @@ def test_redeploy_replaces_the_package(cnode, zctx):
     reply = deploy(n, "pk", versioned_app(1, tasks, manifest_version=5))
     assert reply == {"app": "pk", "version": 5, "state": "running", "redeployed": True}, reply
     assert client.call("echo", b"e").body == b"v1:e"
-    assert not package.exists()
+    current = stored_revision(n.store, "pk")
+    assert not (current / "package").exists()
+    # The replaced revisions leave the store once their version has left.
+    deadline = time.monotonic() + 20
+    while sorted(p.name for p in current.parent.glob("r*")) != [current.name]:
+        assert time.monotonic() < deadline, sorted(current.parent.iterdir())
+        time.sleep(0.05)
     client.close()

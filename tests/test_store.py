@@ -6,7 +6,7 @@ import json
 import time
 
 from conftest import NativeClient, Subscriber, endpoint
-from control import (PACKAGED, PACKAGED_GREETING, cli, cnode, collect_results, deploy,  # noqa: F401
+from control import (stored_revision, PACKAGED, PACKAGED_GREETING, cli, cnode, collect_results, deploy,  # noqa: F401
                      error, kill9, ok, packaged_manifest, schedule, store_jobs, tar_package,
                      versioned_app, wait_absent, wait_live, wait_state)
 
@@ -140,7 +140,7 @@ def test_command_line_wins_over_the_store_for_one_run(cnode, zctx):
     first = cnode()
     deploy(first, "dup", versioned_app(1, tasks, manifest_version=1))
     assert first.stop() == 0
-    stored = (first.store / "apps" / "dup" / "manifest.json").read_bytes()
+    stored = (stored_revision(first.store, "dup") / "manifest.json").read_bytes()
 
     # The command line gives "dup" too: it runs, with a warning, and is not written.
     second = cnode(store=first.store,
@@ -149,7 +149,7 @@ def test_command_line_wins_over_the_store_for_one_run(cnode, zctx):
     entry = wait_state(second, "dup")
     assert entry["origin"] == "command-line" and entry["version"] == 2, entry
     assert NativeClient(zctx, ep).call("echo", b"x").body == b"v2:x"
-    assert (first.store / "apps" / "dup" / "manifest.json").read_bytes() == stored
+    assert (stored_revision(first.store, "dup") / "manifest.json").read_bytes() == stored
     assert second.stop() == 0
 
     # The next run without it restores the stored version.

@@ -287,6 +287,7 @@ mod tests {
         let package = store
             .put_app("app", b"{}", Some(&archive))
             .unwrap()
+            .package_dir
             .unwrap();
         assert_eq!(fs::read(package.join("conf/app.conf")).unwrap(), b"x=1\n");
         let mode = fs::metadata(package.join("bin/run"))
