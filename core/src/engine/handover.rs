@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::job::{Chunks, Job, JobState};
-use super::output::{EngineEvent, EngineOutput};
-use super::{AppState, Engine, EngineTimer, JobId, Origin, ReplyMode};
+use super::{AppState, Engine, JobId, Origin, ReplyMode};
 
 /// A job that left one engine's queue for another's.
 #[derive(Debug)]
@@ -66,23 +65,8 @@ impl<R: Clone> Engine<R> {
             ));
         }
         if !matches!(self.state, AppState::Stopping | AppState::Stopped) {
-            self.state = AppState::Stopping;
-            self.timers.cancel_slot(&mut self.recover_timer);
-            self.publish(EngineEvent::State {
-                state: "stopping",
-                reason: Some("replaced by a new version".to_owned()),
-            });
-            for worker in self.worker_ids() {
-                self.retire(now, worker, "replaced by a new version", false);
-            }
-            if self.workers.is_empty() {
-                self.state = AppState::Stopped;
-                self.publish(EngineEvent::State {
-                    state: "stopped",
-                    reason: None,
-                });
-                self.out.push_back(EngineOutput::Stopped);
-            }
+            let why = "replaced by a new version";
+            self.wind_down(now, Some(why), why, false);
         }
         handed
     }
@@ -94,10 +78,9 @@ impl<R: Clone> Engine<R> {
     pub fn adopt(&mut self, now: Instant, job: QueuedJob<R>) -> JobId {
         let task = self.tasks.iter().position(|t| *t == job.task).unwrap_or(0);
         let deadline = job.deadline_at;
-        let urgent = job.urgent;
         let id = self.jobs.insert(Job {
             task: task as u32,
-            urgent,
+            urgent: job.urgent,
             request_ended: job.request_ended,
             state: JobState::Queued,
             event: job.event,
@@ -111,20 +94,9 @@ impl<R: Clone> Engine<R> {
             timer: None,
             origin: job.origin,
         });
-        if let Some(stats) = self.stats.get_mut(task) {
-            stats.accepted();
-        }
-        if let Some(at) = deadline {
-            let handle = self.timers.arm(at, EngineTimer::Job(id));
-            if let Some(job) = self.jobs.get_mut(id) {
-                job.timer = Some(handle);
-            }
-        }
         // Urgent jobs were already at the front of the old queue: pushing them to the back
         // keeps the old order when the whole queue is adopted front first.
-        self.queue.push(id, false);
-        self.dispatch(now);
-        self.rebalance(now);
+        self.enqueue(now, id, task, deadline, false);
         id
     }
 }

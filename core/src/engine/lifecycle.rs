@@ -315,15 +315,21 @@ impl<R: Clone> Engine<R> {
         if matches!(self.state, AppState::Stopping | AppState::Stopped) {
             return;
         }
+        self.fail_queue(now, Failure::new(status::UNAVAILABLE, "app is stopping"));
+        self.wind_down(now, None, "app is stopping", true);
+    }
+
+    /// Enters `Stopping` (with `reason` published, if any) and asks every worker to leave,
+    /// at once if `hurry`, else once idle; `Stopped` follows when the last one is gone.
+    pub(super) fn wind_down(&mut self, now: Instant, reason: Option<&str>, why: &str, hurry: bool) {
         self.state = AppState::Stopping;
         self.timers.cancel_slot(&mut self.recover_timer);
         self.publish(EngineEvent::State {
             state: "stopping",
-            reason: None,
+            reason: reason.map(str::to_owned),
         });
-        self.fail_queue(now, Failure::new(status::UNAVAILABLE, "app is stopping"));
         for worker in self.worker_ids() {
-            self.retire(now, worker, "app is stopping", true);
+            self.retire(now, worker, why, hurry);
         }
         if self.workers.is_empty() {
             self.state = AppState::Stopped;

@@ -259,6 +259,19 @@ impl<R: Clone> Engine<R> {
         let deadline = job.deadline_at;
         let urgent = job.urgent;
         let id = self.jobs.insert(job);
+        self.enqueue(now, id, task, deadline, urgent);
+        Ok(id)
+    }
+
+    /// Counts an admitted job, arms its deadline, queues it and lets it run if it can.
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        id: JobId,
+        task: usize,
+        deadline: Option<Instant>,
+        front: bool,
+    ) {
         if let Some(stats) = self.stats.get_mut(task) {
             stats.accepted();
         }
@@ -268,10 +281,9 @@ impl<R: Clone> Engine<R> {
                 job.timer = Some(handle);
             }
         }
-        self.queue.push(id, urgent);
+        self.queue.push(id, front);
         self.dispatch(now);
         self.rebalance(now);
-        Ok(id)
     }
 
     fn admission(&self) -> Result<(), Failure> {
