@@ -236,3 +236,62 @@ fn removing_an_app_during_its_redeploy_stops_both_versions() {
     assert!(out.iter().any(|o| matches!(o, Output::Stopped)), "{out:?}");
     assert!(h.node.apps().next().is_none());
 }
+
+#[test]
+fn a_new_version_whose_workers_cannot_start_never_takes_over() {
+    let mut h = Harness::new();
+    h.deploy("a", &app(1, ""));
+    let ep = h.endpoint(EP_A);
+    h.receive(
+        ep,
+        vec![b(b"client"), open(1, ""), chunk(1, b"hi"), choke(1)],
+    );
+    let old = h.last_worker("a");
+    // Version 2's workers never complete their handshake.
+    h.behaviours.insert(
+        "a".into(),
+        Behaviour {
+            handshake: false,
+            ..Behaviour::default()
+        },
+    );
+    let v2 = format!(
+        r#"{{"type": "python", "args": "local:///srv/app", "version": 2,
+            "engine": {{"startup-timeout": 1, "restart-intensity": 0, "pool-limit": 1}},
+            "tasks": {{"serve": {{"type": "native-server", "endpoint": "{EP_A}"}}}}}}"#
+    );
+    h.deploy("a", &v2);
+    let new = h.last_worker("a");
+    assert_ne!(
+        new.app(),
+        old.app(),
+        "the new version starts a worker to prove itself"
+    );
+    // Meanwhile the old version still serves.
+    h.receive(
+        ep,
+        vec![b(b"client"), open(2, ""), chunk(2, b"hi"), choke(2)],
+    );
+    assert_eq!(invoked_on(&h, old), 2);
+    h.fresh();
+    h.advance(std::time::Duration::from_millis(1100));
+    let out = h.fresh();
+    let failed = out.iter().find_map(|o| match o {
+        Output::DeployFailed { app, reason } => Some((app.clone(), reason.clone())),
+        _ => None,
+    });
+    let (name, reason) = failed.unwrap_or_else(|| panic!("the new version is abandoned: {out:#?}"));
+    assert_eq!(name, "a");
+    assert!(reason.contains("cannot start"), "{reason}");
+    assert!(
+        !h.worker(old).terminating,
+        "the old version was never asked to leave"
+    );
+    h.receive(
+        ep,
+        vec![b(b"client"), open(3, ""), chunk(3, b"hi"), choke(3)],
+    );
+    assert_eq!(invoked_on(&h, old), 3);
+    assert_eq!(answered(&h, ep), vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(h.node.engine("a").map(|e| e.app_id()), Some(old.app()));
+}

@@ -27,6 +27,20 @@ pub struct QueuedJob<R> {
 }
 
 impl<R: Clone> Engine<R> {
+    /// Whether a worker is up and taking jobs: a new version takes over only then, so that
+    /// code that cannot start never gets the queue.
+    pub fn has_ready_worker(&self) -> bool {
+        self.tally.accepting > 0
+    }
+
+    /// Starts one worker if there is none, whatever the pool policy says (a version that
+    /// must prove it can start before it takes over, with `pool-min` 0).
+    pub fn warm_up(&mut self, now: Instant) {
+        if self.workers.is_empty() && self.state == AppState::Running {
+            self.spawn(now);
+        }
+    }
+
     /// Steps down for a new version: takes every queued job out (front first, for
     /// [`Engine::adopt`]), lets running jobs finish on their workers, which then leave, and
     /// stops (`EngineOutput::Stopped`) once the last one is gone. Unlike [`Engine::stop`],

@@ -70,6 +70,9 @@ pub(super) struct App {
     pub inherited: Vec<(EndpointId, Option<usize>)>,
     /// Replaced by a newer version: finishing its running jobs, then gone without a word.
     pub retired: bool,
+    /// A successor whose endpoints are up, waiting for its first worker to be ready before it
+    /// takes over.
+    pub awaiting_worker: bool,
     /// Control requests answered once this version is up (or could not start).
     pub waiters: Vec<Requester>,
     /// Manual-scheduler jobs whose outcome was delivered, for the node to drop from the store.

@@ -208,11 +208,18 @@ impl Node {
     }
 
     /// Every endpoint of version `id` is up: it starts, taking over from the version it
-    /// replaces, if any.
+    /// replaces, if any, once it has a worker ready (a version whose code cannot start never
+    /// gets the queue: it breaks, and is abandoned, while the old one serves on).
     fn app_ready(&mut self, now: Now, id: AppId) {
         let Some(app) = self.apps.get_mut(&id) else {
             return;
         };
+        if app.replaces.is_some() && !app.engine.has_ready_worker() {
+            app.awaiting_worker = true;
+            app.engine.warm_up(now.mono);
+            return;
+        }
+        app.awaiting_worker = false;
         let name = app.name.to_string();
         let replaces = app.replaces.take();
         if let Some(old) = replaces {
@@ -228,6 +235,33 @@ impl Node {
         for waiter in waiters {
             self.reply_ok(&waiter, reply.clone());
         }
+    }
+
+    /// Successors waiting for a worker: one whose worker is ready takes over; one whose
+    /// engine broke (its workers cannot start) is abandoned.
+    /// Returns whether any did either.
+    pub(super) fn check_successors(&mut self, now: Now) -> bool {
+        let mut changed = false;
+        let waiting: Vec<AppId> = self
+            .successors
+            .values()
+            .copied()
+            .filter(|id| self.apps.get(id).is_some_and(|a| a.awaiting_worker))
+            .collect();
+        for id in waiting {
+            let Some(app) = self.apps.get(&id) else {
+                continue;
+            };
+            if app.engine.has_ready_worker() {
+                self.app_ready(now, id);
+                changed = true;
+            } else if let crate::engine::AppState::Broken { reason, .. } = app.engine.state() {
+                let reason = format!("its workers cannot start: {reason}");
+                self.abandon(now, id, reason);
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// Version `new` replaces `old`: shared endpoints change hands, the queue moves, the old
@@ -518,6 +552,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         replaces: None,
         inherited: Vec::new(),
         retired: false,
+        awaiting_worker: false,
         waiters: Vec::new(),
         finished_schedules: Vec::new(),
         manifest,

@@ -215,19 +215,25 @@ impl Node {
     /// Carries engine outputs out, routing replies to their drivers; repeats while that
     /// makes more (a drifting timer submits when its job ends).
     fn drain_engines(&mut self, now: Now) {
-        let mut finished = Vec::new();
-        let mut scheduled = Vec::new();
-        for (id, app) in self.apps.iter_mut() {
-            if app.drain(now, &self.config, &mut self.sessions, &mut self.out) {
-                finished.push(*id);
+        loop {
+            let mut finished = Vec::new();
+            let mut scheduled = Vec::new();
+            for (id, app) in self.apps.iter_mut() {
+                if app.drain(now, &self.config, &mut self.sessions, &mut self.out) {
+                    finished.push(*id);
+                }
+                scheduled.append(&mut app.finished_schedules);
             }
-            scheduled.append(&mut app.finished_schedules);
-        }
-        for id in finished {
-            self.forget(now, id);
-        }
-        for id in scheduled {
-            self.finish_scheduled(&id);
+            for id in finished {
+                self.forget(now, id);
+            }
+            for id in scheduled {
+                self.finish_scheduled(&id);
+            }
+            // A successor that takes over or is abandoned makes outputs of its own.
+            if self.successors.is_empty() || !self.check_successors(now) {
+                return;
+            }
         }
     }
 
