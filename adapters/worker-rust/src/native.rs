@@ -2,7 +2,7 @@
 //! types both sides share, and [`export_native!`](crate::export_native), which makes a Rust
 //! `cdylib` a native app.
 //!
-//! ```ignore
+//! ```no_run
 //! use cocaine_worker::native::{NativeApp, NativeRequest, NativeResponse};
 //! use cocaine_worker::HandlerError;
 //!
@@ -288,7 +288,7 @@ pub unsafe fn write_c_string(buf: *mut c_char, size: usize, text: &str) {
 /// Exports a [`NativeApp`] type as the four functions of the native ABI, from a crate built
 /// as a `cdylib`:
 ///
-/// ```ignore
+/// ```text
 /// cocaine_worker::export_native!(Echo);
 /// ```
 #[macro_export]
