@@ -50,6 +50,10 @@ pub struct NodeArgs {
     /// source tree, or $COCAINE_PYTHON_PATH).
     #[arg(long)]
     python_path: Option<PathBuf>,
+    /// The program that runs native apps with `backend: process` (default:
+    /// $COCAINE_NATIVE_HOST, else `cocaine-native-host` beside this binary, else on PATH).
+    #[arg(long)]
+    native_host: Option<PathBuf>,
     /// The host name in pubsub envelopes (default: the system's).
     #[arg(long)]
     hostname: Option<String>,
@@ -121,6 +125,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
         run_dir: run_dir.clone(),
         python: args.python.clone(),
         python_path: args.python_path.clone().or_else(find_python_sdk),
+        native_host: args.native_host.clone().or_else(find_native_host),
         control,
         ..NodeConfig::default()
     };
@@ -326,4 +331,15 @@ fn find_python_sdk() -> Option<PathBuf> {
     exe.ancestors()
         .map(|dir| dir.join("adapters/python"))
         .find(|candidate| candidate.join("cocaine/__init__.py").is_file())
+}
+
+/// The native app host: `$COCAINE_NATIVE_HOST`, or `cocaine-native-host` beside this binary
+/// (both are built into the same target folder). None leaves it to PATH.
+fn find_native_host() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("COCAINE_NATIVE_HOST") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent()?.join("cocaine-native-host");
+    beside.is_file().then_some(beside)
 }

@@ -36,6 +36,7 @@ use crate::channel::{Channel, ChannelListener, ReadOutcome};
 use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
 use crate::store::{StoreThread, NO_STORE};
+use crate::thread_worker;
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
 
 /// Messages taken from one endpoint per pass, so one busy client cannot starve the rest.
@@ -109,6 +110,8 @@ struct WorkerIo {
     process: Option<WorkerProcess>,
     /// The output pipe is watched.
     output: bool,
+    /// A thread of this node rather than a process (see [`crate::thread_worker`]).
+    thread: bool,
 }
 
 /// The node, the resources it asked for and the inputs waiting for it.
@@ -225,7 +228,7 @@ impl<'a, R: Readiness> Host<'a, R> {
                 }
             }
             Source::Output(worker) => self.read_output(worker),
-            Source::Inbox => self.inbox.take(&mut self.inputs),
+            Source::Inbox => self.take_inbox(),
         }
     }
 
@@ -318,6 +321,9 @@ impl<'a, R: Readiness> Host<'a, R> {
                     });
                 }
             }
+            Output::Kill { worker, signal } if self.is_thread(worker) => {
+                self.retire_thread(worker, signal)
+            }
             Output::Kill { worker, signal } => {
                 if let Some(process) = self.workers.get(&worker).and_then(|w| w.process.as_ref()) {
                     process.signal(signal);
@@ -406,7 +412,7 @@ impl<'a, R: Readiness> Host<'a, R> {
 
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<(), String> {
         if spec.backend == Backend::Thread {
-            return Err("the thread backend is not available in this runtime yet".to_owned());
+            return self.spawn_thread(spec);
         }
         let listener = ChannelListener::bind(&spec.socket)
             .map_err(|e| format!("cannot listen at {}: {e}", spec.socket.display()))?;
@@ -433,9 +439,73 @@ impl<'a, R: Readiness> Host<'a, R> {
                 channel: None,
                 process: Some(process),
                 output,
+                thread: false,
             },
         );
         Ok(())
+    }
+
+    /// A native worker on a thread of the node: listens at its socket as for a process, then
+    /// starts the thread, which connects to it.
+    fn spawn_thread(&mut self, spec: &SpawnSpec) -> Result<(), String> {
+        let listener = ChannelListener::bind(&spec.socket)
+            .map_err(|e| format!("cannot listen at {}: {e}", spec.socket.display()))?;
+        let worker = spec.worker;
+        self.readiness
+            .watch(Source::Listener(worker), listener.fd())
+            .map_err(|e| e.to_string())?;
+        if let Err(e) = thread_worker::start(spec, self.inbox.clone()) {
+            self.readiness.unwatch(Source::Listener(worker));
+            return Err(format!("cannot start a worker thread: {e}"));
+        }
+        self.workers.insert(
+            worker,
+            WorkerIo {
+                listener: Some(listener),
+                thread: true,
+                ..WorkerIo::default()
+            },
+        );
+        Ok(())
+    }
+
+    fn is_thread(&self, worker: WorkerId) -> bool {
+        self.workers.get(&worker).is_some_and(|w| w.thread)
+    }
+
+    /// A thread cannot be killed: its worker is retired instead (see [`crate::thread_worker`]).
+    /// Its channel closes, it is forgotten, and the core hears it exited; the thread's own
+    /// exit report, whenever it comes, is dropped.
+    fn retire_thread(&mut self, worker: WorkerId, signal: Signal) {
+        self.close_worker(worker);
+        self.log(
+            LogLevel::Warn,
+            format!(
+                "{worker}: a worker thread cannot be killed; retired it and left its thread to finish"
+            ),
+        );
+        self.inputs.push_back(Input::WorkerExited {
+            worker,
+            status: thread_worker::retired_status(signal),
+        });
+    }
+
+    /// Takes what other threads left. A worker thread's exit comes this way: what it wrote
+    /// before is read first (as `reap` does for processes), and the exit of a thread retired
+    /// already is dropped, since the core was told then.
+    fn take_inbox(&mut self) {
+        let mut taken = Vec::new();
+        self.inbox.take(&mut taken);
+        for input in taken {
+            if let Input::WorkerExited { worker, .. } = input {
+                if !self.is_thread(worker) {
+                    continue;
+                }
+                self.accept(worker);
+                self.read_channel(worker);
+            }
+            self.inputs.push_back(input);
+        }
     }
 
     fn accept(&mut self, worker: WorkerId) {

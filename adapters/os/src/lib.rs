@@ -5,6 +5,9 @@
 //! runtime only adds readiness: it implements [`host::Readiness`] over its poller, waits, and
 //! tells the host what became ready.
 //!
+//! Native apps on the thread backend run on threads of the node ([`thread_worker`]), over
+//! the same worker channel as processes.
+//!
 //! Other threads feed a running node through its [`inbox::Inbox`]: the [`store`] thread, which
 //! writes the app store so no fsync blocks the loop, and the [`folder`] watcher of
 //! `cocaine node --watch`.
@@ -17,4 +20,5 @@ pub mod inbox;
 pub mod lines;
 pub mod process;
 pub mod store;
+pub mod thread_worker;
 pub mod zmq_endpoint;

@@ -1,6 +1,7 @@
 //! Registered handlers, jobs ready to run, and the count of jobs in flight.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,6 +15,21 @@ pub(crate) type PlainFn = dyn Fn(Vec<u8>) -> Result<Vec<Vec<u8>>, HandlerError> 
 /// A streaming handler: request chunks as they come, a response to write to.
 pub(crate) type StreamFn =
     dyn Fn(RequestStream, Response) -> Result<(), HandlerError> + Send + Sync;
+
+/// Handlers by event name, and the one for every other name if a worker set it
+/// ([`Worker::fallback_stream`](crate::Worker::fallback_stream)).
+#[derive(Default)]
+pub(crate) struct Handlers {
+    pub by_name: HashMap<String, Handler>,
+    pub fallback: Option<Handler>,
+}
+
+impl Handlers {
+    /// The handler for `event`: its own, else the fallback.
+    pub fn get(&self, event: &str) -> Option<&Handler> {
+        self.by_name.get(event).or(self.fallback.as_ref())
+    }
+}
 
 /// What [`Worker::on`](crate::Worker::on) and [`Worker::on_stream`](crate::Worker::on_stream)
 /// registered under one event name.
@@ -112,7 +128,7 @@ impl Job {
 }
 
 /// The text a panic was raised with, as `panic!` formats it.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

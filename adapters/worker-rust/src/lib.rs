@@ -43,12 +43,14 @@
 //! Map of the crate: [`config`] reads the spawn settings; `worker` holds the builder and the
 //! run loop; `group` runs the threads that take turns reading and running jobs; `session`
 //! reads and turns messages into jobs; `output` is the shared, locked writer; `stream` holds
-//! [`RequestStream`] and [`Response`].
+//! [`RequestStream`] and [`Response`]; [`native`] is the native app ABI from Rust, with
+//! [`export_native!`] to make a Rust `cdylib` a native app (PROTOCOL.md §9).
 
 pub mod config;
 mod error;
 mod group;
 mod handler;
+pub mod native;
 mod output;
 mod session;
 mod stream;

@@ -7,7 +7,7 @@
 //! this process, so output from a cancelled job can never land in a later job that reuses the
 //! sid.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -51,6 +51,9 @@ pub(crate) struct Output {
     inner: Mutex<Inner>,
     /// A second handle on the socket, outside the lock, for [`Output::shutdown`].
     control: UnixStream,
+    /// A cancel is answered when the job's handler returns, not at once (see
+    /// [`Worker::defer_cancel`](crate::Worker::defer_cancel)).
+    defer_cancel: bool,
 }
 
 #[derive(Debug)]
@@ -60,18 +63,33 @@ struct Inner {
     buf: BytesMut,
     /// Open jobs: sid -> serial.
     open: HashMap<u64, u64>,
+    /// Open jobs the node cancelled whose handler still runs (deferred cancels only).
+    cancelled: HashSet<u64>,
 }
 
 impl Output {
-    pub fn new(stream: UnixStream) -> io::Result<Output> {
+    pub fn new(stream: UnixStream, defer_cancel: bool) -> io::Result<Output> {
         Ok(Output {
             control: stream.try_clone()?,
             inner: Mutex::new(Inner {
                 stream,
                 buf: BytesMut::with_capacity(8 * 1024),
                 open: HashMap::new(),
+                cancelled: HashSet::new(),
             }),
+            defer_cancel,
         })
+    }
+
+    /// Whether cancels wait for the handler to return.
+    pub fn defers_cancel(&self) -> bool {
+        self.defer_cancel
+    }
+
+    /// Whether `job` has ended or the node cancelled it: its handler should stop.
+    pub fn is_cancelled(&self, job: JobRef) -> bool {
+        let inner = self.lock();
+        !inner.is_open(job) || inner.cancelled.contains(&job.sid)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -105,7 +123,7 @@ impl Output {
     /// Writes one reply chunk at once, so a streaming reply reaches the client as it is made.
     pub fn chunk(&self, job: JobRef, data: &[u8]) -> Result<(), ResponseError> {
         let mut inner = self.lock();
-        if !inner.is_open(job) {
+        if !inner.is_open(job) || inner.cancelled.contains(&job.sid) {
             return Err(ResponseError::Cancelled);
         }
         encode_chunk(&mut inner.buf, job.sid, data);
@@ -123,6 +141,9 @@ impl Output {
         let mut inner = self.lock();
         if !inner.close(job) {
             return Err(ResponseError::Cancelled);
+        }
+        if inner.cancelled.remove(&job.sid) {
+            return inner.answer_cancel(job.sid, when);
         }
         for chunk in chunks {
             encode_chunk(&mut inner.buf, job.sid, chunk.as_ref());
@@ -143,6 +164,9 @@ impl Output {
         if !inner.close(job) {
             return Err(ResponseError::Cancelled);
         }
+        if inner.cancelled.remove(&job.sid) {
+            return inner.answer_cancel(job.sid, when);
+        }
         encode_error(&mut inner.buf, job.sid, code, message);
         Ok(inner.flush_if(when)?)
     }
@@ -158,8 +182,23 @@ impl Output {
     }
 
     /// Ends job `sid` with 499 if it is still open; later output of that job is dropped.
+    /// With deferred cancels, only records it: the 499 goes out when the handler returns
+    /// (instead of whatever it returns), and until then its writes fail as cancelled.
     pub fn cancel(&self, sid: u64) -> io::Result<()> {
+        if self.defer_cancel {
+            let mut inner = self.lock();
+            if inner.open.contains_key(&sid) {
+                inner.cancelled.insert(sid);
+            }
+            return Ok(());
+        }
+        self.cancel_now(sid)
+    }
+
+    /// Ends job `sid` with 499 now if it is still open: for a job whose handler never ran.
+    pub fn cancel_now(&self, sid: u64) -> io::Result<()> {
         let mut inner = self.lock();
+        inner.cancelled.remove(&sid);
         if inner.open.remove(&sid).is_none() {
             return Ok(());
         }
@@ -176,6 +215,13 @@ impl Output {
 }
 
 impl Inner {
+    /// The terminal 499 of a job whose deferred cancel waited for its handler.
+    fn answer_cancel(&mut self, sid: u64, when: Flush) -> Result<(), ResponseError> {
+        encode_error(&mut self.buf, sid, CANCELLED.0, CANCELLED.1);
+        self.flush_if(when)?;
+        Err(ResponseError::Cancelled)
+    }
+
     fn is_open(&self, job: JobRef) -> bool {
         self.open.get(&job.sid) == Some(&job.serial)
     }

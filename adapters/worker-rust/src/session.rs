@@ -17,7 +17,7 @@ use cocaine_core::codec::worker::{JobMeta, WorkerMessage};
 use cocaine_core::codec::{DecodeError, FrameDecoder};
 
 use crate::error::WorkerError;
-use crate::handler::{Handler, Job, Lifecycle, PlainFn};
+use crate::handler::{Handler, Handlers, Job, Lifecycle, PlainFn};
 use crate::output::{JobRef, Output};
 use crate::stream::RequestStream;
 
@@ -53,7 +53,7 @@ pub(crate) enum Step {
 }
 
 pub(crate) struct Session {
-    handlers: Arc<HashMap<String, Handler>>,
+    handlers: Arc<Handlers>,
     stream: UnixStream,
     /// The read timeout set on `stream`: how long the node may stay silent.
     silence: Duration,
@@ -71,7 +71,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn new(
-        handlers: Arc<HashMap<String, Handler>>,
+        handlers: Arc<Handlers>,
         stream: UnixStream,
         output: Arc<Output>,
         life: Arc<Lifecycle>,
@@ -174,12 +174,20 @@ impl Session {
                 Some(Pending::Stream { .. }) | None => {}
             },
             WorkerMessage::Cancel { sid } => {
-                // 499 first: ending a streaming job's request would let its handler return
-                // and close the reply before the cancel is recorded.
-                self.output.cancel(sid)?;
-                if let Some(Pending::Plain { .. }) = self.pending.remove(&sid) {
-                    // Its handler never started, so it will never be marked done.
+                if let Some(Pending::Plain { .. }) = self.pending.get(&sid) {
+                    // Its handler never started, so it is answered now and will never be
+                    // marked done.
+                    self.pending.remove(&sid);
+                    self.output.cancel_now(sid)?;
                     self.life.busy.fetch_sub(1, Ordering::SeqCst);
+                } else {
+                    // Recorded first: ending a streaming job's request would let its
+                    // handler return and close the reply before the cancel is recorded.
+                    self.output.cancel(sid)?;
+                    if self.output.defers_cancel() {
+                        // Its request ends, so a handler waiting for chunks returns.
+                        self.pending.remove(&sid);
+                    }
                 }
             }
             WorkerMessage::Terminate { .. } => {
@@ -241,7 +249,7 @@ impl Session {
                 );
                 Ok(Some(Job::Stream {
                     handler,
-                    request: RequestStream::new(rx, meta),
+                    request: RequestStream::new(rx, meta, event.to_owned()),
                     job,
                     done,
                 }))

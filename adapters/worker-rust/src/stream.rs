@@ -16,11 +16,21 @@ use crate::output::{Flush, JobRef, Output};
 pub struct RequestStream {
     chunks: Receiver<Vec<u8>>,
     meta: JobMeta,
+    event: String,
 }
 
 impl RequestStream {
-    pub(crate) fn new(chunks: Receiver<Vec<u8>>, meta: JobMeta) -> Self {
-        RequestStream { chunks, meta }
+    pub(crate) fn new(chunks: Receiver<Vec<u8>>, meta: JobMeta, event: String) -> Self {
+        RequestStream {
+            chunks,
+            meta,
+            event,
+        }
+    }
+
+    /// The event this job handles (what a fallback handler dispatches on).
+    pub fn event(&self) -> &str {
+        &self.event
     }
 
     /// What the node said about the job: urgency, time left, user, peer, task.
@@ -89,6 +99,11 @@ impl Response {
         self.check_open()?;
         self.closed = true;
         self.output.fail(self.job, code, message, Flush::Now)
+    }
+
+    /// Whether the node cancelled the job (or it ended): the handler should stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.output.is_cancelled(self.job)
     }
 
     fn check_open(&self) -> Result<(), ResponseError> {

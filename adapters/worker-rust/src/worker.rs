@@ -1,6 +1,5 @@
 //! The builder that collects handlers, and the run loop that connects and serves.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -13,7 +12,7 @@ use cocaine_core::codec::worker::{encode_handshake, encode_heartbeat, PROTOCOL_V
 use crate::config::{Config, ConfigError};
 use crate::error::{HandlerError, WorkerError};
 use crate::group;
-use crate::handler::{Handler, Lifecycle};
+use crate::handler::{Handler, Handlers, Lifecycle};
 use crate::output::Output;
 use crate::session::Session;
 use crate::stream::{RequestStream, Response};
@@ -39,8 +38,9 @@ use crate::stream::{RequestStream, Response};
 /// ```
 pub struct Worker {
     config: Config,
-    handlers: HashMap<String, Handler>,
+    handlers: Handlers,
     inline: bool,
+    defer_cancel: bool,
 }
 
 impl Worker {
@@ -58,8 +58,9 @@ impl Worker {
     pub fn new(config: Config) -> Worker {
         Worker {
             config,
-            handlers: HashMap::new(),
+            handlers: Handlers::default(),
             inline: false,
+            defer_cancel: false,
         }
     }
 
@@ -76,6 +77,7 @@ impl Worker {
         F: Fn(Vec<u8>) -> Result<Vec<Vec<u8>>, HandlerError> + Send + Sync + 'static,
     {
         self.handlers
+            .by_name
             .insert(event.into(), Handler::Plain(Arc::new(handler)));
         self
     }
@@ -88,7 +90,37 @@ impl Worker {
         F: Fn(RequestStream, Response) -> Result<(), HandlerError> + Send + Sync + 'static,
     {
         self.handlers
+            .by_name
             .insert(event.into(), Handler::Stream(Arc::new(handler)));
+        self
+    }
+
+    /// Handles every event that has no handler of its own with a streaming handler, which
+    /// finds the event's name in [`RequestStream::event`]. Without one, such events fail
+    /// with 404. The native app host uses it: a native library handles every event itself.
+    #[must_use]
+    pub fn fallback_stream<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(RequestStream, Response) -> Result<(), HandlerError> + Send + Sync + 'static,
+    {
+        self.handlers.fallback = Some(Handler::Stream(Arc::new(handler)));
+        self
+    }
+
+    /// Answers a cancel when the job's handler returns (`true`) rather than at once (`false`,
+    /// the default).
+    ///
+    /// At once, the node gets 499 straight away and the handler runs on unseen: right when
+    /// handlers notice cancels and stop soon. Deferred, the cancelled job keeps its slot
+    /// until the handler returns (its writes fail as cancelled meanwhile, its request stream
+    /// ends, and whatever it returns is replaced by 499), so a handler that ignores the
+    /// cancel shows up at the node as a job that did not answer, and the node kills the
+    /// worker after `termination-timeout`. Native apps use it: their code may not look at
+    /// cancels at all, and must never see two calls at once on an instance that was promised
+    /// one at a time.
+    #[must_use]
+    pub fn defer_cancel(mut self, yes: bool) -> Self {
+        self.defer_cancel = yes;
         self
     }
 
@@ -126,6 +158,7 @@ impl Worker {
             config,
             handlers,
             inline,
+            defer_cancel,
         } = self;
         let stream =
             UnixStream::connect(&config.socket).map_err(|source| WorkerError::Connect {
@@ -134,7 +167,7 @@ impl Worker {
             })?;
         // Any byte from the node resets this, so it is exactly the silence timeout.
         stream.set_read_timeout(Some(config.timeout))?;
-        let output = Arc::new(Output::new(stream.try_clone()?)?);
+        let output = Arc::new(Output::new(stream.try_clone()?, defer_cancel)?);
         output.send(|buf| {
             encode_handshake(buf, &config.worker_id, PROTOCOL_VERSION, std::process::id());
         })?;

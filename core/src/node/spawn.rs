@@ -46,6 +46,7 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
             ]
         }
         (AppType::Binary, _) => vec![path, "--socket".into(), socket_arg],
+        // The library, then the manifest's `args` as written, for `cocaine_create`.
         (AppType::Native, Backend::Process) => {
             let host = config.native_host.as_ref().map(|p| p.display().to_string());
             vec![
@@ -53,9 +54,10 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
                 "--socket".into(),
                 socket_arg,
                 path,
+                manifest.args.raw.clone(),
             ]
         }
-        (AppType::Native, Backend::Thread) => vec![path],
+        (AppType::Native, Backend::Thread) => vec![path, manifest.args.raw.clone()],
     };
     SpawnSpec {
         worker,
