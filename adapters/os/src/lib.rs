@@ -12,6 +12,7 @@
 pub mod channel;
 pub mod endpoint;
 pub mod folder;
+pub mod fs_watch;
 pub mod host;
 pub mod inbox;
 pub mod lines;
