@@ -32,8 +32,9 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
 use crate::inbox::Inbox;
 
-/// How often setting a watch up is retried at once when its folder vanishes in between.
-const ARM_ATTEMPTS: usize = 4;
+/// How often setting a watch up is retried at once when its folder appears or vanishes
+/// meanwhile.
+const ARM_ATTEMPTS: usize = 16;
 
 /// The most entries reported for a folder that appears (a first scan is not a backup tool).
 const MAX_SCAN: usize = 100_000;
@@ -225,6 +226,9 @@ impl Watches {
             })
             .map_err(|e| e.to_string())?;
             match watcher.watch(&anchor, mode) {
+                // The root appeared (or went) between looking and watching, unseen by this
+                // watcher: look again. Later changes are events.
+                Ok(()) if wanted_anchor(root) != anchor => last = "the path keeps changing".into(),
                 Ok(()) => {
                     return Ok(Watch {
                         root: root.to_path_buf(),
@@ -457,28 +461,44 @@ mod tests {
         assert!(translate(&read).is_empty());
     }
 
-    /// Collects what the watcher reports until `done` holds for the last state of each path,
-    /// or the deadline passes.
+    /// Collects what the watcher reports, coalesced as the core does (whether each path
+    /// existed before its first event and after its last), until `done` holds or the deadline
+    /// passes.
     fn collect_until(
         inbox: &Inbox,
         done: impl Fn(&BTreeMap<PathBuf, FsEventKind>) -> bool,
     ) -> BTreeMap<PathBuf, FsEventKind> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut last = BTreeMap::new();
-        while !done(&last) && Instant::now() < deadline {
+        let mut states: BTreeMap<PathBuf, (bool, bool)> = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
+        while !done(&kinds) && Instant::now() < deadline {
             for input in wait(inbox, deadline) {
                 match input {
                     Input::FsEvents { events, .. } => {
                         for e in events {
-                            last.insert(e.path, e.kind);
+                            let exists = e.kind != FsEventKind::Removed;
+                            let existed = e.kind != FsEventKind::Created;
+                            states.entry(e.path).or_insert((existed, exists)).1 = exists;
                         }
                     }
                     Input::WatchFailed { error, .. } => panic!("watch failed: {error}"),
                     _ => {}
                 }
             }
+            kinds = states
+                .iter()
+                .filter_map(|(path, state)| {
+                    let kind = match state {
+                        (false, false) => return None,
+                        (false, true) => FsEventKind::Created,
+                        (true, false) => FsEventKind::Removed,
+                        (true, true) => FsEventKind::Modified,
+                    };
+                    Some((path.clone(), kind))
+                })
+                .collect();
         }
-        last
+        kinds
     }
 
     /// Waits until every watch asked for so far is up: the thread handles requests in order,
@@ -490,7 +510,7 @@ mod tests {
         // Written until seen: the first write may come before the probe's watch is up.
         loop {
             std::fs::write(&probe, b"x").unwrap();
-            let seen = wait(inbox, Instant::now() + Duration::from_millis(200));
+            let seen = wait(inbox, Instant::now() + Duration::from_millis(50));
             let hit = seen
                 .iter()
                 .any(|i| matches!(i, Input::FsEvents { watch, .. } if *watch == WatchId(1000 + n)));
@@ -537,6 +557,32 @@ mod tests {
         let seen = collect_until(&inbox, |s| s.contains_key(&root.join("b")));
         assert_eq!(seen.get(&root.join("b")), Some(&FsEventKind::Created));
         drop(watcher);
+    }
+
+    #[test]
+    fn a_recursive_path_made_at_once_with_its_contents_sees_later_changes() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("not/yet");
+            let inbox = Inbox::new().unwrap();
+            let watcher = FsWatcher::start(inbox.clone()).unwrap();
+            watcher.watch(WatchId(1), root.clone(), true);
+            settle(&watcher, &inbox, dir.path(), 1);
+            std::fs::create_dir(dir.path().join("not")).unwrap();
+            std::fs::write(dir.path().join("not/beside"), b"x").unwrap();
+            std::fs::create_dir(&root).unwrap();
+            std::fs::create_dir(root.join("a")).unwrap();
+            let file = root.join("a/file.txt");
+            std::fs::write(&file, b"x").unwrap();
+            let seen = collect_until(&inbox, |s| s.contains_key(&file));
+            assert_eq!(seen.get(&file), Some(&FsEventKind::Created), "{seen:?}");
+            // The folder's scan and the watch may both report the file: let the second
+            // report come before the next change.
+            settle(&watcher, &inbox, dir.path(), 2);
+            std::fs::write(&file, b"y").unwrap();
+            let seen = collect_until(&inbox, |s| s.get(&file) == Some(&FsEventKind::Modified));
+            assert_eq!(seen.get(&file), Some(&FsEventKind::Modified), "{seen:?}");
+        }
     }
 
     #[test]
