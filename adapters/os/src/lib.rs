@@ -6,8 +6,8 @@
 //! tells the host what became ready.
 //!
 //! Other threads feed a running node through its [`inbox::Inbox`]: the [`store`] thread, which
-//! writes the app store so no fsync blocks the loop, and the [`folder`] watcher of
-//! `cocaine node --watch`.
+//! writes the app store so no fsync blocks the loop, the [`folder`] watcher of
+//! `cocaine node --watch`, and the [`fs_watch`] thread of filesystem-monitor tasks.
 
 pub mod channel;
 pub mod endpoint;
