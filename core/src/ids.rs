@@ -38,6 +38,33 @@ impl fmt::Display for WorkerId {
         write!(f, "w{}.{}", self.0 >> 32, self.0 & 0xffff_ffff)
     }
 }
+/// A filesystem watch the node asks a runtime for (`Output::WatchPath`): one per
+/// filesystem-monitor task of one app version. The high half is the app's [`AppId`], the low
+/// half the task's index, so events find their task without a lookup table; a redeployed app
+/// (a new `AppId`) watches under new ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WatchId(pub u64);
+
+impl WatchId {
+    pub fn new(app: AppId, task: usize) -> Self {
+        WatchId((app.0 << 32) | (task as u64 & 0xffff_ffff))
+    }
+
+    pub fn app(self) -> AppId {
+        AppId(self.0 >> 32)
+    }
+
+    pub fn task(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
+    }
+}
+
+impl fmt::Display for WatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "f{}.{}", self.0 >> 32, self.0 & 0xffff_ffff)
+    }
+}
+
 id_type!(
     /// A socket the runtime owns for the core: a bound ZeroMQ socket or a TCP listener.
     EndpointId,

@@ -33,6 +33,7 @@ use cocaine_core::{EndpointId, Now, WorkerId};
 use cocaine_store::Store;
 
 use crate::channel::{Channel, ChannelListener, ReadOutcome};
+use crate::fs_watch::FsWatcher;
 use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
 use crate::store::{StoreThread, NO_STORE};
@@ -132,6 +133,8 @@ pub struct Host<'a, R> {
     /// Workers with bytes queued in this pass.
     unflushed: Vec<WorkerId>,
     received: Vec<Vec<Bytes>>,
+    /// The thread of filesystem-monitor watches, started with the first one.
+    fs: Option<FsWatcher>,
 }
 
 fn now() -> Now {
@@ -173,6 +176,7 @@ impl<'a, R: Readiness> Host<'a, R> {
             store,
             unflushed: Vec::new(),
             received: Vec::new(),
+            fs: None,
         })
     }
 
@@ -351,6 +355,30 @@ impl<'a, R: Readiness> Host<'a, R> {
                         token,
                         result: Err(error),
                     });
+                }
+            }
+            Output::WatchPath {
+                watch,
+                path,
+                recursive,
+            } => {
+                if self.fs.is_none() {
+                    match FsWatcher::start(self.inbox.clone()) {
+                        Ok(fs) => self.fs = Some(fs),
+                        Err(e) => {
+                            let error = format!("cannot start the watch thread: {e}");
+                            self.inputs.push_back(Input::WatchFailed { watch, error });
+                            return;
+                        }
+                    }
+                }
+                if let Some(fs) = &self.fs {
+                    fs.watch(watch, path, recursive);
+                }
+            }
+            Output::Unwatch { watch } => {
+                if let Some(fs) = &self.fs {
+                    fs.unwatch(watch);
                 }
             }
             // Fatal, logs and app events: the embedding program decides (the CLI stops the

@@ -9,12 +9,13 @@
 //! the same worker channel as processes.
 //!
 //! Other threads feed a running node through its [`inbox::Inbox`]: the [`store`] thread, which
-//! writes the app store so no fsync blocks the loop, and the [`folder`] watcher of
-//! `cocaine node --watch`.
+//! writes the app store so no fsync blocks the loop, the [`folder`] watcher of
+//! `cocaine node --watch`, and the [`fs_watch`] thread of filesystem-monitor tasks.
 
 pub mod channel;
 pub mod endpoint;
 pub mod folder;
+pub mod fs_watch;
 pub mod host;
 pub mod inbox;
 pub mod lines;

@@ -12,7 +12,7 @@ use super::control::Requester;
 use super::io::{AppOrigin, Output};
 use super::native_server::Sessions;
 use super::route::Route;
-use super::{publication, spawn, NodeConfig};
+use super::{fs_tasks, publication, spawn, NodeConfig};
 use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
 use crate::ids::{AppId, EndpointId};
 use crate::manifest::Manifest;
@@ -28,6 +28,10 @@ pub(super) enum AppTimer {
     Task(usize),
     /// Time to publish the app's stats.
     Stats,
+    /// A filesystem-monitor's batch is due.
+    FsWindow(usize),
+    /// Time to ask again for a filesystem-monitor's watch that failed.
+    FsRetry(usize),
 }
 
 /// Per-task state the node keeps.
@@ -77,6 +81,8 @@ pub(super) struct App {
     pub waiters: Vec<Requester>,
     /// Manual-scheduler jobs whose outcome was delivered, for the node to drop from the store.
     pub finished_schedules: Vec<Arc<str>>,
+    /// Filesystem-monitor tasks: their watches and open batches.
+    pub fs: fs_tasks::Monitors,
 }
 
 impl App {
@@ -92,6 +98,8 @@ impl App {
         while let Some((_, timer)) = self.timers.pop_due(now.mono) {
             match timer {
                 AppTimer::Task(task) => self.timer_task_due(now, task),
+                AppTimer::FsWindow(task) => self.fs_window_ends(now, task),
+                AppTimer::FsRetry(task) => self.fs_retry(task, out),
                 AppTimer::Stats => {
                     if let Some(pubsub) = &self.manifest.pubsub {
                         let at = after(now.mono, pubsub.interval);
@@ -119,6 +127,7 @@ impl App {
                 .arm(after(now.mono, pubsub.interval), AppTimer::Stats);
         }
         self.start_timer_tasks(now);
+        self.start_fs_tasks(out);
     }
 
     /// Carries the engine's outputs out. Returns true once the engine has stopped.

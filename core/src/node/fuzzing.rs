@@ -18,16 +18,17 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Input, Node, NodeConfig, Output, SocketKind};
+use super::{FsEvent, FsEventKind, Input, Node, NodeConfig, Output, SocketKind};
 use crate::codec::frame::FrameDecoder;
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
-use crate::ids::{EndpointId, WorkerId};
+use crate::ids::{EndpointId, WatchId, WorkerId};
 use crate::manifest::Manifest;
 use crate::process::{ExitStatus, Signal};
 use crate::time::Now;
 
-/// The app with every driver the node runs: two servers, two sinks, two timers, a pubsub.
+/// The app with every driver the node runs: two servers, two sinks, two timers, a
+/// filesystem monitor, a pubsub.
 /// Limits are small so that fuzzed inputs reach them.
 pub const FUZZ_APP: &str = r#"{
   "type": "python", "args": "local:///srv/fuzz",
@@ -42,7 +43,8 @@ pub const FUZZ_APP: &str = r#"{
     "tick": {"type": "recurring-timer", "interval": 900, "immediate": true},
     "drift": {"type": "drifting-timer", "interval": 1300},
     "sink": {"type": "native-sink", "endpoint": "tcp://127.0.0.1:7103"},
-    "pull": {"type": "zeromq-sink", "endpoint": "tcp://127.0.0.1:7104"}
+    "pull": {"type": "zeromq-sink", "endpoint": "tcp://127.0.0.1:7104"},
+    "watch": {"type": "filesystem-monitor", "path": "/srv/fuzz/in", "debounce": 300}
   }
 }"#;
 
@@ -215,6 +217,10 @@ struct Fuzz {
     store_ops: Vec<u64>,
     control_requests: u64,
     control_replies: u64,
+    /// Watches from their `WatchPath` to their `Unwatch` (or a failure reported for them).
+    live_watches: BTreeSet<WatchId>,
+    /// Every watch ever asked for: events may still come for dropped ones.
+    seen_watches: Vec<WatchId>,
 }
 
 impl Fuzz {
@@ -246,6 +252,8 @@ impl Fuzz {
             store_ops: Vec::new(),
             control_requests: 0,
             control_replies: 0,
+            live_watches: BTreeSet::new(),
+            seen_watches: Vec::new(),
         }
     }
 
@@ -421,9 +429,41 @@ impl Fuzz {
                 }
                 2 | 3 => self.control_request(r),
                 4 => self.complete_store_op(r),
+                5 => self.fs_events(r),
+                6 => {
+                    if let Some(&watch) = self.pick_watch(r) {
+                        self.live_watches.remove(&watch);
+                        let error = "inotify watch limit reached".to_owned();
+                        self.input(Input::WatchFailed { watch, error });
+                    }
+                }
                 _ => self.input(Input::Timeout),
             },
         }
+    }
+
+    /// A watch the node asked for at some point (maybe dropped since), if any.
+    fn pick_watch(&self, r: &mut Bytes) -> Option<&WatchId> {
+        let n = self.seen_watches.len();
+        (n > 0).then(|| &self.seen_watches[usize::from(r.byte()) % n])
+    }
+
+    /// A few changes under the monitored folder, reported by some watch.
+    fn fs_events(&mut self, r: &mut Bytes) {
+        let Some(&watch) = self.pick_watch(r) else {
+            return;
+        };
+        let events = (0..r.byte() % 5)
+            .map(|_| FsEvent {
+                path: format!("/srv/fuzz/in/{}", r.byte() % 4).into(),
+                kind: match r.byte() % 3 {
+                    0 => FsEventKind::Created,
+                    1 => FsEventKind::Modified,
+                    _ => FsEventKind::Removed,
+                },
+            })
+            .collect();
+        self.input(Input::FsEvents { watch, events });
     }
 
     /// A native-server client sends `frames`; its opens are counted first.
@@ -768,6 +808,17 @@ impl Fuzz {
                 );
             }
             Output::Store { token, .. } => self.store_ops.push(token),
+            Output::WatchPath { watch, .. } => {
+                assert!(!self.shutdown, "a watch asked for after shutdown");
+                assert!(self.live_watches.insert(watch), "{watch} watched twice");
+                self.seen_watches.push(watch);
+            }
+            Output::Unwatch { watch } => {
+                assert!(
+                    self.live_watches.remove(&watch),
+                    "{watch} unwatched but not watched"
+                );
+            }
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
@@ -951,6 +1002,11 @@ impl Fuzz {
         assert_eq!(self.node.apps().count(), 0);
         assert_eq!(self.node.poll_timeout(), None, "timers outlive the node");
         assert!(self.live_endpoints.is_empty(), "endpoints left bound");
+        assert!(
+            self.live_watches.is_empty(),
+            "watches left: {:?}",
+            self.live_watches
+        );
         for (key, ledger) in &self.ledgers {
             assert_eq!(ledger.live(), 0, "request {key:?} never ended: {ledger:?}");
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use crate::engine::Backend;
-use crate::ids::{EndpointId, WorkerId};
+use crate::ids::{EndpointId, WatchId, WorkerId};
 use crate::manifest::Manifest;
 use crate::process::{ExitStatus, LogLevel, Signal};
 
@@ -66,6 +66,46 @@ pub enum Input {
     },
     /// `Output::Spawn` could not be carried out.
     SpawnFailed { worker: WorkerId, error: String },
+    /// Changes seen by a watch asked for with `Output::WatchPath`, only for its path (and
+    /// below it, for a folder), in the order they happened. Any split into inputs is fine:
+    /// the node batches them itself.
+    FsEvents {
+        watch: WatchId,
+        events: Vec<FsEvent>,
+    },
+    /// A watch could not be set up, or broke (events were lost): the runtime has dropped it.
+    /// The node logs it and asks for the watch again after a backoff; the app keeps running.
+    /// A path that does not exist yet is not a failure (it is watched from its parent).
+    WatchFailed { watch: WatchId, error: String },
+}
+
+/// One change under a watched path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsEvent {
+    pub path: PathBuf,
+    pub kind: FsEventKind,
+}
+
+/// What happened to a path. A rename is a removal of the old path and a creation of the new
+/// one (only the paths inside the watch are reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsEventKind {
+    Created,
+    /// Content or metadata (permissions, times) changed.
+    Modified,
+    Removed,
+}
+
+impl FsEventKind {
+    /// The name in a filesystem-monitor job's body.
+    pub fn name(self) -> &'static str {
+        match self {
+            FsEventKind::Created => "created",
+            FsEventKind::Modified => "modified",
+            FsEventKind::Removed => "removed",
+        }
+    }
 }
 
 /// Where an app came from, which says who may change it.
@@ -247,4 +287,17 @@ pub enum Output {
     },
     /// After `Shutdown`: every app is gone; the runtime may exit.
     Stopped,
+    /// Watch `path` (a file or a folder; `recursive`: everything below it too) and report its
+    /// changes with `Input::FsEvents`, or `Input::WatchFailed`. A path that does not exist
+    /// yet is watched from its nearest existing parent until it appears. Asking again for a
+    /// `watch` the runtime has replaces it.
+    WatchPath {
+        watch: WatchId,
+        path: PathBuf,
+        recursive: bool,
+    },
+    /// Stop a watch; events it still reports are ignored.
+    Unwatch {
+        watch: WatchId,
+    },
 }

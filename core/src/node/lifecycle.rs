@@ -235,6 +235,9 @@ impl Node {
         for waiter in waiters {
             self.reply_ok(&waiter, reply.clone());
         }
+        if let Some(old) = replaces {
+            self.hand_over_watches(now, old, id);
+        }
     }
 
     /// Successors waiting for a worker: one whose worker is ready takes over; one whose
@@ -422,6 +425,7 @@ impl Node {
             self.abandon(now, pending, "the app was removed".to_owned());
         }
         if let Some(app) = self.apps.get_mut(&id) {
+            app.stop_fs_tasks(&mut self.out);
             app.timers = Timers::new();
             app.engine.stop(now.mono);
         }
@@ -449,9 +453,10 @@ impl Node {
 
     /// Drops a stopped version and closes the endpoints that are still its own.
     pub(super) fn forget(&mut self, now: Now, id: AppId) {
-        let Some(app) = self.apps.remove(&id) else {
+        let Some(mut app) = self.apps.remove(&id) else {
             return;
         };
+        app.stop_fs_tasks(&mut self.out);
         // A successor waiting to take over shared endpoints from this version loses them.
         let orphan = self
             .successors
@@ -555,6 +560,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         awaiting_worker: false,
         waiters: Vec::new(),
         finished_schedules: Vec::new(),
+        fs: Default::default(),
         manifest,
     }
 }
@@ -638,9 +644,7 @@ fn same_socket(a: &Binding, b: &Binding) -> bool {
 /// Task types this node does not run yet, by name.
 fn not_run_yet(kind: &TaskKind) -> Option<&'static str> {
     match kind {
-        TaskKind::Cron { .. } | TaskKind::FilesystemMonitor { .. } | TaskKind::RawServer { .. } => {
-            Some(kind.type_name())
-        }
+        TaskKind::Cron { .. } | TaskKind::RawServer { .. } => Some(kind.type_name()),
         _ => None,
     }
 }

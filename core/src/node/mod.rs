@@ -4,6 +4,7 @@
 
 mod app;
 mod control;
+mod fs_tasks;
 pub mod fuzzing;
 mod io;
 mod lifecycle;
@@ -23,7 +24,8 @@ use std::time::Instant;
 
 pub use control::DEFAULT_CONTROL_MAX_MESSAGE;
 pub use io::{
-    AppOrigin, Input, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone, StoreOp, StoredApp,
+    AppOrigin, FsEvent, FsEventKind, Input, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone,
+    StoreOp, StoredApp,
 };
 pub use route::Route;
 
@@ -164,6 +166,8 @@ impl Node {
                 self.with_engine(worker, |e| e.spawn_failed(now.mono, worker, &error));
                 self.out.push_back(Output::CloseWorker { worker });
             }
+            Input::FsEvents { watch, events } => self.fs_events(now, watch, events),
+            Input::WatchFailed { watch, error } => self.watch_failed(now, watch, error),
         }
         self.drain_engines(now);
     }

@@ -22,6 +22,7 @@ def event(request):
 
 
 def spool(request):
-    """The filesystem monitor (not run by this node yet): the request lists the changes."""
+    """The filesystem monitor of apps/example/spool (watched from its parent until it is
+    made): the request lists the changes of one batch, `[{"path", "kind"}]`."""
     changes = json.loads(request or b"[]")
-    return [json.dumps({"changes": len(changes)})]
+    return [json.dumps({"changes": len(changes), "paths": [c["path"] for c in changes]})]
