@@ -4,6 +4,7 @@
 
 mod app;
 mod control;
+mod cron_tasks;
 pub mod fuzzing;
 mod io;
 mod lifecycle;
