@@ -37,7 +37,7 @@
 //!
 //! Map of the crate:
 //! - [`node`]: the node, its inputs and outputs, and the drivers that turn each task type's
-//!   wire into jobs (native-server, zeromq-server, sinks, subscriber, timers).
+//!   wire into jobs (native-server, zeromq-server, sinks, subscriber, timers, cron).
 //! - [`engine`]: one app's engine: admission, queue, dispatch, policies, the worker pool and
 //!   its lifecycle, crash loops; [`engine::pool`] holds the pluggable pool-sizing policies.
 //! - [`cron`]: cron schedules and their next fire time in a time zone.
