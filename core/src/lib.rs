@@ -37,10 +37,11 @@
 //!
 //! Map of the crate:
 //! - [`node`]: the node, its inputs and outputs, and the drivers that turn each task type's
-//!   wire into jobs (native-server, zeromq-server, sinks, subscriber, timers, filesystem
-//!   monitor).
+//!   wire into jobs (native-server, zeromq-server, sinks, subscriber, timers, cron,
+//!   filesystem monitor).
 //! - [`engine`]: one app's engine: admission, queue, dispatch, policies, the worker pool and
 //!   its lifecycle, crash loops; [`engine::pool`] holds the pluggable pool-sizing policies.
+//! - [`cron`]: cron schedules and their next fire time in a time zone.
 //! - [`manifest`]: parsing and validating app manifests.
 //! - [`codec`]: the worker channel and native protocol codecs.
 //! - [`stats`]: counters and fixed-memory latency histograms.
@@ -49,6 +50,7 @@
 pub mod arena;
 pub mod codec;
 pub mod control;
+pub mod cron;
 pub mod engine;
 pub mod ids;
 mod json;

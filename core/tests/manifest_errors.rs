@@ -465,6 +465,8 @@ fn task_settings() {
             "tasks": {"c1": {"type": "cron", "schedule": "* * * *"},
                       "c2": {"type": "cron", "schedule": "* * * * *", "overlap": "queue"},
                       "c3": {"type": "cron", "schedule": "* * * * *", "timezone": "New York"},
+                      "c4": {"type": "cron", "schedule": "0 25 * * *"},
+                      "c5": {"type": "cron", "schedule": "0 0 31 feb *", "timezone": "Mars/Base"},
                       "fs": {"type": "filesystem-monitor", "path": "", "debounce": 0},
                       "r1": {"type": "raw-server", "endpoint": "tcp://*:1"},
                       "r2": {"type": "raw-server", "endpoint": "tcp://*:2", "framing": "length",
@@ -473,7 +475,14 @@ fn task_settings() {
                       "z": {"type": "zeromq-server", "endpoint": "tcp://*:3", "reply-limit": 0}}}"#);
     assert_has(&e, "tasks.c1.schedule", "5 fields");
     assert_has(&e, "tasks.c2.overlap", r#""skip", "buffer-one" or "allow""#);
-    assert_has(&e, "tasks.c3.timezone", "not a timezone name");
+    assert_has(&e, "tasks.c3.timezone", "unknown time zone \"New York\"");
+    assert_has(
+        &e,
+        "tasks.c4.schedule",
+        "hour field \"25\": 25 is out of range (0-23)",
+    );
+    assert_has(&e, "tasks.c5.schedule", "never fires");
+    assert_has(&e, "tasks.c5.timezone", "expected an IANA name");
     assert_has(&e, "tasks.fs.path", "must not be empty");
     assert_has(&e, "tasks.fs.debounce", "must be at least 1");
     assert_has(&e, "tasks.r1", r#"missing key "framing""#);

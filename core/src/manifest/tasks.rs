@@ -5,6 +5,7 @@ use super::endpoint::{Endpoint, Role};
 use super::error::Problems;
 use super::reader::{join, Obj};
 use super::value;
+use crate::cron::{CronSchedule, CronZone};
 use crate::suggest;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -341,33 +342,26 @@ const OVERLAPS: &[(&str, Overlap)] = &[
 ];
 
 fn cron(o: &mut Obj<'_>, p: &mut Problems) -> TaskKind {
+    // The driver's own parser judges the schedule and the zone, so what validates here runs.
     let schedule = o.req("schedule", p, |v, at, p| {
         let s = value::non_empty(v, at, p)?;
-        // Only the shape for now; the fields themselves are checked by the cron parser.
-        let fields = s.split_whitespace().count();
-        if fields == 5 || fields == 6 {
-            Some(s.to_owned())
-        } else {
-            p.add(
-                at,
-                format!(
-                    "a cron schedule has 5 fields (min hour dom mon dow) or 6 (sec first), \
-                     found {fields}"
-                ),
-            );
-            None
+        match CronSchedule::parse(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
         }
     });
     let timezone = o.opt("timezone", p, |v, at, p| {
         let s = value::non_empty(v, at, p)?;
-        if s.chars().any(char::is_whitespace) {
-            p.add(
-                at,
-                format!("{s:?} is not a timezone name (like UTC or Europe/Moscow)"),
-            );
-            return None;
+        match CronZone::get(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
         }
-        Some(s.to_owned())
     });
     TaskKind::Cron {
         schedule: schedule.unwrap_or_default(),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::control::Requester;
+use super::cron_tasks::CronTasks;
 use super::io::{AppOrigin, Output};
 use super::native_server::Sessions;
 use super::route::Route;
@@ -26,6 +27,8 @@ use crate::timers::{TimerHandle, Timers};
 pub(super) enum AppTimer {
     /// A timer task is due.
     Task(usize),
+    /// A cron task is due (`cron_tasks.rs`).
+    Cron(usize),
     /// Time to publish the app's stats.
     Stats,
     /// A filesystem-monitor's batch is due.
@@ -63,6 +66,8 @@ pub(super) struct App {
     /// Set when the app could not start; it is torn down without an `AppStopped`.
     pub failed: bool,
     pub timers: Timers<AppTimer>,
+    /// The cron tasks' schedules and runs.
+    pub cron: CronTasks,
     /// Publications dropped because the app has no pubsub endpoint.
     pub dropped_publications: u64,
     /// Log lines from the app's own drivers, carried out with the engine's outputs.
@@ -100,6 +105,7 @@ impl App {
                 AppTimer::Task(task) => self.timer_task_due(now, task),
                 AppTimer::FsWindow(task) => self.fs_window_ends(now, task),
                 AppTimer::FsRetry(task) => self.fs_retry(task, out),
+                AppTimer::Cron(task) => self.cron_due(now, task),
                 AppTimer::Stats => {
                     if let Some(pubsub) = &self.manifest.pubsub {
                         let at = after(now.mono, pubsub.interval);
@@ -128,6 +134,7 @@ impl App {
         }
         self.start_timer_tasks(now);
         self.start_fs_tasks(out);
+        self.start_cron_tasks(now);
     }
 
     /// Carries the engine's outputs out. Returns true once the engine has stopped.

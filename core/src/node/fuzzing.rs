@@ -27,8 +27,8 @@ use crate::manifest::Manifest;
 use crate::process::{ExitStatus, Signal};
 use crate::time::Now;
 
-/// The app with every driver the node runs: two servers, two sinks, two timers, a
-/// filesystem monitor, a pubsub.
+/// The app with every driver the node runs: two servers, two sinks, two timers, a cron task,
+/// a filesystem monitor, a pubsub.
 /// Limits are small so that fuzzed inputs reach them.
 pub const FUZZ_APP: &str = r#"{
   "type": "python", "args": "local:///srv/fuzz",
@@ -42,6 +42,7 @@ pub const FUZZ_APP: &str = r#"{
     "server": {"type": "zeromq-server", "endpoint": "tcp://127.0.0.1:7102", "reply-limit": 64},
     "tick": {"type": "recurring-timer", "interval": 900, "immediate": true},
     "drift": {"type": "drifting-timer", "interval": 1300},
+    "cron": {"type": "cron", "schedule": "*/2 * * * * *", "overlap": "buffer-one"},
     "sink": {"type": "native-sink", "endpoint": "tcp://127.0.0.1:7103"},
     "pull": {"type": "zeromq-sink", "endpoint": "tcp://127.0.0.1:7104"},
     "watch": {"type": "filesystem-monitor", "path": "/srv/fuzz/in", "debounce": 300}

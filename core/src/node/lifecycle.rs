@@ -551,6 +551,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         started: false,
         failed: false,
         timers: Timers::new(),
+        cron: Default::default(),
         dropped_publications: 0,
         pending_logs: Vec::new(),
         revision: None,
@@ -644,7 +645,7 @@ fn same_socket(a: &Binding, b: &Binding) -> bool {
 /// Task types this node does not run yet, by name.
 fn not_run_yet(kind: &TaskKind) -> Option<&'static str> {
     match kind {
-        TaskKind::Cron { .. } | TaskKind::RawServer { .. } => Some(kind.type_name()),
+        TaskKind::RawServer { .. } => Some(kind.type_name()),
         _ => None,
     }
 }

@@ -5,6 +5,7 @@
 mod app;
 mod control;
 mod fs_tasks;
+mod cron_tasks;
 pub mod fuzzing;
 mod io;
 mod lifecycle;

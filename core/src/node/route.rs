@@ -128,6 +128,7 @@ impl App {
         }
         if terminal {
             self.publication_ended(now, task);
+            self.cron_job_ended(now, task);
         }
     }
 }

@@ -69,7 +69,7 @@ impl App {
     }
 
     /// Submits the task's job; false if it was refused.
-    fn submit_timer_job(&mut self, now: Now, index: usize) -> bool {
+    pub(super) fn submit_timer_job(&mut self, now: Now, index: usize) -> bool {
         let name = self.tasks[index].name.clone();
         let request = JobRequest {
             task: index,
