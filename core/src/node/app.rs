@@ -14,7 +14,7 @@ use super::native_server::Sessions;
 use super::route::Route;
 use super::{publication, spawn, NodeConfig};
 use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
-use crate::ids::{AppId, EndpointId};
+use crate::ids::{AppId, ConnId, EndpointId};
 use crate::manifest::Manifest;
 use crate::process::LogLevel;
 use crate::time::after;
@@ -74,6 +74,8 @@ pub(super) struct App {
     pub waiters: Vec<Requester>,
     /// Manual-scheduler jobs whose outcome was delivered, for the node to drop from the store.
     pub finished_schedules: Vec<Arc<str>>,
+    /// Reply events for raw-server connections (held by the node), for the node to write.
+    pub raw_replies: Vec<(ConnId, u64, crate::engine::ReplyEvent)>,
 }
 
 impl App {

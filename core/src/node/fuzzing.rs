@@ -768,6 +768,9 @@ impl Fuzz {
                 );
             }
             Output::Store { token, .. } => self.store_ops.push(token),
+            Output::ConnSend { conn, .. } | Output::ConnClose { conn } => {
+                panic!("output for raw connection {conn}, which was never accepted")
+            }
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }

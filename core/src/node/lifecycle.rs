@@ -270,6 +270,9 @@ impl Node {
             }
             let route = job.reply.clone();
             let adopted = successor.engine.adopt(now.mono, job);
+            if let Route::Raw { conn, seq } = &route {
+                self.raw.moved(*conn, *seq, (new, adopted));
+            }
             if let Route::Native {
                 endpoint,
                 peer,
@@ -434,6 +437,7 @@ impl Node {
         for endpoint in &app.endpoints {
             if self.endpoints.get(endpoint).is_some_and(|o| o.app == id) {
                 self.endpoints.remove(endpoint);
+                self.raw_endpoint_closed(now, *endpoint);
                 self.out.push_back(Output::Unbind {
                     endpoint: *endpoint,
                 });
@@ -520,6 +524,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         retired: false,
         waiters: Vec::new(),
         finished_schedules: Vec::new(),
+        raw_replies: Vec::new(),
         manifest,
     }
 }
@@ -554,6 +559,7 @@ fn bindings(manifest: &Manifest) -> Vec<Binding> {
                 };
                 (SocketKind::Sub, endpoint.clone(), prefixes)
             }
+            TaskKind::RawServer { endpoint, .. } => (SocketKind::Tcp, endpoint.clone(), Vec::new()),
             _ => continue,
         };
         all.push(Binding {
@@ -603,9 +609,7 @@ fn same_socket(a: &Binding, b: &Binding) -> bool {
 /// Task types this node does not run yet, by name.
 fn not_run_yet(kind: &TaskKind) -> Option<&'static str> {
     match kind {
-        TaskKind::Cron { .. } | TaskKind::FilesystemMonitor { .. } | TaskKind::RawServer { .. } => {
-            Some(kind.type_name())
-        }
+        TaskKind::Cron { .. } | TaskKind::FilesystemMonitor { .. } => Some(kind.type_name()),
         _ => None,
     }
 }
