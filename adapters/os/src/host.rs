@@ -26,9 +26,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use cocaine_core::engine::Backend;
-use cocaine_core::node::{Input, Node, Output, SpawnSpec};
+use cocaine_core::node::{Input, Node, Output, SocketKind, SpawnSpec};
 use cocaine_core::process::{LogLevel, Signal};
-use cocaine_core::{EndpointId, Now, WorkerId};
+use cocaine_core::{ConnId, EndpointId, Now, WorkerId};
 
 use cocaine_store::Store;
 
@@ -36,6 +36,7 @@ use crate::channel::{Channel, ChannelListener, ReadOutcome};
 use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
 use crate::store::{StoreThread, NO_STORE};
+use crate::tcp::TcpTable;
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
 
 /// Messages taken from one endpoint per pass, so one busy client cannot starve the rest.
@@ -63,6 +64,10 @@ pub enum Source {
     Output(WorkerId),
     /// The [`Inbox`]'s wake-up descriptor: other threads left inputs.
     Inbox,
+    /// A raw server's TCP listener: readable when clients wait to be accepted.
+    TcpListener(EndpointId),
+    /// An accepted TCP connection: readable, and writable while bytes wait.
+    Conn(ConnId),
 }
 
 /// What a runtime's `run` takes besides the node and the observer.
@@ -96,6 +101,10 @@ pub trait Readiness {
     /// Whether `source` should also wake the loop when it can be written to. Called after
     /// every flush of a channel.
     fn want_write(&mut self, source: Source, write: bool);
+    /// Whether `source` should still wake the loop when readable (it does from `watch` on).
+    /// Turned off once a TCP connection's input has ended, since an ended stream stays
+    /// readable for good.
+    fn want_read(&mut self, source: Source, read: bool);
     /// Stops watching `source`. Called while its descriptor is still open.
     fn unwatch(&mut self, source: Source);
 }
@@ -129,6 +138,8 @@ pub struct Host<'a, R> {
     /// Workers with bytes queued in this pass.
     unflushed: Vec<WorkerId>,
     received: Vec<Vec<Bytes>>,
+    /// Raw servers' listeners and connections.
+    tcp: TcpTable,
 }
 
 fn now() -> Now {
@@ -170,6 +181,7 @@ impl<'a, R: Readiness> Host<'a, R> {
             store,
             unflushed: Vec::new(),
             received: Vec::new(),
+            tcp: TcpTable::default(),
         })
     }
 
@@ -185,6 +197,7 @@ impl<'a, R: Readiness> Host<'a, R> {
 
     /// The loop woke (for IO or time): the node gets a chance to act on time.
     pub fn woke(&mut self) {
+        self.tcp.expire(Instant::now(), &mut self.readiness);
         self.inputs.push_back(Input::Timeout);
     }
 
@@ -201,6 +214,7 @@ impl<'a, R: Readiness> Host<'a, R> {
                 self.execute(output);
             }
             self.flush_channels();
+            self.tcp.flush(&mut self.readiness, &mut self.inputs);
             if self.stopped {
                 return false;
             }
@@ -226,6 +240,17 @@ impl<'a, R: Readiness> Host<'a, R> {
             }
             Source::Output(worker) => self.read_output(worker),
             Source::Inbox => self.inbox.take(&mut self.inputs),
+            Source::TcpListener(endpoint) => {
+                self.tcp
+                    .accept(endpoint, &mut self.readiness, &mut self.inputs)
+            }
+            Source::Conn(conn) => self.tcp.ready(
+                conn,
+                readable,
+                writable,
+                &mut self.readiness,
+                &mut self.inputs,
+            ),
         }
     }
 
@@ -286,6 +311,15 @@ impl<'a, R: Readiness> Host<'a, R> {
         match output {
             Output::Bind {
                 endpoint,
+                kind: SocketKind::Tcp,
+                address,
+                ..
+            } => {
+                let result = self.tcp.listen(endpoint, &address, &mut self.readiness);
+                self.inputs.push_back(Input::Bound { endpoint, result });
+            }
+            Output::Bind {
+                endpoint,
                 kind,
                 address,
                 subscribe,
@@ -299,6 +333,9 @@ impl<'a, R: Readiness> Host<'a, R> {
                 self.inputs.push_back(Input::Bound { endpoint, result });
             }
             Output::Unbind { endpoint } => {
+                if self.tcp.unlisten(endpoint, &mut self.readiness) {
+                    return;
+                }
                 if self.endpoints.contains_key(&endpoint) {
                     self.readiness.unwatch(Source::Endpoint(endpoint));
                     self.endpoints.remove(&endpoint);
@@ -310,6 +347,8 @@ impl<'a, R: Readiness> Host<'a, R> {
                 topic,
                 value,
             } => self.send(endpoint, vec![topic, value]),
+            Output::ConnSend { conn, bytes } => self.tcp.send(conn, bytes),
+            Output::ConnClose { conn } => self.tcp.close(conn),
             Output::Spawn(spec) => {
                 if let Err(error) = self.spawn(&spec) {
                     self.inputs.push_back(Input::SpawnFailed {

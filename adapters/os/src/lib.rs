@@ -17,4 +17,5 @@ pub mod inbox;
 pub mod lines;
 pub mod process;
 pub mod store;
+pub mod tcp;
 pub mod zmq_endpoint;

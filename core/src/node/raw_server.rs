@@ -385,10 +385,23 @@ impl Node {
         let Some(c) = self.raw.conns.remove(&conn) else {
             return;
         };
+        let mut cancelled = 0;
         for (app, job) in c.pending.values().filter_map(|p| p.job) {
             if let Some(app) = self.apps.get_mut(&app) {
-                app.engine.cancel(now.mono, job);
+                if app.engine.is_open(job) {
+                    app.engine.cancel(now.mono, job);
+                    cancelled += 1;
+                }
             }
+        }
+        if cancelled > 0 {
+            self.log(
+                LogLevel::Debug,
+                format!(
+                    "raw connection {conn} ({}): {cancelled} job(s) cancelled",
+                    c.peer
+                ),
+            );
         }
     }
 }
