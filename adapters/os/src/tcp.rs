@@ -27,7 +27,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes a connection may have queued for a client that does not read; past this the
 /// connection is dropped (the core hears `ConnClosed` and cancels its jobs).
 pub const MAX_BACKLOG: usize = 64 << 20;
-/// How long a closed connection keeps reading what its client still sends.
+/// How long a closed connection keeps reading what its client still sends (checked whenever
+/// the loop wakes; a client that closes ends it sooner).
 pub const LINGER: Duration = Duration::from_secs(2);
 
 /// Why a TCP endpoint cannot listen.
