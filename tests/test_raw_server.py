@@ -9,6 +9,7 @@ import threading
 import time
 
 from conftest import REPO, free_port, python_app
+from control import cnode, deploy, versioned_app  # noqa: F401 - cnode is a fixture
 
 TIMEOUT = 10.0
 
@@ -246,3 +247,20 @@ def test_example_manifest_runs_as_is(node):
         s.sendall(b"two words")
         s.shutdown(socket.SHUT_WR)
         assert read_to_eof(s) == b"9 bytes, 2 words\n"
+
+
+def test_redeploy_keeps_the_listener_and_open_connections(cnode):
+    n = cnode()
+    port = free_port()
+    tasks = {"echo": {"type": "raw-server", "endpoint": "tcp://127.0.0.1:%d" % port,
+                      "framing": "line"}}
+    deploy(n, "rawrd", versioned_app(1, tasks, manifest_version=1))
+    with connect(port) as s:
+        s.sendall(b"before\n")
+        assert read_lines(s, 1) == [b"v1:before"]
+        reply = deploy(n, "rawrd", versioned_app(2, tasks, manifest_version=2))
+        assert reply["redeployed"] is True, reply
+        # The connection opened before the redeploy goes on, served by the new version.
+        s.sendall(b"after\n")
+        assert read_lines(s, 1) == [b"v2:after"]
+    assert line_call(port, b"new") == b"v2:new"
