@@ -71,6 +71,12 @@ id_type!(
     "e"
 );
 id_type!(
+    /// A TCP connection a runtime accepted on a raw-server endpoint, unique for the life of
+    /// the node (never reused).
+    ConnId,
+    "c"
+);
+id_type!(
     /// An app instance. A redeployed app gets a new one.
     AppId,
     "a"

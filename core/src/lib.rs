@@ -64,5 +64,5 @@ mod suggest;
 pub mod time;
 pub mod timers;
 
-pub use ids::{AppId, EndpointId, WorkerId};
+pub use ids::{AppId, ConnId, EndpointId, WorkerId};
 pub use time::Now;

@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use cocaine_core::codec::fuzzing::{check_native_message, check_worker_stream};
+use cocaine_core::codec::fuzzing::{check_native_message, check_raw_stream, check_worker_stream};
 use cocaine_core::codec::native::{self, Auth, Policy};
 use cocaine_core::codec::worker::{self, JobMeta};
 
@@ -48,6 +48,14 @@ fn replay_native_message_corpus() {
     for (path, data) in inputs("native_message") {
         eprintln!("{}", path.display());
         check_native_message(&data);
+    }
+}
+
+#[test]
+fn replay_raw_frame_corpus() {
+    for (path, data) in inputs("raw_frame") {
+        eprintln!("{}", path.display());
+        check_raw_stream(&data);
     }
 }
 
@@ -165,6 +173,43 @@ fn native_seeds() -> Vec<(&'static str, Bytes)> {
     ]
 }
 
+/// Raw server seeds: byte 0 picks the framing (high bit: length) and how many split sizes
+/// follow (low three bits; see `check_raw_stream`).
+fn raw_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let length = |bodies: &[&[u8]]| {
+        let mut out = Vec::new();
+        for body in bodies {
+            out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            out.extend_from_slice(body);
+        }
+        out
+    };
+    vec![
+        ("line", b"\0hello\n".to_vec()),
+        ("line-crlf-empty", b"\x02\x03\x00one\r\n\ntwo\r\n".to_vec()),
+        ("line-partial", b"\0done\nnot yet".to_vec()),
+        ("line-at-limit", [&b"\0"[..], &[b'x'; 32], b"\r\n"].concat()),
+        (
+            "line-too-long",
+            [&b"\x01\x05"[..], &[b'y'; 40], b"\nafter\n"].concat(),
+        ),
+        (
+            "length",
+            [&[0x80u8][..], &length(&[b"hi", b"", b"there"])].concat(),
+        ),
+        (
+            "length-split",
+            [&[0x83u8, 0, 2, 6][..], &length(&[b"abc", &[0u8; 32]])].concat(),
+        ),
+        (
+            "length-too-large",
+            [&[0x80u8][..], &length(&[b"ok"]), &[0, 0, 0, 33], &[1; 33]].concat(),
+        ),
+        ("length-huge-prefix", vec![0x80, 0xff, 0xff, 0xff, 0xff, 1]),
+        ("length-truncated", vec![0x80, 0, 0, 0, 5, 1, 2]),
+    ]
+}
+
 /// The committed `fuzz/corpus/*/seed-*` files are what the generators make; with
 /// `COCAINE_WRITE_CORPUS=1` they are rewritten instead.
 #[test]
@@ -179,6 +224,7 @@ fn seed_corpus_is_current() {
                 .map(|(n, b)| (n, b.to_vec()))
                 .collect(),
         ),
+        ("raw_frame", raw_seeds()),
     ] {
         let dir = corpus(target);
         for (name, data) in seeds {
@@ -208,5 +254,8 @@ fn generated_seeds_pass() {
     }
     for (_, data) in native_seeds() {
         check_native_message(&data);
+    }
+    for (_, data) in raw_seeds() {
+        check_raw_stream(&data);
     }
 }

@@ -11,10 +11,29 @@ use mio::{Interest, Registry, Token};
 /// Token 0 is the signals'.
 pub(crate) const SIGNALS: Token = Token(0);
 
+/// What a source is watched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    read: bool,
+    write: bool,
+}
+
+impl Wanted {
+    fn interest(self) -> Interest {
+        match (self.read, self.write) {
+            (true, true) => Interest::READABLE | Interest::WRITABLE,
+            (false, true) => Interest::WRITABLE,
+            // mio cannot register for nothing; an edge-triggered readable event for a stream
+            // that has ended comes once and is ignored by the host.
+            (_, false) => Interest::READABLE,
+        }
+    }
+}
+
 pub(crate) struct MioReadiness {
     registry: Registry,
-    /// Each watched source's token, descriptor and whether writability is wanted now.
-    tokens: HashMap<Source, (Token, RawFd, bool)>,
+    /// Each watched source's token, descriptor and what it is watched for now.
+    tokens: HashMap<Source, (Token, RawFd, Wanted)>,
     /// What a token stands for; a token missing here is stale and its events are ignored.
     pub sources: HashMap<Token, Source>,
     next: usize,
@@ -31,35 +50,45 @@ impl MioReadiness {
     }
 }
 
+impl MioReadiness {
+    fn change(&mut self, source: Source, f: impl FnOnce(&mut Wanted)) {
+        let Some((token, fd, wanted)) = self.tokens.get_mut(&source) else {
+            return;
+        };
+        let before = *wanted;
+        f(wanted);
+        // Every flush asks; only a change is worth a system call.
+        if before.interest() == wanted.interest() {
+            return;
+        }
+        let (token, fd, interest) = (*token, *fd, wanted.interest());
+        let _ = self
+            .registry
+            .reregister(&mut SourceFd(&fd), token, interest);
+    }
+}
+
 impl Readiness for MioReadiness {
     fn watch(&mut self, source: Source, fd: RawFd) -> io::Result<()> {
         self.next += 1;
         let token = Token(self.next);
         self.registry
             .register(&mut SourceFd(&fd), token, Interest::READABLE)?;
-        self.tokens.insert(source, (token, fd, false));
+        let wanted = Wanted {
+            read: true,
+            write: false,
+        };
+        self.tokens.insert(source, (token, fd, wanted));
         self.sources.insert(token, source);
         Ok(())
     }
 
     fn want_write(&mut self, source: Source, write: bool) {
-        let Some((token, fd, wanted)) = self.tokens.get_mut(&source) else {
-            return;
-        };
-        // Every flush asks; only a change is worth a system call.
-        if *wanted == write {
-            return;
-        }
-        *wanted = write;
-        let (token, fd) = (*token, *fd);
-        let interest = if write {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let _ = self
-            .registry
-            .reregister(&mut SourceFd(&fd), token, interest);
+        self.change(source, |w| w.write = write);
+    }
+
+    fn want_read(&mut self, source: Source, read: bool) {
+        self.change(source, |w| w.read = read);
     }
 
     fn unwatch(&mut self, source: Source) {

@@ -27,6 +27,7 @@ pub(crate) fn watch(fd: RawFd) -> io::Result<Async<Fd>> {
 
 struct Watched {
     io: Async<Fd>,
+    read: bool,
     write: bool,
 }
 
@@ -48,7 +49,7 @@ impl SmolReadiness {
     pub fn poll_ready(&self, cx: &mut Context<'_>, ready: &mut Vec<Ready>) {
         for (source, watched) in &self.watched {
             // An error (the descriptor failed) counts as ready: the read or write finds out.
-            let readable = watched.io.poll_readable(cx).is_ready();
+            let readable = watched.read && watched.io.poll_readable(cx).is_ready();
             let writable = watched.write && watched.io.poll_writable(cx).is_ready();
             if readable || writable {
                 ready.push(Ready {
@@ -64,13 +65,24 @@ impl SmolReadiness {
 impl Readiness for SmolReadiness {
     fn watch(&mut self, source: Source, fd: RawFd) -> io::Result<()> {
         let io = watch(fd)?;
-        self.watched.insert(source, Watched { io, write: false });
+        let watched = Watched {
+            io,
+            read: true,
+            write: false,
+        };
+        self.watched.insert(source, watched);
         Ok(())
     }
 
     fn want_write(&mut self, source: Source, write: bool) {
         if let Some(watched) = self.watched.get_mut(&source) {
             watched.write = write;
+        }
+    }
+
+    fn want_read(&mut self, source: Source, read: bool) {
+        if let Some(watched) = self.watched.get_mut(&source) {
+            watched.read = read;
         }
     }
 

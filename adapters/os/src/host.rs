@@ -26,9 +26,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use cocaine_core::engine::Backend;
-use cocaine_core::node::{Input, Node, Output, SpawnSpec};
+use cocaine_core::node::{Input, Node, Output, SocketKind, SpawnSpec};
 use cocaine_core::process::{LogLevel, Signal};
-use cocaine_core::{EndpointId, Now, WorkerId};
+use cocaine_core::{ConnId, EndpointId, Now, WorkerId};
 
 use cocaine_store::Store;
 
@@ -37,6 +37,7 @@ use crate::fs_watch::FsWatcher;
 use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
 use crate::store::{StoreThread, NO_STORE};
+use crate::tcp::TcpTable;
 use crate::thread_worker;
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
 
@@ -65,6 +66,10 @@ pub enum Source {
     Output(WorkerId),
     /// The [`Inbox`]'s wake-up descriptor: other threads left inputs.
     Inbox,
+    /// A raw server's TCP listener: readable when clients wait to be accepted.
+    TcpListener(EndpointId),
+    /// An accepted TCP connection: readable, and writable while bytes wait.
+    Conn(ConnId),
 }
 
 /// What a runtime's `run` takes besides the node and the observer.
@@ -98,6 +103,10 @@ pub trait Readiness {
     /// Whether `source` should also wake the loop when it can be written to. Called after
     /// every flush of a channel.
     fn want_write(&mut self, source: Source, write: bool);
+    /// Whether `source` should still wake the loop when readable (it does from `watch` on).
+    /// Turned off once a TCP connection's input has ended, since an ended stream stays
+    /// readable for good.
+    fn want_read(&mut self, source: Source, read: bool);
     /// Stops watching `source`. Called while its descriptor is still open.
     fn unwatch(&mut self, source: Source);
 }
@@ -135,6 +144,8 @@ pub struct Host<'a, R> {
     received: Vec<Vec<Bytes>>,
     /// The thread of filesystem-monitor watches, started with the first one.
     fs: Option<FsWatcher>,
+    /// Raw servers' listeners and connections.
+    tcp: TcpTable,
 }
 
 fn now() -> Now {
@@ -177,6 +188,7 @@ impl<'a, R: Readiness> Host<'a, R> {
             unflushed: Vec::new(),
             received: Vec::new(),
             fs: None,
+            tcp: TcpTable::default(),
         })
     }
 
@@ -192,6 +204,7 @@ impl<'a, R: Readiness> Host<'a, R> {
 
     /// The loop woke (for IO or time): the node gets a chance to act on time.
     pub fn woke(&mut self) {
+        self.tcp.expire(Instant::now(), &mut self.readiness);
         self.inputs.push_back(Input::Timeout);
     }
 
@@ -208,6 +221,7 @@ impl<'a, R: Readiness> Host<'a, R> {
                 self.execute(output);
             }
             self.flush_channels();
+            self.tcp.flush(&mut self.readiness, &mut self.inputs);
             if self.stopped {
                 return false;
             }
@@ -233,6 +247,17 @@ impl<'a, R: Readiness> Host<'a, R> {
             }
             Source::Output(worker) => self.read_output(worker),
             Source::Inbox => self.take_inbox(),
+            Source::TcpListener(endpoint) => {
+                self.tcp
+                    .accept(endpoint, &mut self.readiness, &mut self.inputs)
+            }
+            Source::Conn(conn) => self.tcp.ready(
+                conn,
+                readable,
+                writable,
+                &mut self.readiness,
+                &mut self.inputs,
+            ),
         }
     }
 
@@ -293,6 +318,15 @@ impl<'a, R: Readiness> Host<'a, R> {
         match output {
             Output::Bind {
                 endpoint,
+                kind: SocketKind::Tcp,
+                address,
+                ..
+            } => {
+                let result = self.tcp.listen(endpoint, &address, &mut self.readiness);
+                self.inputs.push_back(Input::Bound { endpoint, result });
+            }
+            Output::Bind {
+                endpoint,
                 kind,
                 address,
                 subscribe,
@@ -306,6 +340,9 @@ impl<'a, R: Readiness> Host<'a, R> {
                 self.inputs.push_back(Input::Bound { endpoint, result });
             }
             Output::Unbind { endpoint } => {
+                if self.tcp.unlisten(endpoint, &mut self.readiness) {
+                    return;
+                }
                 if self.endpoints.contains_key(&endpoint) {
                     self.readiness.unwatch(Source::Endpoint(endpoint));
                     self.endpoints.remove(&endpoint);
@@ -317,6 +354,8 @@ impl<'a, R: Readiness> Host<'a, R> {
                 topic,
                 value,
             } => self.send(endpoint, vec![topic, value]),
+            Output::ConnSend { conn, bytes } => self.tcp.send(conn, bytes),
+            Output::ConnClose { conn } => self.tcp.close(conn),
             Output::Spawn(spec) => {
                 if let Err(error) = self.spawn(&spec) {
                     self.inputs.push_back(Input::SpawnFailed {

@@ -21,5 +21,6 @@ pub mod inbox;
 pub mod lines;
 pub mod process;
 pub mod store;
+pub mod tcp;
 pub mod thread_worker;
 pub mod zmq_endpoint;

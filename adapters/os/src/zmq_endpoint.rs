@@ -24,6 +24,9 @@ pub enum ZmqEndpointError {
     /// The core names the endpoint in its own report, so the address is kept as data only.
     #[error("{error}")]
     Zmq { address: String, error: zmq::Error },
+    /// A plain TCP listener is not a ZeroMQ socket (see `tcp.rs`).
+    #[error("a plain TCP listener is not a ZeroMQ socket")]
+    NotZeromq,
 }
 
 /// What became of a send.
@@ -74,6 +77,7 @@ impl ZmqEndpoint {
             SocketKind::Pull => zmq::PULL,
             SocketKind::Sub => zmq::SUB,
             SocketKind::Pub => zmq::PUB,
+            SocketKind::Tcp => return Err(ZmqEndpointError::NotZeromq),
         };
         let socket = context.socket(socket_type).map_err(zmq_err)?;
         socket.set_linger(LINGER_MS).map_err(zmq_err)?;
@@ -85,7 +89,9 @@ impl ZmqEndpoint {
                 socket.set_router_mandatory(true).map_err(zmq_err)?;
                 socket.bind(&resolved).map_err(zmq_err)?;
             }
-            SocketKind::Pull | SocketKind::Pub => socket.bind(&resolved).map_err(zmq_err)?,
+            SocketKind::Pull | SocketKind::Pub | SocketKind::Tcp => {
+                socket.bind(&resolved).map_err(zmq_err)?
+            }
             SocketKind::Sub => {
                 for prefix in subscribe {
                     socket.set_subscribe(prefix).map_err(zmq_err)?;

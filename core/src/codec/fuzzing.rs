@@ -133,3 +133,87 @@ pub fn check_native_message(data: &[u8]) {
     assert_eq!(again, msg, "round trip changed the message");
     assert_eq!(again.encode(), encoded, "encoding is not canonical");
 }
+
+/// The request limit the raw checks use: small, so that fuzzed inputs reach it.
+pub const FUZZ_MAX_RAW: usize = 32;
+
+/// Checks the raw server's framings (`line` and `length`) on a byte stream.
+///
+/// The first byte of `data` picks the framing (its high bit: `length` when set) and how many
+/// of the next bytes (its low three bits, 0 to 7) are split sizes; the rest is the stream.
+/// Fed whole and in pieces of those sizes (one byte at a time when there are none), the
+/// decoder must yield the same requests and error; requests respect the limit (and a line
+/// holds no `\n`); a request sent back as a `length` reply decodes to itself, and an error
+/// line is one line.
+///
+/// # Panics
+///
+/// When a property fails.
+pub fn check_raw_stream(data: &[u8]) {
+    use super::raw::{self, LengthReply, RequestDecoder};
+    use crate::manifest::Framing;
+
+    let Some((&head, rest)) = data.split_first() else {
+        return;
+    };
+    let framing = if head & 0x80 == 0 {
+        Framing::Line
+    } else {
+        Framing::Length
+    };
+    let count = usize::from(head & 7).min(rest.len());
+    let (sizes, stream) = rest.split_at(count);
+    let sizes: Vec<usize> = if sizes.is_empty() {
+        vec![1]
+    } else {
+        sizes.iter().map(|&s| usize::from(s) + 1).collect()
+    };
+    let cut = |sizes: &[usize]| {
+        let mut decoder =
+            RequestDecoder::new(framing, FUZZ_MAX_RAW).expect("line and length have requests");
+        let mut out = Vec::new();
+        let mut rest = stream;
+        for &size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (piece, tail) = rest.split_at(size.clamp(1, rest.len()));
+            rest = tail;
+            decoder.push(piece);
+            loop {
+                match decoder.next_request() {
+                    Ok(Some(request)) => out.push(Ok(request)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert_eq!(decoder.next_request(), Err(e.clone()), "not poisoned");
+                        out.push(Err(e));
+                        return out;
+                    }
+                }
+            }
+        }
+        out
+    };
+    let whole = cut(&[stream.len()]);
+    assert_eq!(
+        whole,
+        cut(&sizes),
+        "requests depend on how the stream was split"
+    );
+    for request in whole.iter().filter_map(|r| r.as_ref().ok()) {
+        assert!(request.len() <= FUZZ_MAX_RAW, "a request over the limit");
+        if framing == Framing::Line {
+            assert!(!request.contains(&b'\n'), "a line holds its terminator");
+        }
+        let reply = raw::length_reply(std::slice::from_ref(request));
+        let payload = reply.get(4..).expect("a reply has its prefix");
+        assert_eq!(
+            raw::decode_length_reply(payload),
+            Ok(LengthReply::Ok(request.clone()))
+        );
+        let text = String::from_utf8_lossy(request);
+        let line = raw::line_error(400, &text);
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert_eq!(line.last(), Some(&b'\n'));
+    }
+}

@@ -6,6 +6,7 @@ pub mod frame;
 pub mod fuzzing;
 mod mp;
 pub mod native;
+pub mod raw;
 pub mod worker;
 
 pub use error::DecodeError;

@@ -15,7 +15,7 @@ use super::native_server::Sessions;
 use super::route::Route;
 use super::{fs_tasks, publication, spawn, NodeConfig};
 use crate::engine::{Engine, EngineEvent, EngineOutput, WorkerEvent};
-use crate::ids::{AppId, EndpointId};
+use crate::ids::{AppId, ConnId, EndpointId};
 use crate::manifest::Manifest;
 use crate::process::LogLevel;
 use crate::time::after;
@@ -88,6 +88,8 @@ pub(super) struct App {
     pub finished_schedules: Vec<Arc<str>>,
     /// Filesystem-monitor tasks: their watches and open batches.
     pub fs: fs_tasks::Monitors,
+    /// Reply events for raw-server connections (held by the node), for the node to write.
+    pub raw_replies: Vec<(ConnId, u64, crate::engine::ReplyEvent)>,
 }
 
 impl App {

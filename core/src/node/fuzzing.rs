@@ -22,7 +22,7 @@ use super::{FsEvent, FsEventKind, Input, Node, NodeConfig, Output, SocketKind};
 use crate::codec::frame::FrameDecoder;
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
-use crate::ids::{EndpointId, WatchId, WorkerId};
+use crate::ids::{ConnId, EndpointId, WatchId, WorkerId};
 use crate::manifest::Manifest;
 use crate::process::{ExitStatus, Signal};
 use crate::time::Now;
@@ -45,7 +45,11 @@ pub const FUZZ_APP: &str = r#"{
     "cron": {"type": "cron", "schedule": "*/2 * * * * *", "overlap": "buffer-one"},
     "sink": {"type": "native-sink", "endpoint": "tcp://127.0.0.1:7103"},
     "pull": {"type": "zeromq-sink", "endpoint": "tcp://127.0.0.1:7104"},
-    "watch": {"type": "filesystem-monitor", "path": "/srv/fuzz/in", "debounce": 300}
+    "watch": {"type": "filesystem-monitor", "path": "/srv/fuzz/in", "debounce": 300},
+    "lines": {"type": "raw-server", "endpoint": "tcp://127.0.0.1:7105", "framing": "line",
+              "max-line": 16},
+    "stream": {"type": "raw-server", "endpoint": "tcp://127.0.0.1:7106", "framing": "stream",
+               "max-message": 64}
   }
 }"#;
 
@@ -78,6 +82,8 @@ const CONTROL: &str = "tcp://127.0.0.1:7000";
 const ZMQ_SERVER: &str = "tcp://127.0.0.1:7102";
 const NATIVE_SINK: &str = "tcp://127.0.0.1:7103";
 const ZMQ_SINK: &str = "tcp://127.0.0.1:7104";
+const RAW_LINES: &str = "tcp://127.0.0.1:7105";
+const RAW_STREAM: &str = "tcp://127.0.0.1:7106";
 
 /// Rounds of (workers act, 2 s pass) a shutdown may take with cooperative workers.
 const WIND_DOWN_ROUNDS: usize = 20;
@@ -97,10 +103,12 @@ const MAX_STEPS: usize = 2_000;
 /// ids are never reused and a worker's channel is never written to (nor the worker
 /// signalled) after `Output::CloseWorker`; `Stopped` only after `Shutdown`; every control
 /// request gets exactly one reply, `{"ok": ...}` or `{"error": {"code", "message"}}` with a
-/// known code. At the end the
+/// known code; a raw connection is written to only between its accept and its close (or
+/// the client's reset), a `line` one with whole lines, never more than its requests and one
+/// error. At the end the
 /// node is shut down with cooperative workers: it must stop within bounded time, with every
-/// native open and every zeromq-server request answered exactly once and nothing left to
-/// wake up for.
+/// native open and every zeromq-server request answered exactly once, every raw connection
+/// closed, and nothing left to wake up for.
 ///
 /// # Panics
 ///
@@ -189,6 +197,21 @@ struct SidLedger {
     terminals: u64,
 }
 
+/// What a raw-server client sent and got.
+#[derive(Debug, Default)]
+struct ConnLedger {
+    /// Accepted on the `line` task (else `stream`).
+    line: bool,
+    /// Line ends sent: at most that many replies, plus one error for a line too long.
+    requests: u64,
+    /// Lines written back.
+    replies: u64,
+    /// The node closed it (`Output::ConnClose`).
+    closed: bool,
+    /// The client reset it (`Input::ConnClosed`): the node must not write to it again.
+    reset: bool,
+}
+
 impl SidLedger {
     fn live(&self) -> i128 {
         i128::from(self.opens) - i128::from(self.refused) - i128::from(self.terminals)
@@ -222,6 +245,7 @@ struct Fuzz {
     live_watches: BTreeSet<WatchId>,
     /// Every watch ever asked for: events may still come for dropped ones.
     seen_watches: Vec<WatchId>,
+    conns: BTreeMap<ConnId, ConnLedger>,
 }
 
 impl Fuzz {
@@ -255,6 +279,7 @@ impl Fuzz {
             control_replies: 0,
             live_watches: BTreeSet::new(),
             seen_watches: Vec::new(),
+            conns: BTreeMap::new(),
         }
     }
 
@@ -421,7 +446,7 @@ impl Fuzz {
                     self.deploy(i);
                 }
             }
-            _ => match r.byte() % 8 {
+            _ => match r.byte() % 10 {
                 0 => self.shut_down(),
                 1 => {
                     if let Some(worker) = self.pick_worker(r) {
@@ -438,6 +463,7 @@ impl Fuzz {
                         self.input(Input::WatchFailed { watch, error });
                     }
                 }
+                7 | 8 => self.raw_client(r),
                 _ => self.input(Input::Timeout),
             },
         }
@@ -465,6 +491,94 @@ impl Fuzz {
             })
             .collect();
         self.input(Input::FsEvents { watch, events });
+    }
+
+    /// A raw-server client connects, sends bytes (line ends likely), ends its input or
+    /// resets.
+    fn raw_client(&mut self, r: &mut Bytes) {
+        let live: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closed && !c.reset)
+            .map(|(id, _)| *id)
+            .collect();
+        let action = r.byte() % 6;
+        if action == 0 || live.is_empty() {
+            let line = r.flag();
+            let address = if line { RAW_LINES } else { RAW_STREAM };
+            let Some(endpoint) = self.endpoint(address) else {
+                return;
+            };
+            if !self.live_endpoints.contains(&endpoint) {
+                return;
+            }
+            let conn = ConnId(self.conns.len() as u64 + 1);
+            self.conns.insert(
+                conn,
+                ConnLedger {
+                    line,
+                    ..ConnLedger::default()
+                },
+            );
+            let peer = format!("10.0.0.1:{}", conn.0);
+            self.input(Input::Accepted {
+                endpoint,
+                conn,
+                peer,
+            });
+            return;
+        }
+        let conn = live[usize::from(r.byte()) % live.len()];
+        match action {
+            1..=3 => {
+                let mut bytes = r.blob(24).to_vec();
+                if action == 3 {
+                    bytes.push(b'\n');
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.requests += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                }
+                let bytes = Bytes::from(bytes);
+                self.input(Input::ConnData { conn, bytes });
+            }
+            4 => self.input(Input::ConnEof { conn }),
+            _ => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.reset = true;
+                }
+                self.input(Input::ConnClosed { conn });
+            }
+        }
+    }
+
+    /// Checks a write to a raw connection: one the node has not closed nor the client reset,
+    /// and (in `line`) no more reply lines than requests and one error.
+    fn check_conn_output(&mut self, conn: ConnId, bytes: Option<&Bytes>) {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .unwrap_or_else(|| panic!("output for raw connection {conn}, never accepted"));
+        assert!(
+            !c.closed,
+            "output for raw connection {conn} after its close"
+        );
+        assert!(
+            !c.reset,
+            "output for raw connection {conn} after the client reset it"
+        );
+        match bytes {
+            Some(bytes) => {
+                if c.line {
+                    assert_eq!(bytes.last(), Some(&b'\n'), "a line reply without its end");
+                    c.replies += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                    assert!(
+                        c.replies <= c.requests + 1,
+                        "raw connection {conn}: more replies than requests: {c:?}"
+                    );
+                }
+            }
+            None => c.closed = true,
+        }
     }
 
     /// A native-server client sends `frames`; its opens are counted first.
@@ -820,6 +934,8 @@ impl Fuzz {
                     "{watch} unwatched but not watched"
                 );
             }
+            Output::ConnSend { conn, bytes } => self.check_conn_output(conn, Some(&bytes)),
+            Output::ConnClose { conn } => self.check_conn_output(conn, None),
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
@@ -1015,6 +1131,12 @@ impl Fuzz {
             self.server_requests, self.server_replies,
             "zeromq-server requests without a reply"
         );
+        for (conn, c) in &self.conns {
+            assert!(
+                c.closed || c.reset,
+                "raw connection {conn} left open: {c:?}"
+            );
+        }
     }
 
     /// Checks that hold between inputs.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 
 use crate::engine::Backend;
-use crate::ids::{EndpointId, WatchId, WorkerId};
+use crate::ids::{ConnId, EndpointId, WatchId, WorkerId};
 use crate::manifest::Manifest;
 use crate::process::{ExitStatus, LogLevel, Signal};
 
@@ -50,6 +50,21 @@ pub enum Input {
         endpoint: EndpointId,
         frames: Vec<Bytes>,
     },
+    /// A client connected to a TCP endpoint (`SocketKind::Tcp`); the runtime chose `conn`.
+    /// `peer` is its address, for the job's `meta`.
+    Accepted {
+        endpoint: EndpointId,
+        conn: ConnId,
+        peer: String,
+    },
+    /// Bytes from a TCP connection, in any split.
+    ConnData { conn: ConnId, bytes: Bytes },
+    /// The client sends no more (it closed or shut down its side); the connection may still
+    /// be written to until the node closes it.
+    ConnEof { conn: ConnId },
+    /// The connection failed (reset, a write error): nothing more can be written, and the
+    /// runtime has dropped it.
+    ConnClosed { conn: ConnId },
     /// A worker connected to its channel.
     WorkerConnected { worker: WorkerId },
     /// Bytes from a worker's channel, in any split.
@@ -195,6 +210,9 @@ pub enum SocketKind {
     Sub,
     /// ZeroMQ PUB, bound: the app's pubsub.
     Pub,
+    /// A plain TCP listener (`tcp://HOST:PORT`, interface names allowed): raw servers. Each
+    /// connection accepted is reported with `Input::Accepted`.
+    Tcp,
 }
 
 /// How to start a worker.
@@ -237,6 +255,16 @@ pub enum Output {
         endpoint: EndpointId,
         topic: Bytes,
         value: Bytes,
+    },
+    /// Bytes for a TCP connection, written in order after what was sent before.
+    ConnSend {
+        conn: ConnId,
+        bytes: Bytes,
+    },
+    /// Close a TCP connection once what was sent to it is written (or at once if it cannot
+    /// be). Nothing about it is reported afterwards.
+    ConnClose {
+        conn: ConnId,
     },
     Spawn(SpawnSpec),
     Kill {

@@ -111,17 +111,6 @@ impl Node {
                 subscribe: binding.subscribe,
             });
         }
-        for task in &app.manifest.tasks {
-            if let Some(kind) = not_run_yet(&task.kind) {
-                self.out.push_back(Output::Log {
-                    level: LogLevel::Warn,
-                    message: format!(
-                        "{name}: task {:?} ({kind}) is not run by this node yet; its other tasks run",
-                        task.name
-                    ),
-                });
-            }
-        }
         match current {
             Some(old) => {
                 app.replaces = Some(old);
@@ -307,6 +296,9 @@ impl Node {
             }
             let route = job.reply.clone();
             let adopted = successor.engine.adopt(now.mono, job);
+            if let Route::Raw { conn, seq } = &route {
+                self.raw.moved(*conn, *seq, (new, adopted));
+            }
             if let Route::Native {
                 endpoint,
                 peer,
@@ -473,6 +465,7 @@ impl Node {
         for endpoint in &app.endpoints {
             if self.endpoints.get(endpoint).is_some_and(|o| o.app == id) {
                 self.endpoints.remove(endpoint);
+                self.raw_endpoint_closed(now, *endpoint);
                 self.out.push_back(Output::Unbind {
                     endpoint: *endpoint,
                 });
@@ -562,6 +555,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         waiters: Vec::new(),
         finished_schedules: Vec::new(),
         fs: Default::default(),
+        raw_replies: Vec::new(),
         manifest,
     }
 }
@@ -596,6 +590,7 @@ fn bindings(manifest: &Manifest) -> Vec<Binding> {
                 };
                 (SocketKind::Sub, endpoint.clone(), prefixes)
             }
+            TaskKind::RawServer { endpoint, .. } => (SocketKind::Tcp, endpoint.clone(), Vec::new()),
             _ => continue,
         };
         all.push(Binding {
@@ -640,14 +635,6 @@ fn old_bindings(
 /// subscriber, the same prefixes). A native-server and a zeromq-server are both ROUTERs.
 fn same_socket(a: &Binding, b: &Binding) -> bool {
     a.kind == b.kind && a.address == b.address && a.subscribe == b.subscribe
-}
-
-/// Task types this node does not run yet, by name.
-fn not_run_yet(kind: &TaskKind) -> Option<&'static str> {
-    match kind {
-        TaskKind::RawServer { .. } => Some(kind.type_name()),
-        _ => None,
-    }
 }
 
 fn origin_phrase(origin: AppOrigin) -> &'static str {

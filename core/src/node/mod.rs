@@ -4,14 +4,15 @@
 
 mod app;
 mod control;
-mod fs_tasks;
 mod cron_tasks;
+mod fs_tasks;
 pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
 mod native_server;
 mod publication;
+mod raw_server;
 mod route;
 mod scheduler;
 mod sinks;
@@ -102,6 +103,8 @@ pub struct Node {
     next_app: u64,
     next_endpoint: u64,
     sessions: native_server::Sessions,
+    /// Raw-server connections (node-wide for the same reason as `sessions`).
+    raw: raw_server::Conns,
     out: VecDeque<Output>,
     shutting_down: bool,
 }
@@ -122,6 +125,7 @@ impl Node {
             next_app: 1,
             next_endpoint: 1,
             sessions: native_server::Sessions::default(),
+            raw: raw_server::Conns::default(),
             out: VecDeque::new(),
             shutting_down: false,
         };
@@ -151,6 +155,14 @@ impl Node {
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
             Input::Received { endpoint, frames } => self.received(now, endpoint, frames),
+            Input::Accepted {
+                endpoint,
+                conn,
+                peer,
+            } => self.raw_accepted(now, endpoint, conn, peer),
+            Input::ConnData { conn, bytes } => self.raw_data(now, conn, bytes),
+            Input::ConnEof { conn } => self.raw_eof(now, conn),
+            Input::ConnClosed { conn } => self.raw_closed(now, conn),
             Input::WorkerConnected { .. } => {}
             Input::WorkerData { worker, bytes } => {
                 self.with_engine(worker, |e| e.worker_data(now.mono, worker, &bytes))
@@ -223,11 +235,16 @@ impl Node {
         loop {
             let mut finished = Vec::new();
             let mut scheduled = Vec::new();
+            let mut raw = Vec::new();
             for (id, app) in self.apps.iter_mut() {
                 if app.drain(now, &self.config, &mut self.sessions, &mut self.out) {
                     finished.push(*id);
                 }
                 scheduled.append(&mut app.finished_schedules);
+                raw.append(&mut app.raw_replies);
+            }
+            for (conn, seq, event) in raw {
+                self.raw_deliver(conn, seq, event);
             }
             for id in finished {
                 self.forget(now, id);

@@ -11,7 +11,7 @@ use super::io::Output;
 use super::native_server::Sessions;
 use super::{native_server, publication, zmq_server, NodeConfig};
 use crate::engine::ReplyEvent;
-use crate::ids::EndpointId;
+use crate::ids::{ConnId, EndpointId};
 use crate::time::Now;
 
 /// The most native-protocol messages one ZeroMQ message carries to a client.
@@ -33,6 +33,9 @@ pub enum Route {
         endpoint: EndpointId,
         envelope: Vec<Bytes>,
     },
+    /// A raw-server connection, by the request's place among the connection's requests
+    /// (replies are written in that order).
+    Raw { conn: ConnId, seq: u64 },
     /// The app's pubsub, as this task's publication.
     Publish { task: usize },
     /// The app's pubsub, as the publication of a manual-scheduler job, which leaves the store
@@ -89,6 +92,8 @@ impl App {
                     out.push_back(Output::Send { endpoint, frames });
                 }
             }
+            // The node holds the connections (they outlive a redeploy); it writes these.
+            Route::Raw { conn, seq } => self.raw_replies.push((conn, seq, event)),
             Route::Publish { task } => self.publish_reply(now, config, out, task, event),
             Route::Scheduled { task, id } => {
                 let terminal = event.is_terminal();
