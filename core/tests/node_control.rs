@@ -559,3 +559,63 @@ fn a_refused_redeploy_restores_the_running_revision_and_a_replaced_one_is_droppe
         Some("/store/apps/echo/r2/package/app")
     );
 }
+
+#[test]
+fn a_deleted_app_is_gone_by_name_at_once_while_its_last_job_finishes() {
+    let (mut h, control) = node();
+    h.behaviours.insert(
+        "echo".into(),
+        Behaviour {
+            answer: Answer::Manual,
+            ..Behaviour::default()
+        },
+    );
+    deploy(&mut h, control, 1);
+    let ep = h.endpoint(EP);
+    h.receive(ep, vec![b(b"c"), open(1, ""), chunk(1, b"slow"), choke(1)]);
+    let worker = h.last_worker("echo");
+    let reply = ask(
+        &mut h,
+        control,
+        json!({"version": 1, "action": "delete", "app": "echo"}),
+        &[],
+    );
+    assert_eq!(reply, json!({"ok": {"app": "echo"}}));
+    // Its worker still runs the job, but the name is free.
+    assert!(!h.worker(worker).exited);
+    let list = ask(
+        &mut h,
+        control,
+        json!({"version": 1, "action": "list"}),
+        &[],
+    );
+    assert_eq!(list, json!({"ok": []}));
+    let info = ask(
+        &mut h,
+        control,
+        json!({"version": 1, "action": "info", "app": "echo"}),
+        &[],
+    );
+    assert_eq!(error_code(&info), 404);
+    // Deploying the name again is a fresh deploy; it takes over the endpoint still open.
+    h.behaviours.remove("echo");
+    let reply = deploy(&mut h, control, 2);
+    assert_eq!(
+        reply,
+        json!({"ok": {"app": "echo", "version": 2, "state": "running", "redeployed": false}})
+    );
+    // The old job still ends, answered once.
+    let sid = *h.worker(worker).jobs.keys().next().unwrap();
+    h.worker_replies(worker, sid, &[b"done"]);
+    let replies = native_replies(&h.all(), ep, b"c");
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|m| matches!(
+                m,
+                cocaine_core::codec::native::NativeMessage::Choke { sid: 1 }
+            ))
+            .count(),
+        1
+    );
+}

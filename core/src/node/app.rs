@@ -79,6 +79,8 @@ pub(super) struct App {
     pub inherited: Vec<(EndpointId, Option<usize>)>,
     /// Replaced by a newer version: finishing its running jobs, then gone without a word.
     pub retired: bool,
+    /// Removed (deleted, or its file gone): stopping, and no longer visible by name.
+    pub removed: bool,
     /// A successor whose endpoints are up, waiting for its first worker to be ready before it
     /// takes over.
     pub awaiting_worker: bool,

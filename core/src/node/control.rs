@@ -249,9 +249,7 @@ impl Node {
             ));
         }
         let origin = self
-            .names
-            .get(app)
-            .and_then(|id| self.apps.get(id))
+            .live(app)
             .map(|a| a.origin)
             .or_else(|| self.failed.get(app).map(|f| f.origin));
         match origin {
@@ -268,7 +266,7 @@ impl Node {
     }
 
     fn control_delete(&mut self, requester: Requester, app: String) {
-        if !self.names.contains_key(&app) && !self.failed.contains_key(&app) {
+        if self.live(&app).is_none() && !self.failed.contains_key(&app) {
             self.reply_error(&requester, 404, format!("no app named {app:?}"));
             return;
         }
@@ -290,9 +288,7 @@ impl Node {
             return;
         }
         let running = self
-            .names
-            .get(&app)
-            .and_then(|id| self.apps.get(id))
+            .live(&app)
             .map(|a| (a.manifest.clone(), a.origin, a.revision));
         let (manifest, origin, revision) = match running {
             Some(found) => found,

@@ -211,6 +211,9 @@ impl Node {
         app.awaiting_worker = false;
         let name = app.name.to_string();
         let replaces = app.replaces.take();
+        // Taking over from a removed version is a fresh start as far as anyone can tell.
+        let redeployed =
+            replaces.is_some_and(|old| self.apps.get(&old).is_some_and(|a| !a.removed));
         if let Some(old) = replaces {
             self.successors.remove(&name);
             self.take_over(now, old, id);
@@ -220,7 +223,7 @@ impl Node {
         };
         app.start(now, &mut self.out);
         let waiters = std::mem::take(&mut app.waiters);
-        let reply = self.app_summary(id, replaces.is_some());
+        let reply = self.app_summary(id, redeployed);
         for waiter in waiters {
             self.reply_ok(&waiter, reply.clone());
         }
@@ -417,11 +420,21 @@ impl Node {
             self.abandon(now, pending, "the app was removed".to_owned());
         }
         if let Some(app) = self.apps.get_mut(&id) {
+            app.removed = true;
             app.stop_fs_tasks(&mut self.out);
             app.timers = Timers::new();
             app.engine.stop(now.mono);
         }
         true
+    }
+
+    /// The serving version of app `name`, unless it has been removed (it may still be
+    /// finishing its jobs, but it answers to its name no more).
+    pub(super) fn live(&self, name: &str) -> Option<&App> {
+        self.names
+            .get(name)
+            .and_then(|id| self.apps.get(id))
+            .filter(|app| !app.removed)
     }
 
     pub(super) fn shutdown(&mut self, now: Now) {
@@ -551,6 +564,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
         replaces: None,
         inherited: Vec::new(),
         retired: false,
+        removed: false,
         awaiting_worker: false,
         waiters: Vec::new(),
         finished_schedules: Vec::new(),

@@ -23,7 +23,7 @@ impl Node {
 
     /// One app's line in `list`.
     fn app_entry(&self, name: &str) -> Option<Value> {
-        if let Some(app) = self.names.get(name).and_then(|id| self.apps.get(id)) {
+        if let Some(app) = self.live(name) {
             let mut entry = json!({
                 "app": name,
                 "version": app.manifest.version,
@@ -74,9 +74,7 @@ impl Node {
     pub(super) fn app_info(&self, name: &str) -> Option<Value> {
         let mut entry = self.app_entry(name)?;
         let engine = self
-            .names
-            .get(name)
-            .and_then(|id| self.apps.get(id))
+            .live(name)
             .map(|app| serde_json::to_value(app.engine.info()).unwrap_or(Value::Null))
             .unwrap_or(Value::Null);
         entry["engine"] = engine;

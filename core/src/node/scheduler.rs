@@ -122,7 +122,7 @@ impl Node {
     }
 
     fn check_schedulable(&self, app: &str, task: &str) -> Result<(), (u16, String)> {
-        let Some(running) = self.names.get(app).and_then(|id| self.apps.get(id)) else {
+        let Some(running) = self.live(app) else {
             return Err((404, format!("no app named {app:?}")));
         };
         let Some(found) = running.manifest.tasks.iter().find(|t| t.name == task) else {
@@ -230,7 +230,8 @@ impl Node {
         id: &Arc<str>,
         job: &ScheduledJob,
     ) -> Result<(), String> {
-        let Some(app) = self.names.get(&job.app).and_then(|a| self.apps.get_mut(a)) else {
+        let serving = self.live(&job.app).map(|a| a.engine.app_id());
+        let Some(app) = serving.and_then(|a| self.apps.get_mut(&a)) else {
             return Err("the app is not running".to_owned());
         };
         let Some(task) = app
