@@ -202,10 +202,13 @@ impl TcpTable {
     /// Stops listening for `endpoint`; false if it is not a TCP endpoint. Its connections
     /// stay until the core closes them.
     pub fn unlisten(&mut self, endpoint: EndpointId, readiness: &mut impl Readiness) -> bool {
-        if self.listeners.remove(&endpoint).is_none() {
+        if !self.listeners.contains_key(&endpoint) {
             return false;
         }
+        // Unwatched while its descriptor is still open (the `Readiness` contract): a closed
+        // descriptor's number may already belong to someone else.
         readiness.unwatch(Source::TcpListener(endpoint));
+        self.listeners.remove(&endpoint);
         true
     }
 
@@ -399,8 +402,9 @@ impl TcpTable {
     }
 
     fn drop_conn(&mut self, conn: ConnId, readiness: &mut impl Readiness) {
-        if self.conns.remove(&conn).is_some() {
+        if self.conns.contains_key(&conn) {
             readiness.unwatch(Source::Conn(conn));
+            self.conns.remove(&conn);
         }
     }
 
