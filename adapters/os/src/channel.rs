@@ -1,13 +1,14 @@
 //! The worker channel's transport: a Unix socket per worker at the path the core chose. The
 //! runtime listens before spawning, accepts the worker's one connection, then moves bytes.
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+
+use crate::write_queue::WriteQueue;
 
 /// Listens at a worker's socket path until the worker connects.
 #[derive(Debug)]
@@ -43,7 +44,7 @@ impl ChannelListener {
                 stream.set_nonblocking(true)?;
                 Ok(Some(Channel {
                     stream,
-                    outbox: VecDeque::new(),
+                    outbox: WriteQueue::default(),
                     eof: false,
                     scratch: vec![0; READ_CHUNK].into_boxed_slice(),
                 }))
@@ -64,7 +65,7 @@ impl Drop for ChannelListener {
 #[derive(Debug)]
 pub struct Channel {
     stream: UnixStream,
-    outbox: VecDeque<Bytes>,
+    outbox: WriteQueue,
     eof: bool,
     /// Reused for every read, so a read costs a copy of what arrived and nothing more.
     scratch: Box<[u8]>,
@@ -124,46 +125,18 @@ impl Channel {
     /// Queues bytes to write; [`Channel::flush`] writes them. Queueing first lets a runtime
     /// write everything a pass produced for a worker in one system call.
     pub fn queue(&mut self, bytes: Bytes) {
-        self.outbox.push_back(bytes);
+        self.outbox.push(bytes);
     }
 
     /// Queues bytes and writes as much as the socket takes now.
     pub fn write(&mut self, bytes: Bytes) -> io::Result<()> {
-        self.outbox.push_back(bytes);
+        self.outbox.push(bytes);
         self.flush()
     }
 
     /// Writes queued bytes until the socket would block, several buffers per system call.
     pub fn flush(&mut self) -> io::Result<()> {
-        while !self.outbox.is_empty() {
-            let slices: Vec<io::IoSlice<'_>> = self
-                .outbox
-                .iter()
-                .take(64)
-                .map(|b| io::IoSlice::new(b))
-                .collect();
-            match self.stream.write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut n) => {
-                    while n > 0 {
-                        let Some(front) = self.outbox.front_mut() else {
-                            break;
-                        };
-                        if n >= front.len() {
-                            n -= front.len();
-                            self.outbox.pop_front();
-                        } else {
-                            let _ = front.split_to(n);
-                            n = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.outbox.flush_to(&mut self.stream)
     }
 
     /// Whether bytes wait for the socket to drain (the runtime then polls for writability).
@@ -175,6 +148,7 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn bytes_flow_both_ways() {

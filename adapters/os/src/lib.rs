@@ -23,4 +23,5 @@ pub mod process;
 pub mod store;
 pub mod tcp;
 pub mod thread_worker;
+pub mod write_queue;
 pub mod zmq_endpoint;

@@ -10,7 +10,7 @@
 //! which may destroy the last reply (an `ERROR 413` line) before the client reads it.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use cocaine_core::{ConnId, EndpointId};
 
 use crate::endpoint::{self, EndpointError};
 use crate::host::{Readiness, Source};
+use crate::write_queue::WriteQueue;
 
 /// The most one read takes.
 const READ_CHUNK: usize = 64 * 1024;
@@ -97,8 +98,7 @@ enum State {
 #[derive(Debug)]
 struct Conn {
     stream: TcpStream,
-    outbox: VecDeque<Bytes>,
-    queued: usize,
+    outbox: WriteQueue,
     /// The client sends no more.
     eof: bool,
     state: State,
@@ -127,36 +127,7 @@ impl Conn {
 
     /// Writes what is queued until the socket would block, several buffers per call.
     fn flush(&mut self) -> io::Result<()> {
-        while !self.outbox.is_empty() {
-            let slices: Vec<io::IoSlice<'_>> = self
-                .outbox
-                .iter()
-                .take(64)
-                .map(|b| io::IoSlice::new(b))
-                .collect();
-            match self.stream.write_vectored(&slices) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut n) => {
-                    self.queued -= n;
-                    while n > 0 {
-                        let Some(front) = self.outbox.front_mut() else {
-                            break;
-                        };
-                        if n >= front.len() {
-                            n -= front.len();
-                            self.outbox.pop_front();
-                        } else {
-                            let _ = front.split_to(n);
-                            n = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.outbox.flush_to(&mut self.stream)
     }
 }
 
@@ -247,8 +218,7 @@ impl TcpTable {
                 conn,
                 Conn {
                     stream,
-                    outbox: VecDeque::new(),
-                    queued: 0,
+                    outbox: WriteQueue::default(),
                     eof: false,
                     state: State::Open,
                 },
@@ -286,8 +256,7 @@ impl TcpTable {
             return;
         };
         if matches!(c.state, State::Open) {
-            c.queued += bytes.len();
-            c.outbox.push_back(bytes);
+            c.outbox.push(bytes);
             self.unflushed.push(conn);
         }
     }
@@ -377,7 +346,7 @@ impl TcpTable {
             return;
         };
         let open = matches!(c.state, State::Open);
-        let failed = c.flush().is_err() || (open && c.queued > MAX_BACKLOG);
+        let failed = c.flush().is_err() || (open && c.outbox.len() > MAX_BACKLOG);
         if failed {
             self.drop_conn(conn, readiness);
             if open {
