@@ -208,6 +208,35 @@ class Node:
         return [pid for pid, start in self.workers.items() if not wait_gone(pid, 1.0, start)]
 
 
+def problems_after(n):
+    """What is wrong with node `n` at the end of a test: it exited by itself, or not with 0
+    after SIGTERM (which it gets if it still runs), it panicked, or workers outlived it (they
+    are killed)."""
+    problems = []
+    if n.expect_clean and not n.signalled and n.proc.poll() is not None:
+        problems.append("the node exited by itself with code %d; log tail:\n%s"
+                        % (n.proc.returncode, n.tail()))
+    if n.proc.poll() is None:
+        try:
+            code = n.stop()
+        except AssertionError as e:
+            problems.append(str(e))
+            code = None
+        if code is not None and n.expect_clean and code != 0:
+            problems.append("node exited %d after SIGTERM; log tail:\n%s" % (code, n.tail()))
+    if "panicked at" in n.log:
+        problems.append("the node panicked; log tail:\n%s" % n.tail())
+    left = n.leftover_workers()
+    if left:
+        for pid in left:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        problems.append("worker processes %s outlived the node" % left)
+    return problems
+
+
 @pytest.fixture(params=RUNTIMES)
 def runtime(request):
     return request.param
@@ -269,27 +298,7 @@ def node(runtime, tmp_path):
 
     problems = []
     for n in started:
-        if n.expect_clean and not n.signalled and n.proc.poll() is not None:
-            problems.append("the node exited by itself with code %d; log tail:\n%s"
-                            % (n.proc.returncode, n.tail()))
-        if n.proc.poll() is None:
-            try:
-                code = n.stop()
-            except AssertionError as e:
-                problems.append(str(e))
-                code = None
-            if code is not None and n.expect_clean and code != 0:
-                problems.append("node exited %d after SIGTERM; log tail:\n%s" % (code, n.tail()))
-        if "panicked at" in n.log:
-            problems.append("the node panicked; log tail:\n%s" % n.tail())
-        left = n.leftover_workers()
-        if left:
-            for pid in left:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            problems.append("worker processes %s outlived the node" % left)
+        problems.extend(problems_after(n))
     if problems:
         pytest.fail("\n\n".join(problems))
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from conftest import APPS, PYTHON_SDK, Node, app_args, cocaine_bin, endpoint, recv_multipart
+from conftest import (APPS, PYTHON_SDK, Node, app_args, cocaine_bin, endpoint, problems_after,
+                      recv_multipart)
 
 # The node's default limit on one frame of any message (PROTOCOL.md: `max-message`).
 CONTROL_LIMIT = 64 * 1024 * 1024
@@ -379,27 +380,7 @@ def cnode(runtime, tmp_path):
 
     problems = []
     for n in started:
-        if n.expect_clean and not n.signalled and n.proc.poll() is not None:
-            problems.append("the node exited by itself with code %d; log tail:\n%s"
-                            % (n.proc.returncode, n.tail()))
-        if n.proc.poll() is None:
-            try:
-                code = n.stop()
-            except AssertionError as e:
-                problems.append(str(e))
-                code = None
-            if code is not None and n.expect_clean and code != 0:
-                problems.append("node exited %d after SIGTERM; log tail:\n%s" % (code, n.tail()))
-        if "panicked at" in n.log:
-            problems.append("the node panicked; log tail:\n%s" % n.tail())
-        left = n.leftover_workers()
-        if left:
-            for pid in left:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            problems.append("worker processes %s outlived the node" % left)
+        problems.extend(problems_after(n))
         if n.proc.returncode == -signal.SIGKILL:
             # A killed node leaves its default run folder behind.
             run_dir = os.path.join(tempfile.gettempdir(), "cocaine-%d" % n.pid)
