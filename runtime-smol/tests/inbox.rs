@@ -1,48 +1,11 @@
-//! The inbox wakes the real loop: an input pushed from another thread while the node sleeps
-//! with nothing to do (no app, no timer) is taken at once.
+//! The inbox wakes this runtime's real loop (the check is shared by every runtime).
 
-use std::sync::mpsc;
-use std::time::Duration;
-
-use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
-use cocaine_smol::{run, Control, Inbox, Setup};
+#[path = "../../adapters/os/tests/runtime/inbox_wakes.rs"]
+mod inbox_wakes;
 
 #[test]
 fn an_input_pushed_from_another_thread_wakes_the_sleeping_loop() {
-    let inbox = Inbox::new().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        // Removing an unknown app makes the node say something: the sign that the loop runs.
-        first: vec![Input::Remove {
-            app: "nothing".into(),
-            origin: AppOrigin::CommandLine,
-        }],
-        store: Some(cocaine_store::Store::open(store.path()).unwrap()),
-        inbox: inbox.clone(),
-    };
-    let (running_tx, running) = mpsc::channel();
-    let (done_tx, done) = mpsc::channel();
-    let node = std::thread::spawn(move || {
-        let mut stopped = false;
-        let mut observe = |output: &Output| {
-            if matches!(output, Output::Stopped) {
-                stopped = true;
-            }
-            let _ = running_tx.send(());
-            Control::Continue
-        };
-        let result = run(Node::new(NodeConfig::default()), setup, &mut observe);
-        let _ = done_tx.send((result.map_err(|e| e.to_string()), stopped));
-    });
-    running
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the node said nothing");
-    // The node has nothing to wait for but the inbox (no timer, no endpoint).
-    inbox.push(Input::Shutdown);
-    let (result, stopped) = done
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the loop did not wake for the inbox");
-    result.unwrap();
-    assert!(stopped, "the node did not report Stopped");
-    node.join().unwrap();
+    inbox_wakes::an_input_pushed_from_another_thread_wakes_the_sleeping_loop(
+        |node, setup, observe| cocaine_smol::run(node, setup, observe).map_err(|e| e.to_string()),
+    );
 }
