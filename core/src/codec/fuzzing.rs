@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::frame::FrameDecoder;
 use super::native::NativeMessage;
+use super::raw::{RawError, RequestDecoder};
 use super::worker::WorkerMessage;
 use super::DecodeError;
 
@@ -46,7 +47,44 @@ pub fn check_worker_stream(data: &[u8]) {
 /// Frames (and the error that ended them, if any) from `stream` pushed in pieces whose sizes
 /// cycle through `sizes`.
 fn frames(stream: &[u8], sizes: &[usize]) -> Vec<Result<Bytes, DecodeError>> {
-    let mut decoder = FrameDecoder::new(FUZZ_MAX_MESSAGE);
+    split_decode(FrameDecoder::new(FUZZ_MAX_MESSAGE), stream, sizes)
+}
+
+/// A streaming decoder: bytes in, in any split; items out, then at most one error, after
+/// which it keeps returning that error (it is poisoned).
+trait Streaming {
+    type Error: Clone + PartialEq + std::fmt::Debug;
+    fn push(&mut self, bytes: &[u8]);
+    fn next_item(&mut self) -> Result<Option<Bytes>, Self::Error>;
+}
+
+impl Streaming for FrameDecoder {
+    type Error = DecodeError;
+    fn push(&mut self, bytes: &[u8]) {
+        FrameDecoder::push(self, bytes);
+    }
+    fn next_item(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        self.next_frame()
+    }
+}
+
+impl Streaming for RequestDecoder {
+    type Error = RawError;
+    fn push(&mut self, bytes: &[u8]) {
+        RequestDecoder::push(self, bytes);
+    }
+    fn next_item(&mut self) -> Result<Option<Bytes>, RawError> {
+        self.next_request()
+    }
+}
+
+/// Pushes `stream` into a decoder in pieces whose sizes cycle through `sizes` and collects
+/// everything it yields, up to and including the error that ends it.
+fn split_decode<D: Streaming>(
+    mut decoder: D,
+    stream: &[u8],
+    sizes: &[usize],
+) -> Vec<Result<Bytes, D::Error>> {
     let mut out = Vec::new();
     let mut rest = stream;
     for &size in sizes.iter().cycle() {
@@ -57,11 +95,11 @@ fn frames(stream: &[u8], sizes: &[usize]) -> Vec<Result<Bytes, DecodeError>> {
         rest = tail;
         decoder.push(piece);
         loop {
-            match decoder.next_frame() {
-                Ok(Some(frame)) => out.push(Ok(frame)),
+            match decoder.next_item() {
+                Ok(Some(item)) => out.push(Ok(item)),
                 Ok(None) => break,
                 Err(e) => {
-                    assert_eq!(decoder.next_frame(), Err(e.clone()), "decoder not poisoned");
+                    assert_eq!(decoder.next_item(), Err(e.clone()), "decoder not poisoned");
                     out.push(Err(e));
                     return out;
                 }
@@ -150,7 +188,7 @@ pub const FUZZ_MAX_RAW: usize = 32;
 ///
 /// When a property fails.
 pub fn check_raw_stream(data: &[u8]) {
-    use super::raw::{self, LengthReply, RequestDecoder};
+    use super::raw::{self, LengthReply};
     use crate::manifest::Framing;
 
     let Some((&head, rest)) = data.split_first() else {
@@ -169,30 +207,9 @@ pub fn check_raw_stream(data: &[u8]) {
         sizes.iter().map(|&s| usize::from(s) + 1).collect()
     };
     let cut = |sizes: &[usize]| {
-        let mut decoder =
+        let decoder =
             RequestDecoder::new(framing, FUZZ_MAX_RAW).expect("line and length have requests");
-        let mut out = Vec::new();
-        let mut rest = stream;
-        for &size in sizes.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (piece, tail) = rest.split_at(size.clamp(1, rest.len()));
-            rest = tail;
-            decoder.push(piece);
-            loop {
-                match decoder.next_request() {
-                    Ok(Some(request)) => out.push(Ok(request)),
-                    Ok(None) => break,
-                    Err(e) => {
-                        assert_eq!(decoder.next_request(), Err(e.clone()), "not poisoned");
-                        out.push(Err(e));
-                        return out;
-                    }
-                }
-            }
-        }
-        out
+        split_decode(decoder, stream, sizes)
     };
     let whole = cut(&[stream.len()]);
     assert_eq!(
