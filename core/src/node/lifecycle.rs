@@ -21,7 +21,6 @@ use super::route::Route;
 use super::{EndpointOwner, Node};
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId};
-use crate::manifest::endpoint::Role;
 use crate::manifest::{Manifest, TaskKind};
 use crate::process::LogLevel;
 use crate::time::Now;
@@ -673,17 +672,9 @@ fn endpoint_address(manifest: &Manifest, task: Option<usize>) -> Option<String> 
 
 /// Addresses an app binds (a subscriber connects, so it cannot conflict).
 fn endpoint_addresses(manifest: &Manifest) -> Vec<String> {
-    let mut addresses: Vec<String> = manifest
-        .tasks
-        .iter()
-        .filter_map(|t| match t.kind.endpoint() {
-            Some((address, Role::Bind)) => Some(address),
-            _ => None,
-        })
-        .map(str::to_owned)
-        .collect();
-    if let Some(pubsub) = &manifest.pubsub {
-        addresses.push(pubsub.endpoint.clone());
-    }
-    addresses
+    bindings(manifest)
+        .into_iter()
+        .filter(|b| b.kind != SocketKind::Sub)
+        .map(|b| b.address)
+        .collect()
 }
