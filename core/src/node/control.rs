@@ -408,16 +408,8 @@ impl Node {
             Err(error) => {
                 // Only a path that resolves differently in the unpacked package gets here.
                 let message = error.to_string();
-                self.failed.insert(
-                    app,
-                    FailedApp {
-                        origin: AppOrigin::Store,
-                        reason: message.clone(),
-                        version: None,
-                        manifest: None,
-                        revision: done.revision,
-                    },
-                );
+                let failed = FailedApp::stored_unparsed(message.clone(), done.revision);
+                self.failed.insert(app, failed);
                 self.reply_error(&requester, 400, message);
             }
         }
@@ -453,16 +445,8 @@ impl Node {
                     LogLevel::Error,
                     format!("{app}: the stored app cannot start: {reason}"),
                 );
-                self.failed.insert(
-                    app,
-                    FailedApp {
-                        origin: AppOrigin::Store,
-                        reason,
-                        version: None,
-                        manifest: None,
-                        revision,
-                    },
-                );
+                self.failed
+                    .insert(app, FailedApp::stored_unparsed(reason, revision));
             }
         }
     }

@@ -39,6 +39,19 @@ pub(super) struct FailedApp {
     pub revision: Option<u64>,
 }
 
+impl FailedApp {
+    /// A stored app whose manifest could not be read or parsed: nothing to reload.
+    pub fn stored_unparsed(reason: String, revision: Option<u64>) -> FailedApp {
+        FailedApp {
+            origin: AppOrigin::Store,
+            reason,
+            version: None,
+            manifest: None,
+            revision,
+        }
+    }
+}
+
 /// What one endpoint of a manifest needs: its socket and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Binding {
