@@ -85,11 +85,19 @@ class FakeNode:
 
     def accept(self, timeout=TIMEOUT):
         """Accepts the worker's connection; returns its first message."""
-        self.listener.settimeout(timeout)
-        try:
-            self.conn, _ = self.listener.accept()
-        except socket.timeout:
-            raise Failure("the worker did not connect within %.1fs%s" % (timeout, self.why()))
+        deadline = time.monotonic() + timeout
+        self.listener.settimeout(0.05)
+        while self.conn is None:
+            try:
+                self.conn, _ = self.listener.accept()
+            except socket.timeout:
+                code = self.proc.poll()
+                if code is not None:
+                    raise Failure("the worker exited with code %d before connecting%s"
+                                  % (code, self.why()))
+                if time.monotonic() > deadline:
+                    raise Failure("the worker did not connect within %.1fs%s"
+                                  % (timeout, self.why()))
         return self.recv(timeout, skip_heartbeats=False)
 
     def handshake(self):
