@@ -46,6 +46,8 @@ def main(argv=None):
             continue
         began = time.monotonic()
         failure = run_one(s, command, cwd=args.cwd)
+        if failure is not None and len(failure) > 3000:
+            failure = failure[:3000] + "..."
         took = time.monotonic() - began
         if failure is None:
             print("PASS %-22s %5.2fs  %s" % (s.name, took, s.doc))

@@ -213,8 +213,8 @@ class FakeNode:
                 raise Failure("the worker closed the channel; waiting for %s%s"
                               % (sorted(open_sids), self.why()))
             if message[0] not in (CHUNK, CHOKE, ERROR) or message[1] not in open_sids:
-                raise Failure("unexpected message %r while waiting for jobs %s"
-                              % (message, sorted(open_sids)))
+                raise Failure("unexpected message %s while waiting for jobs %s"
+                              % (short(message), sorted(open_sids)))
             got[message[1]].append(message)
             if message[0] in (CHOKE, ERROR):
                 open_sids.discard(message[1])
@@ -265,16 +265,28 @@ def check_shape(message):
                "messages str)" % (message,))
 
 
+def short(value, limit=48):
+    """repr() with long bytes and lists cut, for failure messages."""
+    if isinstance(value, bytes) and len(value) > limit:
+        return "%r...(%d bytes)" % (value[:limit], len(value))
+    if isinstance(value, list):
+        items = [short(v, limit) for v in value[:12]]
+        if len(value) > 12:
+            items.append("...(%d items)" % len(value))
+        return "[%s]" % ", ".join(items)
+    return repr(value)
+
+
 def body_of(messages):
     """The joined chunks of a reply that ended with [5]; Failure otherwise."""
     expect(messages and messages[-1][0] == CHOKE,
-           "expected a reply ending with [5, sid], got %r" % (messages,))
-    expect(all(m[0] == CHUNK for m in messages[:-1]), "unexpected messages %r" % (messages,))
+           "expected a reply ending with [5, sid], got %s" % short(messages))
+    expect(all(m[0] == CHUNK for m in messages[:-1]), "unexpected messages %s" % short(messages))
     return b"".join(m[2] for m in messages[:-1])
 
 
 def error_of(messages):
     """(code, message) of a reply that ended with [6]; Failure otherwise."""
     expect(messages and messages[-1][0] == ERROR,
-           "expected a reply ending with [6, sid, code, message], got %r" % (messages,))
+           "expected a reply ending with [6, sid, code, message], got %s" % short(messages))
     return messages[-1][2], messages[-1][3]
