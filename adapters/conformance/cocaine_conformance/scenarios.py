@@ -263,6 +263,34 @@ def malformed_frames(start):
 
 
 @scenario()
+def split_and_joined_frames(start):
+    """Frames cut into single bytes, and several frames in one write, read the same."""
+    node = start()
+    node.handshake()
+    call = frame([INVOKE, 1, "echo", {}]) + frame([CHUNK, 1, b"byte by byte"]) + frame([CHOKE, 1])
+    for i in range(len(call)):
+        node.send_raw(call[i:i + 1])
+    expect(body_of(node.reply(1)) == b"byte by byte", "a call sent byte by byte")
+    joined = b"".join(frame([INVOKE, sid, "echo", {}]) + frame([CHUNK, sid, b"%d" % sid]) +
+                      frame([CHOKE, sid]) for sid in range(2, 6))
+    node.send_raw(joined[:7])
+    node.send_raw(joined[7:])
+    replies = node.replies(2, 3, 4, 5)
+    for sid in range(2, 6):
+        expect(body_of(replies[sid]) == b"%d" % sid, "job %d of four sent in one write" % sid)
+
+
+@scenario()
+def node_gone_mid_frame(start):
+    """The node closes the channel in the middle of a frame: the worker exits."""
+    node = start()
+    node.handshake()
+    node.send_raw(frame([INVOKE, 1, "echo", {}])[:6])
+    node.hang_up()
+    node.wait_exit(3.0)
+
+
+@scenario()
 def many_jobs(start):
     """Sixteen jobs open at once, their chunks interleaved: each gets its own reply."""
     node = start()
