@@ -22,31 +22,24 @@ def rust_worker():
     return str(target / "cocaine-conformance-worker")
 
 
-# name -> (argv, env, abilities the SDK lacks, scenarios known to fail with the reason)
+# name -> (argv, env, abilities the SDK lacks)
 SDKS = {
     "python": ([sys.executable, "-m", "cocaine.worker", str(APPS / "conformance.py")],
-               {"PYTHONPATH": str(REPO / "adapters" / "python")}, set(), {}),
+               {"PYTHONPATH": str(REPO / "adapters" / "python")}, set()),
     "javascript": (["node", str(REPO / "adapters" / "javascript" / "bin" / "cocaine-worker.js"),
-                    str(APPS / "conformance.js")], {}, set(), {}),
+                    str(APPS / "conformance.js")], {}, set()),
     # One job at a time: a Perl worker's jobs do not overlap (adapters/perl/README.md).
     "perl": (["perl", str(REPO / "adapters" / "perl" / "bin" / "cocaine-worker-perl"),
-              str(APPS / "conformance.pl")], {}, {"overlap"}, {}),
-    "rust": ([rust_worker()], {}, set(), {
-        "large_request": "the Rust SDK sends a reply chunk over max-message instead of "
-                         "failing the job with 413",
-    }),
+              str(APPS / "conformance.pl")], {}, {"overlap"}),
+    "rust": ([rust_worker()], {}, set()),
 }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 @pytest.mark.parametrize("sdk", sorted(SDKS))
 def test_conformance(sdk, scenario):
-    argv, env, lacks, known = SDKS[sdk]
+    argv, env, lacks = SDKS[sdk]
     if scenario.needs & lacks:
         pytest.skip("the %s SDK runs one job at a time" % sdk)
     failure = run_one(scenario, argv, cwd=str(APPS), env=env)
-    if scenario.name in known:
-        assert failure is not None, "%s now passes %s: remove it from the known failures" % (
-            sdk, scenario.name)
-        pytest.xfail(known[scenario.name])
     assert failure is None, failure
