@@ -1,10 +1,10 @@
 package Cocaine::Worker;
 # The worker: loads the app, connects to the node and serves jobs until the node lets it go.
 #
-# One job runs at a time, on the process's only thread. While a handler waits on the node
-# (reading its request, `$response->sleep`, `$response->cancelled`) the worker keeps
-# reading the channel: heartbeats go out, cancels and terminates are heard, other jobs'
-# messages are kept for when their turn comes.
+# Jobs run on the process's only thread. While a streaming handler waits on the node (reading
+# its request, `$response->sleep`, `$response->cancelled`, `$response->write`) the worker
+# keeps reading the channel: heartbeats go out, cancels and terminates are heard, and plain
+# jobs that are ready run in the meantime; other streaming jobs wait their turn.
 
 use strict;
 use warnings;
@@ -215,6 +215,25 @@ sub pump {
         my $body = substr $self->{in}, 0, 4 + $length, '';
         $self->dispatch(substr $body, 4);
     }
+    $self->run_plain_meanwhile if $self->{current};
+}
+
+# While a streaming handler waits on the node, plain jobs that are ready run to completion
+# (a plain handler never waits on the node, so this nests one level at most): a slow stream
+# does not hold up quick calls. Streaming jobs keep their turn.
+sub run_plain_meanwhile {
+    my ($self) = @_;
+    return if $self->{meanwhile};
+    local $self->{meanwhile} = 1;
+    my @streaming;
+    while (my $job = shift @{ $self->{ready} }) {
+        if ($job->{streaming}) {
+            push @streaming, $job;
+        } else {
+            $self->run_job($job);
+        }
+    }
+    unshift @{ $self->{ready} }, @streaming;
 }
 
 sub dispatch {
