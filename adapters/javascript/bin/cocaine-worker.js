@@ -101,7 +101,6 @@ async function main() {
   });
   socket.once('connect', () => {
     socket.removeAllListeners('error');
-    socket.setNoDelay?.(true);
     new Worker(socket, handlers, options).start();
   });
 }
