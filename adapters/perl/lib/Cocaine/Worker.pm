@@ -110,7 +110,13 @@ sub load_app {
     my $abs = $path =~ m{\A/} ? $path : "./$path";
     {
         local @INC = (($abs =~ m{\A(.*)/[^/]*\z})[0] || '.', @INC);
-        my $ok = do $abs;
+        my $ok;
+        {
+            # `do` compiles the file in the caller's package: an app without a `package`
+            # statement belongs in main, as it would run as a script.
+            package main;
+            $ok = do $abs;
+        }
         die "loading $path failed:\n$@" if $@;
         die "cannot load the app: cannot read $path: $!\n" if !defined $ok && $!;
     }
@@ -119,7 +125,10 @@ sub load_app {
     my $stash = \%{"${package}::"};
     for my $name (sort keys %$stash) {
         next if $name =~ /\A_/ || $NOT_EVENTS{$name} || $name =~ /::\z/;
-        my $code = *{ $stash->{$name} }{CODE} or next;
+        # A stash entry is a glob, or (an optimisation of newer perls) a code ref itself.
+        my $entry = $stash->{$name};
+        my $code = ref \$entry eq 'GLOB' ? *{$entry}{CODE} : ref $entry eq 'CODE' ? $entry : undef;
+        next unless $code;
         # Only subs the app defines, not ones it imported (`use POSIX 'floor'`).
         my $gv = B::svref_2object($code)->GV;
         next unless $gv->can('STASH') && $gv->STASH->NAME eq $package;
