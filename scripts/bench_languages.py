@@ -154,16 +154,18 @@ def load(ctx, endpoint, seconds, clients, body):
 
 
 def spawn_to_ready(argv, runs=10):
-    times = []
+    """Medians of (wall s, worker CPU s) from starting the worker to its handshake."""
+    times, cpu = [], []
     for _ in range(runs):
         node = FakeNode(argv, env={"PYTHONPATH": str(REPO / "adapters" / "python")},
                         cwd=str(APPS))
         try:
             node.accept(timeout=10)
             times.append(time.monotonic() - node.started)
+            cpu.append(cpu_seconds(node.proc.pid))
         finally:
             node.close()
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def measure(name, seconds, clients):
@@ -184,14 +186,16 @@ def measure(name, seconds, clients):
         ctx.destroy(0)
         shutil.rmtree(workdir, ignore_errors=True)
     worker_cpu = sum(workers_after[p] - workers_before.get(p, 0.0) for p in workers_after)
-    return {
+    row = {
         "language": name,
         "rps": ok / elapsed,
         "errors": errors,
         "node_us": (node_after - node_before) / ok * 1e6,
         "worker_us": worker_cpu / ok * 1e6,
-        "spawn_ms": spawn_to_ready(argv) * 1000,
     }
+    spawn_s, spawn_cpu_s = spawn_to_ready(argv)
+    row.update(spawn_ms=spawn_s * 1000, spawn_cpu_ms=spawn_cpu_s * 1000)
+    return row
 
 
 def main():
@@ -203,14 +207,19 @@ def main():
     args = parser.parse_args()
     rows = [measure(name, args.seconds, args.clients) for name in args.languages]
     python = next((r for r in rows if r["language"] == "python"), None)
+    with open("/proc/loadavg") as f:
+        load_average = f.read().split()[0]
+    print("%d clients, %.0f s, 2 workers, load average %s at the end"
+          % (args.clients, args.seconds, load_average))
+    print()
     print("| worker | echo calls/s | node CPU µs/call | worker CPU µs/call | "
-          "calls/s vs Python | spawn-to-ready ms |")
+          "calls/s vs Python | spawn-to-ready ms (CPU ms) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         ratio = "%.2f" % (r["rps"] / python["rps"]) if python else "-"
-        print("| %s | %s | %.0f | %.0f | %s | %.0f |" % (
+        print("| %s | %s | %.0f | %.0f | %s | %.0f (%.0f) |" % (
             r["language"], format(round(r["rps"]), ","), r["node_us"], r["worker_us"], ratio,
-            r["spawn_ms"]))
+            r["spawn_ms"], r["spawn_cpu_ms"]))
         if r["errors"]:
             print("(%s: %d calls failed)" % (r["language"], r["errors"]))
     if args.json:
