@@ -8,9 +8,20 @@
 
 const net = require('node:net');
 const path = require('node:path');
-const { loadApp, AppLoadError } = require('../lib/app');
-const { Worker } = require('../lib/worker');
-const { DEFAULT_MAX_MESSAGE } = require('../lib/protocol');
+
+let sdk;
+try {
+  sdk = {
+    ...require('../lib/app'),
+    ...require('../lib/worker'),
+    ...require('../lib/protocol'),
+  };
+} catch (err) {
+  if (err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes('@msgpack/msgpack')) throw err;
+  process.stderr.write(`cocaine-worker-js: the SDK's dependency @msgpack/msgpack is not installed: run \`npm ci\` in ${path.resolve(__dirname, '..')}\n`);
+  process.exit(1);
+}
+const { loadApp, AppLoadError, Worker, DEFAULT_MAX_MESSAGE } = sdk;
 
 const USAGE = 'usage: cocaine-worker-js [--socket PATH] [--app NAME] CODE_PATH';
 let prefix = 'cocaine worker';
