@@ -246,6 +246,17 @@ fn python_on_thread_backend() {
         "engine.backend",
         "binary apps cannot run on the thread backend",
     );
+    for app_type in ["javascript", "perl"] {
+        let e = err(&format!(
+            r#"{{"type": "{app_type}", "args": "local:///a", "engine": {{"backend": "thread"}},
+                "tasks": {{"t": {{"type": "manual-scheduler"}}}}}}"#
+        ));
+        assert_has(
+            &e,
+            "engine.backend",
+            &format!("{app_type} apps cannot run on the thread backend"),
+        );
+    }
 }
 
 #[test]

@@ -435,3 +435,15 @@ fn parsing_is_deterministic() {
     sorted.sort_unstable();
     assert_eq!(names, sorted);
 }
+
+#[test]
+fn script_language_app_types() {
+    for (spelling, app_type) in [("javascript", AppType::Javascript), ("perl", AppType::Perl)] {
+        let m = parse(&format!(
+            r#"{{"type": "{spelling}", "args": "local:///srv/apps/echo",
+                "tasks": {{"echo": {{"type": "native-server", "endpoint": "tcp://127.0.0.1:9100"}}}}}}"#
+        ));
+        assert_eq!(m.app_type, app_type);
+        assert_eq!(app_type.as_str(), spelling);
+    }
+}

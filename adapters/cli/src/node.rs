@@ -125,6 +125,8 @@ pub fn run(args: NodeArgs) -> ExitCode {
         run_dir: run_dir.clone(),
         python: args.python.clone(),
         python_path: args.python_path.clone().or_else(find_python_sdk),
+        javascript_sdk: find_sdk("COCAINE_JAVASCRIPT_SDK", "javascript", "cocaine-worker.js"),
+        perl_sdk: find_sdk("COCAINE_PERL_SDK", "perl", "cocaine-worker-perl"),
         native_host: args.native_host.clone().or_else(find_native_host),
         control,
         ..NodeConfig::default()
@@ -331,6 +333,19 @@ fn find_python_sdk() -> Option<PathBuf> {
     exe.ancestors()
         .map(|dir| dir.join("adapters/python"))
         .find(|candidate| candidate.join("cocaine/__init__.py").is_file())
+}
+
+/// A script language's worker SDK (`javascript`, `perl`): `$VAR`, or `adapters/<name>` in
+/// a source tree that holds this binary. None leaves the node to run the SDK's installed
+/// command from PATH.
+fn find_sdk(var: &str, name: &str, script: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(var) {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .map(|dir| dir.join("adapters").join(name))
+        .find(|candidate| candidate.join("bin").join(script).is_file())
 }
 
 /// The native app host: `$COCAINE_NATIVE_HOST`, or `cocaine-native-host` beside this binary

@@ -49,7 +49,8 @@ pub struct Config {
     pub heartbeat: Duration,
     /// How long the node may stay silent before the worker assumes it is gone.
     pub timeout: Duration,
-    /// Largest frame accepted from the node; a longer one means framing is lost.
+    /// The node's max-message (`COCAINE_MAX_MESSAGE`): a longer frame from the node means
+    /// framing is lost, and a reply chunk that would make a longer one fails its job with 413.
     pub max_message: usize,
 }
 
@@ -86,13 +87,14 @@ impl Config {
         let app = string_var(&var, "COCAINE_APP")?.unwrap_or_default();
         let heartbeat = millis_var(&var, "COCAINE_HEARTBEAT_MS")?.unwrap_or(DEFAULT_HEARTBEAT);
         let timeout = millis_var(&var, "COCAINE_TIMEOUT_MS")?.unwrap_or(DEFAULT_TIMEOUT);
+        let max_message = bytes_var(&var, "COCAINE_MAX_MESSAGE")?.unwrap_or(DEFAULT_MAX_MESSAGE);
         Ok(Config {
             socket,
             worker_id,
             app,
             heartbeat,
             timeout,
-            max_message: DEFAULT_MAX_MESSAGE,
+            max_message,
         })
     }
 }
@@ -146,6 +148,23 @@ fn millis_var(
     }
 }
 
+fn bytes_var(
+    var: &impl Fn(&str) -> Option<OsString>,
+    name: &'static str,
+) -> Result<Option<usize>, ConfigError> {
+    let Some(value) = string_var(var, name)? else {
+        return Ok(None);
+    };
+    match value.trim().parse::<usize>() {
+        Ok(bytes) if bytes > 0 => Ok(Some(bytes)),
+        _ => Err(ConfigError::InvalidVar {
+            var: name,
+            value,
+            reason: "expected a positive number of bytes",
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +209,30 @@ mod tests {
         assert_eq!(c.app, "app");
         assert_eq!(c.heartbeat, Duration::from_millis(250));
         assert_eq!(c.timeout, Duration::from_millis(1000));
+        assert_eq!(c.max_message, DEFAULT_MAX_MESSAGE);
+    }
+
+    #[test]
+    fn max_message_comes_from_the_node() {
+        let base = [("COCAINE_SOCKET", "/b.sock"), ("COCAINE_WORKER_ID", "w1")];
+        let with = |value| {
+            let mut vars = base.to_vec();
+            vars.push(("COCAINE_MAX_MESSAGE", value));
+            parse(&[], &vars)
+        };
+        assert_eq!(with("65536").unwrap().max_message, 65536);
+        for bad in ["0", "-1", "lots"] {
+            assert!(
+                matches!(
+                    with(bad),
+                    Err(ConfigError::InvalidVar {
+                        var: "COCAINE_MAX_MESSAGE",
+                        ..
+                    })
+                ),
+                "{bad:?} accepted"
+            );
+        }
     }
 
     #[test]

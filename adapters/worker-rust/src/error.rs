@@ -94,6 +94,14 @@ pub enum ResponseError {
     /// The handler already closed the response or reported an error.
     #[error("the response is already closed")]
     Closed,
+    /// The chunk would make a frame over the node's max-message: the job was failed with 413.
+    #[error("reply chunk of {len} bytes is over max-message ({limit} bytes)")]
+    TooLarge {
+        /// The chunk's length.
+        len: usize,
+        /// The node's max-message.
+        limit: usize,
+    },
     /// Writing to the node failed; the worker is going down.
     #[error("worker channel: {0}")]
     Io(#[from] io::Error),

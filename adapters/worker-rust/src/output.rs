@@ -21,6 +21,9 @@ use crate::error::ResponseError;
 /// Code and text of the reply to a cancel (PROTOCOL.md §2, same on the worker channel).
 const CANCELLED: (u32, &str) = (499, "cancelled");
 
+/// Code of a job whose reply chunk would be over the node's max-message.
+const TOO_LARGE: u32 = 413;
+
 /// A buffer that grew past this is dropped after use, so one huge reply does not pin memory.
 const KEEP_BUFFER: usize = 1024 * 1024;
 
@@ -54,6 +57,9 @@ pub(crate) struct Output {
     /// A cancel is answered when the job's handler returns, not at once (see
     /// [`Worker::defer_cancel`](crate::Worker::defer_cancel)).
     defer_cancel: bool,
+    /// The node's max-message: it drops a worker that sends a larger frame, so a reply chunk
+    /// that would make one fails its job with 413 instead.
+    max_message: usize,
 }
 
 #[derive(Debug)]
@@ -68,7 +74,7 @@ struct Inner {
 }
 
 impl Output {
-    pub fn new(stream: UnixStream, defer_cancel: bool) -> io::Result<Output> {
+    pub fn new(stream: UnixStream, defer_cancel: bool, max_message: usize) -> io::Result<Output> {
         Ok(Output {
             control: stream.try_clone()?,
             inner: Mutex::new(Inner {
@@ -78,6 +84,7 @@ impl Output {
                 cancelled: HashSet::new(),
             }),
             defer_cancel,
+            max_message,
         })
     }
 
@@ -126,7 +133,15 @@ impl Output {
         if !inner.is_open(job) || inner.cancelled.contains(&job.sid) {
             return Err(ResponseError::Cancelled);
         }
-        encode_chunk(&mut inner.buf, job.sid, data);
+        if !inner.push_chunk(job.sid, data, self.max_message) {
+            inner.close(job);
+            inner.too_large(job.sid, data.len(), self.max_message);
+            inner.flush()?;
+            return Err(ResponseError::TooLarge {
+                len: data.len(),
+                limit: self.max_message,
+            });
+        }
         Ok(inner.flush()?)
     }
 
@@ -146,7 +161,10 @@ impl Output {
             return inner.answer_cancel(job.sid, when);
         }
         for chunk in chunks {
-            encode_chunk(&mut inner.buf, job.sid, chunk.as_ref());
+            if !inner.push_chunk(job.sid, chunk.as_ref(), self.max_message) {
+                inner.too_large(job.sid, chunk.as_ref().len(), self.max_message);
+                return Ok(inner.flush_if(when)?);
+            }
         }
         encode_choke(&mut inner.buf, job.sid);
         Ok(inner.flush_if(when)?)
@@ -220,6 +238,26 @@ impl Inner {
         encode_error(&mut self.buf, sid, CANCELLED.0, CANCELLED.1);
         self.flush_if(when)?;
         Err(ResponseError::Cancelled)
+    }
+
+    /// Encodes a reply chunk unless its frame would be over `max_message`; `false` (and
+    /// nothing encoded) if it would.
+    fn push_chunk(&mut self, sid: u64, data: &[u8], max_message: usize) -> bool {
+        let before = self.buf.len();
+        encode_chunk(&mut self.buf, sid, data);
+        // The frame's body: what was encoded less its 4-byte length prefix.
+        if self.buf.len() - before - 4 > max_message {
+            self.buf.truncate(before);
+            return false;
+        }
+        true
+    }
+
+    /// Ends job `sid` with 413 for a chunk of `len` bytes.
+    fn too_large(&mut self, sid: u64, len: usize, max_message: usize) {
+        let message =
+            format!("reply chunk of {len} bytes is over max-message ({max_message} bytes)");
+        encode_error(&mut self.buf, sid, TOO_LARGE, &message);
     }
 
     fn is_open(&self, job: JobRef) -> bool {

@@ -73,7 +73,8 @@ impl Response {
     ///
     /// [`ResponseError::Cancelled`] once the node cancelled the job (stop working on it),
     /// [`ResponseError::Closed`] after [`close`](Self::close) or [`error`](Self::error),
-    /// [`ResponseError::Io`] if the channel to the node broke.
+    /// [`ResponseError::TooLarge`] if the chunk is over the node's max-message (the job
+    /// then ended with 413), [`ResponseError::Io`] if the channel to the node broke.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), ResponseError> {
         self.check_open()?;
         self.output.chunk(self.job, chunk)

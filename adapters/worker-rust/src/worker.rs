@@ -167,7 +167,11 @@ impl Worker {
             })?;
         // Any byte from the node resets this, so it is exactly the silence timeout.
         stream.set_read_timeout(Some(config.timeout))?;
-        let output = Arc::new(Output::new(stream.try_clone()?, defer_cancel)?);
+        let output = Arc::new(Output::new(
+            stream.try_clone()?,
+            defer_cancel,
+            config.max_message,
+        )?);
         output.send(|buf| {
             encode_handshake(buf, &config.worker_id, PROTOCOL_VERSION, std::process::id());
         })?;

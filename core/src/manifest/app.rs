@@ -11,6 +11,11 @@ use std::path::{Component, Path, PathBuf};
 pub enum AppType {
     /// The Python SDK runs the module.
     Python,
+    /// The JavaScript SDK runs the module (a `.js`/`.cjs`/`.mjs` file or a package folder)
+    /// with Node.js.
+    Javascript,
+    /// The Perl SDK runs the app's package (a `.pl`/`.pm` file) with perl.
+    Perl,
     /// Any executable that speaks the worker protocol.
     Binary,
     /// A shared library with the C ABI of PROTOCOL.md §9, in threads or a host process.
@@ -22,6 +27,8 @@ impl AppType {
     pub fn as_str(self) -> &'static str {
         match self {
             AppType::Python => "python",
+            AppType::Javascript => "javascript",
+            AppType::Perl => "perl",
             AppType::Binary => "binary",
             AppType::Native => "native",
         }
@@ -30,6 +37,8 @@ impl AppType {
 
 pub(crate) const APP_TYPES: &[(&str, AppType)] = &[
     ("python", AppType::Python),
+    ("javascript", AppType::Javascript),
+    ("perl", AppType::Perl),
     ("binary", AppType::Binary),
     ("native", AppType::Native),
 ];

@@ -128,14 +128,14 @@ fn check_backend(app_type: Option<AppType>, backend: Backend, path: &str, p: &mu
         return;
     }
     match app_type {
-        Some(t @ (AppType::Python | AppType::Binary)) => p.add(
+        Some(AppType::Native) | None => {}
+        Some(t) => p.add(
             path,
             format!(
                 "{} apps cannot run on the thread backend; use process",
                 t.as_str()
             ),
         ),
-        Some(AppType::Native) | None => {}
     }
 }
 

@@ -49,6 +49,12 @@ pub struct NodeConfig {
     pub python: String,
     /// A folder holding the `cocaine` Python package, put first on `PYTHONPATH`.
     pub python_path: Option<PathBuf>,
+    /// The JavaScript SDK's folder (holding `bin/cocaine-worker.js`) for `javascript` apps;
+    /// none runs `cocaine-worker-js` from PATH (the SDK installed with npm).
+    pub javascript_sdk: Option<PathBuf>,
+    /// The Perl SDK's folder (holding `bin/cocaine-worker-perl`) for `perl` apps; none runs
+    /// `cocaine-worker-perl` from PATH.
+    pub perl_sdk: Option<PathBuf>,
     /// The host program that runs a `native` app in a process.
     pub native_host: Option<PathBuf>,
     /// Requests one native-protocol client may have open at once; more get 503. This keeps
@@ -68,6 +74,8 @@ impl Default for NodeConfig {
             run_dir: std::env::temp_dir(),
             python: "python3".to_owned(),
             python_path: None,
+            javascript_sdk: None,
+            perl_sdk: None,
             native_host: None,
             max_open_per_peer: 512,
             control: Vec::new(),

@@ -45,6 +45,22 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
                 path,
             ]
         }
+        (AppType::Javascript, _) => script_worker(
+            "node",
+            config.javascript_sdk.as_deref(),
+            "cocaine-worker.js",
+            "cocaine-worker-js",
+            socket_arg,
+            path,
+        ),
+        (AppType::Perl, _) => script_worker(
+            "perl",
+            config.perl_sdk.as_deref(),
+            "cocaine-worker-perl",
+            "cocaine-worker-perl",
+            socket_arg,
+            path,
+        ),
         (AppType::Binary, _) => vec![path, "--socket".into(), socket_arg],
         // The library, then the manifest's `args` as written, for `cocaine_create`.
         (AppType::Native, Backend::Process) => {
@@ -70,10 +86,33 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
     }
 }
 
+/// `interpreter SDK/bin/SCRIPT --socket S CODE` with the SDK's folder, else the SDK's
+/// installed command `INSTALLED --socket S CODE` from PATH.
+fn script_worker(
+    interpreter: &str,
+    sdk: Option<&Path>,
+    script: &str,
+    installed: &str,
+    socket: String,
+    code: String,
+) -> Vec<String> {
+    let mut argv = match sdk {
+        Some(dir) => vec![
+            interpreter.to_owned(),
+            dir.join("bin").join(script).display().to_string(),
+        ],
+        None => vec![installed.to_owned()],
+    };
+    argv.extend(["--socket".to_owned(), socket, code]);
+    argv
+}
+
 /// A worker runs in its code's folder: a program's or a module file's parent folder, or a
-/// Python package's own folder. Decided from the path alone (the core touches no disk).
+/// Python or JavaScript package's own folder. Decided from the path alone (the core touches
+/// no disk).
 fn working_dir(app_type: AppType, code: &Path) -> PathBuf {
-    let is_package = app_type == AppType::Python && code.extension().is_none();
+    let is_package =
+        matches!(app_type, AppType::Python | AppType::Javascript) && code.extension().is_none();
     if is_package {
         code.to_path_buf()
     } else {
@@ -86,6 +125,45 @@ fn working_dir(app_type: AppType, code: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn script_workers_run_through_their_sdk_or_from_path() {
+        let with_sdk = script_worker(
+            "node",
+            Some(Path::new("/opt/js")),
+            "cocaine-worker.js",
+            "cocaine-worker-js",
+            "/run/w.sock".into(),
+            "/srv/app.js".into(),
+        );
+        assert_eq!(
+            with_sdk,
+            [
+                "node",
+                "/opt/js/bin/cocaine-worker.js",
+                "--socket",
+                "/run/w.sock",
+                "/srv/app.js"
+            ]
+        );
+        let installed = script_worker(
+            "perl",
+            None,
+            "cocaine-worker-perl",
+            "cocaine-worker-perl",
+            "/run/w.sock".into(),
+            "/srv/app.pl".into(),
+        );
+        assert_eq!(
+            installed,
+            [
+                "cocaine-worker-perl",
+                "--socket",
+                "/run/w.sock",
+                "/srv/app.pl"
+            ]
+        );
+    }
 
     #[test]
     fn workers_run_beside_their_code() {
@@ -101,6 +179,18 @@ mod tests {
         assert_eq!(
             dir(AppType::Python, "/srv/app/package"),
             Path::new("/srv/app/package")
+        );
+        assert_eq!(
+            dir(AppType::Javascript, "/srv/app/package"),
+            Path::new("/srv/app/package")
+        );
+        assert_eq!(
+            dir(AppType::Javascript, "/srv/app/main.mjs"),
+            Path::new("/srv/app")
+        );
+        assert_eq!(
+            dir(AppType::Perl, "/srv/app/echo.pl"),
+            Path::new("/srv/app")
         );
         assert_eq!(
             dir(AppType::Native, "/srv/lib/libecho.so"),

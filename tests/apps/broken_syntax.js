@@ -1,0 +1,4 @@
+'use strict';
+// An app with a syntax error.
+
+exports.echo = (request) => [request;

@@ -1,0 +1,6 @@
+# An app with a syntax error.
+package Broken;
+
+sub echo { return ($_[0]) 
+
+1;
