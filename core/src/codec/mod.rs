@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod frame;
+pub mod http_wire;
 pub mod fuzzing;
 mod mp;
 pub mod native;
