@@ -76,6 +76,7 @@ fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
         user: Some("alice".into()),
         peer: Some("127.0.0.1:5555".into()),
         task: Some("http".into()),
+        http: None,
     };
     let one = |f: &dyn Fn(&mut BytesMut)| {
         let mut out = BytesMut::new();

@@ -16,6 +16,7 @@
 pub mod body;
 pub mod config;
 pub mod conn;
+pub mod fuzzing;
 pub mod meta;
 pub mod request;
 pub mod response;
