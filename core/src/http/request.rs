@@ -52,16 +52,21 @@ pub struct RequestHead {
     pub expect_continue: bool,
 }
 
-/// Where a complete head ends in `buf` (the index just past its empty line), searching from
-/// `from` so that a head arriving a byte at a time is not scanned again and again.
+/// Where the first empty line ending after `from` ends in `buf` (the index just past it):
+/// the end of a head. `from` is how much was searched before, so that a head arriving a
+/// byte at a time is not scanned again and again.
 pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3);
     let window = buf.get(start..)?;
-    window.windows(2).enumerate().find_map(|(i, w)| match w {
-        [b'\n', b'\n'] => Some(start + i + 2),
-        [b'\n', b'\r'] if window.get(i + 2) == Some(&b'\n') => Some(start + i + 3),
-        _ => None,
-    })
+    window
+        .windows(2)
+        .enumerate()
+        .filter_map(|(i, w)| match w {
+            [b'\n', b'\n'] => Some(start + i + 2),
+            [b'\n', b'\r'] if window.get(i + 2) == Some(&b'\n') => Some(start + i + 3),
+            _ => None,
+        })
+        .find(|&end| end > from)
 }
 
 /// Parses the head in `buf[..end]`, where `end` came from [`find_head_end`]. `Ok(None)`: the
