@@ -282,15 +282,24 @@ fn error_not_an_array() {
 
 #[test]
 fn error_unknown_kind() {
-    assert_eq!(decode("91 09"), Err(DecodeError::UnknownKind(9)));
+    // Kind 9 is the HTTP reply head now; 10 is the first unknown kind.
+    assert_eq!(decode("91 0a"), Err(DecodeError::UnknownKind(10)));
+    assert_eq!(
+        decode("91 09"),
+        Err(DecodeError::WrongArity {
+            kind: 9,
+            expected: 3,
+            got: 1
+        })
+    );
     assert_eq!(decode("91 00"), Err(DecodeError::UnknownKind(0)));
     assert_eq!(
         decode("91 cf ff ff ff ff ff ff ff ff"),
         Err(DecodeError::UnknownKind(u64::MAX))
     );
     assert_eq!(
-        decode("91 09").unwrap_err().to_string(),
-        "unknown message kind 9"
+        decode("91 0a").unwrap_err().to_string(),
+        "unknown message kind 10"
     );
 }
 

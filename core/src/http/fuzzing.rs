@@ -54,8 +54,9 @@ pub fn fuzz_config(flags: u8) -> HttpConfig {
 }
 
 /// Feeds `stream` to a connection in pieces whose sizes cycle through `sizes`, answering
-/// each request with one chunk (its path) as soon as it is submitted; returns what the
-/// connection reported and wrote.
+/// each request with one chunk (its path) once its body has ended (so that whether a reply
+/// came before a body error cannot depend on the split); returns what the connection
+/// reported and wrote.
 pub fn run(
     config: &Arc<HttpConfig>,
     stream: &[u8],
@@ -65,6 +66,7 @@ pub fn run(
     let mut conn = HttpConn::new(Arc::clone(config), Arc::from("web"), now);
     let mut seen = Vec::new();
     let mut written = Vec::new();
+    let mut paths = std::collections::HashMap::new();
     let mut rest = stream;
     let mut i = 0;
     while !rest.is_empty() && !conn.is_closed() {
@@ -77,9 +79,12 @@ pub fn run(
             let mut next = Vec::new();
             for event in events {
                 if let HttpEvent::Request(r) = &event {
-                    let path = Bytes::from(r.head.path.clone().into_bytes());
-                    next.extend(conn.reply_chunk(r.seq, path, now));
-                    next.extend(conn.reply_end(r.seq, now));
+                    paths.insert(r.seq, Bytes::from(r.head.path.clone().into_bytes()));
+                }
+                if let HttpEvent::RequestEnd { seq } = event {
+                    let path = paths.remove(&seq).unwrap_or_default();
+                    next.extend(conn.reply_chunk(seq, path, now));
+                    next.extend(conn.reply_end(seq, now));
                 }
                 record(&mut seen, event);
             }
