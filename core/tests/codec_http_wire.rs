@@ -94,27 +94,42 @@ fn bad_heads_are_rejected_with_a_clear_error() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (head_with(&status(&[0x63]), 1), "200 to 599"), // 99
         (head_with(&status(&[0xcd, 0x02, 0x58]), 1), "200 to 599"), // 600
-        (head_with(&status(&[0xa2, b'o', b'k']), 1), "unsigned integer"),
+        (
+            head_with(&status(&[0xa2, b'o', b'k']), 1),
+            "unsigned integer",
+        ),
         (head_with(&status(&[0xff]), 1), "out of range"), // -1
         (
             head_with(&headers_entry(&[("bad name", "v")]), 1),
             "non-empty token",
         ),
-        (head_with(&headers_entry(&[("", "v")]), 1), "non-empty token"),
+        (
+            head_with(&headers_entry(&[("", "v")]), 1),
+            "non-empty token",
+        ),
         (
             head_with(&headers_entry(&[("x", "a\r\nSet-Cookie: y")]), 1),
             "CR, LF or NUL",
         ),
-        (head_with(&headers_entry(&[("x", "a\0")]), 1), "CR, LF or NUL"),
         (
-            head_with(&[pack_str("headers"), vec![0x91, 0x91, 0xa1, b'x']].concat(), 1),
+            head_with(&headers_entry(&[("x", "a\0")]), 1),
+            "CR, LF or NUL",
+        ),
+        (
+            head_with(
+                &[pack_str("headers"), vec![0x91, 0x91, 0xa1, b'x']].concat(),
+                1,
+            ),
             "[name, value] pair",
         ),
         (
             head_with(&[pack_str("headers"), vec![0x81]].concat(), 1),
             "an array",
         ),
-        (head_with(&[pack_str("color"), vec![0x01]].concat(), 1), "unknown key"),
+        (
+            head_with(&[pack_str("color"), vec![0x01]].concat(), 1),
+            "unknown key",
+        ),
         (
             head_with(&[status(&[0xcc, 0xc8]), status(&[0xcc, 0xc8])].concat(), 2),
             "twice",

@@ -639,7 +639,8 @@ fn arb_http_meta() -> impl Strategy<Value = HttpMeta> {
 }
 
 fn arb_reply_head() -> impl Strategy<Value = ReplyHead> {
-    let pairs = proptest::collection::vec(("[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,20}", "[ -~]{0,40}"), 0..4);
+    let pairs =
+        proptest::collection::vec(("[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,20}", "[ -~]{0,40}"), 0..4);
     (200u16..600, pairs).prop_map(|(status, headers)| ReplyHead { status, headers })
 }
 

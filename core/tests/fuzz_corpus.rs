@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use cocaine_core::codec::fuzzing::{check_native_message, check_raw_stream, check_worker_stream};
-use cocaine_core::codec::native::{self, Auth, Policy};
 use cocaine_core::codec::http_wire::{self, HttpMeta, ReplyHead};
+use cocaine_core::codec::native::{self, Auth, Policy};
 use cocaine_core::codec::worker::{self, JobMeta};
 use cocaine_core::http::fuzzing::check_http_stream;
 

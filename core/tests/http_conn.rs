@@ -89,9 +89,16 @@ fn get_becomes_a_job_with_meta_and_a_one_chunk_reply_has_a_length() {
     assert_eq!(r.origin(Some("1.2.3.4:5".into())).http, Some(meta));
     assert!(ended(&events, 0));
     assert!(c.reply_chunk(0, Bytes::from_static(b"hi"), now).is_empty());
-    assert_eq!(out(&mut c), "", "one chunk waits: it may be the whole reply");
+    assert_eq!(
+        out(&mut c),
+        "",
+        "one chunk waits: it may be the whole reply"
+    );
     c.reply_end(0, now);
-    assert_eq!(out(&mut c), "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi");
+    assert_eq!(
+        out(&mut c),
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"
+    );
     assert!(!c.is_closed());
 }
 
@@ -148,8 +155,14 @@ fn several_chunks_are_chunked_for_1_1_and_close_delimited_for_1_0() {
     c.reply_chunk(0, Bytes::from_static(b"a"), now);
     c.reply_chunk(0, Bytes::from_static(b"b"), now);
     c.reply_end(0, now);
-    assert_eq!(out(&mut c), "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nab");
-    assert!(c.is_closed(), "a body without a length ends with the connection");
+    assert_eq!(
+        out(&mut c),
+        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nab"
+    );
+    assert!(
+        c.is_closed(),
+        "a body without a length ends with the connection"
+    );
 }
 
 #[test]
@@ -225,13 +238,19 @@ fn a_full_pipeline_reads_no_further_request_until_a_reply() {
     assert_eq!(requests(&events).len(), max);
     assert!(!c.wants_read());
     let events = c.reply_end(0, now);
-    assert_eq!(requests(&events), vec![(max as u64, "web".into(), "/".into())]);
+    assert_eq!(
+        requests(&events),
+        vec![(max as u64, "web".into(), "/".into())]
+    );
 }
 
 #[test]
 fn content_length_body_arrives_in_pieces() {
     let (mut c, now) = conn();
-    let events = c.feed(b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123", now);
+    let events = c.feed(
+        b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123",
+        now,
+    );
     assert_eq!(body_of(&events, 0), b"0123");
     assert!(!ended(&events, 0));
     let events = c.feed(b"456789GET /next HTTP/1.1\r\nHost: a\r\n\r\n", now);
@@ -286,10 +305,14 @@ fn expect_100_continue_is_sent_before_the_body_and_not_after_a_reply() {
 fn routes_pick_the_longest_prefix_and_no_route_is_404_in_order() {
     let mut config = config();
     config.routes = Some(
-        [("/api", "api"), ("/api/admin", "admin"), ("/static/", "files")]
-            .iter()
-            .map(|(p, e)| ((*p).to_owned(), Arc::from(*e)))
-            .collect(),
+        [
+            ("/api", "api"),
+            ("/api/admin", "admin"),
+            ("/static/", "files"),
+        ]
+        .iter()
+        .map(|(p, e)| ((*p).to_owned(), Arc::from(*e)))
+        .collect(),
     );
     let (mut c, now) = conn_with(config);
     let events = c.feed(
@@ -337,9 +360,16 @@ fn engine_errors_become_statuses() {
         c.feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", now);
         c.reply_error(0, code, "secret\r\ntrace", now);
         let text = out(&mut c);
-        assert!(text.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{code}: {text}");
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{code}: {text}"
+        );
         // A client error tells the client why (on one line); a server error does not.
-        assert_eq!(text.contains("secret  trace"), status.starts_with('4'), "{code}: {text}");
+        assert_eq!(
+            text.contains("secret  trace"),
+            status.starts_with('4'),
+            "{code}: {text}"
+        );
         assert!(!c.is_closed());
     }
     // 499: the job was cancelled; nobody waits for an answer.
@@ -449,12 +479,12 @@ fn oversized_heads_are_431() {
 #[test]
 fn body_errors_cancel_the_job_and_close() {
     let hostile: [&[u8]; 6] = [
-        b"1x\r\n",                   // not hex
-        b"5\nhello\r\n",             // bare LF
-        b"11111111111111111\r\n",    // 17 hex digits
-        b" 5\r\nhello\r\n",          // space before the size
-        b"5\r\nhelloXX",             // no CRLF after the data
-        b"0\r\nX-T: \x01\r\n\r\n",   // control character in a trailer
+        b"1x\r\n",                 // not hex
+        b"5\nhello\r\n",           // bare LF
+        b"11111111111111111\r\n",  // 17 hex digits
+        b" 5\r\nhello\r\n",        // space before the size
+        b"5\r\nhelloXX",           // no CRLF after the data
+        b"0\r\nX-T: \x01\r\n\r\n", // control character in a trailer
     ];
     for body in hostile {
         let (mut c, now) = conn();
@@ -462,7 +492,12 @@ fn body_errors_cancel_the_job_and_close() {
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
         request.extend_from_slice(body);
         let events = c.feed(&request, now);
-        assert_eq!(rejected(&events), vec![400], "{}", String::from_utf8_lossy(body));
+        assert_eq!(
+            rejected(&events),
+            vec![400],
+            "{}",
+            String::from_utf8_lossy(body)
+        );
         assert!(events.contains(&HttpEvent::Cancel { seq: 0 }));
         assert!(out(&mut c).starts_with("HTTP/1.1 400 Bad Request"));
         assert!(c.is_closed());
@@ -565,7 +600,10 @@ fn header_timeout_closes_a_slow_head_with_408_and_an_idle_connection_quietly() {
     let later = now + Duration::from_secs(5);
     c.reply_end(0, later);
     out(&mut c);
-    assert_eq!(c.header_deadline(), Some(later + Duration::from_millis(100)));
+    assert_eq!(
+        c.header_deadline(),
+        Some(later + Duration::from_millis(100))
+    );
     c.timeout(later + Duration::from_millis(100));
     assert_eq!(out(&mut c), "");
     assert!(c.is_closed());
@@ -605,7 +643,10 @@ fn every_split_of_a_session_gives_the_same_events() {
     let now = Instant::now();
     let (whole, written) = run(&config, stream, &[stream.len()], now);
     assert_eq!(
-        whole.iter().filter(|s| matches!(s, Seen::Request { .. })).count(),
+        whole
+            .iter()
+            .filter(|s| matches!(s, Seen::Request { .. }))
+            .count(),
         3
     );
     assert!(whole.contains(&Seen::Body {

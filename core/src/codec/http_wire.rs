@@ -111,12 +111,9 @@ pub(crate) fn decode_reply_head(r: &mut Reader<'_>) -> Result<ReplyHead, DecodeE
     for _ in 0..len {
         match r.key(MAP)? {
             "status" => mp::set_once(&mut status, r.uint("head.status")?, MAP, "status")?,
-            "headers" => mp::set_once(
-                &mut headers,
-                read_pairs(r, "head.headers")?,
-                MAP,
-                "headers",
-            )?,
+            "headers" => {
+                mp::set_once(&mut headers, read_pairs(r, "head.headers")?, MAP, "headers")?
+            }
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }

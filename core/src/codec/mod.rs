@@ -3,8 +3,8 @@
 
 pub mod error;
 pub mod frame;
-pub mod http_wire;
 pub mod fuzzing;
+pub mod http_wire;
 mod mp;
 pub mod native;
 pub mod raw;

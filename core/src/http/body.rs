@@ -19,21 +19,37 @@ const MAX_SIZE_DIGITS: u8 = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// `remaining` bytes of a Content-Length body.
-    Length { remaining: u64 },
+    Length {
+        remaining: u64,
+    },
     /// The hex size of the next chunk.
-    Size { digits: u8, value: u64 },
+    Size {
+        digits: u8,
+        value: u64,
+    },
     /// After `;`: extensions up to the line's CR.
-    Extension { len: usize, value: u64 },
+    Extension {
+        len: usize,
+        value: u64,
+    },
     /// The LF that ends a chunk-size line.
-    SizeLf { value: u64 },
+    SizeLf {
+        value: u64,
+    },
     /// `remaining` bytes of chunk data.
-    Data { remaining: u64 },
+    Data {
+        remaining: u64,
+    },
     /// The CR, then the LF, after chunk data.
     DataCr,
     DataLf,
     /// Trailer fields after the last chunk: `line` bytes into the current line.
-    Trailer { line: usize },
-    TrailerLf { line: usize },
+    Trailer {
+        line: usize,
+    },
+    TrailerLf {
+        line: usize,
+    },
     Done,
 }
 
@@ -95,7 +111,9 @@ impl BodyDecoder {
         while !buf.is_empty() && self.state != State::Done {
             match self.state {
                 State::Length { remaining } | State::Data { remaining } => {
-                    let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.len());
                     self.received += n as u64;
                     if self.received > self.max_body {
                         return Err(Reject::new(413, "request body too large"));

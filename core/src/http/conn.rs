@@ -207,7 +207,10 @@ impl HttpConn {
         if self.input.is_empty() && !self.slots.is_empty() {
             return None; // the client is waiting for us, not we for it
         }
-        Some(crate::time::after(self.waiting_since, self.config.header_timeout))
+        Some(crate::time::after(
+            self.waiting_since,
+            self.config.header_timeout,
+        ))
     }
 
     /// Call when [`header_deadline`](Self::header_deadline) has passed. A half-sent head gets

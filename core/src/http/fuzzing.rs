@@ -179,7 +179,10 @@ fn check_events(seen: &[Seen], max_body: usize) {
                 );
             }
             Seen::Rejected { status, .. } => {
-                assert!((400..600).contains(status), "a rejection is an error status");
+                assert!(
+                    (400..600).contains(status),
+                    "a rejection is an error status"
+                );
             }
             Seen::Cancel { .. } => {}
         }

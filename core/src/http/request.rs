@@ -190,9 +190,16 @@ impl Framing {
         };
         let hosts = values("host").count();
         if hosts > 1 || (hosts == 0 && version == Version::Http11) {
-            return Err(Reject::new(400, "an HTTP/1.1 request needs exactly one Host"));
+            return Err(Reject::new(
+                400,
+                "an HTTP/1.1 request needs exactly one Host",
+            ));
         }
-        let body = body_length(values("content-length"), values("transfer-encoding"), version)?;
+        let body = body_length(
+            values("content-length"),
+            values("transfer-encoding"),
+            version,
+        )?;
         let connection: Vec<String> = values("connection")
             .flat_map(|v| v.split(','))
             .map(|t| t.trim().to_ascii_lowercase())
@@ -246,13 +253,13 @@ fn body_length<'a>(
                 if chunked > 1 {
                     Err(Reject::new(400, "chunked applied twice"))
                 } else {
-                    Err(Reject::new(501, "only the chunked transfer coding is supported"))
+                    Err(Reject::new(
+                        501,
+                        "only the chunked transfer coding is supported",
+                    ))
                 }
             }
-            _ => Err(Reject::new(
-                400,
-                "Transfer-Encoding must end with chunked",
-            )),
+            _ => Err(Reject::new(400, "Transfer-Encoding must end with chunked")),
         };
     }
     let mut length = None;

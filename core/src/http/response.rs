@@ -88,8 +88,22 @@ pub fn encode_head(
     framing: BodyFraming,
     connection: Option<&str>,
 ) {
-    out.reserve(64 + headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>());
-    put(out, &["HTTP/1.1 ", &status.to_string(), " ", reason(status), "\r\n"]);
+    out.reserve(
+        64 + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>(),
+    );
+    put(
+        out,
+        &[
+            "HTTP/1.1 ",
+            &status.to_string(),
+            " ",
+            reason(status),
+            "\r\n",
+        ],
+    );
     for (name, value) in headers {
         if !RESERVED.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             put(out, &[name, ": ", value, "\r\n"]);
