@@ -34,13 +34,13 @@ fn python_vectors_decode_and_encode_identically() {
         sid: 7,
         event: "web".into(),
         meta: JobMeta {
-            http: Some(HttpMeta {
+            http: Some(Box::new(HttpMeta {
                 method: "GET".into(),
                 path: "/".into(),
                 query: "a=1".into(),
                 version: "1.1".into(),
                 headers: vec![("host".into(), "h".into())],
-            }),
+            })),
             ..JobMeta::default()
         },
     };

@@ -605,7 +605,7 @@ fn arb_meta() -> impl Strategy<Value = JobMeta> {
         any::<Option<String>>(),
         any::<Option<String>>(),
         any::<Option<String>>(),
-        proptest::option::of(arb_http_meta()),
+        proptest::option::of(arb_http_meta().prop_map(Box::new)),
     )
         .prop_map(
             |(urgent, timeout_ms, deadline_ms, user, peer, task, http)| JobMeta {

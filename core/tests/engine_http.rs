@@ -64,7 +64,7 @@ fn answer_with_head(p: &mut SimPool<u32>, mode: ReplyMode) -> Vec<ReplyEvent> {
         })
         .expect("the job reached the worker");
     let (sid, job_meta) = invoke;
-    assert_eq!(job_meta.http, Some(meta()));
+    assert_eq!(job_meta.http.as_deref(), Some(&meta()));
     assert_eq!(job_meta.peer.as_deref(), Some("127.0.0.1:4000"));
     for message in [
         WorkerMessage::Head { sid, head: head() },

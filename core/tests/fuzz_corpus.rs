@@ -91,13 +91,13 @@ fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
     };
     let http_meta = JobMeta {
         task: Some("web".into()),
-        http: Some(HttpMeta {
+        http: Some(Box::new(HttpMeta {
             method: "POST".into(),
             path: "/u".into(),
             query: "x=1".into(),
             version: "1.1".into(),
             headers: vec![("host".into(), "a".into())],
-        }),
+        })),
         ..JobMeta::default()
     };
     let one = |f: &dyn Fn(&mut BytesMut)| {

@@ -51,8 +51,8 @@ pub struct JobMeta {
     pub peer: Option<String>,
     /// The task (endpoint) the request came through.
     pub task: Option<String>,
-    /// The HTTP request, for jobs of an http-server task.
-    pub http: Option<HttpMeta>,
+    /// The HTTP request, for jobs of an http-server task (boxed: most jobs have none).
+    pub http: Option<Box<HttpMeta>>,
 }
 
 /// One message of the worker channel, in either direction.
@@ -218,7 +218,7 @@ fn decode_meta(r: &mut Reader<'_>) -> Result<JobMeta, DecodeError> {
             "user" => mp::set_once(&mut meta.user, r.str("meta.user")?.to_owned(), MAP, "user")?,
             "peer" => mp::set_once(&mut meta.peer, r.str("meta.peer")?.to_owned(), MAP, "peer")?,
             "task" => mp::set_once(&mut meta.task, r.str("meta.task")?.to_owned(), MAP, "task")?,
-            "http" => mp::set_once(&mut meta.http, http_wire::decode_http_meta(r)?, MAP, "http")?,
+            "http" => mp::set_once(&mut meta.http, Box::new(http_wire::decode_http_meta(r)?), MAP, "http")?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
@@ -248,7 +248,7 @@ impl<'a> From<&'a JobMeta> for MetaRef<'a> {
             user: meta.user.as_deref(),
             peer: meta.peer.as_deref(),
             task: meta.task.as_deref(),
-            http: meta.http.as_ref(),
+            http: meta.http.as_deref(),
         }
     }
 }
