@@ -621,6 +621,28 @@ fn header_timeout_closes_a_slow_head_with_408_and_an_idle_connection_quietly() {
 }
 
 #[test]
+fn a_redeploy_changes_routes_for_later_requests_only() {
+    let (mut c, now) = conn();
+    let events = c.feed(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", now);
+    assert_eq!(requests(&events), vec![(0, "web".into(), "/a".into())]);
+    let mut routed = config();
+    routed.routes = Some([("/b".to_owned(), Arc::from("bee"))].into_iter().collect());
+    c.reconfigure(Arc::new(routed), Arc::from("web2"));
+    let events = c.feed(
+        b"GET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n",
+        now,
+    );
+    assert_eq!(requests(&events), vec![(1, "bee".into(), "/b".into())]);
+    assert_eq!(rejected(&events), vec![404]);
+    c.reply_end(0, now);
+    c.reply_end(1, now);
+    let text = out(&mut c);
+    assert_eq!(text.matches("200 OK").count(), 2);
+    assert!(text.ends_with("404 Not Found\nno route for this path\n"), "{text}");
+    assert!(!c.is_closed());
+}
+
+#[test]
 fn a_client_that_leaves_cancels_its_jobs() {
     let (mut c, now) = conn();
     c.feed(

@@ -178,6 +178,13 @@ impl HttpConn {
         }
     }
 
+    /// New settings after a redeploy: requests read from now on use them (routes, limits,
+    /// timeout); requests in flight keep their jobs and their place in line.
+    pub fn reconfigure(&mut self, config: Arc<HttpConfig>, task: Arc<str>) {
+        self.config = config;
+        self.task = task;
+    }
+
     /// Bytes read from the client, in any split.
     pub fn feed(&mut self, data: &[u8], now: Instant) -> Vec<HttpEvent> {
         let mut events = Vec::new();
