@@ -237,6 +237,11 @@ fn a_full_pipeline_reads_no_further_request_until_a_reply() {
     let max = cocaine_core::http::conn::MAX_IN_FLIGHT;
     assert_eq!(requests(&events).len(), max);
     assert!(!c.wants_read());
+    assert_eq!(
+        c.header_deadline(),
+        None,
+        "buffered heads wait for room, not for the client"
+    );
     let events = c.reply_end(0, now);
     assert_eq!(
         requests(&events),
@@ -638,7 +643,10 @@ fn a_redeploy_changes_routes_for_later_requests_only() {
     c.reply_end(1, now);
     let text = out(&mut c);
     assert_eq!(text.matches("200 OK").count(), 2);
-    assert!(text.ends_with("404 Not Found\nno route for this path\n"), "{text}");
+    assert!(
+        text.ends_with("404 Not Found\nno route for this path\n"),
+        "{text}"
+    );
     assert!(!c.is_closed());
 }
 

@@ -218,7 +218,12 @@ fn decode_meta(r: &mut Reader<'_>) -> Result<JobMeta, DecodeError> {
             "user" => mp::set_once(&mut meta.user, r.str("meta.user")?.to_owned(), MAP, "user")?,
             "peer" => mp::set_once(&mut meta.peer, r.str("meta.peer")?.to_owned(), MAP, "peer")?,
             "task" => mp::set_once(&mut meta.task, r.str("meta.task")?.to_owned(), MAP, "task")?,
-            "http" => mp::set_once(&mut meta.http, Box::new(http_wire::decode_http_meta(r)?), MAP, "http")?,
+            "http" => mp::set_once(
+                &mut meta.http,
+                Box::new(http_wire::decode_http_meta(r)?),
+                MAP,
+                "http",
+            )?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }

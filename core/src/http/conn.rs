@@ -211,8 +211,10 @@ impl HttpConn {
         if self.closed || !matches!(self.reading, Reading::Head) {
             return None;
         }
-        if self.input.is_empty() && !self.slots.is_empty() {
-            return None; // the client is waiting for us, not we for it
+        // The client is waiting for us, not we for it: replies are owed and no head has
+        // started, or the pipeline is full and buffered heads wait for room.
+        if (self.input.is_empty() && !self.slots.is_empty()) || self.slots.len() >= MAX_IN_FLIGHT {
+            return None;
         }
         Some(crate::time::after(
             self.waiting_since,
