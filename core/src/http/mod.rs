@@ -11,6 +11,7 @@
 //! - [`body`]: Content-Length and chunked request bodies.
 //! - [`response`]: response heads, body framing, error responses and statuses.
 //! - [`conn`]: one connection: pipelining, ordering, keep-alive, the header timeout.
+//! - `slot`: the reply owed to one request and when its bytes can go out.
 //! - [`meta`]: the `meta.http` a handler sees.
 
 pub mod body;
@@ -20,6 +21,7 @@ pub mod fuzzing;
 pub mod meta;
 pub mod request;
 pub mod response;
+mod slot;
 
 pub use crate::codec::http_wire::{HttpMeta, ReplyHead};
 pub use config::{ConfigProblem, HttpConfig};
