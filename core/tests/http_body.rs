@@ -22,9 +22,11 @@ fn decode(
         if decoder.is_done() {
             continue;
         }
-        match decoder.decode(&mut buf) {
-            Ok(d) => d.chunks.iter().for_each(|c| body.extend_from_slice(c)),
-            Err(e) => return (body, false, Some(e), buf.to_vec()),
+        let mut chunks = Vec::new();
+        let result = decoder.decode(&mut buf, &mut chunks);
+        chunks.iter().for_each(|c| body.extend_from_slice(c));
+        if let Err(e) = result {
+            return (body, false, Some(e), buf.to_vec());
         }
     }
     (body, decoder.is_done(), None, buf.to_vec())

@@ -65,15 +65,6 @@ pub struct BodyDecoder {
     max_trailer: usize,
 }
 
-/// What a call to [`BodyDecoder::decode`] got to.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Decoded {
-    /// Body bytes, in order, each a piece of the input (not copied).
-    pub chunks: Vec<Bytes>,
-    /// The body is complete; what follows in the buffer is the next request.
-    pub done: bool,
-}
-
 impl BodyDecoder {
     /// A decoder for a body framed as `length` says. `max_trailer` bounds chunked trailers
     /// (431 past it); a body over `max_body` bytes is 413.
@@ -100,14 +91,17 @@ impl BodyDecoder {
         self.state == State::Done
     }
 
-    /// Takes what it can from the front of `buf`; stops at the end of the body.
+    /// Takes what it can from the front of `buf`, appending body bytes to `chunks` (pieces
+    /// of the input, not copied); stops at the end of the body. `Ok(true)`: the body is
+    /// complete, and what follows in `buf` is the next request.
     ///
     /// # Errors
     ///
     /// 400 for a malformed chunked body, 413 when the body grows past `max_body`, 431 for
-    /// oversized trailers. The decoder must not be used after an error.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, Reject> {
-        let mut out = Decoded::default();
+    /// oversized trailers; `chunks` still gets the body bytes before the fault, so what is
+    /// delivered does not depend on how the input was split. The decoder must not be used
+    /// after an error.
+    pub fn decode(&mut self, buf: &mut BytesMut, chunks: &mut Vec<Bytes>) -> Result<bool, Reject> {
         while !buf.is_empty() && self.state != State::Done {
             match self.state {
                 State::Length { remaining } | State::Data { remaining } => {
@@ -118,7 +112,7 @@ impl BodyDecoder {
                     if self.received > self.max_body {
                         return Err(Reject::new(413, "request body too large"));
                     }
-                    out.chunks.push(buf.split_to(n).freeze());
+                    chunks.push(buf.split_to(n).freeze());
                     let left = remaining - n as u64;
                     self.state = match self.state {
                         State::Length { .. } if left == 0 => State::Done,
@@ -133,8 +127,7 @@ impl BodyDecoder {
                 }
             }
         }
-        out.done = self.state == State::Done;
-        Ok(out)
+        Ok(self.state == State::Done)
     }
 
     /// One byte of chunked framing.

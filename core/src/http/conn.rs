@@ -416,24 +416,23 @@ impl HttpConn {
             return false;
         };
         let (seq, deliver, keep_alive) = (*seq, *deliver, *keep_alive);
-        let decoded = match decoder.decode(&mut self.input) {
-            Ok(d) => d,
-            Err(reject) => {
-                self.body_failed(seq, reject, events);
-                return false;
-            }
-        };
+        let mut chunks = Vec::new();
+        let result = decoder.decode(&mut self.input, &mut chunks);
         if deliver {
             events.extend(
-                decoded
-                    .chunks
+                chunks
                     .into_iter()
                     .filter(|b| !b.is_empty())
                     .map(|bytes| HttpEvent::BodyChunk { seq, bytes }),
             );
         }
-        if !decoded.done {
-            return false;
+        match result {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(reject) => {
+                self.body_failed(seq, reject, events);
+                return false;
+            }
         }
         if deliver {
             events.push(HttpEvent::RequestEnd { seq });
