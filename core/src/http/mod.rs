@@ -6,6 +6,17 @@
 //! chunk, [`HttpEvent::RequestEnd`] -> end the request, [`HttpEvent::Cancel`] -> cancel),
 //! hands it the jobs' replies, and writes what [`HttpConn::take_output`] gives back.
 //!
+//! The driver's whole loop, per connection:
+//!
+//! - accept: `HttpConn::new(config, task_name, now)`;
+//! - bytes read: `feed(bytes, now)`; EOF or a socket error: `eof()`;
+//! - a job's reply event for `seq`: `reply_head` / `reply_chunk` / `reply_end` /
+//!   `reply_error(seq, code, message, now)` (a refused submission too: 503 and the like);
+//! - after each call: act on the returned events, write `take_output()`, close the socket
+//!   once `is_closed()` and the bytes are out, re-arm a timer at `header_deadline()` and call
+//!   `timeout(now)` when it fires, and stop reading while `wants_read()` is false;
+//! - a redeploy: `reconfigure(config, task_name)`; the connection stays open.
+//!
 //! - [`config`]: the task's keys and the route to an event.
 //! - [`request`]: the request head (over `httparse`) and what it says about the body.
 //! - [`body`]: Content-Length and chunked request bodies.
