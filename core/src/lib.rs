@@ -52,6 +52,7 @@ pub mod codec;
 pub mod control;
 pub mod cron;
 pub mod engine;
+pub mod http;
 pub mod ids;
 mod json;
 pub mod manifest;

@@ -3,6 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use cocaine_core::codec::fuzzing::{check_worker_frame, check_worker_stream};
+use cocaine_core::codec::http_wire::{HttpMeta, ReplyHead};
 use cocaine_core::codec::worker::{self, JobMeta, WorkerMessage, PROTOCOL_VERSION};
 use cocaine_core::codec::{write_frame, DecodeError, FrameDecoder};
 use proptest::prelude::*;
@@ -40,6 +41,7 @@ fn full_meta() -> JobMeta {
         user: Some("alice".into()),
         peer: Some("127.0.0.1:5555".into()),
         task: Some("http".into()),
+        http: None,
     }
 }
 
@@ -280,15 +282,24 @@ fn error_not_an_array() {
 
 #[test]
 fn error_unknown_kind() {
-    assert_eq!(decode("91 09"), Err(DecodeError::UnknownKind(9)));
+    // Kind 9 is the HTTP reply head now; 10 is the first unknown kind.
+    assert_eq!(decode("91 0a"), Err(DecodeError::UnknownKind(10)));
+    assert_eq!(
+        decode("91 09"),
+        Err(DecodeError::WrongArity {
+            kind: 9,
+            expected: 3,
+            got: 1
+        })
+    );
     assert_eq!(decode("91 00"), Err(DecodeError::UnknownKind(0)));
     assert_eq!(
         decode("91 cf ff ff ff ff ff ff ff ff"),
         Err(DecodeError::UnknownKind(u64::MAX))
     );
     assert_eq!(
-        decode("91 09").unwrap_err().to_string(),
-        "unknown message kind 9"
+        decode("91 0a").unwrap_err().to_string(),
+        "unknown message kind 10"
     );
 }
 
@@ -594,17 +605,43 @@ fn arb_meta() -> impl Strategy<Value = JobMeta> {
         any::<Option<String>>(),
         any::<Option<String>>(),
         any::<Option<String>>(),
+        proptest::option::of(arb_http_meta().prop_map(Box::new)),
     )
         .prop_map(
-            |(urgent, timeout_ms, deadline_ms, user, peer, task)| JobMeta {
+            |(urgent, timeout_ms, deadline_ms, user, peer, task, http)| JobMeta {
                 urgent,
                 timeout_ms,
                 deadline_ms,
                 user,
                 peer,
                 task,
+                http,
             },
         )
+}
+
+fn arb_http_meta() -> impl Strategy<Value = HttpMeta> {
+    let pairs = proptest::collection::vec((any::<String>(), any::<String>()), 0..4);
+    (
+        any::<String>(),
+        any::<String>(),
+        any::<String>(),
+        any::<String>(),
+        pairs,
+    )
+        .prop_map(|(method, path, query, version, headers)| HttpMeta {
+            method,
+            path,
+            query,
+            version,
+            headers,
+        })
+}
+
+fn arb_reply_head() -> impl Strategy<Value = ReplyHead> {
+    let pairs =
+        proptest::collection::vec(("[a-zA-Z0-9!#$%&'*+.^_`|~-]{1,20}", "[ -~]{0,40}"), 0..4);
+    (200u16..600, pairs).prop_map(|(status, headers)| ReplyHead { status, headers })
 }
 
 fn arb_message() -> impl Strategy<Value = WorkerMessage> {
@@ -626,6 +663,7 @@ fn arb_message() -> impl Strategy<Value = WorkerMessage> {
             .prop_map(|(sid, code, message)| WorkerMessage::Error { sid, code, message }),
         any::<u64>().prop_map(|sid| WorkerMessage::Cancel { sid }),
         any::<String>().prop_map(|reason| WorkerMessage::Terminate { reason }),
+        (any::<u64>(), arb_reply_head()).prop_map(|(sid, head)| WorkerMessage::Head { sid, head }),
     ]
 }
 

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use cocaine_core::codec::fuzzing::{check_native_message, check_raw_stream, check_worker_stream};
+use cocaine_core::codec::http_wire::{self, HttpMeta, ReplyHead};
 use cocaine_core::codec::native::{self, Auth, Policy};
 use cocaine_core::codec::worker::{self, JobMeta};
+use cocaine_core::http::fuzzing::check_http_stream;
 
 fn corpus(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,6 +54,15 @@ fn replay_native_message_corpus() {
 }
 
 #[test]
+fn replay_http_request_corpus() {
+    let now = std::time::Instant::now();
+    for (path, data) in inputs("http_request") {
+        eprintln!("{}", path.display());
+        check_http_stream(&data, now);
+    }
+}
+
+#[test]
 fn replay_raw_frame_corpus() {
     for (path, data) in inputs("raw_frame") {
         eprintln!("{}", path.display());
@@ -76,6 +87,18 @@ fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
         user: Some("alice".into()),
         peer: Some("127.0.0.1:5555".into()),
         task: Some("http".into()),
+        http: None,
+    };
+    let http_meta = JobMeta {
+        task: Some("web".into()),
+        http: Some(Box::new(HttpMeta {
+            method: "POST".into(),
+            path: "/u".into(),
+            query: "x=1".into(),
+            version: "1.1".into(),
+            headers: vec![("host".into(), "a".into())],
+        })),
+        ..JobMeta::default()
     };
     let one = |f: &dyn Fn(&mut BytesMut)| {
         let mut out = BytesMut::new();
@@ -105,6 +128,20 @@ fn worker_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("error", one(&|o| worker::encode_error(o, 7, 502, "boom"))),
         ("cancel", one(&|o| worker::encode_cancel(o, 65536))),
         ("terminate", one(&|o| worker::encode_terminate(o, "idle"))),
+        (
+            "invoke-http",
+            one(&|o| worker::encode_invoke(o, 9, "web", &http_meta)),
+        ),
+        (
+            "head",
+            one(&|o| {
+                let head = ReplyHead {
+                    status: 201,
+                    headers: vec![("content-type".into(), "text/plain".into())],
+                };
+                http_wire::encode_reply_head(o, 9, &head)
+            }),
+        ),
     ];
     let mut seeds = Vec::new();
     let mut session = vec![3u8, 0, 6, 250];
@@ -210,6 +247,44 @@ fn raw_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// HTTP seeds: byte 0 is how many split sizes follow (bits 0-2) and the configuration
+/// (bits 3-5; see `check_http_stream`).
+fn http_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let seed = |flags: u8, sizes: &[u8], stream: &[u8]| {
+        [&[flags << 3 | sizes.len() as u8][..], sizes, stream].concat()
+    };
+    let get = b"GET /a/b?x=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\n";
+    let post = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+    let chunked = b"PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+        4;ext=1\r\nwiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n";
+    vec![
+        ("get", seed(0, &[], get)),
+        ("get-routes", seed(6, &[2, 9], get)),
+        ("post", seed(1, &[3], post)),
+        ("chunked", seed(3, &[0, 4, 1], chunked)),
+        ("pipelined", seed(7, &[5], &[&get[..], post, chunked, get].concat())),
+        (
+            "http10-keep-alive",
+            seed(2, &[], b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\n\r\n"),
+        ),
+        (
+            "expect-continue",
+            seed(1, &[], b"POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
+        ),
+        (
+            "smuggle-cl-te",
+            seed(1, &[], b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ),
+        (
+            "chunk-bare-lf",
+            seed(1, &[], b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"),
+        ),
+        ("body-too-large", seed(0, &[], b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n")),
+        ("head-too-large", seed(0, &[], &[b'G'; 300])),
+        ("garbage", seed(0, &[1], b"\x00\xff HTTP/9\r\n\r\n")),
+    ]
+}
+
 /// The committed `fuzz/corpus/*/seed-*` files are what the generators make; with
 /// `COCAINE_WRITE_CORPUS=1` they are rewritten instead.
 #[test]
@@ -225,6 +300,7 @@ fn seed_corpus_is_current() {
                 .collect(),
         ),
         ("raw_frame", raw_seeds()),
+        ("http_request", http_seeds()),
     ] {
         let dir = corpus(target);
         for (name, data) in seeds {
@@ -257,5 +333,9 @@ fn generated_seeds_pass() {
     }
     for (_, data) in raw_seeds() {
         check_raw_stream(&data);
+    }
+    let now = std::time::Instant::now();
+    for (_, data) in http_seeds() {
+        check_http_stream(&data, now);
     }
 }

@@ -21,6 +21,14 @@ _CANCELLED = object()
 
 _CHUNK_TYPES = (bytes, bytearray, memoryview, str)
 
+# The job whose handler this thread runs, for `cocaine.http.request()`.
+_current = threading.local()
+
+
+def current():
+    """The job whose handler runs in this thread, or None."""
+    return getattr(_current, "job", None)
+
 
 def to_bytes(chunk):
     """A reply chunk as bytes: bytes-like values as they are, `str` as UTF-8."""
@@ -66,6 +74,7 @@ class Job:
         self._on_done = on_done
         self._chunks = []
         self.queue = queue.Queue() if self.streaming else None
+        self.replied = False  # a head or chunk went out: too late for a head
 
     # -- main thread -------------------------------------------------------------------------
 
@@ -109,6 +118,7 @@ class Job:
     # -- handler thread ----------------------------------------------------------------------
 
     def _run(self):
+        _current.job = self
         try:
             if self.streaming:
                 self.handler(Request(self), Response(self))
@@ -118,6 +128,7 @@ class Job:
         except BaseException as e:  # SystemExit from a handler must not end the worker either
             self._fail(e)
         finally:
+            _current.job = None
             self._channel.settle(self)
             self._on_done(self)
 
@@ -125,6 +136,10 @@ class Job:
         request = b"".join(self._chunks)
         self._chunks = None
         result = self.handler(request)
+        split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
+        if split is not None:
+            (status, headers), result = split()
+            self.head(status, headers)
         if result is None:
             return
         if isinstance(result, _CHUNK_TYPES):
@@ -146,7 +161,19 @@ class Job:
     def write(self, chunk):
         """Sends one reply chunk; False if it was dropped because the job has ended."""
         frame = self._channel.chunk_frame(self.sid, to_bytes(chunk))
+        self.replied = True
         return self._channel.reply(self, frame, final=False)
+
+    def head(self, status, headers):
+        """Sends `[9, sid, head]`: the HTTP status and headers, before any chunk."""
+        from .http import check_head
+
+        status, headers = check_head(status, headers)
+        if self.replied:
+            raise RuntimeError("job %d: the head must come before the first chunk" % self.sid)
+        self.replied = True
+        message = [protocol.HEAD, self.sid, {"status": status, "headers": headers}]
+        return self._channel.reply(self, protocol.encode(message), final=False)
 
     def _finish(self):
         return self._channel.reply(self, protocol.encode([protocol.CHOKE, self.sid]), final=True)
@@ -233,6 +260,10 @@ class Response:
     def close(self):
         """Ends the reply successfully."""
         self._job._finish()
+
+    def head(self, status, headers=()):
+        """Sets the HTTP status and headers (a list of (name, value)); before any write."""
+        self._job.head(status, headers)
 
     def error(self, code, message):
         """Ends the reply with an error code (e.g. 404, 500) and message."""

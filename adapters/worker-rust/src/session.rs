@@ -193,7 +193,9 @@ impl Session {
             WorkerMessage::Terminate { .. } => {
                 self.life.terminating.store(true, Ordering::SeqCst);
             }
-            WorkerMessage::Handshake { .. } | WorkerMessage::Error { .. } => {
+            WorkerMessage::Handshake { .. }
+            | WorkerMessage::Error { .. }
+            | WorkerMessage::Head { .. } => {
                 self.log(format_args!(
                     "ignoring a worker-to-node message from the node"
                 ));

@@ -87,6 +87,14 @@ pub enum DecodeError {
         /// The key.
         key: &'static str,
     },
+    /// A field is well-typed but its value is not allowed (e.g. a reply status of 99).
+    #[error("field `{field}`: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A map lacks a key it must have.
     #[error("`{map}` lacks key {key:?}")]
     MissingKey {

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod frame;
 pub mod fuzzing;
+pub mod http_wire;
 mod mp;
 pub mod native;
 pub mod raw;

@@ -194,6 +194,19 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
+    /// An array header, giving the number of elements.
+    pub fn array_len(&mut self, field: &'static str) -> Result<usize, DecodeError> {
+        match self.marker()? {
+            Marker::FixArray(n) => Ok(usize::from(n)),
+            Marker::Array16 => Ok(usize::from(self.be_u16()?)),
+            Marker::Array32 => self.len32(),
+            _ => Err(DecodeError::WrongType {
+                field,
+                expected: "an array",
+            }),
+        }
+    }
+
     /// A map header, giving the number of key/value pairs.
     pub fn map_len(&mut self, field: &'static str) -> Result<usize, DecodeError> {
         match self.marker()? {

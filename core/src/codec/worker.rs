@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::frame::{begin_frame, end_frame, PREFIX_LEN};
+use super::http_wire::{self, HttpMeta, ReplyHead};
 use super::mp::{self, Reader};
 use super::DecodeError;
 
@@ -31,6 +32,8 @@ pub mod kind {
     pub const CANCEL: u64 = 7;
     /// `[8, reason]`, both ways.
     pub const TERMINATE: u64 = 8;
+    /// `[9, sid, head]`, w -> n: an HTTP reply's status and headers.
+    pub const HEAD: u64 = 9;
 }
 
 /// Per-job metadata sent with an invoke (`meta` map); every key optional on the wire.
@@ -48,6 +51,8 @@ pub struct JobMeta {
     pub peer: Option<String>,
     /// The task (endpoint) the request came through.
     pub task: Option<String>,
+    /// The HTTP request, for jobs of an http-server task (boxed: most jobs have none).
+    pub http: Option<Box<HttpMeta>>,
 }
 
 /// One message of the worker channel, in either direction.
@@ -81,6 +86,8 @@ pub enum WorkerMessage {
     Cancel { sid: u64 },
     /// n -> w: exit gracefully; w -> n: leaving.
     Terminate { reason: String },
+    /// w -> n: the status and headers of job `sid`'s HTTP reply; before its first chunk.
+    Head { sid: u64, head: ReplyHead },
 }
 
 impl WorkerMessage {
@@ -118,6 +125,7 @@ impl WorkerMessage {
             WorkerMessage::Error { sid, code, message } => encode_error(out, *sid, *code, message),
             WorkerMessage::Cancel { sid } => encode_cancel(out, *sid),
             WorkerMessage::Terminate { reason } => encode_terminate(out, reason),
+            WorkerMessage::Head { sid, head } => http_wire::encode_reply_head(out, *sid, head),
         }
     }
 }
@@ -135,7 +143,7 @@ fn decode_with<'a>(
     let expected = match kind {
         kind::HANDSHAKE | kind::INVOKE | kind::ERROR => 4,
         kind::HEARTBEAT => 1,
-        kind::CHUNK => 3,
+        kind::CHUNK | kind::HEAD => 3,
         kind::CHOKE | kind::CANCEL | kind::TERMINATE => 2,
         _ => return Err(DecodeError::UnknownKind(kind)),
     };
@@ -173,6 +181,10 @@ fn decode_with<'a>(
         kind::CANCEL => WorkerMessage::Cancel {
             sid: r.uint("sid")?,
         },
+        kind::HEAD => WorkerMessage::Head {
+            sid: r.uint("sid")?,
+            head: http_wire::decode_reply_head(&mut r)?,
+        },
         _ => WorkerMessage::Terminate {
             reason: r.str("reason")?.to_owned(),
         },
@@ -206,6 +218,12 @@ fn decode_meta(r: &mut Reader<'_>) -> Result<JobMeta, DecodeError> {
             "user" => mp::set_once(&mut meta.user, r.str("meta.user")?.to_owned(), MAP, "user")?,
             "peer" => mp::set_once(&mut meta.peer, r.str("meta.peer")?.to_owned(), MAP, "peer")?,
             "task" => mp::set_once(&mut meta.task, r.str("meta.task")?.to_owned(), MAP, "task")?,
+            "http" => mp::set_once(
+                &mut meta.http,
+                Box::new(http_wire::decode_http_meta(r)?),
+                MAP,
+                "http",
+            )?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
@@ -223,6 +241,7 @@ pub struct MetaRef<'a> {
     pub user: Option<&'a str>,
     pub peer: Option<&'a str>,
     pub task: Option<&'a str>,
+    pub http: Option<&'a HttpMeta>,
 }
 
 impl<'a> From<&'a JobMeta> for MetaRef<'a> {
@@ -234,6 +253,7 @@ impl<'a> From<&'a JobMeta> for MetaRef<'a> {
             user: meta.user.as_deref(),
             peer: meta.peer.as_deref(),
             task: meta.task.as_deref(),
+            http: meta.http.as_deref(),
         }
     }
 }
@@ -250,7 +270,8 @@ fn encode_meta(out: &mut BytesMut, meta: MetaRef<'_>) {
         + strings
             .iter()
             .map(|(_, v)| u32::from(v.is_some()))
-            .sum::<u32>();
+            .sum::<u32>()
+        + u32::from(meta.http.is_some());
     mp::put_map_len(out, len);
     if meta.urgent {
         mp::put_str(out, "urgent");
@@ -268,6 +289,10 @@ fn encode_meta(out: &mut BytesMut, meta: MetaRef<'_>) {
             mp::put_str(out, v);
         }
     }
+    if let Some(http) = meta.http {
+        mp::put_str(out, "http");
+        http_wire::encode_http_meta(out, http);
+    }
 }
 
 /// Appends a framed `[3, sid, event, meta]`: start a job (n -> w).
@@ -281,7 +306,8 @@ pub fn encode_invoke_ref(out: &mut BytesMut, sid: u64, event: &str, meta: MetaRe
         .iter()
         .flatten()
         .map(|s| s.len() + 8)
-        .sum::<usize>();
+        .sum::<usize>()
+        + meta.http.map_or(0, http_wire::http_meta_len);
     out.reserve(PREFIX_LEN + 3 * mp::MAX_HEAD + event.len() + 40 + strings);
     let start = begin_frame(out);
     mp::put_array_len(out, 4);

@@ -144,6 +144,7 @@ impl<R: Clone> Engine<R> {
             user: origin.and_then(|o| o.user.as_deref()),
             peer: origin.and_then(|o| o.peer.as_deref()),
             task: self.tasks.get(job.task as usize).map(|t| &**t),
+            http: origin.and_then(|o| o.http.as_ref()),
         };
         let sid = id.to_u64();
         let chunks = job.chunks.take();
@@ -232,6 +233,14 @@ impl<R: Clone> Engine<R> {
             _ => return,
         }
         match event {
+            ReplyEvent::Head(head) => {
+                // Only a streamed reply has a place for it; a collected one has no head.
+                if job.mode == ReplyMode::Stream {
+                    let reply = job.reply.clone();
+                    let event = ReplyEvent::Head(head);
+                    self.out.push_back(EngineOutput::Reply { reply, event });
+                }
+            }
             ReplyEvent::Chunk(data) => match job.mode {
                 ReplyMode::Stream => {
                     let reply = job.reply.clone();

@@ -35,6 +35,8 @@ pub enum ReplyMode {
 pub struct Origin {
     pub user: Option<String>,
     pub peer: Option<String>,
+    /// The HTTP request an http-server job answers (`meta.http`).
+    pub http: Option<crate::codec::http_wire::HttpMeta>,
 }
 
 /// Everything needed to submit a job to an engine.

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use crate::codec::http_wire::ReplyHead;
 use crate::ids::WorkerId;
 use crate::process::{LogLevel, Signal};
 use crate::status::Failure;
@@ -9,6 +10,10 @@ use crate::status::Failure;
 /// A step in a job's reply, addressed to the submitter's reply token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyEvent {
+    /// The status and headers the handler chose (`[9, sid, head]`), before any chunk;
+    /// `ReplyMode::Stream` only, and only if the handler sent one. Only HTTP uses it: other
+    /// submitters ignore it.
+    Head(ReplyHead),
     /// One reply chunk (`ReplyMode::Stream` only).
     Chunk(Bytes),
     /// The reply ended well (`ReplyMode::Stream`).
@@ -21,7 +26,7 @@ pub enum ReplyEvent {
 
 impl ReplyEvent {
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, ReplyEvent::Chunk(_))
+        !matches!(self, ReplyEvent::Chunk(_) | ReplyEvent::Head(_))
     }
 }
 

@@ -84,6 +84,10 @@ impl<R: Clone> Engine<R> {
             WorkerMessage::Choke { sid } => {
                 self.reply_from_worker(now, worker, JobId::from_u64(sid), ReplyEvent::End)
             }
+            WorkerMessage::Head { sid, head } => {
+                let event = ReplyEvent::Head(head);
+                self.reply_from_worker(now, worker, JobId::from_u64(sid), event)
+            }
             WorkerMessage::Error { sid, code, message } => {
                 let event = ReplyEvent::Error(Failure::new(code, message));
                 self.reply_from_worker(now, worker, JobId::from_u64(sid), event)
@@ -163,5 +167,6 @@ fn kind_name(message: &WorkerMessage) -> &'static str {
         WorkerMessage::Error { .. } => "error",
         WorkerMessage::Cancel { .. } => "cancel",
         WorkerMessage::Terminate { .. } => "terminate",
+        WorkerMessage::Head { .. } => "head",
     }
 }

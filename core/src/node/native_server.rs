@@ -86,6 +86,8 @@ pub(super) fn reply_message(sid: u64, event: &ReplyEvent) -> Bytes {
             Bytes::from(out)
         }
         ReplyEvent::Error(f) => native::encode_error(sid, f.code, &f.message),
+        // The native protocol has no reply head; `App::deliver` drops heads before this.
+        ReplyEvent::Head(_) => Bytes::new(),
     }
 }
 
@@ -173,6 +175,7 @@ impl Node {
                         Box::new(Origin {
                             user: Some(a.user),
                             peer: None,
+                            http: None,
                         })
                     });
                     let request = JobRequest {

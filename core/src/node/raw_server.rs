@@ -288,6 +288,7 @@ impl Node {
                     self.out.push_back(Output::ConnSend { conn, bytes: data });
                 }
                 ReplyEvent::End => self.raw_close(conn),
+                ReplyEvent::Head(_) => {} // an HTTP reply head: raw servers have none
                 ReplyEvent::Collected(chunks) => {
                     let bytes = raw::reply(Framing::Stream, &chunks);
                     self.out.push_back(Output::ConnSend { conn, bytes });
@@ -304,7 +305,7 @@ impl Node {
             return;
         }
         let reply = match event {
-            ReplyEvent::Chunk(_) => return, // collected jobs send none
+            ReplyEvent::Chunk(_) | ReplyEvent::Head(_) => return, // collected jobs send none
             ReplyEvent::Collected(chunks) => raw::reply(c.framing, &chunks),
             ReplyEvent::End => raw::reply(c.framing, &[]),
             ReplyEvent::Error(f) => raw::error(c.framing, f.code, &f.message),
@@ -345,6 +346,7 @@ impl Node {
                 Box::new(Origin {
                     user: None,
                     peer: Some(peer),
+                    http: None,
                 })
             }),
             body: body.map(|b| vec![b]),

@@ -60,6 +60,9 @@ impl App {
                 delimiter,
                 sid,
             } => {
+                if matches!(event, ReplyEvent::Head(_)) {
+                    return; // an HTTP reply head: the native protocol has no place for it
+                }
                 if event.is_terminal() {
                     sessions.close(endpoint, &peer, sid);
                 }
@@ -129,7 +132,7 @@ impl App {
                 });
                 self.publish(now, config, out, "engine", "error", &value);
             }
-            ReplyEvent::Chunk(_) | ReplyEvent::End => {}
+            ReplyEvent::Chunk(_) | ReplyEvent::End | ReplyEvent::Head(_) => {}
         }
         if terminal {
             self.publication_ended(now, task);

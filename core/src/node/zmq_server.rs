@@ -28,7 +28,7 @@ pub(super) fn reply_frames(mut envelope: Vec<Bytes>, event: ReplyEvent) -> Optio
             envelope.push(Bytes::from_static(ERROR));
             envelope.push(error_body(&failure));
         }
-        ReplyEvent::Chunk(_) => return None,
+        ReplyEvent::Chunk(_) | ReplyEvent::Head(_) => return None,
     }
     Some(envelope)
 }
