@@ -7,11 +7,17 @@ instead.
 """
 
 import importlib.util
-import inspect
 import os
 import sys
 
 __all__ = ["AppLoadError", "find_handler", "load_app"]
+
+# Modules the worker may import after the app is loaded (only when it needs them, to start
+# faster): an app module of one of these names would be ambiguous, as an imported one is.
+_LATER_IMPORTS = frozenset(("traceback", "linecache", "tokenize", "token", "re", "socket",
+                            "queue", "selectors", "inspect", "argparse"))
+
+_ModuleType = type(sys)
 
 
 class AppLoadError(Exception):
@@ -41,7 +47,7 @@ def load_app(code_path):
         raise AppLoadError("%s does not exist" % code_path)
     if spec is None:
         raise AppLoadError("%s is not a Python file or package" % code_path)
-    if name in sys.modules:
+    if name in sys.modules or name in _LATER_IMPORTS:
         # The worker has already imported a module of that name (socket, threading...), and
         # the app's own imports of it would now be ambiguous.
         raise AppLoadError("the app's module name %r clashes with an already imported module; "
@@ -74,7 +80,7 @@ def find_handler(module, event):
     handler = getattr(module, event, None)
     if handler is None or not callable(handler):
         return None
-    if inspect.isclass(handler) or inspect.ismodule(handler):
+    if isinstance(handler, (type, _ModuleType)):
         return None
     if exported is None and not _defined_in(handler, module.__name__):
         return None

@@ -1,13 +1,16 @@
-"""One job: its request, the thread running its handler, and its reply.
+"""One job: its request, the running of its handler, and its reply.
 
-A plain handler runs once the whole request has arrived; a streaming one runs as soon as the
-job starts and reads the request as it comes. Either way the handler runs in its own thread so
-jobs can overlap and the main thread keeps reading the socket (which is how a cancel reaches a
-job that is busy).
+A plain handler runs once the whole request has arrived, on whatever thread the worker's
+runner gives it (runners.py): the reading thread itself, or a pool thread. A streaming one
+runs as soon as the job starts, on a thread of its own, and reads the request as it comes.
+
+A plain handler's reply goes out in one write: its chunks and its end (or error) together.
+A generator's chunks go out as they are yielded, since it may take its time between them.
 """
 
-import queue
 import threading
+import time
+from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
@@ -46,9 +49,10 @@ def describe(exc):
 class Job:
     """A job started by `[3, sid, event, meta]`.
 
-    The main thread feeds it (`feed`, `end_request`, `cancel`); its handler thread writes the
-    reply through the channel. `ended`, `cancelled` and `running` belong to the channel's lock
-    (`running` is set before the handler thread exists, so the main thread may set it alone).
+    The reading thread feeds it (`feed`, `end_request`, `cancel`); whichever thread runs its
+    handler writes the reply through the channel. `ended`, `cancelled` and `running` belong to
+    the channel's lock (`running` is set when the job is handed to a runner, before any other
+    thread can see it, so the reading thread may set it alone).
     """
 
     def __init__(self, sid, event, meta, handler, channel, on_done):
@@ -62,18 +66,21 @@ class Job:
         self.started = False
         self.running = False
         self.request_ended = False
+        self.began = 0.0
         self._channel = channel
         self._on_done = on_done
         self._chunks = []
-        self.queue = queue.Queue() if self.streaming else None
+        # Frames of the reply not written yet: they go out with the reply's end.
+        self._pending = []
+        self.queue = SimpleQueue() if self.streaming else None
 
-    # -- main thread -------------------------------------------------------------------------
+    # -- reading thread ----------------------------------------------------------------------
 
-    def start(self):
-        """Runs the handler in a new thread; `on_done(job)` is called when it has finished."""
+    def start_thread(self):
+        """Runs a streaming handler in a new thread; `on_done(job)` is called when it ends."""
         self.started = True
         self.running = True
-        thread = threading.Thread(target=self._run, name="cocaine-job-%d" % self.sid)
+        thread = threading.Thread(target=self.run, name="cocaine-job-%d" % self.sid)
         # A daemon thread: when the node goes away the worker exits at once, whatever a
         # handler is doing.
         thread.daemon = True
@@ -90,14 +97,15 @@ class Job:
         return True
 
     def end_request(self):
-        """The request ended (`[5, sid]`): a plain handler can run now."""
+        """The request ended (`[5, sid]`); returns True when this makes a plain job ready to
+        run (the caller hands it to a runner)."""
         if self.request_ended:
-            return
+            return False
         self.request_ended = True
         if self.streaming:
             self.queue.put(_END)
-        else:
-            self.start()
+            return False
+        return True
 
     def cancel(self):
         """`[7, sid]`: drops the rest of the reply and stops the request; 499 goes out now if
@@ -106,29 +114,51 @@ class Job:
         if self.streaming:
             self.queue.put(_CANCELLED)
 
-    # -- handler thread ----------------------------------------------------------------------
+    # -- the thread running the handler ------------------------------------------------------
 
-    def _run(self):
+    def run(self, poll=None, release=None):
+        """Runs the handler and ends the job; `poll(job)`, if given, is called between a
+        generator's chunks and before the reply goes out (see loop.Worker._poll), and
+        `release()` just before the reply's end is written."""
+        self.began = time.monotonic()
+        failure = None
         try:
-            if self.streaming:
+            if self.cancelled:
+                pass  # cancelled while it waited for its turn: the handler never runs
+            elif self.streaming:
                 self.handler(Request(self), Response(self))
             else:
-                self._run_plain()
-            self._finish()
+                self._run_plain(poll)
         except BaseException as e:  # SystemExit from a handler must not end the worker either
-            self._fail(e)
+            failure = e
+        try:
+            if poll is not None:
+                poll(self)
+            if release is not None:
+                release()
+            if failure is None:
+                self._finish()
+            else:
+                self._fail(failure)
         finally:
             self._channel.settle(self)
             self._on_done(self)
 
-    def _run_plain(self):
-        request = b"".join(self._chunks)
+    def _run_plain(self, poll):
+        chunks = self._chunks
+        request = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = None
         result = self.handler(request)
         if result is None:
             return
         if isinstance(result, _CHUNK_TYPES):
             result = (result,)  # a lone chunk instead of a list of one: accept it
+        if type(result) is list or type(result) is tuple:
+            # All there already: the chunks go out with the end, in one write.
+            chunk_frame, sid = self._channel.chunk_frame, self.sid
+            for chunk in result:
+                self._pending.append(chunk_frame(sid, to_bytes(chunk)))
+            return
         try:
             chunks = iter(result)
         except TypeError:
@@ -136,6 +166,8 @@ class Job:
                             % type(result).__name__) from None
         try:
             for chunk in chunks:
+                if poll is not None:
+                    poll(self)  # a cancel that came while the generator ran drops this chunk
                 if not self.write(chunk):
                     break  # cancelled: stop pulling from a generator
         finally:
@@ -144,17 +176,24 @@ class Job:
                 close()
 
     def write(self, chunk):
-        """Sends one reply chunk; False if it was dropped because the job has ended."""
+        """Sends one reply chunk now; False if it was dropped because the job has ended."""
         frame = self._channel.chunk_frame(self.sid, to_bytes(chunk))
         return self._channel.reply(self, frame, final=False)
 
+    def _end(self, frame):
+        """Sends the reply's last frame, with any frames still pending before it."""
+        if self._pending:
+            self._pending.append(frame)
+            frame = b"".join(self._pending)
+            self._pending = []
+        return self._channel.reply(self, frame, final=True)
+
     def _finish(self):
-        return self._channel.reply(self, protocol.encode([protocol.CHOKE, self.sid]), final=True)
+        return self._end(protocol.choke_frame(self.sid))
 
     def fail(self, code, message):
         """Ends the job with `[6, sid, code, message]`; False if it had already ended."""
-        frame = self._channel.error_frame(self.sid, code, message)
-        return self._channel.reply(self, frame, final=True)
+        return self._end(self._channel.error_frame(self.sid, code, message))
 
     def _fail(self, exc):
         if isinstance(exc, Cancelled) and self.cancelled:
