@@ -6,11 +6,11 @@ a lock keeps lines (and tracebacks) from different job threads from interleaving
 
 import os
 import sys
-import threading
+import _thread
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _prefix = "cocaine worker"
 
 
@@ -36,13 +36,19 @@ def log_exception(message, exc):
     The SDK's own frames at the top of the traceback are left out, so it starts at the app's
     code, the part its author can act on.
     """
-    import traceback  # only when something failed: it costs startup time otherwise
+    try:
+        import traceback  # only once something failed: it costs startup time otherwise
+    except Exception:  # e.g. a module of the app's own folder shadowing one it needs
+        traceback = None
 
     with _lock:
         try:
             sys.stderr.write("%s: %s\n" % (_prefix, message))
-            traceback.print_exception(type(exc), exc, _app_frames(exc.__traceback__),
-                                      file=sys.stderr)
+            if traceback is None:
+                sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+            else:
+                traceback.print_exception(type(exc), exc, _app_frames(exc.__traceback__),
+                                          file=sys.stderr)
             sys.stderr.flush()
         except (OSError, ValueError):
             pass

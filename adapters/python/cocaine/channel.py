@@ -7,7 +7,7 @@ from the main thread and a late chunk from a handler thread cannot both get thro
 never gets two terminal messages.
 """
 
-import threading
+import _thread
 
 from . import protocol
 from ._log import log
@@ -19,7 +19,7 @@ class Channel:
 
     def __init__(self, sock, max_message):
         self._sock = sock
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._closed = False
         self.max_message = max_message
         self.broken = False

@@ -8,7 +8,7 @@ A plain handler's reply goes out in one write: its chunks and its end (or error)
 A generator's chunks go out as they are yielded, since it may take its time between them.
 """
 
-import threading
+import _thread
 import time
 from _queue import SimpleQueue
 
@@ -80,11 +80,9 @@ class Job:
         """Runs a streaming handler in a new thread; `on_done(job)` is called when it ends."""
         self.started = True
         self.running = True
-        thread = threading.Thread(target=self.run, name="cocaine-job-%d" % self.sid)
-        # A daemon thread: when the node goes away the worker exits at once, whatever a
+        # The worker leaves with os._exit, so this thread never holds it up, whatever a
         # handler is doing.
-        thread.daemon = True
-        thread.start()
+        _thread.start_new_thread(self.run, ())
 
     def feed(self, data):
         """A request chunk arrived; returns False if the request had already ended."""
@@ -123,9 +121,7 @@ class Job:
         self.began = time.monotonic()
         failure = None
         try:
-            if self.cancelled:
-                pass  # cancelled while it waited for its turn: the handler never runs
-            elif self.streaming:
+            if self.streaming:
                 self.handler(Request(self), Response(self))
             else:
                 self._run_plain(poll)

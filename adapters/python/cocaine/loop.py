@@ -16,7 +16,7 @@ reply goes out (see `_poll`).
 import os
 import select
 import struct
-import threading
+import _thread
 import time
 from _socket import MSG_DONTWAIT, SO_RCVTIMEO, SOL_SOCKET
 
@@ -55,6 +55,29 @@ def _timeval(seconds):
     return struct.pack("@ll", whole, int((seconds - whole) * 1e6))
 
 
+class Flag:
+    """A one-way flag a thread can wait on with a timeout (threading.Event without the
+    `threading` module, which the worker does not import: it costs startup time)."""
+
+    def __init__(self):
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()  # held while the flag is down
+
+    def set(self):
+        if self._lock.locked():
+            self._lock.release()
+
+    def is_set(self):
+        return not self._lock.locked()
+
+    def wait(self, timeout):
+        """Whether the flag went up within `timeout` seconds."""
+        if self._lock.acquire(timeout=timeout):
+            self._lock.release()
+            return True
+        return False
+
+
 class Worker:
     """Serves one node connection until the node lets it go or disappears.
 
@@ -74,12 +97,12 @@ class Worker:
         # sid -> Job for every job the node considers running. The reading thread adds and
         # looks up; a job is removed by whichever thread ends it.
         self._jobs = {}
-        self._jobs_lock = threading.Lock()
+        self._jobs_lock = _thread.allocate_lock()
         self._handlers = {}
         self._terminating = False
         self._eof = False
         self._bad_messages = 0
-        self._stop_heartbeats = threading.Event()
+        self._stop_heartbeats = Flag()
         self._reader = protocol.FrameReader()
         self._buf = bytearray(_READ_SIZE)
         self._view = memoryview(self._buf)
@@ -90,9 +113,7 @@ class Worker:
         """Handshakes, then serves until done; returns the process exit code."""
         self.channel.send([protocol.HANDSHAKE, self._worker_id, protocol.PROTOCOL_VERSION,
                            os.getpid()])
-        heartbeats = threading.Thread(target=self._heartbeat, name="cocaine-heartbeat")
-        heartbeats.daemon = True
-        heartbeats.start()
+        _thread.start_new_thread(self._heartbeat, ())
         try:
             return self._serve()
         finally:

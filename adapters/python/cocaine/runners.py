@@ -10,7 +10,7 @@ Streaming handlers are not run here: they read their request while it arrives, s
 thread of its own (Job.start_thread).
 """
 
-import threading
+import _thread
 from _collections import deque
 from _queue import SimpleQueue
 
@@ -53,7 +53,7 @@ class Pool:
     def __init__(self, limit):
         self._limit = limit
         self._queue = SimpleQueue()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._threads = 0
         self._idle = 0
 
@@ -69,11 +69,9 @@ class Pool:
                 self._threads += start
         self._queue.put(job)
         if start:
-            thread = threading.Thread(target=self._serve, name="cocaine-pool-%d" % self._threads)
-            # A daemon thread: when the node goes away the worker exits at once, whatever a
+            # The worker leaves with os._exit, so this thread never holds it up, whatever a
             # handler is doing.
-            thread.daemon = True
-            thread.start()
+            _thread.start_new_thread(self._serve, ())
 
     def run_ready(self):
         """Nothing to do on the reading thread: pool threads take jobs as they are submitted."""

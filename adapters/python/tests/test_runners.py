@@ -33,7 +33,7 @@ class InlineTest(InlineTestCase, unittest.TestCase):
     def test_plain_handlers_run_on_the_reading_thread(self):
         node = self.start_inline()
         for sid in range(1, 6):
-            self.assertEqual(node.call(sid, "thread_name"), [[4, sid, b"MainThread"], [5, sid]])
+            self.assertEqual(node.call(sid, "thread_name"), [[4, sid, b"main"], [5, sid]])
 
     def test_jobs_in_one_read_all_get_their_replies_in_order(self):
         node = self.start_inline()
@@ -122,7 +122,7 @@ class InlineTest(InlineTestCase, unittest.TestCase):
     def test_bad_concurrency_falls_back_to_threads(self):
         node = self.start(JOBS_APP, env={"COCAINE_CONCURRENCY": "many"})
         reply = node.call(1, "thread_name")
-        self.assertTrue(reply[0][2].startswith(b"cocaine-pool-"), reply)
+        self.assertNotEqual(reply[0][2], b"main")
         self.assertIn("COCAINE_CONCURRENCY='many'", node.stderr())
 
 
@@ -130,7 +130,10 @@ class PoolTest(InlineTestCase, unittest.TestCase):
     def test_threads_are_reused_between_jobs(self):
         node = self.start(JOBS_APP, env={"COCAINE_CONCURRENCY": "4"})
         names = {node.call(sid, "thread_name")[0][2] for sid in range(1, 11)}
-        self.assertEqual(names, {b"cocaine-pool-1"})
+        self.assertEqual(len(names), 1, names)
+        self.assertNotIn(b"main", names)
+        # The reading thread, the heartbeat thread and one pool thread.
+        self.assertEqual(node.call(11, "threads"), [[4, 11, b"3"], [5, 11]])
 
     def test_no_more_threads_than_the_concurrency(self):
         node = self.start(JOBS_APP, env={"COCAINE_CONCURRENCY": "2"})
@@ -139,15 +142,16 @@ class PoolTest(InlineTestCase, unittest.TestCase):
             node.send(3, sid, "wait_file", {})
             node.send(4, sid, gate.encode())
             node.send(5, sid)
-        node.send(3, 3, "thread_name", {})
+        node.send(3, 3, "threads", {})
         node.send(5, 3)
-        # Both threads are busy and there may be no third: job 3 waits for one of them.
+        # Both pool threads are busy and there may be no third: job 3 waits for one of them.
         with self.assertRaises(socket.timeout):
             node.recv(timeout=0.3)
         open(gate, "w").close()
         got = node.replies(1, 2, 3)
         self.assertEqual(got[1], [[4, 1, b"waited"], [5, 1]])
-        self.assertIn(got[3][0][2], (b"cocaine-pool-1", b"cocaine-pool-2"))
+        self.assertEqual(got[2], [[4, 2, b"waited"], [5, 2]])
+        self.assertEqual(got[3], [[4, 3, b"4"], [5, 3]])  # reading, heartbeat, 2 in the pool
 
 
 if __name__ == "__main__":

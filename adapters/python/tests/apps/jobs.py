@@ -89,9 +89,13 @@ def exit_handler(request):
 # while one blocks: these wait for a file the test creates instead of a gate another job opens.
 
 def _wait_for_file(path):
+    """Waits for `path` to exist (10 s at most), and always at least 2 ms: longer than the
+    SDK's threshold for reading the socket while an inline handler runs, so a cancel sent
+    before the file was created is always seen when this returns."""
     import os
     import time
     limit = time.monotonic() + 10
+    time.sleep(0.002)
     while not os.path.exists(path) and time.monotonic() < limit:
         time.sleep(0.002)
 
@@ -118,5 +122,13 @@ def trickle_file(request):
 
 
 def thread_name(request):
-    """The name of the thread running this handler."""
-    return [threading.current_thread().name]
+    """"main" on the main thread, else the running thread's id."""
+    if threading.current_thread() is threading.main_thread():
+        return [b"main"]
+    return [str(threading.get_ident())]
+
+
+def threads(request):
+    """How many threads the worker process has (from the OS, whoever started them)."""
+    import os
+    return [str(len(os.listdir("/proc/self/task")))]
