@@ -14,7 +14,7 @@ then accepts it or names what is wrong.
 
 import struct
 
-__all__ = ["chunk_frame", "sid_frame", "read_chunk", "read_sid_only", "read_invoke"]
+__all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -92,36 +92,44 @@ def _read_str(body, pos):
         return None
 
 
-def read_sid_only(body):
-    """`(kind, sid)` of a `[kind, sid]` body (choke, cancel), or None."""
-    if len(body) < 3 or body[0] != 0x92:
+def read_hot(body):
+    """`(kind, sid, payload)` of a job's message from the node, or None for anything else:
+    `[4, sid, bin data]` gives the data, `[5, sid]` and `[7, sid]` None, and an invoke
+    `[3, sid, event, meta]` (see read_invoke) `(event, meta)`."""
+    size = len(body)
+    if size < 3:
         return None
-    sid = _read_uint(body, 2)
-    if sid is None or sid[1] != len(body):
-        return None
-    return body[1], sid[0]
+    first, kind, marker = body[0], body[1], body[2]
+    if marker < 0x80:  # the sid as a positive fixint: the usual case, read inline
+        sid, pos = marker, 3
+    else:
+        read = _read_uint(body, 2)
+        if read is None:
+            return None
+        sid, pos = read
+    if first == 0x92:
+        return (kind, sid, None) if (kind == 5 or kind == 7) and pos == size else None
+    if first == 0x93 and kind == 4 and pos < size:
+        return _read_chunk_data(body, sid, pos, size)
+    if first == 0x94 and kind == 3:
+        invoke = read_invoke(body)
+        return None if invoke is None else (3, invoke[0], invoke[1:])
+    return None
 
 
-def read_chunk(body):
-    """`(sid, data)` of a `[4, sid, bin data]` body, or None."""
-    if len(body) < 4 or body[0] != 0x93 or body[1] != 4:
-        return None
-    sid = _read_uint(body, 2)
-    if sid is None or sid[1] >= len(body):
-        return None
-    sid, pos = sid
+def _read_chunk_data(body, sid, pos, size):
     marker = body[pos]
-    if marker == 0xC4 and pos + 1 < len(body):
+    if marker == 0xC4 and pos + 1 < size:
         start, n = pos + 2, body[pos + 1]
-    elif marker == 0xC5 and pos + 3 <= len(body):
+    elif marker == 0xC5 and pos + 3 <= size:
         start, n = pos + 3, _U16.unpack_from(body, pos + 1)[0]
-    elif marker == 0xC6 and pos + 5 <= len(body):
+    elif marker == 0xC6 and pos + 5 <= size:
         start, n = pos + 5, _U32.unpack_from(body, pos + 1)[0]
     else:
         return None
-    if start + n != len(body):
+    if start + n != size:
         return None
-    return sid, body[start:]
+    return 4, sid, body[start:]
 
 
 _BOOLS = {0xC2: False, 0xC3: True}

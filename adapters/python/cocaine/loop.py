@@ -22,10 +22,13 @@ from _socket import MSG_DONTWAIT, SO_RCVTIMEO, SOL_SOCKET
 
 from . import protocol
 from ._log import flush_and_exit, log
+from ._wire import read_hot
 from .app import find_handler
 from .channel import Channel
 from .job import Job
 from .runners import make_runner
+
+_INVOKE = protocol.INVOKE
 
 # Exit codes, for the node's log: 0 the node let us go (EOF, terminate); 1 otherwise.
 EXIT_OK = 0
@@ -181,6 +184,18 @@ class Worker:
         self._received(n)
 
     def _dispatch(self, body):
+        hot = read_hot(body)
+        if hot is None:
+            self._dispatch_other(body)
+            return
+        kind, sid, payload = hot
+        if kind == _INVOKE:
+            self._invoke(sid, *payload)
+        else:
+            self._job_message(kind, sid, payload)
+
+    def _dispatch_other(self, body):
+        """Any message but the common shapes read_hot knows: checked by protocol.parse."""
         try:
             kind, args = protocol.parse(body)
         except protocol.ProtocolError as e:
@@ -188,21 +203,21 @@ class Worker:
             return
         if kind == protocol.INVOKE:
             self._invoke(*args)
-            return
-        if kind == protocol.HEARTBEAT:
-            return
-        if kind == protocol.TERMINATE:
+        elif kind == protocol.TERMINATE:
             # No new jobs will come; the loop exits once the running ones are done.
             self._terminating = True
-            return
-        sid = args[0]
+        elif kind != protocol.HEARTBEAT:
+            self._job_message(kind, args[0], args[1] if kind == protocol.CHUNK else None)
+
+    def _job_message(self, kind, sid, data):
+        """A chunk (with its `data`), choke or cancel for job `sid`."""
         job = self._jobs.get(sid)
         if job is None:
             # A job that already ended on our side (404, cancelled, streaming handler that
             # returned early) may still get request chunks in flight: not an error.
             return
         if kind == protocol.CHUNK:
-            if not job.feed(args[1]):
+            if not job.feed(data):
                 self._bad_message("chunk for job %d after the end of its request" % sid)
         elif kind == protocol.CHOKE:
             if job.end_request():

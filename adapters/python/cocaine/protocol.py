@@ -210,16 +210,12 @@ def parse(body):
 def _parse_fast(body):
     """`parse` for the shapes of every job's messages, read by hand (see _wire.py); None for
     anything else, which the general decoder then accepts or rejects."""
-    head = body[:2]
-    if head == b"\x93\x04":
-        chunk = _wire.read_chunk(body)
-        return None if chunk is None else (CHUNK, chunk)
-    if head == b"\x92\x05" or head == b"\x92\x07":
-        sid = _wire.read_sid_only(body)
-        return None if sid is None else (sid[0], (sid[1],))
-    if head == b"\x94\x03":
-        invoke = _wire.read_invoke(body)
-        return None if invoke is None else (INVOKE, invoke)
-    if body == b"\x91\x02":
-        return HEARTBEAT, ()
-    return None
+    hot = _wire.read_hot(body)
+    if hot is None:
+        return (HEARTBEAT, ()) if body == b"\x91\x02" else None
+    kind, sid, payload = hot
+    if kind == INVOKE:
+        return INVOKE, (sid,) + payload
+    if kind == CHUNK:
+        return CHUNK, (sid, payload)
+    return kind, (sid,)
