@@ -180,6 +180,7 @@ class Worker:
             n = 0
         if n == 0:
             self._eof = True  # the loop leaves once this job returns
+            self._runner.drop_ready()
             return
         self._received(n)
 

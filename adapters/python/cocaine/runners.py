@@ -46,6 +46,10 @@ class Inline:
         while ready:
             ready.popleft().run(poll)
 
+    def drop_ready(self):
+        """The node is gone: jobs not started yet never will be."""
+        self._ready.clear()
+
 
 class Pool:
     """Runs jobs on up to `limit` threads (None: as many as jobs overlap), reused between jobs."""
@@ -75,6 +79,9 @@ class Pool:
 
     def run_ready(self):
         """Nothing to do on the reading thread: pool threads take jobs as they are submitted."""
+
+    def drop_ready(self):
+        """Nothing to drop: the worker leaves without waiting for the pool's threads."""
 
     def _serve(self):
         while True:
