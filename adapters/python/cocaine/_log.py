@@ -6,12 +6,11 @@ a lock keeps lines (and tracebacks) from different job threads from interleaving
 
 import os
 import sys
-import threading
-import traceback
+import _thread
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _prefix = "cocaine worker"
 
 
@@ -37,11 +36,19 @@ def log_exception(message, exc):
     The SDK's own frames at the top of the traceback are left out, so it starts at the app's
     code, the part its author can act on.
     """
+    try:
+        import traceback  # only once something failed: it costs startup time otherwise
+    except Exception:  # e.g. a module of the app's own folder shadowing one it needs
+        traceback = None
+
     with _lock:
         try:
             sys.stderr.write("%s: %s\n" % (_prefix, message))
-            traceback.print_exception(type(exc), exc, _app_frames(exc.__traceback__),
-                                      file=sys.stderr)
+            if traceback is None:
+                sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+            else:
+                traceback.print_exception(type(exc), exc, _app_frames(exc.__traceback__),
+                                          file=sys.stderr)
             sys.stderr.flush()
         except (OSError, ValueError):
             pass
@@ -53,3 +60,18 @@ def _app_frames(tb):
     while first is not None and first.tb_frame.f_code.co_filename.startswith(_SDK_DIR):
         first = first.tb_next
     return first if first is not None else tb
+
+
+def flush_and_exit(code):
+    """Leaves at once, even if handler threads (or the app's own threads) are still busy.
+
+    Normal interpreter shutdown would wait for any non-daemon thread the app started, and a
+    worker whose node has let it go must not linger. Output is flushed first; atexit handlers
+    do not run.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)

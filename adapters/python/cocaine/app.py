@@ -6,12 +6,24 @@ rather than by name, so a module of the same name elsewhere on the path cannot b
 instead.
 """
 
-import importlib.util
-import inspect
 import os
 import sys
 
+# What importlib.util offers under these names, from the modules it takes them from: the
+# import system's own, already loaded, where importlib.util would cost startup time.
+from importlib._bootstrap import module_from_spec
+from importlib._bootstrap_external import spec_from_file_location
+
 __all__ = ["AppLoadError", "find_handler", "load_app"]
+
+# Standard modules the worker relies on without importing them at start (to start faster):
+# traceback and what it imports, only once a handler fails, and the modules wrapping the C
+# ones the worker uses directly. An app module of one of these names would be as ambiguous
+# as one named like a module already imported.
+_RESERVED = frozenset(("traceback", "linecache", "tokenize", "token", "re", "socket",
+                       "threading", "queue", "collections"))
+
+_ModuleType = type(sys)
 
 
 class AppLoadError(Exception):
@@ -31,24 +43,24 @@ def load_app(code_path):
             raise AppLoadError("%s is a directory without __init__.py" % code_path)
         name = os.path.basename(path.rstrip(os.sep))
         folder = os.path.dirname(path.rstrip(os.sep))
-        spec = importlib.util.spec_from_file_location(
+        spec = spec_from_file_location(
             name, init, submodule_search_locations=[path])
     elif os.path.isfile(path):
         name = os.path.splitext(os.path.basename(path))[0]
         folder = os.path.dirname(path)
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = spec_from_file_location(name, path)
     else:
         raise AppLoadError("%s does not exist" % code_path)
     if spec is None:
         raise AppLoadError("%s is not a Python file or package" % code_path)
-    if name in sys.modules:
+    if name in sys.modules or name in _RESERVED:
         # The worker has already imported a module of that name (socket, threading...), and
         # the app's own imports of it would now be ambiguous.
         raise AppLoadError("the app's module name %r clashes with an already imported module; "
                            "rename %s" % (name, code_path))
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    module = importlib.util.module_from_spec(spec)
+    module = module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
@@ -74,7 +86,7 @@ def find_handler(module, event):
     handler = getattr(module, event, None)
     if handler is None or not callable(handler):
         return None
-    if inspect.isclass(handler) or inspect.ismodule(handler):
+    if isinstance(handler, (type, _ModuleType)):
         return None
     if exported is None and not _defined_in(handler, module.__name__):
         return None

@@ -1,5 +1,5 @@
-"""The writing half of the worker's socket, shared by the main loop, the heartbeat thread and
-every job thread.
+"""The writing half of the worker's socket, shared by the reading thread, the heartbeat thread
+and the threads running handlers.
 
 All writes go through one lock so frames never interleave. The same lock guards each job's
 `ended`/`cancelled` flags, which makes "is this job still open? then send" atomic: a cancel
@@ -7,7 +7,7 @@ from the main thread and a late chunk from a handler thread cannot both get thro
 never gets two terminal messages.
 """
 
-import threading
+import _thread
 
 from . import protocol
 from ._log import log
@@ -17,13 +17,12 @@ from .api import Error
 class Channel:
     """Sends frames on `sock`; after a write fails or `close()` is called, sends nothing."""
 
-    def __init__(self, sock, max_message, on_broken):
+    def __init__(self, sock, max_message):
         self._sock = sock
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._closed = False
         self.max_message = max_message
         self.broken = False
-        self._on_broken = on_broken
 
     def send(self, message):
         """Sends a message that belongs to no job; returns whether it went out."""
@@ -85,7 +84,7 @@ class Channel:
         The node drops a worker that sends a frame over its `max-message`, so a too-large
         chunk fails the job with 413 instead.
         """
-        frame = protocol.encode([protocol.CHUNK, sid, data])
+        frame = protocol.chunk_frame(sid, data)
         if len(frame) - 4 > self.max_message:
             raise Error(413, "reply chunk of %d bytes is over max-message (%d bytes)"
                         % (len(data), self.max_message))
@@ -111,6 +110,6 @@ class Channel:
         except OSError as e:
             self._closed = True
             self.broken = True
+            # The reading thread sees `broken` (or the node's EOF) when it next wakes.
             log("writing to the node failed (%s); exiting" % e)
-            self._on_broken()
             return False

@@ -1,33 +1,37 @@
-"""One job: its request, the thread running its handler, and its reply.
+"""One job: its request, the running of its handler, and its reply.
 
-A plain handler runs once the whole request has arrived; a streaming one runs as soon as the
-job starts and reads the request as it comes. Either way the handler runs in its own thread so
-jobs can overlap and the main thread keeps reading the socket (which is how a cancel reaches a
-job that is busy).
+A plain handler runs once the whole request has arrived, on whatever thread the worker's
+runner gives it (runners.py): the reading thread itself, or a pool thread. A streaming one
+runs as soon as the job starts, on a thread of its own, and reads the request as it comes.
+
+A plain handler's reply goes out in one write: its chunks and its end (or error) together.
+A generator's chunks go out as they are yielded, since it may take its time between them.
 """
 
-import queue
-import threading
+import _thread
+import time
+from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
 from .api import Cancelled, Error, is_streaming
 
-__all__ = ["Job", "Request", "Response"]
+__all__ = ["Job", "Request", "Response", "current"]
+
+# The job whose handler runs on this thread, for `cocaine.http.request()` (`_thread._local`
+# is `threading.local` without importing threading at start).
+_current = _thread._local()
+
+
+def current():
+    """The job whose handler runs on the calling thread, or None."""
+    return getattr(_current, "job", None)
 
 # Markers put in a streaming job's request queue after its chunks.
 _END = object()
 _CANCELLED = object()
 
 _CHUNK_TYPES = (bytes, bytearray, memoryview, str)
-
-# The job whose handler this thread runs, for `cocaine.http.request()`.
-_current = threading.local()
-
-
-def current():
-    """The job whose handler runs in this thread, or None."""
-    return getattr(_current, "job", None)
 
 
 def to_bytes(chunk):
@@ -54,9 +58,10 @@ def describe(exc):
 class Job:
     """A job started by `[3, sid, event, meta]`.
 
-    The main thread feeds it (`feed`, `end_request`, `cancel`); its handler thread writes the
-    reply through the channel. `ended`, `cancelled` and `running` belong to the channel's lock
-    (`running` is set before the handler thread exists, so the main thread may set it alone).
+    The reading thread feeds it (`feed`, `end_request`, `cancel`); whichever thread runs its
+    handler writes the reply through the channel. `ended`, `cancelled` and `running` belong to
+    the channel's lock (`running` is set when the job is handed to a runner, before any other
+    thread can see it, so the reading thread may set it alone).
     """
 
     def __init__(self, sid, event, meta, handler, channel, on_done):
@@ -70,23 +75,24 @@ class Job:
         self.started = False
         self.running = False
         self.request_ended = False
+        self.began = 0.0
         self._channel = channel
         self._on_done = on_done
         self._chunks = []
-        self.queue = queue.Queue() if self.streaming else None
+        # Frames of the reply not written yet: they go out with the reply's end.
+        self._pending = []
+        self.queue = SimpleQueue() if self.streaming else None
         self.replied = False  # a head or chunk went out: too late for a head
 
-    # -- main thread -------------------------------------------------------------------------
+    # -- reading thread ----------------------------------------------------------------------
 
-    def start(self):
-        """Runs the handler in a new thread; `on_done(job)` is called when it has finished."""
+    def start_thread(self):
+        """Runs a streaming handler in a new thread; `on_done(job)` is called when it ends."""
         self.started = True
         self.running = True
-        thread = threading.Thread(target=self._run, name="cocaine-job-%d" % self.sid)
-        # A daemon thread: when the node goes away the worker exits at once, whatever a
+        # The worker leaves with os._exit, so this thread never holds it up, whatever a
         # handler is doing.
-        thread.daemon = True
-        thread.start()
+        _thread.start_new_thread(self.run, ())
 
     def feed(self, data):
         """A request chunk arrived; returns False if the request had already ended."""
@@ -99,14 +105,15 @@ class Job:
         return True
 
     def end_request(self):
-        """The request ended (`[5, sid]`): a plain handler can run now."""
+        """The request ended (`[5, sid]`); returns True when this makes a plain job ready to
+        run (the caller hands it to a runner)."""
         if self.request_ended:
-            return
+            return False
         self.request_ended = True
         if self.streaming:
             self.queue.put(_END)
-        else:
-            self.start()
+            return False
+        return True
 
     def cancel(self):
         """`[7, sid]`: drops the rest of the reply and stops the request; 499 goes out now if
@@ -115,25 +122,39 @@ class Job:
         if self.streaming:
             self.queue.put(_CANCELLED)
 
-    # -- handler thread ----------------------------------------------------------------------
+    # -- the thread running the handler ------------------------------------------------------
 
-    def _run(self):
+    def run(self, poll=None, release=None):
+        """Runs the handler and ends the job; `poll(job)`, if given, is called between a
+        generator's chunks and before the reply goes out (see loop.Worker._poll), and
+        `release()` just before the reply's end is written."""
+        self.began = time.monotonic()
         _current.job = self
+        failure = None
         try:
             if self.streaming:
                 self.handler(Request(self), Response(self))
             else:
-                self._run_plain()
-            self._finish()
+                self._run_plain(poll)
         except BaseException as e:  # SystemExit from a handler must not end the worker either
-            self._fail(e)
+            failure = e
+        try:
+            if poll is not None:
+                poll(self)
+            if release is not None:
+                release()
+            if failure is None:
+                self._finish()
+            else:
+                self._fail(failure)
         finally:
             _current.job = None
             self._channel.settle(self)
             self._on_done(self)
 
-    def _run_plain(self):
-        request = b"".join(self._chunks)
+    def _run_plain(self, poll):
+        chunks = self._chunks
+        request = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = None
         result = self.handler(request)
         split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
@@ -144,6 +165,12 @@ class Job:
             return
         if isinstance(result, _CHUNK_TYPES):
             result = (result,)  # a lone chunk instead of a list of one: accept it
+        if type(result) is list or type(result) is tuple:
+            # All there already: the chunks go out with the end, in one write.
+            chunk_frame, sid = self._channel.chunk_frame, self.sid
+            for chunk in result:
+                self._pending.append(chunk_frame(sid, to_bytes(chunk)))
+            return
         try:
             chunks = iter(result)
         except TypeError:
@@ -151,6 +178,8 @@ class Job:
                             % type(result).__name__) from None
         try:
             for chunk in chunks:
+                if poll is not None:
+                    poll(self)  # a cancel that came while the generator ran drops this chunk
                 if not self.write(chunk):
                     break  # cancelled: stop pulling from a generator
         finally:
@@ -159,13 +188,18 @@ class Job:
                 close()
 
     def write(self, chunk):
-        """Sends one reply chunk; False if it was dropped because the job has ended."""
+        """Sends one reply chunk now; False if it was dropped because the job has ended."""
         frame = self._channel.chunk_frame(self.sid, to_bytes(chunk))
         self.replied = True
+        if self._pending:  # a head set before this first chunk
+            self._pending.append(frame)
+            frame = b"".join(self._pending)
+            self._pending = []
         return self._channel.reply(self, frame, final=False)
 
     def head(self, status, headers):
-        """Sends `[9, sid, head]`: the HTTP status and headers, before any chunk."""
+        """Queues `[9, sid, head]`, the HTTP status and headers; it goes out with the first
+        chunk or the end, in the same write."""
         from .http import check_head
 
         status, headers = check_head(status, headers)
@@ -173,15 +207,23 @@ class Job:
             raise RuntimeError("job %d: the head must come before the first chunk" % self.sid)
         self.replied = True
         message = [protocol.HEAD, self.sid, {"status": status, "headers": headers}]
-        return self._channel.reply(self, protocol.encode(message), final=False)
+        self._pending.append(protocol.encode(message))
+        return True
+
+    def _end(self, frame):
+        """Sends the reply's last frame, with any frames still pending before it."""
+        if self._pending:
+            self._pending.append(frame)
+            frame = b"".join(self._pending)
+            self._pending = []
+        return self._channel.reply(self, frame, final=True)
 
     def _finish(self):
-        return self._channel.reply(self, protocol.encode([protocol.CHOKE, self.sid]), final=True)
+        return self._end(protocol.choke_frame(self.sid))
 
     def fail(self, code, message):
         """Ends the job with `[6, sid, code, message]`; False if it had already ended."""
-        frame = self._channel.error_frame(self.sid, code, message)
-        return self._channel.reply(self, frame, final=True)
+        return self._end(self._channel.error_frame(self.sid, code, message))
 
     def _fail(self, exc):
         if isinstance(exc, Cancelled) and self.cancelled:

@@ -5,10 +5,10 @@ worker connects, so an app that cannot even be imported fails with its traceback
 exit code 1, and the node reports that instead of a silent handshake timeout.
 """
 
-import argparse
 import os
-import socket
 import sys
+from _socket import AF_UNIX, SOCK_STREAM
+from _socket import socket as _unix_socket
 
 from . import _log
 from .app import AppLoadError, load_app
@@ -51,23 +51,87 @@ def _env_bytes(name):
     return DEFAULT_MAX_MESSAGE
 
 
+_USAGE = "usage: python3 -m cocaine.worker [-h] [--socket SOCKET] [--app APP] CODE_PATH"
+
+_HELP = _USAGE + """
+
+Run a Cocaine worker for a Python app (a .py file or a package directory).
+
+positional arguments:
+  CODE_PATH
+
+options:
+  -h, --help       show this help message and exit
+  --socket SOCKET  the node's Unix socket (default: $COCAINE_SOCKET)
+  --app APP        the app's name, for diagnostics (default: $COCAINE_APP)
+"""
+
+
+class _Args:
+    socket = None
+    app = None
+    code_path = None
+    worker_id = None
+    concurrency = None
+
+
+def _usage_error(message):
+    """Exits with code 2 and the usage, as argparse would (argparse itself is slow to import)."""
+    sys.stderr.write("%s\npython3 -m cocaine.worker: error: %s\n" % (_USAGE, message))
+    sys.exit(2)
+
+
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python3 -m cocaine.worker",
-        description="Run a Cocaine worker for a Python app (a .py file or a package directory).")
-    parser.add_argument("--socket", help="the node's Unix socket (default: $COCAINE_SOCKET)")
-    parser.add_argument("--app", help="the app's name, for diagnostics (default: $COCAINE_APP)")
-    parser.add_argument("code_path", metavar="CODE_PATH")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _Args()
+    positional = []
+    while argv:
+        arg = argv.pop(0)
+        if arg in ("-h", "--help"):
+            sys.stdout.write(_HELP)
+            sys.exit(0)
+        name, eq, value = arg.partition("=")
+        if name in ("--socket", "--app"):
+            if not eq:
+                if not argv:
+                    _usage_error("argument %s: expected one argument" % name)
+                value = argv.pop(0)
+            setattr(args, name[2:], value)
+        elif arg == "--":
+            positional.extend(argv)
+            argv = []
+        elif arg.startswith("-") and arg != "-":
+            _usage_error("unrecognized arguments: %s" % arg)
+        else:
+            positional.append(arg)
+    if len(positional) != 1:
+        _usage_error("the following arguments are required: CODE_PATH" if not positional
+                     else "unrecognized arguments: %s" % " ".join(positional[1:]))
+    args.code_path = positional[0]
     args.socket = args.socket or os.environ.get("COCAINE_SOCKET")
     if not args.socket:
-        parser.error("no socket: pass --socket or set COCAINE_SOCKET")
+        _usage_error("no socket: pass --socket or set COCAINE_SOCKET")
     args.worker_id = os.environ.get("COCAINE_WORKER_ID")
     if not args.worker_id:
-        parser.error("COCAINE_WORKER_ID is not set")
+        _usage_error("COCAINE_WORKER_ID is not set")
     args.app = args.app or os.environ.get("COCAINE_APP") or os.path.basename(
         os.path.normpath(args.code_path))
     return args
+
+
+def _env_concurrency():
+    """COCAINE_CONCURRENCY: how many jobs the node gives this worker at once, if it says."""
+    raw = os.environ.get("COCAINE_CONCURRENCY", "")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+        if value > 0:
+            return value
+    except ValueError:
+        pass
+    _log.log("COCAINE_CONCURRENCY=%r is not a positive number; running jobs on threads" % raw)
+    return None
 
 
 def main(argv=None):
@@ -87,32 +151,18 @@ def main(argv=None):
         _log.log_exception("importing %s failed" % args.code_path, e)
         return 1
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _unix_socket(AF_UNIX, SOCK_STREAM)
     try:
         sock.connect(args.socket)
     except OSError as e:
         _log.log("cannot connect to %s: %s" % (args.socket, e))
         return 1
-    return Worker(sock, module, args.worker_id, heartbeat_s, timeout_s, max_message).run()
-
-
-def _exit(code):
-    """Leaves at once, even if handler threads (or the app's own threads) are still busy.
-
-    Normal interpreter shutdown would wait for any non-daemon thread the app started, and a
-    worker whose node has let it go must not linger. Output is flushed first; atexit handlers
-    do not run.
-    """
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-    os._exit(code)
+    return Worker(sock, module, args.worker_id, heartbeat_s, timeout_s, max_message,
+                  _env_concurrency()).run()
 
 
 if __name__ == "__main__":
     try:
-        _exit(main())
+        _log.flush_and_exit(main())
     except KeyboardInterrupt:
-        _exit(130)
+        _log.flush_and_exit(130)

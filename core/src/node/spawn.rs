@@ -29,6 +29,12 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
             "COCAINE_MAX_MESSAGE".to_owned(),
             manifest.engine.max_message.to_string(),
         ),
+        // The most jobs the worker is given at once: at 1 an SDK may run handlers on the
+        // thread that reads the channel instead of handing each job to another thread.
+        (
+            "COCAINE_CONCURRENCY".to_owned(),
+            manifest.engine.concurrency.to_string(),
+        ),
     ];
     let path = code.display().to_string();
     let argv = match (manifest.app_type, manifest.engine.backend) {

@@ -83,3 +83,52 @@ def give_int(request):
 def exit_handler(request):
     """sys.exit in a handler fails the job; it must not end the worker."""
     raise SystemExit(3)
+
+
+# For workers that run handlers inline (COCAINE_CONCURRENCY=1), where no other job can run
+# while one blocks: these wait for a file the test creates instead of a gate another job opens.
+
+def _wait_for_file(path):
+    """Waits for `path` to exist (10 s at most), and always at least 2 ms: longer than the
+    SDK's threshold for reading the socket while an inline handler runs, so a cancel sent
+    before the file was created is always seen when this returns."""
+    import os
+    import time
+    limit = time.monotonic() + 10
+    time.sleep(0.002)
+    while not os.path.exists(path) and time.monotonic() < limit:
+        time.sleep(0.002)
+
+
+def wait_file(request):
+    """Creates `<request>.started`, then blocks until the file named by the request exists
+    (10 s at most); replies "waited"."""
+    path = request.decode()
+    open(path + ".started", "w").close()
+    _wait_for_file(path)
+    return [b"waited"]
+
+
+def trickle_file(request):
+    """Yields once, waits for the file named by the request, then yields twice more."""
+    try:
+        yield b"first"
+        _wait_for_file(request.decode())
+        yield b"second"
+        yield b"third"
+    except GeneratorExit:
+        _trickle_closed.set()
+        raise
+
+
+def thread_name(request):
+    """"main" on the main thread, else the running thread's id."""
+    if threading.current_thread() is threading.main_thread():
+        return [b"main"]
+    return [str(threading.get_ident())]
+
+
+def threads(request):
+    """How many threads the worker process has (from the OS, whoever started them)."""
+    import os
+    return [str(len(os.listdir("/proc/self/task")))]

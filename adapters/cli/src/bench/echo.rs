@@ -1,33 +1,21 @@
 //! `cocaine bench echo`: pipelined native calls through a real node with a Rust echo worker,
-//! against a baseline measured in the same run: a plain ROUTER echo over libzmq that answers
-//! each request with the same two reply messages the node sends. The ratio says what the
-//! node costs on top of ZeroMQ itself.
+//! against two baselines measured in the same run with the same clients:
+//! - a ROUTER echo over libzmq that decodes each request and answers with the same two reply
+//!   messages the node sends (what the node costs on top of ZeroMQ and the codec);
+//! - a bare ROUTER that sends every message back as it came, no msgpack at all (what the
+//!   node costs on top of ZeroMQ alone).
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use clap::{Args, Subcommand};
+use clap::Args;
 use cocaine_core::codec::native::{self, NativeMessage};
-use cocaine_core::stats::Histogram;
 
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchKind,
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchKind {
-    /// Echo calls through a node, and the same load against a bare ROUTER echo.
-    Echo(EchoArgs),
-}
+use super::load::{self, Figures, Load, Protocol};
 
 #[derive(Debug, Clone, Args)]
 pub struct EchoArgs {
@@ -57,44 +45,25 @@ pub struct EchoArgs {
     json: bool,
 }
 
-/// What one measurement found.
-#[derive(Debug, Clone)]
-struct Figures {
-    completed: u64,
-    failed: u64,
-    first_failure: Option<String>,
-    elapsed: Duration,
-    latency: Histogram,
-}
-
-impl Figures {
-    fn rps(&self) -> f64 {
-        self.completed as f64 / self.elapsed.as_secs_f64()
-    }
-}
-
-pub fn run(args: BenchArgs) -> ExitCode {
-    let BenchKind::Echo(echo) = args.what;
-    match bench_echo(&echo) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cocaine bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn bench_echo(args: &EchoArgs) -> Result<(), String> {
+pub fn run(args: &EchoArgs) -> Result<(), String> {
     let workers = args
         .workers
         .unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()));
-    let duration = Duration::from_secs_f64(args.seconds.max(0.1));
+    let load = Load {
+        protocol: Protocol::Native,
+        event: String::new(),
+        clients: args.clients.max(1),
+        depth: args.depth.max(1),
+        size: args.size,
+        duration: Duration::from_secs_f64(args.seconds.max(0.1)),
+        progress: false,
+    };
 
-    let baseline_endpoint = start_baseline()?;
-    let baseline = load(&baseline_endpoint, args, duration)?;
+    let baseline = load::run(&start_baseline(Reply::Decoded)?, &load, || {})?;
+    let bare = load::run(&start_baseline(Reply::Bare)?, &load, || {})?;
 
     let mut node = NodeUnderTest::start(args.runtime, workers, args.concurrency.max(1))?;
-    let measured = load(&node.endpoint, args, duration);
+    let measured = load::run(&node.endpoint, &load, || {});
     node.stop();
     let measured = measured?;
     if let Some(failure) = &measured.first_failure {
@@ -110,49 +79,76 @@ fn bench_echo(args: &EchoArgs) -> Result<(), String> {
             measured.failed
         );
     }
+    report(args, workers, &measured, &baseline, &bare);
+    Ok(())
+}
 
-    let ratio = measured.rps() / baseline.rps().max(f64::MIN_POSITIVE);
-    let us = |h: &Histogram, q: f64| h.quantile(q).as_micros() as u64;
+fn report(args: &EchoArgs, workers: usize, measured: &Figures, baseline: &Figures, bare: &Figures) {
+    let ratio = |b: &Figures| measured.rps() / b.rps().max(f64::MIN_POSITIVE);
     println!(
         "node ({:?}, {workers} workers): {:.0} calls/s, p50 {} us, p99 {} us, {} failed",
         args.runtime,
         measured.rps(),
-        us(&measured.latency, 0.5),
-        us(&measured.latency, 0.99),
+        measured.us(0.5),
+        measured.us(0.99),
         measured.failed
     );
+    for (name, b) in [
+        ("ROUTER echo", baseline),
+        ("bare libzmq echo, no msgpack", bare),
+    ] {
+        println!(
+            "baseline ({name}): {:.0} calls/s, p50 {} us, p99 {} us",
+            b.rps(),
+            b.us(0.5),
+            b.us(0.99)
+        );
+    }
     println!(
-        "baseline (ROUTER echo): {:.0} calls/s, p50 {} us, p99 {} us",
-        baseline.rps(),
-        us(&baseline.latency, 0.5),
-        us(&baseline.latency, 0.99)
+        "ratio (node / baseline throughput): {:.3}; node / bare libzmq: {:.3}",
+        ratio(baseline),
+        ratio(bare)
     );
-    println!("ratio (node / baseline throughput): {ratio:.3}");
     if args.json {
         println!(
             "{{\"runtime\":\"{:?}\",\"clients\":{},\"depth\":{},\"size\":{},\"seconds\":{},\"workers\":{workers},\
              \"rps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"failed\":{},\
-             \"baseline_rps\":{:.1},\"baseline_p50_us\":{},\"baseline_p99_us\":{},\"ratio\":{ratio:.4}}}",
+             \"baseline_rps\":{:.1},\"baseline_p50_us\":{},\"baseline_p99_us\":{},\"ratio\":{:.4},\
+             \"bare_rps\":{:.1},\"bare_p50_us\":{},\"bare_p99_us\":{},\"bare_ratio\":{:.4}}}",
             args.runtime,
             args.clients,
             args.depth,
             args.size,
             args.seconds,
             measured.rps(),
-            us(&measured.latency, 0.5),
-            us(&measured.latency, 0.99),
+            measured.us(0.5),
+            measured.us(0.99),
             measured.failed,
             baseline.rps(),
-            us(&baseline.latency, 0.5),
-            us(&baseline.latency, 0.99),
+            baseline.us(0.5),
+            baseline.us(0.99),
+            ratio(baseline),
+            bare.rps(),
+            bare.us(0.5),
+            bare.us(0.99),
+            ratio(bare),
         );
     }
-    Ok(())
 }
 
-/// A ROUTER that answers `[3]`,`[4]`,`[5]` with `[4, sid, data]` and `[5, sid]`, as the node
-/// does, with no engine and no worker in between.
-fn start_baseline() -> Result<String, String> {
+/// How a baseline server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// Decodes the request and encodes `[4, sid, data]`, `[5, sid]`, as the node does.
+    Decoded,
+    /// Sends every message back as it came: no msgpack on the server side. The client sees
+    /// its own `[5, sid]` come back, which ends the call for it just the same.
+    Bare,
+}
+
+/// A ROUTER on a free port answering as `reply` says, with no engine and no worker in
+/// between; returns its endpoint.
+fn start_baseline(reply: Reply) -> Result<String, String> {
     let context = zmq::Context::new();
     let socket = context.socket(zmq::ROUTER).map_err(|e| e.to_string())?;
     socket
@@ -165,6 +161,12 @@ fn start_baseline() -> Result<String, String> {
     thread::spawn(move || {
         let _context = context;
         while let Ok(frames) = socket.recv_multipart(0) {
+            if reply == Reply::Bare {
+                if socket.send_multipart(frames, 0).is_err() {
+                    return;
+                }
+                continue;
+            }
             let Some((identity, messages)) = frames.split_first() else {
                 continue;
             };
@@ -273,8 +275,17 @@ impl NodeUnderTest {
         let socket = context.socket(zmq::DEALER).map_err(|e| e.to_string())?;
         socket.set_rcvtimeo(10_000).map_err(|e| e.to_string())?;
         socket.connect(&self.endpoint).map_err(|e| e.to_string())?;
+        let load = Load {
+            protocol: Protocol::Native,
+            event: String::new(),
+            clients: 1,
+            depth: 1,
+            size: 0,
+            duration: Duration::ZERO,
+            progress: false,
+        };
         for sid in 1..=(workers as u64 * 4) {
-            send_call(&socket, sid, b"warm-up")?;
+            load::send_call(&socket, &load, sid, b"warm-up")?;
         }
         let mut ended = 0;
         while ended < workers * 4 {
@@ -298,101 +309,6 @@ impl NodeUnderTest {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
         let _ = self.child.wait();
-    }
-}
-
-/// Runs `clients` pipelined clients against `endpoint` for `duration`.
-fn load(endpoint: &str, args: &EchoArgs, duration: Duration) -> Result<Figures, String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for _ in 0..args.clients.max(1) {
-        let endpoint = endpoint.to_owned();
-        let stop = stop.clone();
-        let (depth, size) = (args.depth.max(1), args.size);
-        threads.push(thread::spawn(move || client(&endpoint, depth, size, &stop)));
-    }
-    let started = Instant::now();
-    thread::sleep(duration);
-    stop.store(true, Ordering::Relaxed);
-    let mut total = Figures {
-        completed: 0,
-        failed: 0,
-        first_failure: None,
-        elapsed: started.elapsed(),
-        latency: Histogram::new(),
-    };
-    for t in threads {
-        let f = t.join().map_err(|_| "a client thread panicked")??;
-        total.completed += f.completed;
-        total.failed += f.failed;
-        total.first_failure = total.first_failure.or(f.first_failure);
-        total.latency.merge(&f.latency);
-    }
-    Ok(total)
-}
-
-fn send_call(socket: &zmq::Socket, sid: u64, body: &[u8]) -> Result<(), String> {
-    let open = native::encode_open(sid, "", &native::Policy::default(), None);
-    let chunk = native::encode_chunk(sid, body);
-    let end = native::encode_choke(sid);
-    socket
-        .send_multipart([&open[..], &chunk[..], &end[..]], 0)
-        .map_err(|e| e.to_string())
-}
-
-fn client(endpoint: &str, depth: usize, size: usize, stop: &AtomicBool) -> Result<Figures, String> {
-    let context = zmq::Context::new();
-    let socket = context.socket(zmq::DEALER).map_err(|e| e.to_string())?;
-    socket.set_rcvtimeo(10_000).map_err(|e| e.to_string())?;
-    socket.connect(endpoint).map_err(|e| e.to_string())?;
-    let body = vec![b'x'; size];
-    let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(depth * 2);
-    let mut next_sid = 1u64;
-    let mut in_flight = 0;
-    let mut figures = Figures {
-        completed: 0,
-        failed: 0,
-        first_failure: None,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new(),
-    };
-    while in_flight < depth {
-        sent_at.insert(next_sid, Instant::now());
-        send_call(&socket, next_sid, &body)?;
-        next_sid += 1;
-        in_flight += 1;
-    }
-    loop {
-        let frames = socket
-            .recv_multipart(0)
-            .map_err(|e| format!("no reply within 10 s: {e}"))?;
-        for f in frames {
-            let sid = match NativeMessage::decode(&f, usize::MAX) {
-                Ok(NativeMessage::Choke { sid }) => sid,
-                Ok(NativeMessage::Error { sid, code, message }) => {
-                    figures.failed += 1;
-                    figures
-                        .first_failure
-                        .get_or_insert_with(|| format!("{code} {message}"));
-                    sid
-                }
-                _ => continue,
-            };
-            in_flight -= 1;
-            figures.completed += 1;
-            if let Some(at) = sent_at.remove(&sid) {
-                figures.latency.record(at.elapsed());
-            }
-            if !stop.load(Ordering::Relaxed) {
-                sent_at.insert(next_sid, Instant::now());
-                send_call(&socket, next_sid, &body)?;
-                next_sid += 1;
-                in_flight += 1;
-            }
-        }
-        if in_flight == 0 {
-            return Ok(figures);
-        }
     }
 }
 

@@ -1,0 +1,213 @@
+//! `cocaine bench call TARGET`: load a task of a running node (native-server or
+//! zeromq-server, an app in any language) and report throughput, latency, errors and the CPU
+//! the node and its workers spent per request.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::cpu::{self, Sample, Used};
+use super::load::{self, Figures, Load, Protocol};
+use crate::manage::{self, lookup, CommandError, Target};
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// An endpoint (`tcp://127.0.0.1:9110`), or the name of an app of the node at `--node`.
+    target: String,
+    /// The app's task to load (default: its first native-server or zeromq-server task).
+    #[arg(long)]
+    task: Option<String>,
+    /// How the target speaks; found from the task's type when TARGET is an app name.
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+    /// The event of native calls (default: the task's own).
+    #[arg(long, default_value = "")]
+    event: String,
+    /// Client connections (one thread each).
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Requests each client keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// Request body size in bytes.
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// How long the measurement lasts (after a short warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// The node's pid, for its CPU and its workers' (default: the process listening on the
+    /// target's TCP port).
+    #[arg(long)]
+    node_pid: Option<u32>,
+    /// Print one JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    node: Target,
+}
+
+/// What is loaded: where, how, and which process serves it.
+struct Resolved {
+    endpoint: String,
+    protocol: Protocol,
+    task: Option<String>,
+}
+
+pub fn run(args: &CallArgs) -> Result<(), String> {
+    let target = resolve(args)?;
+    let load = Load {
+        protocol: target.protocol,
+        event: args.event.clone(),
+        clients: args.clients.max(1),
+        depth: args.depth.max(1),
+        size: args.size,
+        duration: Duration::from_secs_f64(args.seconds.max(0.1)),
+        progress: true,
+    };
+    let node_pid = args
+        .node_pid
+        .or_else(|| cpu::listener_pid(&target.endpoint));
+    // A warm-up, so that workers a pool starts on demand are up before the clock runs.
+    let warm_up = Load {
+        duration: Duration::from_secs_f64((args.seconds / 10.0).clamp(0.2, 1.0)),
+        progress: false,
+        ..load.clone()
+    };
+    load::run(&target.endpoint, &warm_up, || {})?;
+
+    let mut samples = Vec::new();
+    let figures = load::run(&target.endpoint, &load, || {
+        samples.push(node_pid.and_then(Sample::take));
+    })?;
+    let used = match (samples.first(), samples.get(1)) {
+        (Some(Some(before)), Some(Some(after))) => Some(before.until(after)),
+        _ => None,
+    };
+    print_report(&target, &load, &figures, node_pid, used);
+    if args.json {
+        println!("{}", report_json(&target, &load, &figures, node_pid, used));
+    }
+    Ok(())
+}
+
+fn resolve(args: &CallArgs) -> Result<Resolved, String> {
+    if args.target.contains("://") {
+        let protocol = args
+            .protocol
+            .ok_or("with an endpoint as TARGET, say how it speaks: --protocol native or zeromq")?;
+        return Ok(Resolved {
+            endpoint: cocaine_os::endpoint::resolve(&args.target).map_err(|e| e.to_string())?,
+            protocol,
+            task: args.task.clone(),
+        });
+    }
+    let info = manage::app_info(&args.node, &args.target).map_err(|e| match e {
+        CommandError::Control(failure) => failure.to_string(),
+        CommandError::Usage(why) | CommandError::Failed(why) => why,
+    })?;
+    let (task, kind, bound) =
+        pick_task(&info, args.task.as_deref()).ok_or_else(|| match &args.task {
+            Some(t) => format!(
+                "app {} has no native-server or zeromq-server task {t:?}",
+                args.target
+            ),
+            None => format!(
+                "app {} has no native-server or zeromq-server task",
+                args.target
+            ),
+        })?;
+    let protocol = if kind == "native-server" {
+        Protocol::Native
+    } else {
+        Protocol::Zeromq
+    };
+    Ok(Resolved {
+        endpoint: lookup::connect_address(&bound, &args.node.node),
+        protocol: args.protocol.unwrap_or(protocol),
+        task: Some(task),
+    })
+}
+
+/// `(task, type, endpoint)` of the named task, or of the first one that takes calls.
+fn pick_task(info: &Value, wanted: Option<&str>) -> Option<(String, String, String)> {
+    info.get("tasks")?
+        .as_object()?
+        .iter()
+        .find_map(|(name, task)| {
+            let kind = task.get("type")?.as_str()?;
+            let endpoint = task.get("endpoint")?.as_str()?;
+            let callable = matches!(kind, "native-server" | "zeromq-server");
+            (callable && wanted.is_none_or(|w| w == name))
+                .then(|| (name.clone(), kind.to_owned(), endpoint.to_owned()))
+        })
+}
+
+fn per_request_us(cpu: Duration, figures: &Figures) -> f64 {
+    cpu.as_secs_f64() * 1e6 / figures.completed.max(1) as f64
+}
+
+fn print_report(
+    target: &Resolved,
+    load: &Load,
+    figures: &Figures,
+    node_pid: Option<u32>,
+    used: Option<Used>,
+) {
+    println!(
+        "{} ({:?}{}), {} clients x {} in flight, {} B: {:.0} requests/s, p50 {} us, p99 {} us, {} errors",
+        target.endpoint,
+        target.protocol,
+        target.task.as_deref().map(|t| format!(", task {t}")).unwrap_or_default(),
+        load.clients,
+        load.depth,
+        load.size,
+        figures.rps(),
+        figures.us(0.5),
+        figures.us(0.99),
+        figures.failed,
+    );
+    if let Some(why) = &figures.first_failure {
+        println!("first error: {why}");
+    }
+    match (node_pid, used) {
+        (Some(pid), Some(u)) => println!(
+            "CPU per request: node (pid {pid}) {:.1} us, {} workers {:.1} us, together {:.1} us",
+            per_request_us(u.node, figures),
+            u.worker_count,
+            per_request_us(u.workers, figures),
+            per_request_us(u.node + u.workers, figures),
+        ),
+        _ => println!("CPU per request: unknown (no node process found; pass --node-pid)"),
+    }
+}
+
+fn report_json(
+    target: &Resolved,
+    load: &Load,
+    figures: &Figures,
+    node_pid: Option<u32>,
+    used: Option<Used>,
+) -> Value {
+    let cpu = |f: fn(&Used) -> Duration| used.map(|u| per_request_us(f(&u), figures));
+    json!({
+        "endpoint": target.endpoint,
+        "protocol": format!("{:?}", target.protocol).to_lowercase(),
+        "task": target.task,
+        "clients": load.clients,
+        "depth": load.depth,
+        "size": load.size,
+        "seconds": figures.elapsed.as_secs_f64(),
+        "requests": figures.completed,
+        "errors": figures.failed,
+        "first_error": figures.first_failure,
+        "rps": figures.rps(),
+        "p50_us": figures.us(0.5),
+        "p99_us": figures.us(0.99),
+        "node_pid": node_pid,
+        "workers": used.map(|u| u.worker_count),
+        "node_cpu_us": cpu(|u| u.node),
+        "workers_cpu_us": cpu(|u| u.workers),
+        "cpu_us": cpu(|u| u.node + u.workers),
+    })
+}
