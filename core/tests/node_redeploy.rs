@@ -5,7 +5,7 @@
 mod harness;
 
 use cocaine_core::codec::native::NativeMessage;
-use cocaine_core::node::{Input, Output};
+use cocaine_core::node::{BindError, Input, Output};
 use cocaine_core::WorkerId;
 use harness::*;
 
@@ -136,7 +136,7 @@ fn a_redeploy_that_cannot_bind_leaves_the_running_version_serving() {
     h.fresh();
     h.input(Input::Bound {
         endpoint: pubsub_ep,
-        result: Err("Address already in use".into()),
+        result: Err(BindError::AddressInUse("Address already in use".into())),
     });
     let out = h.fresh();
     let failed = out.iter().find_map(|o| match o {
