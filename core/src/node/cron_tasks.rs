@@ -16,7 +16,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::driver::{Cx, Driver, DriverInput};
 use crate::cron::{CronSchedule, CronZone};
 use crate::engine::ReplyEvent;
-use crate::manifest::{Overlap, Task, TaskKind};
+use crate::manifest::keys::{value, Ctx, Obj, Problems};
+use crate::manifest::{Overlap, Task, TaskKind, DEFAULT_TIMEZONE};
 use crate::process::LogLevel;
 use crate::time::{after, Now};
 use crate::timers::TimerHandle;
@@ -45,6 +46,44 @@ enum Fire {
     Submit,
     Buffer,
     Skip,
+}
+
+const OVERLAPS: &[(&str, Overlap)] = &[
+    ("skip", Overlap::Skip),
+    ("buffer-one", Overlap::BufferOne),
+    ("allow", Overlap::Allow),
+];
+
+/// cron: `schedule` (required), `timezone`, `overlap`. The driver's own parser judges the
+/// schedule and the zone, so what validates here runs.
+pub(crate) fn parse(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    let schedule = o.req("schedule", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        match CronSchedule::parse(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
+        }
+    });
+    let timezone = o.opt("timezone", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        match CronZone::get(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
+        }
+    });
+    TaskKind::Cron {
+        schedule: schedule.unwrap_or_default(),
+        timezone: timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
+        overlap: o
+            .opt("overlap", p, |v, at, p| value::choice(v, at, OVERLAPS, p))
+            .unwrap_or_default(),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

@@ -132,7 +132,7 @@ impl Node {
         }
     }
 
-    pub(super) fn to_conn_owner(&mut self, now: Now, conn: ConnId, input: DriverInput) {
+    pub(super) fn conn_input(&mut self, now: Now, conn: ConnId, input: DriverInput) {
         if let Some(owner) = self.shared.conns.get(&conn).copied() {
             self.drive(now, (owner.app, owner.task), |d, cx| d.handle(cx, input));
         }

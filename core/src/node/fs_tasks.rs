@@ -32,7 +32,8 @@ use super::driver::{Cx, Driver, DriverInput, Handover};
 use super::io::{FsEvent, FsEventKind, Output, WatchError};
 use crate::engine::ReplyEvent;
 use crate::ids::WatchId;
-use crate::manifest::{Task, TaskKind};
+use crate::manifest::keys::{resolve, value, Ctx, Obj, Problems};
+use crate::manifest::{Task, TaskKind, DEFAULT_DEBOUNCE};
 use crate::process::LogLevel;
 use crate::time::after;
 use crate::timers::TimerHandle;
@@ -126,6 +127,20 @@ pub(super) struct Monitor {
     window: Option<TimerHandle>,
     retry: Option<TimerHandle>,
     backoff: Duration,
+}
+
+/// filesystem-monitor: `path` (required; relative to the manifest's folder), `recursive`,
+/// `debounce` (ms).
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::FilesystemMonitor {
+        path: o
+            .req("path", p, |v, at, p| {
+                resolve(value::non_empty(v, at, p)?, ctx.base_dir, at, p)
+            })
+            .unwrap_or_default(),
+        recursive: o.bool("recursive", p).unwrap_or(false),
+        debounce: o.ms("debounce", p).unwrap_or(DEFAULT_DEBOUNCE),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::driver::{Cx, Driver, DriverInput, Handover, Job};
 use crate::engine::ReplyEvent;
+use crate::manifest::keys::{Ctx, Obj, Problems};
 use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
 
@@ -19,6 +20,11 @@ type Running = HashMap<u64, Arc<str>>;
 #[derive(Debug, Default)]
 pub(super) struct ManualScheduler {
     running: Running,
+}
+
+/// manual-scheduler: no keys of its own.
+pub(crate) fn parse(_: &mut Obj<'_>, _: &Ctx<'_>, _: &mut Problems) -> TaskKind {
+    TaskKind::ManualScheduler
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

@@ -17,7 +17,7 @@ mod native_server;
 mod native_sink;
 mod publication;
 mod raw_server;
-mod registry;
+pub(crate) mod registry;
 mod route;
 mod scheduler;
 mod sinks;
@@ -169,11 +169,11 @@ impl Node {
                 peer,
             } => self.accepted(now, endpoint, conn, peer),
             Input::ConnData { conn, bytes } => {
-                self.to_conn_owner(now, conn, DriverInput::ConnData { conn, bytes })
+                self.conn_input(now, conn, DriverInput::ConnData { conn, bytes })
             }
-            Input::ConnEof { conn } => self.to_conn_owner(now, conn, DriverInput::ConnEof { conn }),
+            Input::ConnEof { conn } => self.conn_input(now, conn, DriverInput::ConnEof { conn }),
             Input::ConnClosed { conn } => {
-                self.to_conn_owner(now, conn, DriverInput::ConnClosed { conn });
+                self.conn_input(now, conn, DriverInput::ConnClosed { conn });
                 self.shared.conns.remove(&conn);
             }
             Input::WorkerConnected { .. } | Input::WorkerDisconnected { .. } => {}

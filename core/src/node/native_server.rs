@@ -11,6 +11,7 @@ use super::io::{Output, SocketKind};
 use crate::codec::native::{self, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
+use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
 use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
 use crate::status;
@@ -97,6 +98,14 @@ pub(super) struct NativeServer {
     endpoint: String,
     max_message: usize,
     sessions: Sessions,
+}
+
+/// native-server: `endpoint` (bound), `max-message`.
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::NativeServer {
+        endpoint: endpoint(o, Role::Bind, p),
+        max_message: max_message(o, ctx, p),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

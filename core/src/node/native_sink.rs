@@ -10,6 +10,7 @@ use super::io::SocketKind;
 use super::native_server::policy_of;
 use crate::codec::native::NativeMessage;
 use crate::engine::{ReplyEvent, ReplyMode};
+use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
 use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
 
@@ -17,6 +18,14 @@ use crate::process::LogLevel;
 pub(super) struct NativeSink {
     endpoint: String,
     max_message: usize,
+}
+
+/// native-sink: `endpoint` (bound), `max-message`.
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::NativeSink {
+        endpoint: endpoint(o, Role::Bind, p),
+        max_message: max_message(o, ctx, p),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

@@ -16,7 +16,8 @@ use super::io::{Output, SocketKind};
 use crate::codec::raw::{self, RequestDecoder};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::{ConnId, EndpointId};
-use crate::manifest::{Framing, Task, TaskKind, DEFAULT_REPLY_LIMIT};
+use crate::manifest::keys::{endpoint, max_message, value, Ctx, Obj, Problems, Role};
+use crate::manifest::{Framing, Task, TaskKind, DEFAULT_MAX_LINE, DEFAULT_REPLY_LIMIT};
 use crate::process::LogLevel;
 use crate::status::{self, Failure};
 
@@ -69,6 +70,39 @@ pub(super) struct RawServer {
     max_line: usize,
     max_message: usize,
     held: Conns,
+}
+
+const FRAMINGS: &[(&str, Framing)] = &[
+    ("line", Framing::Line),
+    ("length", Framing::Length),
+    ("stream", Framing::Stream),
+];
+
+/// raw-server: `endpoint` (bound, TCP only), `framing` (required), `max-line` (line framing
+/// only), `max-message`.
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    let endpoint = endpoint(o, Role::Bind, p);
+    // A raw server is a plain TCP listener, so ZeroMQ's other transports do not apply.
+    if !endpoint.is_empty() && !endpoint.starts_with("tcp://") {
+        p.add(
+            o.at("endpoint"),
+            "a raw-server listens on TCP only: use tcp://HOST:PORT",
+        );
+    }
+    let framing = o.req("framing", p, |v, at, p| value::choice(v, at, FRAMINGS, p));
+    let max_line = o.int("max-line", 1, p);
+    if max_line.is_some() && framing.is_some_and(|f| f != Framing::Line) {
+        p.add(
+            o.at("max-line"),
+            "max-line applies only to framing \"line\"",
+        );
+    }
+    TaskKind::RawServer {
+        endpoint,
+        framing: framing.unwrap_or(Framing::Line),
+        max_line: max_line.unwrap_or(DEFAULT_MAX_LINE),
+        max_message: max_message(o, ctx, p),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

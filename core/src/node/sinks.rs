@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::driver::{Binding, Cx, Driver, DriverInput, Job};
 use super::io::SocketKind;
 use crate::engine::ReplyEvent;
+use crate::manifest::keys::{endpoint, max_message, strings, Ctx, Obj, Problems, Role};
 use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
 
@@ -13,6 +14,23 @@ use crate::process::LogLevel;
 pub(super) struct Sink {
     binding: Binding,
     max_message: usize,
+}
+
+/// zeromq-sink: `endpoint` (bound), `max-message`.
+pub(crate) fn parse_sink(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::ZeromqSink {
+        endpoint: endpoint(o, Role::Bind, p),
+        max_message: max_message(o, ctx, p),
+    }
+}
+
+/// zeromq-subscriber: `endpoint` (connected), `subscribe` (prefixes), `max-message`.
+pub(crate) fn parse_subscriber(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::ZeromqSubscriber {
+        endpoint: endpoint(o, Role::Connect, p),
+        subscribe: o.opt("subscribe", p, strings).unwrap_or_default(),
+        max_message: max_message(o, ctx, p),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {

@@ -4,12 +4,28 @@ use std::time::{Duration, Instant};
 
 use super::driver::{Cx, Driver, DriverInput};
 use crate::engine::ReplyEvent;
+use crate::manifest::keys::{interval, Ctx, Obj, Problems};
 use crate::manifest::{Task, TaskKind};
 use crate::time::after;
 use crate::timers::TimerHandle;
 
 /// Its one timer's token.
 const DUE: u64 = 0;
+
+/// recurring-timer: `interval` (ms, required), `immediate` (default false).
+pub(crate) fn parse_recurring(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::RecurringTimer {
+        interval: interval(o, p),
+        immediate: o.bool("immediate", p).unwrap_or(false),
+    }
+}
+
+/// drifting-timer: `interval` (ms, required).
+pub(crate) fn parse_drifting(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::DriftingTimer {
+        interval: interval(o, p),
+    }
+}
 
 /// Fires every `interval` on a fixed grid; runs may overlap.
 #[derive(Debug)]

@@ -9,7 +9,8 @@ use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job};
 use super::io::{Output, SocketKind};
 use crate::engine::ReplyEvent;
 use crate::ids::EndpointId;
-use crate::manifest::{Task, TaskKind};
+use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
+use crate::manifest::{Task, TaskKind, DEFAULT_REPLY_LIMIT};
 use crate::status::{self, Failure};
 
 const OK: &[u8] = b"ok";
@@ -48,6 +49,15 @@ pub(super) struct ZmqServer {
     reply_limit: usize,
     max_message: usize,
     clients: Clients,
+}
+
+/// zeromq-server: `endpoint` (bound), `reply-limit` (bytes), `max-message`.
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::ZeromqServer {
+        endpoint: endpoint(o, Role::Bind, p),
+        reply_limit: o.int("reply-limit", 1, p).unwrap_or(DEFAULT_REPLY_LIMIT),
+        max_message: max_message(o, ctx, p),
+    }
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
