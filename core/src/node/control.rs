@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::io::{AppOrigin, Output, ScheduledJob, StoreDone, StoreOp, StoredApp};
+use super::io::{AppOrigin, Output, ScheduledJob, StoreDone, StoreError, StoreOp, StoredApp};
 use super::lifecycle::FailedApp;
 use super::Node;
 use crate::control::{Action, ControlReply, ControlRequest};
@@ -166,7 +166,12 @@ impl Node {
             );
             return;
         }
-        match request.action {
+        self.control_action(now, requester, request.action);
+    }
+
+    /// Carries out one decoded control request.
+    fn control_action(&mut self, now: Now, requester: Requester, action: Action) {
+        match action {
             Action::Deploy {
                 app,
                 manifest,
@@ -198,7 +203,7 @@ impl Node {
             } => self.control_schedule(now, requester, app, task, when, body),
             Action::Unschedule { id } => self.control_unschedule(requester, id),
             Action::Peers | Action::Fetch { .. } | Action::Keys => {
-                let name = match request.action {
+                let name = match action {
                     Action::Peers => "peers",
                     Action::Fetch { .. } => "fetch",
                     _ => "keys",
@@ -342,12 +347,7 @@ impl Node {
     }
 
     /// The runtime carried out a store operation.
-    pub(super) fn stored(
-        &mut self,
-        now: Now,
-        token: u64,
-        result: Result<StoreDone, super::io::StoreError>,
-    ) {
+    pub(super) fn stored(&mut self, now: Now, token: u64, result: Result<StoreDone, StoreError>) {
         let Some(wait) = self.control.waits.remove(&token) else {
             return;
         };
@@ -356,33 +356,9 @@ impl Node {
                 requester,
                 app,
                 manifest_json,
-            } => {
-                self.control.busy.remove(&app);
-                match result {
-                    Ok(done) => self.deploy_stored(now, requester, app, &manifest_json, done),
-                    Err(error) => {
-                        let message = format!("{app}: not deployed: cannot store it: {error}");
-                        self.log(LogLevel::Error, message.clone());
-                        self.reply_error(&requester, status::INTERNAL_ERROR, message);
-                    }
-                }
-            }
+            } => self.deploy_written(now, requester, app, &manifest_json, result),
             StoreWait::Delete { requester, app } => {
-                self.control.busy.remove(&app);
-                match result {
-                    Ok(_) => {
-                        self.remove(now, &app, None);
-                        self.failed.remove(&app);
-                        self.unschedule_app(&app);
-                        self.log(LogLevel::Info, format!("{app}: deleted"));
-                        self.reply_ok(&requester, json!({ "app": app }));
-                    }
-                    Err(error) => {
-                        let message = format!("{app}: not deleted: {error}");
-                        self.log(LogLevel::Error, message.clone());
-                        self.reply_error(&requester, status::INTERNAL_ERROR, message);
-                    }
-                }
+                self.delete_written(now, requester, app, result)
             }
             StoreWait::Tidy { what } => {
                 if let Err(error) = result {
@@ -407,6 +383,51 @@ impl Node {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// The store wrote a deployed app: it starts.
+    fn deploy_written(
+        &mut self,
+        now: Now,
+        requester: Requester,
+        app: String,
+        manifest_json: &[u8],
+        result: Result<StoreDone, StoreError>,
+    ) {
+        self.control.busy.remove(&app);
+        match result {
+            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Err(error) => {
+                let message = format!("{app}: not deployed: cannot store it: {error}");
+                self.log(LogLevel::Error, message.clone());
+                self.reply_error(&requester, status::INTERNAL_ERROR, message);
+            }
+        }
+    }
+
+    /// The store deleted an app: it stops, and its scheduled jobs go.
+    fn delete_written(
+        &mut self,
+        now: Now,
+        requester: Requester,
+        app: String,
+        result: Result<StoreDone, StoreError>,
+    ) {
+        self.control.busy.remove(&app);
+        match result {
+            Ok(_) => {
+                self.remove(now, &app, None);
+                self.failed.remove(&app);
+                self.unschedule_app(&app);
+                self.log(LogLevel::Info, format!("{app}: deleted"));
+                self.reply_ok(&requester, json!({ "app": app }));
+            }
+            Err(error) => {
+                let message = format!("{app}: not deleted: {error}");
+                self.log(LogLevel::Error, message.clone());
+                self.reply_error(&requester, status::INTERNAL_ERROR, message);
             }
         }
     }

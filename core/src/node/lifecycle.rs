@@ -539,8 +539,13 @@ impl Node {
         }
     }
 
-    /// Drops a stopped version and closes the endpoints that are still its own.
+    /// Drops a stopped version and closes the endpoints that are still its own. A version
+    /// that took over state from an older one still finishing its jobs waits for it: the
+    /// older one's replies reach their clients through this one's drivers.
     pub(super) fn forget(&mut self, now: Now, id: AppId) {
+        if self.apps.values().any(|a| a.successor == Some(id)) {
+            return;
+        }
         self.drive_all(now, id, |d, cx| d.stop(cx));
         self.close_endpoints(now, id);
         self.drive_all(now, id, |d, cx| d.close(cx));
@@ -570,6 +575,12 @@ impl Node {
             _ => self.out.push_back(Output::AppStopped {
                 app: app.name.to_string(),
             }),
+        }
+        let waiting = app
+            .successor
+            .filter(|next| self.apps.get(next).is_some_and(|a| a.engine.is_stopped()));
+        if let Some(next) = waiting {
+            self.forget(now, next);
         }
         if self.shutting_down && self.apps.is_empty() {
             self.out.push_back(Output::Stopped);

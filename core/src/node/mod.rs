@@ -4,26 +4,36 @@
 
 mod app;
 mod control;
-mod cron_tasks;
 mod dispatch;
 mod driver;
-mod fs_tasks;
 pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
-mod manual_scheduler;
-mod native_server;
-mod native_sink;
 mod publication;
-mod raw_server;
 pub(crate) mod registry;
 mod route;
 mod scheduler;
-mod sinks;
 mod spawn;
-mod timer_tasks;
-mod zmq_server;
+
+// Every task type, one line per driver module: the module (`node/<module>.rs`), then each
+// manifest `type` it runs with its key reader and its driver maker. Adding a task type is its
+// file and its line here (docs/drivers.md).
+registry::drivers! {
+    timer_tasks => [
+        ("recurring-timer", parse_recurring, recurring),
+        ("drifting-timer", parse_drifting, drifting),
+    ],
+    cron_tasks => [("cron", parse, make)],
+    manual_scheduler => [("manual-scheduler", parse, make)],
+    fs_tasks => [("filesystem-monitor", parse, make)],
+    zmq_server => [("zeromq-server", parse, make)],
+    native_server => [("native-server", parse, make)],
+    sinks => [("zeromq-sink", parse_sink, make)],
+    native_sink => [("native-sink", parse, make)],
+    subscriber => [("zeromq-subscriber", parse, make)],
+    raw_server => [("raw-server", parse, make)],
+}
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;

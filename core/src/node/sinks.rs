@@ -1,12 +1,13 @@
-//! zeromq-sink and zeromq-subscriber (PROTOCOL.md §4): every message a job whose reply is
-//! published; the frames are the request's chunks.
+//! zeromq-sink (PROTOCOL.md §4): every message on a PULL socket a job whose reply is
+//! published; the frames are the request's chunks. zeromq-subscriber (`subscriber.rs`) is
+//! the same driver on a SUB socket.
 
 use bytes::Bytes;
 
 use super::driver::{Binding, Cx, Driver, DriverInput, Job};
 use super::io::SocketKind;
 use crate::engine::ReplyEvent;
-use crate::manifest::keys::{endpoint, max_message, strings, Ctx, Obj, Problems, Role};
+use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
 use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
 
@@ -24,40 +25,26 @@ pub(crate) fn parse_sink(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> Ta
     }
 }
 
-/// zeromq-subscriber: `endpoint` (connected), `subscribe` (prefixes), `max-message`.
-pub(crate) fn parse_subscriber(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
-    TaskKind::ZeromqSubscriber {
-        endpoint: endpoint(o, Role::Connect, p),
-        subscribe: o.opt("subscribe", p, strings).unwrap_or_default(),
-        max_message: max_message(o, ctx, p),
-    }
+pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::ZeromqSink {
+        endpoint,
+        max_message,
+    } = &task.kind
+    else {
+        return None;
+    };
+    let binding = Binding::new(SocketKind::Pull, endpoint);
+    Some(Box::new(Sink::new(binding, *max_message)))
 }
 
-pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
-    let (binding, max_message) = match &task.kind {
-        TaskKind::ZeromqSink {
-            endpoint,
+impl Sink {
+    /// A sink on `binding` (a PULL socket, or a subscriber's SUB).
+    pub(super) fn new(binding: Binding, max_message: usize) -> Sink {
+        Sink {
+            binding,
             max_message,
-        } => (Binding::new(SocketKind::Pull, endpoint), *max_message),
-        TaskKind::ZeromqSubscriber {
-            endpoint,
-            subscribe,
-            max_message,
-        } => {
-            let mut binding = Binding::new(SocketKind::Sub, endpoint);
-            binding.subscribe = if subscribe.is_empty() {
-                vec![Bytes::new()]
-            } else {
-                subscribe.iter().map(|s| Bytes::from(s.clone())).collect()
-            };
-            (binding, *max_message)
         }
-        _ => return None,
-    };
-    Some(Box::new(Sink {
-        binding,
-        max_message,
-    }))
+    }
 }
 
 impl Driver for Sink {
