@@ -314,3 +314,29 @@ pub(crate) fn strings(v: &Value, path: &str, p: &mut Problems) -> Option<Vec<Str
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task type known only to its driver answers like a built-in one.
+    #[test]
+    fn another_task_type_reports_its_endpoint_limit_and_settings() {
+        let mut settings = serde_json::Map::new();
+        settings.insert("keep-alive".to_owned(), Value::from(5000));
+        let kind = TaskKind::Other(OtherTask {
+            type_name: "http-server",
+            endpoint: Some(("tcp://127.0.0.1:8080".to_owned(), Role::Bind)),
+            max_message: Some(1024),
+            settings,
+        });
+        assert_eq!(kind.type_name(), "http-server");
+        assert_eq!(kind.endpoint(), Some(("tcp://127.0.0.1:8080", Role::Bind)));
+        assert_eq!(kind.max_message(), Some(1024));
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"type": "http-server", "endpoint": "tcp://127.0.0.1:8080",
+                               "max_message": 1024, "keep-alive": 5000})
+        );
+    }
+}
