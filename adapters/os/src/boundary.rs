@@ -78,3 +78,49 @@ pub fn store_error(error: &cocaine_store::StoreError, message: String) -> StoreE
         _ => StoreError::Rejected(message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zmq_endpoint::ZmqEndpoint;
+    use cocaine_core::node::SocketKind;
+
+    #[test]
+    fn a_port_in_use_and_an_unknown_interface_are_told_apart() {
+        let ctx = zmq::Context::new();
+        let first = ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[]).unwrap();
+        let taken = first.address().to_owned();
+        let in_use = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[]).unwrap_err();
+        let in_use = BindError::from(in_use);
+        assert!(matches!(in_use, BindError::AddressInUse(_)), "{in_use:?}");
+        let nowhere = "tcp://no-such-interface0:5000";
+        let unknown = ZmqEndpoint::open(&ctx, SocketKind::Router, nowhere, &[]).unwrap_err();
+        let unknown = BindError::from(unknown);
+        assert!(
+            matches!(&unknown, BindError::NoSuchInterface(m) if m.contains("no-such-interface0")),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn a_tcp_port_in_use_is_address_in_use_and_bad_syntax_an_invalid_address() {
+        let first = crate::tcp::listen("tcp://127.0.0.1:*").unwrap();
+        let port = first.local_addr().unwrap().port();
+        let again = crate::tcp::listen(&format!("tcp://127.0.0.1:{port}")).unwrap_err();
+        let again = BindError::from(again);
+        assert!(matches!(again, BindError::AddressInUse(_)), "{again:?}");
+        let bad = BindError::from(crate::tcp::listen("tcp://127.0.0.1").unwrap_err());
+        assert!(matches!(bad, BindError::InvalidAddress(_)), "{bad:?}");
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found() {
+        let program = "/nonexistent/cocaine-no-such-program";
+        let error = std::process::Command::new(program).spawn().unwrap_err();
+        let spawn = spawn_io(&error, format!("cannot start {program:?}: {error}"));
+        assert!(
+            matches!(&spawn, SpawnError::NotFound(m) if m.contains(program)),
+            "{spawn:?}"
+        );
+    }
+}
