@@ -101,7 +101,7 @@ fn main() {
         match node.poll_timeout() {
             Some(at) if at <= end => {
                 now = now + at.saturating_duration_since(now.mono);
-                inputs.push(Input::Timeout);
+                inputs.push(Input::Tick);
             }
             _ => break,
         }

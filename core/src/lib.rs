@@ -23,7 +23,7 @@
 //!     let inputs = wait_for_io_until(node.poll_timeout());
 //!     // 3. Feed back what happened, stamped with both clocks read once.
 //!     let now = Now::new(Instant::now(), SystemTime::now());
-//!     node.handle_input(now, Input::Timeout);
+//!     node.handle_input(now, Input::Tick);
 //!     for input in inputs {
 //!         node.handle_input(now, input);
 //!     }

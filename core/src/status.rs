@@ -1,4 +1,5 @@
-//! Error codes every protocol shares (DESIGN.md §4) and the failure they travel in.
+//! Error codes every protocol shares (the native protocol, zeromq-server and raw-server
+//! replies, control replies) and the failure they travel in. One integer type, `u32`.
 
 use std::fmt;
 
@@ -9,6 +10,9 @@ pub const CONFLICT: u32 = 409;
 pub const TOO_LARGE: u32 = 413;
 pub const CANCELLED: u32 = 499;
 pub const WORKER_FAILED: u32 = 500;
+/// The node could not do what a control request asked (the store failed, an app could not
+/// start); the same code as [`WORKER_FAILED`], named for the control plane.
+pub const INTERNAL_ERROR: u32 = 500;
 pub const APP_ERROR: u32 = 502;
 pub const UNAVAILABLE: u32 = 503;
 pub const TIMEOUT: u32 = 504;

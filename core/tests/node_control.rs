@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use cocaine_core::node::{AppOrigin, Input, NodeConfig, Output, ScheduledJob, StoredApp};
+use cocaine_core::node::{
+    AppOrigin, BindError, Input, NodeConfig, Output, ScheduledJob, StoredApp,
+};
 use cocaine_core::EndpointId;
 use harness::*;
 use serde_json::{json, Value};
@@ -85,7 +87,7 @@ fn the_control_endpoint_is_bound_at_start_and_a_failure_is_fatal() {
     let control = h.endpoint(CONTROL);
     h.input(Input::Bound {
         endpoint: control,
-        result: Err("Address already in use".into()),
+        result: Err(BindError::AddressInUse("Address already in use".into())),
     });
     let fatal = h.fresh().into_iter().find_map(|o| match o {
         Output::Fatal { reason } => Some(reason),
@@ -535,7 +537,7 @@ fn a_refused_redeploy_restores_the_running_revision_and_a_replaced_one_is_droppe
     let extra = h.endpoint("tcp://127.0.0.1:9503");
     h.input(Input::Bound {
         endpoint: extra,
-        result: Err("Address already in use".into()),
+        result: Err(BindError::AddressInUse("Address already in use".into())),
     });
     let replies = sends(&h.fresh(), control);
     let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cocaine_core::ids::WatchId;
-use cocaine_core::node::{AppOrigin, FsEvent, FsEventKind, Input, Output};
+use cocaine_core::node::{AppOrigin, FsEvent, FsEventKind, Input, Output, WatchError};
 use harness::*;
 use serde_json::{json, Value};
 
@@ -298,7 +298,7 @@ fn a_failed_watch_is_logged_and_asked_for_again_with_backoff() {
     h.fresh();
     h.input(Input::WatchFailed {
         watch,
-        error: "no space left on device (inotify watches)".to_owned(),
+        error: WatchError::Other("no space left on device (inotify watches)".to_owned()),
     });
     let out = h.fresh();
     assert!(
@@ -318,7 +318,7 @@ fn a_failed_watch_is_logged_and_asked_for_again_with_backoff() {
     // Failing again doubles the wait.
     h.input(Input::WatchFailed {
         watch,
-        error: "still".to_owned(),
+        error: WatchError::Other("still".to_owned()),
     });
     h.advance_to(ms(2999));
     assert!(watches(&h.fresh()).is_empty());
@@ -331,11 +331,11 @@ fn a_failed_watch_is_logged_and_asked_for_again_with_backoff() {
     // A failure reported for a watch already failed (a late duplicate) changes nothing.
     h.input(Input::WatchFailed {
         watch,
-        error: "x".to_owned(),
+        error: WatchError::Other("x".to_owned()),
     });
     h.input(Input::WatchFailed {
         watch,
-        error: "x".to_owned(),
+        error: WatchError::Other("x".to_owned()),
     });
     h.fresh();
     h.advance_to(ms(3100 + 1000));

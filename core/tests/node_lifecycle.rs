@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use cocaine_core::codec::native::NativeMessage;
 use cocaine_core::codec::worker::WorkerMessage;
-use cocaine_core::node::{AppOrigin, Input, NodeConfig, Output, SocketKind};
+use cocaine_core::node::{AppOrigin, BindError, Input, NodeConfig, Output, SocketKind, SpawnError};
 use cocaine_core::process::{ExitStatus, Signal};
 use harness::*;
 use serde_json::json;
@@ -62,7 +62,7 @@ fn a_bind_failure_fails_the_deploy_and_leaves_other_apps_alone() {
     });
     h.input(Input::Bound {
         endpoint: bad,
-        result: Err("Address already in use".into()),
+        result: Err(BindError::AddressInUse("Address already in use".into())),
     });
     let out = h.fresh();
     let failed: Vec<(String, String)> = out
@@ -428,7 +428,7 @@ fn a_failed_spawn_is_replaced_and_the_queued_request_still_runs() {
     let first = h.last_worker("app");
     h.input(Input::SpawnFailed {
         worker: first,
-        error: "python3: not found".into(),
+        error: SpawnError::NotFound("python3: not found".into()),
     });
     let second = h.last_worker("app");
     assert_ne!(first, second, "the failed spawn was not replaced");
@@ -453,7 +453,7 @@ fn a_ready_worker_reported_as_a_failed_spawn_takes_no_more_jobs() {
     h.fresh();
     h.input(Input::SpawnFailed {
         worker: first,
-        error: "lost".into(),
+        error: SpawnError::Other("lost".into()),
     });
     h.receive(ep, one_shot(2, b"two"));
     let second = h.last_worker("app");

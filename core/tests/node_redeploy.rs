@@ -5,7 +5,7 @@
 mod harness;
 
 use cocaine_core::codec::native::NativeMessage;
-use cocaine_core::node::{Input, Output};
+use cocaine_core::node::{BindError, Input, Output};
 use cocaine_core::WorkerId;
 use harness::*;
 
@@ -136,7 +136,7 @@ fn a_redeploy_that_cannot_bind_leaves_the_running_version_serving() {
     h.fresh();
     h.input(Input::Bound {
         endpoint: pubsub_ep,
-        result: Err("Address already in use".into()),
+        result: Err(BindError::AddressInUse("Address already in use".into())),
     });
     let out = h.fresh();
     let failed = out.iter().find_map(|o| match o {
@@ -294,4 +294,72 @@ fn a_new_version_whose_workers_cannot_start_never_takes_over() {
     assert_eq!(invoked_on(&h, old), 3);
     assert_eq!(answered(&h, ep), vec![(1, true), (2, true), (3, true)]);
     assert_eq!(h.node.engine("a").map(|e| e.app_id()), Some(old.app()));
+}
+
+#[test]
+fn a_running_job_is_answered_even_when_the_version_that_took_over_is_removed_first() {
+    let mut h = Harness::new();
+    h.behaviours.insert("a".into(), manual());
+    h.deploy("a", &app(1, ""));
+    let ep = h.endpoint(EP_A);
+    h.receive(
+        ep,
+        vec![b(b"client"), open(1, ""), chunk(1, b"x"), choke(1)],
+    );
+    let old = h.last_worker("a");
+    h.deploy("a", &app(2, ""));
+    // The new version (which now holds the client's request) is removed while the old
+    // worker still runs it: the old version's reply must still reach the client.
+    h.input(Input::Remove {
+        app: "a".into(),
+        origin: cocaine_core::node::AppOrigin::CommandLine,
+    });
+    let old_sid = *h.worker(old).jobs.keys().next().unwrap();
+    h.worker_replies(old, old_sid, &[b"v1"]);
+    assert_eq!(answered(&h, ep), vec![(1, true)]);
+    let out = h.all();
+    assert!(out.iter().any(|o| matches!(o, Output::AppStopped { .. })));
+}
+
+#[test]
+fn a_queued_job_whose_task_the_new_version_lacks_is_answered_503() {
+    let mut h = Harness::new();
+    h.behaviours.insert("a".into(), manual());
+    h.deploy("a", &app(1, ""));
+    let ep = h.endpoint(EP_A);
+    for sid in 1..=2 {
+        h.receive(
+            ep,
+            vec![b(b"client"), open(sid, ""), chunk(sid, b"x"), choke(sid)],
+        );
+    }
+    // Version 2 serves the same endpoint under another task name: nothing to pair with.
+    let renamed = format!(
+        r#"{{"type": "python", "args": "local:///srv/app", "version": 2,
+            "engine": {{"pool-limit": 1, "concurrency": 1, "queue-limit": 100}},
+            "tasks": {{"other": {{"type": "native-server", "endpoint": "{EP_A}"}}}}}}"#
+    );
+    h.deploy("a", &renamed);
+    let replies = native_replies(&h.all(), ep, b"client");
+    assert!(
+        replies.iter().any(|m| matches!(
+            m,
+            NativeMessage::Error {
+                sid: 2,
+                code: 503,
+                ..
+            }
+        )),
+        "{replies:?}"
+    );
+    // The running one still finishes on the old worker.
+    let old = h
+        .workers
+        .iter()
+        .find(|(_, w)| !w.jobs.is_empty())
+        .map(|(id, _)| *id)
+        .unwrap();
+    let sid = *h.worker(old).jobs.keys().next().unwrap();
+    h.worker_replies(old, sid, &[b"v1"]);
+    assert_eq!(answered(&h, ep), vec![(2, false), (1, true)]);
 }

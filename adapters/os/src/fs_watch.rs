@@ -26,7 +26,7 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::thread::JoinHandle;
 
 use cocaine_core::ids::WatchId;
-use cocaine_core::node::{FsEvent, FsEventKind, Input};
+use cocaine_core::node::{FsEvent, FsEventKind, Input, WatchError};
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
@@ -181,7 +181,7 @@ impl Watches {
     }
 
     /// Drops `watch` and tells the node, after the events it reported before.
-    fn fail(&mut self, watch: WatchId, error: String) {
+    fn fail(&mut self, watch: WatchId, error: WatchError) {
         self.by_id.remove(&watch);
         self.flush();
         self.inbox.push(Input::WatchFailed { watch, error });
@@ -195,7 +195,7 @@ impl Watches {
             Ok(armed) => {
                 self.by_id.insert(watch, armed);
             }
-            Err(error) => self.fail(watch, error),
+            Err(error) => self.fail(watch, WatchError::Other(error)),
         }
     }
 
@@ -257,11 +257,11 @@ impl Watches {
         };
         let event = match event {
             Ok(event) => event,
-            Err(e) => return self.fail(watch, e.to_string()),
+            Err(e) => return self.fail(watch, WatchError::Other(e.to_string())),
         };
         if event.need_rescan() {
             let error = "the kernel's event queue overflowed: changes were lost".to_owned();
-            return self.fail(watch, error);
+            return self.fail(watch, WatchError::Overflow(error));
         }
         let (root, recursive, anchor) = (w.root.clone(), w.recursive, w.anchor.clone());
         let mut rearm = false;
@@ -297,7 +297,7 @@ impl Watches {
         };
         let armed = match self.arm(watch, &old.root, old.recursive) {
             Ok(armed) => armed,
-            Err(error) => return self.fail(watch, error),
+            Err(error) => return self.fail(watch, WatchError::Other(error)),
         };
         let (root, recursive) = (armed.root.clone(), armed.recursive);
         let exists = root.symlink_metadata().is_ok();

@@ -26,12 +26,15 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use cocaine_core::engine::Backend;
-use cocaine_core::node::{Input, Node, Output, SocketKind, SpawnSpec};
+use cocaine_core::node::{
+    BindError, Input, Node, Output, SocketKind, SpawnError, SpawnSpec, StoreError, WatchError,
+};
 use cocaine_core::process::{LogLevel, Signal};
 use cocaine_core::{ConnId, EndpointId, Now, WorkerId};
 
 use cocaine_store::Store;
 
+use crate::boundary::{bind_io, spawn_io};
 use crate::channel::{Channel, ChannelListener, ReadOutcome};
 use crate::fs_watch::FsWatcher;
 use crate::inbox::Inbox;
@@ -205,7 +208,7 @@ impl<'a, R: Readiness> Host<'a, R> {
     /// The loop woke (for IO or time): the node gets a chance to act on time.
     pub fn woke(&mut self) {
         self.tcp.expire(Instant::now(), &mut self.readiness);
-        self.inputs.push_back(Input::Timeout);
+        self.inputs.push_back(Input::Tick);
     }
 
     /// Feeds pending inputs, carries out outputs and drains ready endpoints until nothing is
@@ -332,10 +335,10 @@ impl<'a, R: Readiness> Host<'a, R> {
                 subscribe,
             } => {
                 let result = ZmqEndpoint::open(&self.context, kind, &address, &subscribe)
-                    .map_err(|e| e.to_string())
+                    .map_err(BindError::from)
                     .and_then(|ep| {
                         self.register_endpoint(endpoint, ep)
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| bind_io(&e, e.to_string()))
                     });
                 self.inputs.push_back(Input::Bound { endpoint, result });
             }
@@ -392,7 +395,7 @@ impl<'a, R: Readiness> Host<'a, R> {
                 if let Err(error) = submitted {
                     self.inputs.push_back(Input::Stored {
                         token,
-                        result: Err(error),
+                        result: Err(StoreError::Unavailable(error)),
                     });
                 }
             }
@@ -405,7 +408,8 @@ impl<'a, R: Readiness> Host<'a, R> {
                     match FsWatcher::start(self.inbox.clone()) {
                         Ok(fs) => self.fs = Some(fs),
                         Err(e) => {
-                            let error = format!("cannot start the watch thread: {e}");
+                            let error =
+                                WatchError::Other(format!("cannot start the watch thread: {e}"));
                             self.inputs.push_back(Input::WatchFailed { watch, error });
                             return;
                         }
@@ -477,24 +481,25 @@ impl<'a, R: Readiness> Host<'a, R> {
         }
     }
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<(), String> {
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<(), SpawnError> {
         if spec.backend == Backend::Thread {
             return self.spawn_thread(spec);
         }
-        let listener = ChannelListener::bind(&spec.socket)
-            .map_err(|e| format!("cannot listen at {}: {e}", spec.socket.display()))?;
+        let listener = ChannelListener::bind(&spec.socket).map_err(|e| {
+            SpawnError::Channel(format!("cannot listen at {}: {e}", spec.socket.display()))
+        })?;
         let process = WorkerProcess::spawn(spec)
-            .map_err(|e| format!("cannot start {:?}: {e}", spec.argv[0]))?;
+            .map_err(|e| spawn_io(&e, format!("cannot start {:?}: {e}", spec.argv[0])))?;
         let worker = spec.worker;
         self.readiness
             .watch(Source::Listener(worker), listener.fd())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SpawnError::Other(e.to_string()))?;
         let output = match process.output_fd() {
             Some(fd) => match self.readiness.watch(Source::Output(worker), fd) {
                 Ok(()) => true,
                 Err(e) => {
                     self.readiness.unwatch(Source::Listener(worker));
-                    return Err(e.to_string());
+                    return Err(SpawnError::Other(e.to_string()));
                 }
             },
             None => false,
@@ -514,16 +519,19 @@ impl<'a, R: Readiness> Host<'a, R> {
 
     /// A native worker on a thread of the node: listens at its socket as for a process, then
     /// starts the thread, which connects to it.
-    fn spawn_thread(&mut self, spec: &SpawnSpec) -> Result<(), String> {
-        let listener = ChannelListener::bind(&spec.socket)
-            .map_err(|e| format!("cannot listen at {}: {e}", spec.socket.display()))?;
+    fn spawn_thread(&mut self, spec: &SpawnSpec) -> Result<(), SpawnError> {
+        let listener = ChannelListener::bind(&spec.socket).map_err(|e| {
+            SpawnError::Channel(format!("cannot listen at {}: {e}", spec.socket.display()))
+        })?;
         let worker = spec.worker;
         self.readiness
             .watch(Source::Listener(worker), listener.fd())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SpawnError::Other(e.to_string()))?;
         if let Err(e) = thread_worker::start(spec, self.inbox.clone()) {
             self.readiness.unwatch(Source::Listener(worker));
-            return Err(format!("cannot start a worker thread: {e}"));
+            return Err(SpawnError::Other(format!(
+                "cannot start a worker thread: {e}"
+            )));
         }
         self.workers.insert(
             worker,

@@ -127,7 +127,7 @@ pub(crate) mod tests {
         assert!(got.is_empty());
         let sender = inbox.clone();
         let thread = std::thread::spawn(move || {
-            sender.push(Input::Timeout);
+            sender.push(Input::Tick);
             sender.push(Input::Shutdown);
         });
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -135,10 +135,7 @@ pub(crate) mod tests {
             got.extend(wait(&inbox, deadline));
         }
         thread.join().unwrap();
-        assert!(
-            matches!(got[..], [Input::Timeout, Input::Shutdown]),
-            "{got:?}"
-        );
+        assert!(matches!(got[..], [Input::Tick, Input::Shutdown]), "{got:?}");
         // Taken whole: nothing left, the fd no longer readable.
         let mut pfd = libc::pollfd {
             fd: inbox.fd(),

@@ -12,6 +12,7 @@
 //! writes the app store so no fsync blocks the loop, the [`folder`] watcher of
 //! `cocaine node --watch`, and the [`fs_watch`] thread of filesystem-monitor tasks.
 
+pub mod boundary;
 pub mod channel;
 pub mod endpoint;
 pub mod folder;

@@ -8,9 +8,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use cocaine_core::node::{Input, ScheduledJob, StoreDone, StoreOp, StoredApp};
+use cocaine_core::node::{Input, ScheduledJob, StoreDone, StoreError, StoreOp, StoredApp};
 use cocaine_store::Store;
 
+use crate::boundary::store_error;
 use crate::inbox::Inbox;
 
 /// What `Input::Stored` says when the node has no store.
@@ -64,7 +65,7 @@ impl Drop for StoreThread {
 
 /// Carries out one operation; the error names the operation, the app or job, and the cause
 /// (which names the path).
-pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
+pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
     match op {
         StoreOp::PutApp {
             app,
@@ -76,34 +77,46 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, String> {
                 package_dir: put.package_dir,
                 revision: Some(put.revision),
             })
-            .map_err(|e| format!("cannot store app {app:?}: {e}")),
+            .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}"))),
         StoreOp::Revert { app, to, from } => store
             .revert(&app, to, from)
             .map(|()| StoreDone::default())
             .map_err(|e| {
-                format!("cannot revert app {app:?} from revision {from} to {to} in the store: {e}")
+                let message = format!(
+                    "cannot revert app {app:?} from revision {from} to {to} in the store: {e}"
+                );
+                store_error(&e, message)
             }),
         StoreOp::DropRevision { app, revision } => store
             .drop_revision(&app, revision)
             .map(|_| StoreDone::default())
             .map_err(|e| {
-                format!("cannot drop revision {revision} of app {app:?} from the store: {e}")
+                let message =
+                    format!("cannot drop revision {revision} of app {app:?} from the store: {e}");
+                store_error(&e, message)
             }),
         StoreOp::DeleteApp { app } => store
             .delete_app(&app)
             .map(|_| StoreDone::default())
-            .map_err(|e| format!("cannot delete app {app:?} from the store: {e}")),
+            .map_err(|e| store_error(&e, format!("cannot delete app {app:?} from the store: {e}"))),
         StoreOp::PutJob(job) => {
             let id = job.id.clone();
             store
                 .put_job(&to_store_job(job))
                 .map(|()| StoreDone::default())
-                .map_err(|e| format!("cannot store scheduled job {id:?}: {e}"))
+                .map_err(|e| store_error(&e, format!("cannot store scheduled job {id:?}: {e}")))
         }
-        StoreOp::DeleteJob { id } => store
-            .delete_job(&id)
-            .map(|_| StoreDone::default())
-            .map_err(|e| format!("cannot delete scheduled job {id:?} from the store: {e}")),
+        StoreOp::DeleteJob { id } => {
+            store
+                .delete_job(&id)
+                .map(|_| StoreDone::default())
+                .map_err(|e| {
+                    store_error(
+                        &e,
+                        format!("cannot delete scheduled job {id:?} from the store: {e}"),
+                    )
+                })
+        }
     }
 }
 
@@ -181,7 +194,7 @@ mod tests {
     }
 
     /// Collects `Input::Stored` results from `inbox` until `n` came or 10 s passed.
-    fn stored(inbox: &Inbox, n: usize) -> Vec<(u64, Result<StoreDone, String>)> {
+    fn stored(inbox: &Inbox, n: usize) -> Vec<(u64, Result<StoreDone, StoreError>)> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
         while got.len() < n && Instant::now() < deadline {
@@ -204,7 +217,7 @@ mod tests {
         }
     }
 
-    fn revision(revision: u64) -> Result<StoreDone, String> {
+    fn revision(revision: u64) -> Result<StoreDone, StoreError> {
         Ok(StoreDone {
             package_dir: None,
             revision: Some(revision),
@@ -401,20 +414,20 @@ mod tests {
             )
             .unwrap();
         let got = stored(&inbox, 5);
-        let first = got[0].1.clone().unwrap_err();
+        let first = got[0].1.clone().unwrap_err().to_string();
         assert!(
             first.starts_with("cannot store app \"bad\": corrupt "),
             "{first}"
         );
         assert!(first.contains("manifest.json"), "{first}");
-        let second = got[1].1.clone().unwrap_err();
+        let second = got[1].1.clone().unwrap_err().to_string();
         assert!(
             second.starts_with("cannot store scheduled job \"../escape\": invalid name"),
             "{second}"
         );
         assert_eq!(got[2], (3, Ok(StoreDone::default())));
         assert_eq!(got[3], (4, revision(1)));
-        let revert = got[4].1.clone().unwrap_err();
+        let revert = got[4].1.clone().unwrap_err().to_string();
         assert!(
             revert.starts_with(
                 "cannot revert app \"kept\" from revision 1 to 7 in the store: revision 7"

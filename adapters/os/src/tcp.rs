@@ -16,9 +16,10 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cocaine_core::node::Input;
+use cocaine_core::node::{BindError, Input};
 use cocaine_core::{ConnId, EndpointId};
 
+use crate::boundary::bind_io;
 use crate::endpoint::{self, EndpointError};
 use crate::host::{Readiness, Source};
 use crate::write_queue::WriteQueue;
@@ -161,11 +162,11 @@ impl TcpTable {
         endpoint: EndpointId,
         address: &str,
         readiness: &mut impl Readiness,
-    ) -> Result<(), String> {
-        let listener = listen(address).map_err(|e| e.to_string())?;
+    ) -> Result<(), BindError> {
+        let listener = listen(address).map_err(BindError::from)?;
         readiness
             .watch(Source::TcpListener(endpoint), listener.as_raw_fd())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| bind_io(&e, e.to_string()))?;
         self.listeners.insert(endpoint, listener);
         Ok(())
     }

@@ -108,10 +108,10 @@ pub enum ControlError {
 
 impl ControlError {
     /// The reply code: 413 for an oversized frame, 400 otherwise.
-    pub fn code(&self) -> u16 {
+    pub fn code(&self) -> u32 {
         match self {
-            ControlError::TooLarge { .. } => 413,
-            _ => 400,
+            ControlError::TooLarge { .. } => crate::status::TOO_LARGE,
+            _ => crate::status::BAD_REQUEST,
         }
     }
 

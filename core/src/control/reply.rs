@@ -15,7 +15,7 @@ pub enum ControlReply {
     /// Failure, with a code (400, 401, 404, 409, 413, 500) and a message for a human.
     Error {
         /// The code, HTTP-like.
-        code: u16,
+        code: u32,
         /// What went wrong.
         message: String,
     },
@@ -28,7 +28,7 @@ impl ControlReply {
     }
 
     /// An error reply.
-    pub fn error(code: u16, message: impl Into<String>) -> ControlReply {
+    pub fn error(code: u32, message: impl Into<String>) -> ControlReply {
         ControlReply::Error {
             code,
             message: message.into(),

@@ -17,7 +17,7 @@ mod reader;
 mod security;
 
 mod tasks;
-mod value;
+pub(crate) mod value;
 
 pub use app::{AppArgs, AppType};
 pub use cluster::ClusterConfig;
@@ -26,9 +26,21 @@ pub use error::{ManifestError, Problem};
 pub use pubsub::{PubsubConfig, DEFAULT_STATS_INTERVAL};
 pub use security::{SecurityConfig, DEFAULT_WINDOW};
 pub use tasks::{
-    Framing, Overlap, Task, TaskKind, DEFAULT_DEBOUNCE, DEFAULT_MAX_LINE, DEFAULT_REPLY_LIMIT,
-    DEFAULT_TIMEZONE, TASK_TYPES,
+    Framing, OtherTask, Overlap, Task, TaskKind, DEFAULT_DEBOUNCE, DEFAULT_MAX_LINE,
+    DEFAULT_REPLY_LIMIT, DEFAULT_TIMEZONE, TASK_TYPES,
 };
+
+/// What a driver's module needs to parse its task type's keys: each task type's keys are
+/// read by its driver (`node/registry.rs` lists them), with the same readers and messages as
+/// the rest of the manifest.
+pub(crate) mod keys {
+    pub(crate) use super::app::resolve;
+    pub(crate) use super::endpoint::Role;
+    pub(crate) use super::error::Problems;
+    pub(crate) use super::reader::Obj;
+    pub(crate) use super::tasks::{endpoint, interval, max_message, strings, Ctx};
+    pub(crate) use super::value;
+}
 
 use crate::engine::config::EngineConfig;
 use crate::json;

@@ -1,11 +1,9 @@
 //! The `tasks` section: one event source per task (DESIGN.md §6).
 
-use super::app;
 use super::endpoint::{Endpoint, Role};
 use super::error::Problems;
 use super::reader::{join, Obj};
 use super::value;
-use crate::cron::{CronSchedule, CronZone};
 use crate::suggest;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -78,6 +76,39 @@ pub enum TaskKind {
         max_line: usize,
         max_message: usize,
     },
+    /// A task type whose settings only its driver reads: a new type is one driver module
+    /// and one line in the node's registry, without a variant here (`docs/drivers.md`).
+    #[serde(untagged)]
+    Other(OtherTask),
+}
+
+/// The validated settings of a task type that is not one of [`TaskKind`]'s own variants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtherTask {
+    /// The manifest `type`.
+    pub type_name: &'static str,
+    /// The endpoint and whether it is bound or connected, if the task has one.
+    pub endpoint: Option<(String, Role)>,
+    /// The largest message accepted from the task's peers, if it has any.
+    pub max_message: Option<usize>,
+    /// The other keys, validated and with defaults filled in, as the driver reads them.
+    pub settings: serde_json::Map<String, Value>,
+}
+
+impl serde::Serialize for OtherTask {
+    /// As the built-in types: `{"type": ..., "endpoint": ..., other keys...}`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut all = serde_json::Map::new();
+        all.insert("type".to_owned(), Value::from(self.type_name));
+        if let Some((endpoint, _)) = &self.endpoint {
+            all.insert("endpoint".to_owned(), Value::from(endpoint.as_str()));
+        }
+        if let Some(max) = self.max_message {
+            all.insert("max_message".to_owned(), Value::from(max));
+        }
+        all.extend(self.settings.clone());
+        all.serialize(serializer)
+    }
 }
 
 /// What a cron task does when its next run is due while the previous one still runs.
@@ -114,20 +145,8 @@ pub const DEFAULT_TIMEZONE: &str = "UTC";
 /// The default filesystem-monitor `debounce`.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// The task types as written in manifests, in DESIGN.md's order.
-pub const TASK_TYPES: &[&str] = &[
-    "recurring-timer",
-    "drifting-timer",
-    "cron",
-    "manual-scheduler",
-    "filesystem-monitor",
-    "zeromq-server",
-    "native-server",
-    "zeromq-sink",
-    "native-sink",
-    "zeromq-subscriber",
-    "raw-server",
-];
+/// The task types as written in manifests, in the order of the node's registry of drivers.
+pub const TASK_TYPES: &[&str] = crate::node::registry::TASK_TYPES;
 
 impl TaskKind {
     /// The manifest `type` of this task.
@@ -144,6 +163,7 @@ impl TaskKind {
             TaskKind::NativeSink { .. } => "native-sink",
             TaskKind::ZeromqSubscriber { .. } => "zeromq-subscriber",
             TaskKind::RawServer { .. } => "raw-server",
+            TaskKind::Other(other) => other.type_name,
         }
     }
 
@@ -156,6 +176,7 @@ impl TaskKind {
             | TaskKind::NativeSink { endpoint, .. }
             | TaskKind::RawServer { endpoint, .. } => Some((endpoint, Role::Bind)),
             TaskKind::ZeromqSubscriber { endpoint, .. } => Some((endpoint, Role::Connect)),
+            TaskKind::Other(other) => other.endpoint.as_ref().map(|(e, role)| (e.as_str(), *role)),
             _ => None,
         }
     }
@@ -169,6 +190,7 @@ impl TaskKind {
             | TaskKind::NativeSink { max_message, .. }
             | TaskKind::ZeromqSubscriber { max_message, .. }
             | TaskKind::RawServer { max_message, .. } => Some(*max_message),
+            TaskKind::Other(other) => other.max_message,
             _ => None,
         }
     }
@@ -236,78 +258,36 @@ fn parse_task(v: &Value, path: &str, ctx: &Ctx<'_>, p: &mut Problems) -> Option<
     let type_path = o.at("type");
     let ty = o.require("type", p)?;
     let ty = value::string(ty, &type_path, p)?;
-    let kind = match ty {
-        "recurring-timer" => TaskKind::RecurringTimer {
-            interval: interval(&mut o, p),
-            immediate: o.bool("immediate", p).unwrap_or(false),
-        },
-        "drifting-timer" => TaskKind::DriftingTimer {
-            interval: interval(&mut o, p),
-        },
-        "cron" => cron(&mut o, p),
-        "manual-scheduler" => TaskKind::ManualScheduler,
-        "filesystem-monitor" => TaskKind::FilesystemMonitor {
-            path: o
-                .req("path", p, |v, at, p| {
-                    app::resolve(value::non_empty(v, at, p)?, ctx.base_dir, at, p)
-                })
-                .unwrap_or_default(),
-            recursive: o.bool("recursive", p).unwrap_or(false),
-            debounce: o.ms("debounce", p).unwrap_or(DEFAULT_DEBOUNCE),
-        },
-        "zeromq-server" => TaskKind::ZeromqServer {
-            endpoint: endpoint(&mut o, Role::Bind, p),
-            reply_limit: o.int("reply-limit", 1, p).unwrap_or(DEFAULT_REPLY_LIMIT),
-            max_message: max_message(&mut o, ctx, p),
-        },
-        "native-server" => TaskKind::NativeServer {
-            endpoint: endpoint(&mut o, Role::Bind, p),
-            max_message: max_message(&mut o, ctx, p),
-        },
-        "zeromq-sink" => TaskKind::ZeromqSink {
-            endpoint: endpoint(&mut o, Role::Bind, p),
-            max_message: max_message(&mut o, ctx, p),
-        },
-        "native-sink" => TaskKind::NativeSink {
-            endpoint: endpoint(&mut o, Role::Bind, p),
-            max_message: max_message(&mut o, ctx, p),
-        },
-        "zeromq-subscriber" => TaskKind::ZeromqSubscriber {
-            endpoint: endpoint(&mut o, Role::Connect, p),
-            subscribe: o.opt("subscribe", p, strings).unwrap_or_default(),
-            max_message: max_message(&mut o, ctx, p),
-        },
-        "raw-server" => raw_server(&mut o, ctx, p),
-        other => {
-            p.add(
-                type_path,
-                format!(
-                    "unknown task type {other:?}; expected one of {}{}",
-                    TASK_TYPES.join(", "),
-                    suggest::hint(other, TASK_TYPES)
-                ),
-            );
-            // The other keys depend on the type, so they cannot be judged.
-            return None;
-        }
+    let Some(parse) = crate::node::registry::parser(ty) else {
+        p.add(
+            type_path,
+            format!(
+                "unknown task type {ty:?}; expected one of {}{}",
+                TASK_TYPES.join(", "),
+                suggest::hint(ty, TASK_TYPES)
+            ),
+        );
+        // The other keys depend on the type, so they cannot be judged.
+        return None;
     };
+    let kind = parse(&mut o, ctx, p);
     o.finish(p);
     Some(kind)
 }
 
 /// A timer's `interval`: required milliseconds.
-fn interval(o: &mut Obj<'_>, p: &mut Problems) -> Duration {
+pub(crate) fn interval(o: &mut Obj<'_>, p: &mut Problems) -> Duration {
     o.req("interval", p, value::millis).unwrap_or_default()
 }
 
-fn max_message(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> usize {
+pub(crate) fn max_message(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> usize {
     // Frames carry a u32 length, so a message cannot be larger.
     o.int::<u32>("max-message", 1, p)
         .map_or(ctx.max_message, |v| v as usize)
 }
 
 /// A required endpoint, validated for its role; kept as written.
-fn endpoint(o: &mut Obj<'_>, role: Role, p: &mut Problems) -> String {
+pub(crate) fn endpoint(o: &mut Obj<'_>, role: Role, p: &mut Problems) -> String {
     o.req("endpoint", p, |v, at, p| {
         let s = value::string(v, at, p)?;
         match Endpoint::parse(s).and_then(|e| e.check_role(role).map(|()| e)) {
@@ -321,7 +301,7 @@ fn endpoint(o: &mut Obj<'_>, role: Role, p: &mut Problems) -> String {
     .unwrap_or_default()
 }
 
-fn strings(v: &Value, path: &str, p: &mut Problems) -> Option<Vec<String>> {
+pub(crate) fn strings(v: &Value, path: &str, p: &mut Problems) -> Option<Vec<String>> {
     let Value::Array(items) = v else {
         p.add(path, value::expected("an array of strings", v));
         return None;
@@ -335,70 +315,28 @@ fn strings(v: &Value, path: &str, p: &mut Problems) -> Option<Vec<String>> {
     Some(out)
 }
 
-const OVERLAPS: &[(&str, Overlap)] = &[
-    ("skip", Overlap::Skip),
-    ("buffer-one", Overlap::BufferOne),
-    ("allow", Overlap::Allow),
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn cron(o: &mut Obj<'_>, p: &mut Problems) -> TaskKind {
-    // The driver's own parser judges the schedule and the zone, so what validates here runs.
-    let schedule = o.req("schedule", p, |v, at, p| {
-        let s = value::non_empty(v, at, p)?;
-        match CronSchedule::parse(s) {
-            Ok(_) => Some(s.to_owned()),
-            Err(e) => {
-                p.add(at, e.to_string());
-                None
-            }
-        }
-    });
-    let timezone = o.opt("timezone", p, |v, at, p| {
-        let s = value::non_empty(v, at, p)?;
-        match CronZone::get(s) {
-            Ok(_) => Some(s.to_owned()),
-            Err(e) => {
-                p.add(at, e.to_string());
-                None
-            }
-        }
-    });
-    TaskKind::Cron {
-        schedule: schedule.unwrap_or_default(),
-        timezone: timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
-        overlap: o
-            .opt("overlap", p, |v, at, p| value::choice(v, at, OVERLAPS, p))
-            .unwrap_or_default(),
-    }
-}
-
-const FRAMINGS: &[(&str, Framing)] = &[
-    ("line", Framing::Line),
-    ("length", Framing::Length),
-    ("stream", Framing::Stream),
-];
-
-fn raw_server(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
-    let endpoint = endpoint(o, Role::Bind, p);
-    // A raw server is a plain TCP listener, so ZeroMQ's other transports do not apply.
-    if !endpoint.is_empty() && !endpoint.starts_with("tcp://") {
-        p.add(
-            o.at("endpoint"),
-            "a raw-server listens on TCP only: use tcp://HOST:PORT",
+    /// A task type known only to its driver answers like a built-in one.
+    #[test]
+    fn another_task_type_reports_its_endpoint_limit_and_settings() {
+        let mut settings = serde_json::Map::new();
+        settings.insert("keep-alive".to_owned(), Value::from(5000));
+        let kind = TaskKind::Other(OtherTask {
+            type_name: "http-server",
+            endpoint: Some(("tcp://127.0.0.1:8080".to_owned(), Role::Bind)),
+            max_message: Some(1024),
+            settings,
+        });
+        assert_eq!(kind.type_name(), "http-server");
+        assert_eq!(kind.endpoint(), Some(("tcp://127.0.0.1:8080", Role::Bind)));
+        assert_eq!(kind.max_message(), Some(1024));
+        assert_eq!(
+            serde_json::to_value(&kind).unwrap(),
+            serde_json::json!({"type": "http-server", "endpoint": "tcp://127.0.0.1:8080",
+                               "max_message": 1024, "keep-alive": 5000})
         );
-    }
-    let framing = o.req("framing", p, |v, at, p| value::choice(v, at, FRAMINGS, p));
-    let max_line = o.int("max-line", 1, p);
-    if max_line.is_some() && framing.is_some_and(|f| f != Framing::Line) {
-        p.add(
-            o.at("max-line"),
-            "max-line applies only to framing \"line\"",
-        );
-    }
-    TaskKind::RawServer {
-        endpoint,
-        framing: framing.unwrap_or(Framing::Line),
-        max_line: max_line.unwrap_or(DEFAULT_MAX_LINE),
-        max_message: max_message(o, ctx, p),
     }
 }

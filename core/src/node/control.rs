@@ -11,13 +11,14 @@ use std::collections::{BTreeSet, HashMap};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::io::{AppOrigin, Output, ScheduledJob, StoreDone, StoreOp, StoredApp};
+use super::io::{AppOrigin, Output, ScheduledJob, StoreDone, StoreError, StoreOp, StoredApp};
 use super::lifecycle::FailedApp;
 use super::Node;
 use crate::control::{Action, ControlReply, ControlRequest};
 use crate::ids::EndpointId;
 use crate::manifest::Manifest;
 use crate::process::LogLevel;
+use crate::status;
 use crate::time::Now;
 
 /// The largest control frame by default: packages travel in control requests.
@@ -105,7 +106,11 @@ impl Node {
         }
     }
 
-    pub(super) fn control_bound(&mut self, endpoint: EndpointId, result: Result<(), String>) {
+    pub(super) fn control_bound(
+        &mut self,
+        endpoint: EndpointId,
+        result: Result<(), super::io::BindError>,
+    ) {
         let address = self.control.address(endpoint).to_owned();
         match result {
             Ok(()) => {
@@ -134,7 +139,7 @@ impl Node {
                 };
                 self.reply_error(
                     &requester,
-                    400,
+                    status::BAD_REQUEST,
                     "no empty delimiter frame before the request; use REQ, or send \"\" first from a DEALER",
                 );
             }
@@ -156,12 +161,17 @@ impl Node {
         if request.signed.is_some() {
             self.reply_error(
                 &requester,
-                401,
+                status::UNAUTHORIZED,
                 "this node has no key store, so it cannot verify signatures; send the request unsigned",
             );
             return;
         }
-        match request.action {
+        self.control_action(now, requester, request.action);
+    }
+
+    /// Carries out one decoded control request.
+    fn control_action(&mut self, now: Now, requester: Requester, action: Action) {
+        match action {
             Action::Deploy {
                 app,
                 manifest,
@@ -179,7 +189,11 @@ impl Node {
             }
             Action::Info { app: Some(app) } => match self.app_info(&app) {
                 Some(info) => self.reply_ok(&requester, info),
-                None => self.reply_error(&requester, 404, format!("no app named {app:?}")),
+                None => self.reply_error(
+                    &requester,
+                    status::NOT_FOUND,
+                    format!("no app named {app:?}"),
+                ),
             },
             Action::Schedule {
                 app,
@@ -189,14 +203,14 @@ impl Node {
             } => self.control_schedule(now, requester, app, task, when, body),
             Action::Unschedule { id } => self.control_unschedule(requester, id),
             Action::Peers | Action::Fetch { .. } | Action::Keys => {
-                let name = match request.action {
+                let name = match action {
                     Action::Peers => "peers",
                     Action::Fetch { .. } => "fetch",
                     _ => "keys",
                 };
                 self.reply_error(
                     &requester,
-                    500,
+                    status::INTERNAL_ERROR,
                     format!("`{name}` is not available on this node yet: it has no cluster or key store"),
                 );
             }
@@ -219,7 +233,7 @@ impl Node {
         // package, wherever the store unpacks it.
         let base = package.as_ref().map(|_| std::path::Path::new("/package"));
         if let Err(error) = Manifest::parse(&app, &manifest_json, base) {
-            self.reply_error(&requester, 400, error.to_string());
+            self.reply_error(&requester, status::BAD_REQUEST, error.to_string());
             return;
         }
         self.control.busy.insert(app.clone());
@@ -238,13 +252,13 @@ impl Node {
     }
 
     /// Whether `app` may be changed over control now.
-    fn check_storable(&self, app: &str) -> Result<(), (u16, String)> {
+    fn check_storable(&self, app: &str) -> Result<(), (u32, String)> {
         if self.shutting_down {
-            return Err((503, "the node is shutting down".to_owned()));
+            return Err((status::UNAVAILABLE, "the node is shutting down".to_owned()));
         }
         if self.control.busy.contains(app) {
             return Err((
-                409,
+                status::CONFLICT,
                 format!("another change to {app:?} is in progress; try again when it is answered"),
             ));
         }
@@ -254,11 +268,11 @@ impl Node {
             .or_else(|| self.failed.get(app).map(|f| f.origin));
         match origin {
             Some(AppOrigin::CommandLine) => Err((
-                409,
+                status::CONFLICT,
                 format!("{app:?} was given on the command line; it cannot be changed over control"),
             )),
             Some(AppOrigin::Watched) => Err((
-                409,
+                status::CONFLICT,
                 format!("{app:?} comes from the watched folder; change its file instead"),
             )),
             _ => Ok(()),
@@ -267,7 +281,11 @@ impl Node {
 
     fn control_delete(&mut self, requester: Requester, app: String) {
         if self.live(&app).is_none() && !self.failed.contains_key(&app) {
-            self.reply_error(&requester, 404, format!("no app named {app:?}"));
+            self.reply_error(
+                &requester,
+                status::NOT_FOUND,
+                format!("no app named {app:?}"),
+            );
             return;
         }
         if let Err((code, message)) = self.check_storable(&app) {
@@ -284,7 +302,7 @@ impl Node {
     fn control_reload(&mut self, now: Now, requester: Requester, app: String) {
         if self.control.busy.contains(&app) {
             let message = format!("another change to {app:?} is in progress");
-            self.reply_error(&requester, 409, message);
+            self.reply_error(&requester, status::CONFLICT, message);
             return;
         }
         let running = self
@@ -304,11 +322,15 @@ impl Node {
                         "{app:?} cannot be reloaded: {}; deploy it again",
                         failed.reason
                     );
-                    self.reply_error(&requester, 409, message);
+                    self.reply_error(&requester, status::CONFLICT, message);
                     return;
                 }
                 None => {
-                    self.reply_error(&requester, 404, format!("no app named {app:?}"));
+                    self.reply_error(
+                        &requester,
+                        status::NOT_FOUND,
+                        format!("no app named {app:?}"),
+                    );
                     return;
                 }
             },
@@ -325,7 +347,7 @@ impl Node {
     }
 
     /// The runtime carried out a store operation.
-    pub(super) fn stored(&mut self, now: Now, token: u64, result: Result<StoreDone, String>) {
+    pub(super) fn stored(&mut self, now: Now, token: u64, result: Result<StoreDone, StoreError>) {
         let Some(wait) = self.control.waits.remove(&token) else {
             return;
         };
@@ -334,33 +356,9 @@ impl Node {
                 requester,
                 app,
                 manifest_json,
-            } => {
-                self.control.busy.remove(&app);
-                match result {
-                    Ok(done) => self.deploy_stored(now, requester, app, &manifest_json, done),
-                    Err(error) => {
-                        let message = format!("{app}: not deployed: cannot store it: {error}");
-                        self.log(LogLevel::Error, message.clone());
-                        self.reply_error(&requester, 500, message);
-                    }
-                }
-            }
+            } => self.deploy_written(now, requester, app, &manifest_json, result),
             StoreWait::Delete { requester, app } => {
-                self.control.busy.remove(&app);
-                match result {
-                    Ok(_) => {
-                        self.remove(now, &app, None);
-                        self.failed.remove(&app);
-                        self.unschedule_app(&app);
-                        self.log(LogLevel::Info, format!("{app}: deleted"));
-                        self.reply_ok(&requester, json!({ "app": app }));
-                    }
-                    Err(error) => {
-                        let message = format!("{app}: not deleted: {error}");
-                        self.log(LogLevel::Error, message.clone());
-                        self.reply_error(&requester, 500, message);
-                    }
-                }
+                self.delete_written(now, requester, app, result)
             }
             StoreWait::Tidy { what } => {
                 if let Err(error) = result {
@@ -380,9 +378,56 @@ impl Node {
                 if let Some(requester) = requester {
                     match result {
                         Ok(_) => self.reply_ok(&requester, json!({ "id": id })),
-                        Err(error) => self.reply_error(&requester, 500, error),
+                        Err(error) => {
+                            self.reply_error(&requester, status::INTERNAL_ERROR, error.to_string())
+                        }
                     }
                 }
+            }
+        }
+    }
+
+    /// The store wrote a deployed app: it starts.
+    fn deploy_written(
+        &mut self,
+        now: Now,
+        requester: Requester,
+        app: String,
+        manifest_json: &[u8],
+        result: Result<StoreDone, StoreError>,
+    ) {
+        self.control.busy.remove(&app);
+        match result {
+            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Err(error) => {
+                let message = format!("{app}: not deployed: cannot store it: {error}");
+                self.log(LogLevel::Error, message.clone());
+                self.reply_error(&requester, status::INTERNAL_ERROR, message);
+            }
+        }
+    }
+
+    /// The store deleted an app: it stops, and its scheduled jobs go.
+    fn delete_written(
+        &mut self,
+        now: Now,
+        requester: Requester,
+        app: String,
+        result: Result<StoreDone, StoreError>,
+    ) {
+        self.control.busy.remove(&app);
+        match result {
+            Ok(_) => {
+                self.remove(now, &app, None);
+                self.failed.remove(&app);
+                self.unschedule_app(&app);
+                self.log(LogLevel::Info, format!("{app}: deleted"));
+                self.reply_ok(&requester, json!({ "app": app }));
+            }
+            Err(error) => {
+                let message = format!("{app}: not deleted: {error}");
+                self.log(LogLevel::Error, message.clone());
+                self.reply_error(&requester, status::INTERNAL_ERROR, message);
             }
         }
     }
@@ -410,7 +455,7 @@ impl Node {
                 let message = error.to_string();
                 let failed = FailedApp::stored_unparsed(message.clone(), done.revision);
                 self.failed.insert(app, failed);
-                self.reply_error(&requester, 400, message);
+                self.reply_error(&requester, status::BAD_REQUEST, message);
             }
         }
     }
@@ -458,7 +503,7 @@ impl Node {
     pub(super) fn reply_error(
         &mut self,
         requester: &Requester,
-        code: u16,
+        code: u32,
         message: impl Into<String>,
     ) {
         self.reply(requester, ControlReply::error(code, message));

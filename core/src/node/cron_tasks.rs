@@ -11,28 +11,25 @@
 //! submit when the running job ends (later ones are dropped as with skip), `allow` submits
 //! it anyway.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::app::{App, AppTimer};
+use super::driver::{Cx, Driver, DriverInput};
 use crate::cron::{CronSchedule, CronZone};
-use crate::engine::AppState;
-use crate::manifest::{Overlap, TaskKind};
+use crate::engine::ReplyEvent;
+use crate::manifest::keys::{value, Ctx, Obj, Problems};
+use crate::manifest::{Overlap, Task, TaskKind, DEFAULT_TIMEZONE};
 use crate::process::LogLevel;
 use crate::time::{after, Now};
 use crate::timers::TimerHandle;
 
-/// The state of an app's cron tasks, by task index.
-#[derive(Debug, Default)]
-pub(super) struct CronTasks {
-    tasks: BTreeMap<usize, CronTask>,
-}
-
+/// One cron task of one app version.
 #[derive(Debug)]
-struct CronTask {
-    schedule: CronSchedule,
-    zone: CronZone,
+pub(super) struct Cron {
+    schedule: String,
+    timezone: String,
     overlap: Overlap,
+    /// The schedule and zone, parsed when the app starts.
+    parsed: Option<(CronSchedule, CronZone)>,
     /// The wall-clock time (unix ms) of the next fire, which the timer is armed for.
     next: Option<u64>,
     timer: Option<TimerHandle>,
@@ -51,123 +48,180 @@ enum Fire {
     Skip,
 }
 
-impl App {
-    pub(super) fn start_cron_tasks(&mut self, now: Now) {
-        for index in 0..self.manifest.tasks.len() {
-            let TaskKind::Cron {
-                schedule,
-                timezone,
-                overlap,
-            } = &self.manifest.tasks[index].kind
-            else {
-                continue;
-            };
-            // The manifest was validated with the same parser, so this only fails for a
-            // manifest built by hand.
-            let parsed =
-                CronSchedule::parse(schedule).and_then(|s| Ok((s, CronZone::get(timezone)?)));
-            let (schedule, zone) = match parsed {
-                Ok(parsed) => parsed,
-                Err(e) => {
-                    let message = format!(
-                        "{}/{}: cron task not run: {e}",
-                        self.name, self.tasks[index].name
-                    );
-                    self.pending_logs.push((LogLevel::Error, message));
-                    continue;
-                }
-            };
-            let task = CronTask {
-                schedule,
-                zone,
-                overlap: *overlap,
-                next: None,
-                timer: None,
-                running: 0,
-                buffered: false,
-                skipped: 0,
-            };
-            self.cron.tasks.insert(index, task);
-            self.arm_cron(now, index, now.unix_ms());
+const OVERLAPS: &[(&str, Overlap)] = &[
+    ("skip", Overlap::Skip),
+    ("buffer-one", Overlap::BufferOne),
+    ("allow", Overlap::Allow),
+];
+
+/// cron: `schedule` (required), `timezone`, `overlap`. The driver's own parser judges the
+/// schedule and the zone, so what validates here runs.
+pub(crate) fn parse(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    let schedule = o.req("schedule", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        match CronSchedule::parse(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
+        }
+    });
+    let timezone = o.opt("timezone", p, |v, at, p| {
+        let s = value::non_empty(v, at, p)?;
+        match CronZone::get(s) {
+            Ok(_) => Some(s.to_owned()),
+            Err(e) => {
+                p.add(at, e.to_string());
+                None
+            }
+        }
+    });
+    TaskKind::Cron {
+        schedule: schedule.unwrap_or_default(),
+        timezone: timezone.unwrap_or_else(|| DEFAULT_TIMEZONE.to_owned()),
+        overlap: o
+            .opt("overlap", p, |v, at, p| value::choice(v, at, OVERLAPS, p))
+            .unwrap_or_default(),
+    }
+}
+
+pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::Cron {
+        schedule,
+        timezone,
+        overlap,
+    } = &task.kind
+    else {
+        return None;
+    };
+    Some(Box::new(Cron {
+        schedule: schedule.clone(),
+        timezone: timezone.clone(),
+        overlap: *overlap,
+        parsed: None,
+        next: None,
+        timer: None,
+        running: 0,
+        buffered: false,
+        skipped: 0,
+    }))
+}
+
+impl Driver for Cron {
+    fn start(&mut self, cx: &mut Cx<'_>) {
+        // The manifest was validated with the same parser, so this only fails for a manifest
+        // built by hand.
+        let parsed = CronSchedule::parse(&self.schedule)
+            .and_then(|s| Ok((s, CronZone::get(&self.timezone)?)));
+        match parsed {
+            Ok(parsed) => {
+                self.parsed = Some(parsed);
+                let from = cx.now.unix_ms();
+                self.arm_after(cx, from);
+            }
+            Err(e) => {
+                let message = format!(
+                    "{}/{}: cron task not run: {e}",
+                    cx.app_name(),
+                    cx.task_name()
+                );
+                cx.log(LogLevel::Error, message);
+            }
         }
     }
 
-    /// Arms task `index` for its first fire strictly after `from` (unix ms).
-    fn arm_cron(&mut self, now: Now, index: usize, from: u64) {
-        let Some(task) = self.cron.tasks.get_mut(&index) else {
+    fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {
+        if let DriverInput::Timer { .. } = input {
+            self.due(cx);
+        }
+    }
+
+    fn reply(&mut self, cx: &mut Cx<'_>, _token: u64, event: ReplyEvent) {
+        let terminal = event.is_terminal();
+        cx.publish_reply(event);
+        if terminal {
+            self.job_ended(cx);
+        }
+    }
+}
+
+impl Cron {
+    /// Arms the timer for the first fire strictly after `from` (unix ms).
+    fn arm_after(&mut self, cx: &mut Cx<'_>, from: u64) {
+        let Some((schedule, zone)) = &self.parsed else {
             return;
         };
-        task.next = task.schedule.next_after(from, &task.zone);
-        match task.next {
-            Some(next) => arm_for(self, now, index, next),
+        self.next = schedule.next_after(from, zone);
+        match self.next {
+            Some(next) => self.arm_for(cx, next),
             None => {
                 let message = format!(
                     "{}/{}: the cron schedule fires no more (none before year 9999)",
-                    self.name, self.tasks[index].name
+                    cx.app_name(),
+                    cx.task_name()
                 );
-                self.pending_logs.push((LogLevel::Warn, message));
+                cx.log(LogLevel::Warn, message);
             }
         }
     }
 
-    pub(super) fn cron_due(&mut self, now: Now, index: usize) {
-        let Some(task) = self.cron.tasks.get_mut(&index) else {
+    /// Arms the timer for wall-clock time `at`, read on the monotonic clock.
+    fn arm_for(&mut self, cx: &mut Cx<'_>, at: u64) {
+        let when = after(cx.now.mono, until(cx.now, at));
+        cx.cancel_timer(&mut self.timer);
+        self.timer = cx.arm(when, 0);
+    }
+
+    fn due(&mut self, cx: &mut Cx<'_>) {
+        self.timer = None;
+        let Some(due) = self.next else {
             return;
         };
-        task.timer = None;
-        let Some(due) = task.next else {
-            return;
-        };
-        if until(now, due) > Duration::ZERO {
+        if until(cx.now, due) > Duration::ZERO {
             // The wall clock went back since the timer was armed: wait for the rest.
-            arm_for(self, now, index, due);
+            self.arm_for(cx, due);
             return;
         }
-        self.arm_cron(now, index, due.max(now.unix_ms()));
-        let Some(task) = self.cron.tasks.get_mut(&index) else {
-            return;
-        };
-        let fire = match (task.running, task.overlap) {
+        let from = due.max(cx.now.unix_ms());
+        self.arm_after(cx, from);
+        let fire = match (self.running, self.overlap) {
             (0, _) | (_, Overlap::Allow) => Fire::Submit,
-            (_, Overlap::BufferOne) if !task.buffered => Fire::Buffer,
+            (_, Overlap::BufferOne) if !self.buffered => Fire::Buffer,
             _ => Fire::Skip,
         };
         match fire {
-            Fire::Submit => self.submit_cron_job(now, index),
-            Fire::Buffer => task.buffered = true,
+            Fire::Submit => self.submit(cx),
+            Fire::Buffer => self.buffered = true,
             Fire::Skip => {
-                task.skipped += 1;
+                self.skipped += 1;
                 let message = format!(
                     "{}/{}: cron fire skipped, the previous run still runs ({} skipped so far)",
-                    self.name, self.tasks[index].name, task.skipped
+                    cx.app_name(),
+                    cx.task_name(),
+                    self.skipped
                 );
-                self.pending_logs.push((LogLevel::Info, message));
+                cx.log(LogLevel::Info, message);
             }
         }
     }
 
-    fn submit_cron_job(&mut self, now: Now, index: usize) {
-        if self.submit_timer_job(now, index) {
-            if let Some(task) = self.cron.tasks.get_mut(&index) {
-                task.running += 1;
-            }
+    fn submit(&mut self, cx: &mut Cx<'_>) {
+        if cx.submit_published(0, Vec::new(), "timer job") {
+            self.running += 1;
         }
     }
 
-    /// A job of task `index` ended: a buffered fire runs now.
-    pub(super) fn cron_job_ended(&mut self, now: Now, index: usize) {
-        let Some(task) = self.cron.tasks.get_mut(&index) else {
-            return;
-        };
-        task.running = task.running.saturating_sub(1);
-        if !task.buffered || task.running > 0 {
+    /// A job of the task ended: a buffered fire runs now.
+    fn job_ended(&mut self, cx: &mut Cx<'_>) {
+        self.running = self.running.saturating_sub(1);
+        if !self.buffered || self.running > 0 {
             return;
         }
-        task.buffered = false;
+        self.buffered = false;
         // A stopping or replaced version submits nothing more.
-        let stopping = matches!(self.engine.state(), AppState::Stopping | AppState::Stopped);
-        if self.started && !self.retired && !stopping {
-            self.submit_cron_job(now, index);
+        if cx.accepting() {
+            self.submit(cx);
         }
     }
 }
@@ -177,14 +231,4 @@ fn until(now: Now, at: u64) -> Duration {
     (UNIX_EPOCH + Duration::from_millis(at))
         .duration_since(now.wall)
         .unwrap_or(Duration::ZERO)
-}
-
-/// Arms task `index`'s timer for wall-clock time `at`, read on the monotonic clock.
-fn arm_for(app: &mut App, now: Now, index: usize, at: u64) {
-    let when = after(now.mono, until(now, at));
-    let Some(task) = app.cron.tasks.get_mut(&index) else {
-        return;
-    };
-    app.timers.cancel_slot(&mut task.timer);
-    task.timer = Some(app.timers.arm(when, AppTimer::Cron(index)));
 }

@@ -22,22 +22,20 @@
 //!   a backoff (1 s, doubling up to a minute; reset by the next event); the app keeps running,
 //!   since a path may become watchable later (a mount, a permission fixed).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::app::{App, AppTimer};
-use super::io::{FsEvent, FsEventKind, Output};
-use super::route::Route;
-use super::Node;
-use crate::engine::{AppState, JobPolicy, JobRequest, ReplyMode};
-use crate::ids::{AppId, WatchId};
-use crate::manifest::TaskKind;
+use super::driver::{Cx, Driver, DriverInput, Handover};
+use super::io::{FsEvent, FsEventKind, Output, WatchError};
+use crate::engine::ReplyEvent;
+use crate::ids::WatchId;
+use crate::manifest::keys::{resolve, value, Ctx, Obj, Problems};
+use crate::manifest::{Task, TaskKind, DEFAULT_DEBOUNCE};
 use crate::process::LogLevel;
-use crate::time::{after, Now};
+use crate::time::after;
 use crate::timers::TimerHandle;
 
 /// The most distinct paths one batch holds; one more change submits the batch at once.
@@ -48,6 +46,10 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// The longest wait between two attempts at a failing watch.
 pub const MAX_RETRY: Duration = Duration::from_secs(60);
+
+/// Timer tokens.
+const WINDOW: u64 = 0;
+const RETRY: u64 = 1;
 
 /// What a batch knows of one path: whether it existed before the batch's first change to it,
 /// and whether it exists after the last one.
@@ -114,7 +116,7 @@ pub(super) fn body(batch: &Batch) -> Vec<u8> {
 
 /// One filesystem-monitor task of one app version.
 #[derive(Debug)]
-struct Monitor {
+pub(super) struct Monitor {
     path: PathBuf,
     recursive: bool,
     debounce: Duration,
@@ -127,246 +129,167 @@ struct Monitor {
     backoff: Duration,
 }
 
-/// An app version's filesystem monitors, by task index.
-#[derive(Debug, Default)]
-pub(super) struct Monitors {
-    by_task: BTreeMap<usize, Monitor>,
+/// filesystem-monitor: `path` (required; relative to the manifest's folder), `recursive`,
+/// `debounce` (ms).
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::FilesystemMonitor {
+        path: o
+            .req("path", p, |v, at, p| {
+                resolve(value::non_empty(v, at, p)?, ctx.base_dir, at, p)
+            })
+            .unwrap_or_default(),
+        recursive: o.bool("recursive", p).unwrap_or(false),
+        debounce: o.ms("debounce", p).unwrap_or(DEFAULT_DEBOUNCE),
+    }
 }
 
-impl App {
-    fn watch_id(&self, task: usize) -> WatchId {
-        WatchId::new(self.engine.app_id(), task)
+pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::FilesystemMonitor {
+        path,
+        recursive,
+        debounce,
+    } = &task.kind
+    else {
+        return None;
+    };
+    Some(Box::new(Monitor {
+        path: path.clone(),
+        recursive: *recursive,
+        debounce: *debounce,
+        watching: false,
+        batch: Batch::new(),
+        window: None,
+        retry: None,
+        backoff: FIRST_RETRY,
+    }))
+}
+
+impl Driver for Monitor {
+    /// Asks for the watch.
+    fn start(&mut self, cx: &mut Cx<'_>) {
+        self.watch(cx);
     }
 
-    /// Asks for a watch per filesystem-monitor task; called when the app starts.
-    pub(super) fn start_fs_tasks(&mut self, out: &mut VecDeque<Output>) {
-        for index in 0..self.manifest.tasks.len() {
-            if let TaskKind::FilesystemMonitor {
-                path,
-                recursive,
-                debounce,
-            } = &self.manifest.tasks[index].kind
-            {
-                self.fs.by_task.insert(
-                    index,
-                    Monitor {
-                        path: path.clone(),
-                        recursive: *recursive,
-                        debounce: *debounce,
-                        watching: false,
-                        batch: Batch::new(),
-                        window: None,
-                        retry: None,
-                        backoff: FIRST_RETRY,
-                    },
-                );
-                self.watch(index, out);
+    fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {
+        match input {
+            DriverInput::FsEvents { watch, events } => self.events(cx, watch, events),
+            DriverInput::WatchFailed { watch, error } => self.failed(cx, watch, error),
+            DriverInput::Timer { token: WINDOW } => {
+                self.window = None;
+                self.window_ends(cx);
             }
+            DriverInput::Timer { token: RETRY } => {
+                self.retry = None;
+                if cx.accepting() && !self.watching {
+                    self.watch(cx);
+                }
+            }
+            _ => {}
         }
     }
 
-    fn watch(&mut self, task: usize, out: &mut VecDeque<Output>) {
-        let watch = self.watch_id(task);
-        let Some(monitor) = self.fs.by_task.get_mut(&task) else {
-            return;
-        };
-        monitor.watching = true;
-        out.push_back(Output::WatchPath {
+    fn reply(&mut self, cx: &mut Cx<'_>, _token: u64, event: ReplyEvent) {
+        cx.publish_reply(event);
+    }
+
+    /// The new version's watch is out (it started first): this one is dropped, and the open
+    /// batch moves, so no change falls between the two watches.
+    fn hand_over(&mut self, cx: &mut Cx<'_>) -> Option<Handover> {
+        self.stop(cx);
+        Some(Box::new(std::mem::take(&mut self.batch)))
+    }
+
+    fn take_over(&mut self, cx: &mut Cx<'_>, from: Handover) {
+        if let Ok(batch) = from.downcast::<Batch>() {
+            self.collect(cx, *batch);
+        }
+    }
+
+    /// Drops the watch and what was collected.
+    fn stop(&mut self, cx: &mut Cx<'_>) {
+        if self.watching {
+            self.watching = false;
+            let watch = cx.watch_id();
+            cx.out().push_back(Output::Unwatch { watch });
+        }
+        cx.cancel_timer(&mut self.window);
+        cx.cancel_timer(&mut self.retry);
+    }
+}
+
+impl Monitor {
+    fn watch(&mut self, cx: &mut Cx<'_>) {
+        self.watching = true;
+        let watch = cx.watch_id();
+        cx.out().push_back(Output::WatchPath {
             watch,
-            path: monitor.path.clone(),
-            recursive: monitor.recursive,
+            path: self.path.clone(),
+            recursive: self.recursive,
         });
     }
 
-    /// Drops every watch and what was collected; called when the app stops. Returns the open
-    /// batches by task name, for a version that takes over.
-    pub(super) fn stop_fs_tasks(&mut self, out: &mut VecDeque<Output>) -> Vec<(Arc<str>, Batch)> {
-        let mut open = Vec::new();
-        let tasks: Vec<usize> = self.fs.by_task.keys().copied().collect();
-        for task in tasks {
-            let watch = self.watch_id(task);
-            let Some(monitor) = self.fs.by_task.get_mut(&task) else {
-                continue;
-            };
-            if monitor.watching {
-                monitor.watching = false;
-                out.push_back(Output::Unwatch { watch });
-            }
-            self.timers.cancel_slot(&mut monitor.window);
-            self.timers.cancel_slot(&mut monitor.retry);
-            let batch = std::mem::take(&mut monitor.batch);
-            if !batch.is_empty() {
-                open.push((self.tasks[task].name.clone(), batch));
-            }
-        }
-        open
-    }
-
-    /// Adds changes to task `task`'s batch, opening a window if none is.
-    fn collect(&mut self, now: Now, task: usize, changes: impl IntoIterator<Item = Batch>) {
-        for batch in changes {
-            for (path, change) in batch {
-                let Some(monitor) = self.fs.by_task.get_mut(&task) else {
-                    return;
-                };
-                monitor
-                    .batch
-                    .entry(path)
-                    .and_modify(|c| *c = c.then(change))
-                    .or_insert(change);
-                if monitor.window.is_none() {
-                    let at = after(now.mono, monitor.debounce);
-                    monitor.window = Some(self.timers.arm(at, AppTimer::FsWindow(task)));
-                }
-                if monitor.batch.len() >= MAX_BATCH {
-                    self.fs_window_ends(now, task);
-                }
-            }
-        }
-    }
-
-    /// Task `task`'s window closed (or its batch is full): its batch becomes a job.
-    pub(super) fn fs_window_ends(&mut self, now: Now, task: usize) {
-        let Some(monitor) = self.fs.by_task.get_mut(&task) else {
-            return;
-        };
-        self.timers.cancel_slot(&mut monitor.window);
-        let batch = std::mem::take(&mut monitor.batch);
-        if batch.values().all(|c| c.kind().is_none()) {
-            return;
-        }
-        let name = self.tasks[task].name.clone();
-        let request = JobRequest {
-            task,
-            event: name.clone(),
-            policy: JobPolicy::default(),
-            reply: Route::Publish { task },
-            mode: ReplyMode::Collect {
-                limit: self.engine.config().max_message,
-            },
-            origin: None,
-            body: Some(vec![Bytes::from(body(&batch))]),
-        };
-        if let Err(failure) = self.engine.submit(now.mono, request) {
-            let message = format!(
-                "{}/{name}: {} change(s) dropped: job refused: {failure}",
-                self.name,
-                batch.len()
-            );
-            self.pending_logs.push((LogLevel::Warn, message));
-        }
-    }
-
-    /// The retry timer of task `task` fired: ask for its watch again.
-    pub(super) fn fs_retry(&mut self, task: usize, out: &mut VecDeque<Output>) {
-        let stopping = matches!(self.engine.state(), AppState::Stopping | AppState::Stopped);
-        let Some(monitor) = self.fs.by_task.get_mut(&task) else {
-            return;
-        };
-        monitor.retry = None;
-        if !stopping && !self.retired && !monitor.watching {
-            self.watch(task, out);
-        }
-    }
-}
-
-impl Node {
-    /// Changes from a watch: into its task's batch. A retired version's watch still reporting
-    /// during a hand-over feeds the serving version's task of the same name.
-    pub(super) fn fs_events(&mut self, now: Now, watch: WatchId, events: Vec<FsEvent>) {
-        let Some(app) = self.apps.get_mut(&watch.app()) else {
-            return;
-        };
-        let Some(monitor) = app.fs.by_task.get_mut(&watch.task()) else {
-            return;
-        };
+    /// Changes from the watch, or from the previous version's during a hand-over.
+    fn events(&mut self, cx: &mut Cx<'_>, watch: WatchId, events: Vec<FsEvent>) {
         let mut batch = Batch::new();
         for event in events {
             coalesce(&mut batch, event);
         }
-        if app.retired {
-            let name = app.tasks[watch.task()].name.clone();
-            let serving = self.names.get(&*app.name).copied();
-            if let Some(to) = serving.and_then(|id| self.apps.get_mut(&id)) {
-                if let Some(task) = fs_task_named(to, &name) {
-                    to.collect(now, task, [batch]);
-                }
+        if watch == cx.watch_id() {
+            if !self.watching {
+                return;
             }
-            return;
+            // Events flow again: the next failure starts its backoff afresh.
+            self.backoff = FIRST_RETRY;
         }
-        if !monitor.watching {
-            return;
-        }
-        // Events flow again: the next failure starts its backoff afresh.
-        monitor.backoff = FIRST_RETRY;
-        app.collect(now, watch.task(), [batch]);
+        self.collect(cx, batch);
     }
 
-    /// A watch failed: log it and ask again after a backoff.
-    pub(super) fn watch_failed(&mut self, now: Now, watch: WatchId, error: String) {
-        let Some(app) = self.apps.get_mut(&watch.app()) else {
-            return;
-        };
-        let task = watch.task();
-        let Some(monitor) = app.fs.by_task.get_mut(&task) else {
-            return;
-        };
-        if !monitor.watching {
+    /// The watch failed: log it and ask again after a backoff.
+    fn failed(&mut self, cx: &mut Cx<'_>, watch: WatchId, error: WatchError) {
+        if watch != cx.watch_id() || !self.watching {
             return;
         }
-        monitor.watching = false;
-        let wait = monitor.backoff;
-        monitor.backoff = (wait * 2).min(MAX_RETRY);
+        self.watching = false;
+        let wait = self.backoff;
+        self.backoff = (wait * 2).min(MAX_RETRY);
         let message = format!(
             "{}/{}: cannot watch {}: {error}; trying again in {} s",
-            app.name,
-            app.tasks[task].name,
-            monitor.path.display(),
+            cx.app_name(),
+            cx.task_name(),
+            self.path.display(),
             wait.as_secs_f64()
         );
-        app.timers.cancel_slot(&mut monitor.retry);
-        monitor.retry = Some(
-            app.timers
-                .arm(after(now.mono, wait), AppTimer::FsRetry(task)),
-        );
-        self.log(LogLevel::Error, message);
+        cx.cancel_timer(&mut self.retry);
+        self.retry = cx.arm(after(cx.now.mono, wait), RETRY);
+        cx.log(LogLevel::Error, message);
     }
 
-    /// Version `new` is up in place of `old`: the old version's open batches join the new
-    /// version's tasks of the same name, and its watches are dropped (after the new ones were
-    /// asked for, so no change falls between them).
-    pub(super) fn hand_over_watches(&mut self, now: Now, old: AppId, new: AppId) {
-        let Some(previous) = self.apps.get_mut(&old) else {
-            return;
-        };
-        let open = previous.stop_fs_tasks(&mut self.out);
-        let Some(successor) = self.apps.get_mut(&new) else {
-            return;
-        };
-        for (name, batch) in open {
-            match fs_task_named(successor, &name) {
-                Some(task) => successor.collect(now, task, [batch]),
-                None => {
-                    let message = format!(
-                        "{}/{name}: {} change(s) dropped: the new version has no such \
-                         filesystem-monitor",
-                        successor.name,
-                        batch.len()
-                    );
-                    successor.pending_logs.push((LogLevel::Warn, message));
-                }
+    /// Adds changes to the batch, opening a window if none is.
+    fn collect(&mut self, cx: &mut Cx<'_>, changes: Batch) {
+        for (path, change) in changes {
+            self.batch
+                .entry(path)
+                .and_modify(|c| *c = c.then(change))
+                .or_insert(change);
+            if self.window.is_none() {
+                self.window = cx.arm(after(cx.now.mono, self.debounce), WINDOW);
+            }
+            if self.batch.len() >= MAX_BATCH {
+                self.window_ends(cx);
             }
         }
     }
-}
 
-/// The index of `app`'s filesystem-monitor task called `name`, if it has one.
-fn fs_task_named(app: &App, name: &str) -> Option<usize> {
-    app.fs
-        .by_task
-        .keys()
-        .copied()
-        .find(|&task| &*app.tasks[task].name == name)
+    /// The window closed (or the batch is full): the batch becomes a job.
+    fn window_ends(&mut self, cx: &mut Cx<'_>) {
+        cx.cancel_timer(&mut self.window);
+        let batch = std::mem::take(&mut self.batch);
+        if batch.values().all(|c| c.kind().is_none()) {
+            return;
+        }
+        let what = format!("{} change(s) dropped: job", batch.len());
+        cx.submit_published(0, vec![Bytes::from(body(&batch))], &what);
+    }
 }
 
 #[cfg(test)]

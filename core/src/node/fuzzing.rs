@@ -18,7 +18,10 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{FsEvent, FsEventKind, Input, Node, NodeConfig, Output, SocketKind};
+use super::{
+    BindError, FsEvent, FsEventKind, Input, Node, NodeConfig, Output, SocketKind, SpawnError,
+    StoreError, WatchError,
+};
 use crate::codec::frame::FrameDecoder;
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
@@ -95,7 +98,7 @@ const MAX_STEPS: usize = 2_000;
 /// Runs the input sequence `data` describes twice from `start` and checks every property
 /// after every step, and that both runs gave the same outputs.
 ///
-/// Properties: no panic; one input makes finitely many outputs, and after `Input::Timeout`
+/// Properties: no panic; one input makes finitely many outputs, and after `Input::Tick`
 /// no timer is still due; every message to a client or a worker decodes; a native-server
 /// client gets at most one terminal (`[5]`, or `[6]` with a sid other than 0) per open of a
 /// (identity, sid), and no reply chunk for a sid not open; zeromq-server replies are
@@ -415,7 +418,7 @@ impl Fuzz {
                     self.gone(worker);
                     self.input(Input::SpawnFailed {
                         worker,
-                        error: "no such file".to_owned(),
+                        error: SpawnError::NotFound("no such file".to_owned()),
                     });
                 }
             }
@@ -428,7 +431,7 @@ impl Fuzz {
                     let i = usize::from(r.byte()) % self.unconfirmed.len();
                     let endpoint = self.unconfirmed.remove(i);
                     let result = if r.byte().is_multiple_of(4) {
-                        Err("Address already in use".to_owned())
+                        Err(BindError::AddressInUse("Address already in use".to_owned()))
                     } else {
                         Ok(())
                     };
@@ -459,12 +462,12 @@ impl Fuzz {
                 6 => {
                     if let Some(&watch) = self.pick_watch(r) {
                         self.live_watches.remove(&watch);
-                        let error = "inotify watch limit reached".to_owned();
+                        let error = WatchError::Other("inotify watch limit reached".to_owned());
                         self.input(Input::WatchFailed { watch, error });
                     }
                 }
                 7 | 8 => self.raw_client(r),
-                _ => self.input(Input::Timeout),
+                _ => self.input(Input::Tick),
             },
         }
     }
@@ -770,16 +773,16 @@ impl Fuzz {
             }
             let at = at.max(self.now.mono);
             self.now = self.now + (at - self.now.mono);
-            self.input(Input::Timeout);
+            self.input(Input::Tick);
             if let Some(next) = self.node.poll_timeout() {
                 assert!(
                     next > self.now.mono,
-                    "a timer is still due after Input::Timeout: the runtime would spin"
+                    "a timer is still due after Input::Tick: the runtime would spin"
                 );
             }
         }
         self.now = self.now + (target - self.now.mono);
-        self.input(Input::Timeout);
+        self.input(Input::Tick);
     }
 
     /// Feeds one input and drains the outputs, checking each.
@@ -1006,7 +1009,7 @@ impl Fuzz {
     /// Asks the node to shut down. Timers already due fire before a shutdown is taken in,
     /// and may spawn: they fire first, so that "no spawn after shutdown" means after it.
     fn shut_down(&mut self) {
-        self.input(Input::Timeout);
+        self.input(Input::Tick);
         self.shutdown = true;
         self.input(Input::Shutdown);
     }
@@ -1032,7 +1035,7 @@ impl Fuzz {
                 revision: Some(u64::from(r.byte())),
             })
         } else {
-            Err("No space left on device".to_owned())
+            Err(StoreError::Io("No space left on device".to_owned()))
         };
         self.input(Input::Stored { token, result });
     }

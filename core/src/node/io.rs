@@ -12,8 +12,9 @@ use crate::process::{ExitStatus, LogLevel, Signal};
 /// Something that happened, for the node to take in.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// Nothing but time passed (the runtime woke at `poll_timeout`).
-    Timeout,
+    /// Time passed: the runtime woke at `poll_timeout` (or wants timers due by `now` fired
+    /// before its other inputs). Any input fires due timers; this one carries nothing else.
+    Tick,
     /// Run this app, given on the command line or found in a watched folder (never written to
     /// the store). A name already running from the same origin is redeployed: new workers take
     /// new jobs and the queue, the old ones finish what they run (docs/control.md).
@@ -36,14 +37,14 @@ pub enum Input {
     /// `Output::Store` with this token was carried out.
     Stored {
         token: u64,
-        result: Result<StoreDone, String>,
+        result: Result<StoreDone, StoreError>,
     },
     /// Stop every app gracefully; `Output::Stopped` follows when all are gone.
     Shutdown,
     /// An endpoint asked for with `Output::Bind` is up, or could not be set up.
     Bound {
         endpoint: EndpointId,
-        result: Result<(), String>,
+        result: Result<(), BindError>,
     },
     /// A multipart message arrived on an endpoint, routing frames included, as ZeroMQ gave it.
     Received {
@@ -80,7 +81,7 @@ pub enum Input {
         status: ExitStatus,
     },
     /// `Output::Spawn` could not be carried out.
-    SpawnFailed { worker: WorkerId, error: String },
+    SpawnFailed { worker: WorkerId, error: SpawnError },
     /// Changes seen by a watch asked for with `Output::WatchPath`, only for its path (and
     /// below it, for a folder), in the order they happened. Any split into inputs is fine:
     /// the node batches them itself.
@@ -91,7 +92,66 @@ pub enum Input {
     /// A watch could not be set up, or broke (events were lost): the runtime has dropped it.
     /// The node logs it and asks for the watch again after a backoff; the app keeps running.
     /// A path that does not exist yet is not a failure (it is watched from its parent).
-    WatchFailed { watch: WatchId, error: String },
+    WatchFailed { watch: WatchId, error: WatchError },
+}
+
+/// Why an endpoint could not be set up (`Input::Bound`). Each variant keeps the runtime's
+/// own words, which `Display` gives as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    /// Another socket holds the address.
+    #[error("{0}")]
+    AddressInUse(String),
+    /// The host part is neither an address nor a network interface of this host.
+    #[error("{0}")]
+    NoSuchInterface(String),
+    /// The address cannot be read (or resolved) as one of its transport.
+    #[error("{0}")]
+    InvalidAddress(String),
+    /// The node may not bind there (a privileged port, a socket file's folder).
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a worker could not be started (`Input::SpawnFailed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The program (or library) is not there.
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The worker's channel could not be set up.
+    #[error("{0}")]
+    Channel(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a store operation failed (`Input::Stored`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The node runs without a store, or its store thread is gone.
+    #[error("{0}")]
+    Unavailable(String),
+    /// What the store was asked to keep is not acceptable (a bad package, an unknown app).
+    #[error("{0}")]
+    Rejected(String),
+    /// Reading or writing the disk failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Why a watch failed (`Input::WatchFailed`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WatchError {
+    /// Events were lost (the kernel's queue overflowed): the watch must start afresh.
+    #[error("{0}")]
+    Overflow(String),
+    #[error("{0}")]
+    Other(String),
 }
 
 /// One change under a watched path.

@@ -12,17 +12,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::app::{App, TaskSlot};
+use super::app::{App, Phase, TaskSlot};
 use super::control::{Requester, StoreWait};
-use super::io::{AppOrigin, Output, SocketKind, StoreOp};
-use super::route::Route;
-use super::{EndpointOwner, Node};
+use super::driver::{Binding, DriverInput};
+use super::io::{AppOrigin, BindError, Output, SocketKind, StoreOp};
+use super::{registry, EndpointOwner, Node};
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId};
-use crate::manifest::{Manifest, TaskKind};
+use crate::manifest::Manifest;
 use crate::process::LogLevel;
+use crate::status;
 use crate::time::Now;
 use crate::timers::Timers;
 
@@ -52,15 +51,9 @@ impl FailedApp {
     }
 }
 
-/// What one endpoint of a manifest needs: its socket and address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Binding {
-    /// The task's index, or `None` for the pubsub.
-    task: Option<usize>,
-    kind: SocketKind,
-    address: String,
-    subscribe: Vec<Bytes>,
-}
+/// What one endpoint of a version needs: the task's index (`None` for the pubsub) and its
+/// socket.
+type Need = (Option<usize>, Binding);
 
 impl Node {
     /// Deploys `manifest`: a first version, or a successor to the running one. Returns the
@@ -75,54 +68,30 @@ impl Node {
         waiter: Option<Requester>,
     ) -> Option<AppId> {
         let name = manifest.app.clone();
-        if let Err(reason) = self.check_deployable(&manifest, origin) {
-            self.log(LogLevel::Error, format!("{name}: not deployed: {reason}"));
-            if let Some(waiter) = waiter {
-                self.reply_error(&waiter, 409, format!("{name}: {reason}"));
+        let id = AppId(self.next_app);
+        let checked = new_app(now, id, manifest, origin)
+            .and_then(|app| self.check_deployable(&app).map(|()| app));
+        let mut app = match checked {
+            Ok(app) => app,
+            Err(reason) => {
+                self.log(LogLevel::Error, format!("{name}: not deployed: {reason}"));
+                if let Some(waiter) = waiter {
+                    self.reply_error(&waiter, status::CONFLICT, format!("{name}: {reason}"));
+                }
+                self.out
+                    .push_back(Output::DeployFailed { app: name, reason });
+                return None;
             }
-            self.out
-                .push_back(Output::DeployFailed { app: name, reason });
-            return None;
-        }
+        };
+        self.next_app += 1;
         // A successor still starting is superseded by this newer one.
         if let Some(pending) = self.successors.remove(&name) {
             self.abandon(now, pending, "superseded by a newer deploy".to_owned());
         }
         let current = self.names.get(&name).copied();
-        let id = AppId(self.next_app);
-        self.next_app += 1;
-        let mut app = new_app(now, id, manifest, origin);
         app.revision = revision;
-        if let Some(waiter) = waiter {
-            app.waiters.push(waiter);
-        }
-        let shared = match current.and_then(|c| self.apps.get(&c).map(|old| (c, old))) {
-            Some((c, old)) => old_bindings(old, &self.endpoints, c),
-            None => Vec::new(),
-        };
-        for binding in bindings(&app.manifest) {
-            let task = binding.task;
-            if let Some(&endpoint) = shared
-                .iter()
-                .find(|(_, b)| same_socket(b, &binding))
-                .map(|(e, _)| e)
-            {
-                app.inherited.push((endpoint, task));
-                app.endpoints.push(endpoint);
-                set_endpoint(&mut app, task, endpoint);
-                continue;
-            }
-            let endpoint = self.new_endpoint(EndpointOwner { app: id, task });
-            set_endpoint(&mut app, task, endpoint);
-            app.endpoints.push(endpoint);
-            app.unbound += 1;
-            self.out.push_back(Output::Bind {
-                endpoint,
-                kind: binding.kind,
-                address: binding.address,
-                subscribe: binding.subscribe,
-            });
-        }
+        app.waiters.extend(waiter);
+        self.bind_endpoints(&mut app, current);
         match current {
             Some(old) => {
                 app.replaces = Some(old);
@@ -133,7 +102,7 @@ impl Node {
                 self.names.insert(name, id);
             }
         }
-        let ready = app.unbound == 0;
+        let ready = app.phase == Phase::Binding { unbound: 0 };
         self.apps.insert(id, app);
         if ready {
             self.app_ready(now, id);
@@ -141,29 +110,55 @@ impl Node {
         Some(id)
     }
 
-    fn check_deployable(&self, manifest: &Manifest, origin: AppOrigin) -> Result<(), String> {
+    /// Asks for the endpoints of version `app`, except those the running version `current`
+    /// has with the same socket: those it inherits.
+    fn bind_endpoints(&mut self, app: &mut App, current: Option<AppId>) {
+        let id = app.engine.app_id();
+        let shared = match current.and_then(|c| self.apps.get(&c).map(|old| (c, old))) {
+            Some((c, old)) => old_bindings(old, &self.endpoints, c),
+            None => Vec::new(),
+        };
+        let mut unbound = 0;
+        for (task, binding) in bindings(app) {
+            if let Some(&(endpoint, _)) = shared.iter().find(|(_, b)| *b == binding) {
+                app.inherited.push((endpoint, task));
+                app.endpoints.push(endpoint);
+                set_endpoint(app, task, endpoint);
+                continue;
+            }
+            let endpoint = self.new_endpoint(EndpointOwner { app: id, task });
+            set_endpoint(app, task, endpoint);
+            app.endpoints.push(endpoint);
+            unbound += 1;
+            self.out.push_back(Output::Bind {
+                endpoint,
+                kind: binding.kind,
+                address: binding.address,
+                subscribe: binding.subscribe,
+            });
+        }
+        app.phase = Phase::Binding { unbound };
+    }
+
+    fn check_deployable(&self, app: &App) -> Result<(), String> {
         if self.shutting_down {
             return Err("the node is shutting down".to_owned());
         }
-        if let Some(current) = self
-            .names
-            .get(&manifest.app)
-            .and_then(|id| self.apps.get(id))
-        {
-            if current.origin != origin {
+        let name = &*app.name;
+        if let Some(current) = self.names.get(name).and_then(|id| self.apps.get(id)) {
+            if current.origin != app.origin {
                 return Err(format!(
-                    "an app named {:?} runs already, {}; change it there",
-                    manifest.app,
+                    "an app named {name:?} runs already, {}; change it there",
                     origin_phrase(current.origin)
                 ));
             }
         }
-        let mine = endpoint_addresses(manifest);
+        let mine = endpoint_addresses(app);
         for other in self.apps.values() {
-            if *other.name == manifest.app || other.retired {
+            if other.name == app.name || other.phase == Phase::Retired {
                 continue;
             }
-            for address in endpoint_addresses(&other.manifest) {
+            for address in endpoint_addresses(other) {
                 if mine.contains(&address) {
                     return Err(format!(
                         "endpoint {address} is already used by app {:?}",
@@ -175,7 +170,7 @@ impl Node {
         Ok(())
     }
 
-    pub(super) fn bound(&mut self, now: Now, endpoint: EndpointId, result: Result<(), String>) {
+    pub(super) fn bound(&mut self, now: Now, endpoint: EndpointId, result: Result<(), BindError>) {
         if self.control.owns(endpoint) {
             self.control_bound(endpoint, result);
             return;
@@ -188,20 +183,24 @@ impl Node {
         };
         match result {
             Ok(()) => {
-                app.unbound = app.unbound.saturating_sub(1);
-                if app.unbound == 0 && !app.started && !app.failed {
-                    self.app_ready(now, owner.app);
+                if let Phase::Binding { unbound } = app.phase {
+                    app.phase = Phase::Binding {
+                        unbound: unbound.saturating_sub(1),
+                    };
+                    if unbound <= 1 {
+                        self.app_ready(now, owner.app);
+                    }
                 }
             }
             Err(error) => {
-                if app.failed {
+                if app.phase == Phase::Failed {
                     return;
                 }
                 let what = match owner.task {
                     Some(task) => format!("task {:?}", app.tasks[task].name),
                     None => "pubsub".to_owned(),
                 };
-                let address = endpoint_address(&app.manifest, owner.task).unwrap_or_default();
+                let address = endpoint_address(app, owner.task).unwrap_or_default();
                 let reason = format!("cannot bind {address} for {what}: {error}");
                 self.abandon(now, owner.app, reason);
             }
@@ -216,31 +215,32 @@ impl Node {
             return;
         };
         if app.replaces.is_some() && !app.engine.has_ready_worker() {
-            app.awaiting_worker = true;
+            app.phase = Phase::AwaitingWorker;
             app.engine.warm_up(now.mono);
             return;
         }
-        app.awaiting_worker = false;
         let name = app.name.to_string();
         let replaces = app.replaces.take();
         // Taking over from a removed version is a fresh start as far as anyone can tell.
-        let redeployed =
-            replaces.is_some_and(|old| self.apps.get(&old).is_some_and(|a| !a.removed));
-        if let Some(old) = replaces {
-            self.successors.remove(&name);
-            self.take_over(now, old, id);
+        let redeployed = replaces.is_some_and(|old| {
+            self.apps
+                .get(&old)
+                .is_some_and(|a| a.phase != Phase::Removed)
+        });
+        match replaces {
+            Some(old) => {
+                self.successors.remove(&name);
+                self.take_over(now, old, id);
+            }
+            None => self.start_app(now, id),
         }
         let Some(app) = self.apps.get_mut(&id) else {
             return;
         };
-        app.start(now, &mut self.out);
         let waiters = std::mem::take(&mut app.waiters);
         let reply = self.app_summary(id, redeployed);
         for waiter in waiters {
             self.reply_ok(&waiter, reply.clone());
-        }
-        if let Some(old) = replaces {
-            self.hand_over_watches(now, old, id);
         }
     }
 
@@ -253,7 +253,11 @@ impl Node {
             .successors
             .values()
             .copied()
-            .filter(|id| self.apps.get(id).is_some_and(|a| a.awaiting_worker))
+            .filter(|id| {
+                self.apps
+                    .get(id)
+                    .is_some_and(|a| a.phase == Phase::AwaitingWorker)
+            })
             .collect();
         for id in waiting {
             let Some(app) = self.apps.get(&id) else {
@@ -271,8 +275,9 @@ impl Node {
         changed
     }
 
-    /// Version `new` replaces `old`: shared endpoints change hands, the queue moves, the old
-    /// workers finish their running jobs and leave.
+    /// Version `new` replaces `old`: shared endpoints change hands, the queue moves, the new
+    /// version starts, and each old task hands its state to the new task of the same name
+    /// and type; the old workers finish their running jobs and leave.
     fn take_over(&mut self, now: Now, old: AppId, new: AppId) {
         let Some(successor) = self.apps.get(&new) else {
             return;
@@ -287,50 +292,104 @@ impl Node {
         let Some(previous) = self.apps.get_mut(&old) else {
             return;
         };
-        previous.retired = true;
+        previous.phase = Phase::Retired;
         previous.timers = Timers::new();
-        for task in &mut previous.tasks {
-            task.timer = None;
-        }
         let old_version = previous.manifest.version;
-        let handed = previous.engine.step_down(now.mono);
         let running = previous.engine.jobs_in_flight();
-        let moved = handed.len();
-        let Some(successor) = self.apps.get_mut(&new) else {
-            return;
-        };
-        for (_, job) in handed {
-            let mut job = job;
-            if let Route::Publish { task } | Route::Scheduled { task, .. } = &mut job.reply {
-                // Task indices differ between versions; the name is what stays.
-                *task = successor
-                    .tasks
-                    .iter()
-                    .position(|t| t.name == job.task)
-                    .unwrap_or(usize::MAX);
-            }
-            let route = job.reply.clone();
-            let adopted = successor.engine.adopt(now.mono, job);
-            if let Route::Raw { conn, seq } = &route {
-                self.raw.moved(*conn, *seq, (new, adopted));
-            }
-            if let Route::Native {
-                endpoint,
-                peer,
-                sid,
-                ..
-            } = route
-            {
-                self.sessions.moved(endpoint, &peer, sid, (new, adopted));
-            }
-        }
+        let pairs = self.pairs(old, new);
+        let moved = self.move_queue(now, old, new, &pairs);
         self.log(
             LogLevel::Info,
             format!(
                 "{name}: version {new_version} takes over from version {old_version} \
-                 ({moved} queued job(s) moved; {running} running job(s) finish on the old workers)"
+                 ({} queued job(s) moved; {running} running job(s) finish on the old workers)",
+                moved.len()
             ),
         );
+        self.start_app(now, new);
+        self.hand_over(now, old, new, &pairs);
+        for (task, token, job) in moved {
+            self.drive(now, (new, task), |d, _| d.job_moved(token, job));
+        }
+    }
+
+    /// Which task of version `new` takes over each task of `old`: the one of the same name
+    /// and type (task indices differ between versions; the name is what stays).
+    fn pairs(&self, old: AppId, new: AppId) -> Vec<Option<usize>> {
+        let (Some(old), Some(new)) = (self.apps.get(&old), self.apps.get(&new)) else {
+            return Vec::new();
+        };
+        let kind =
+            |app: &App, task: usize| app.manifest.tasks.get(task).map(|t| t.kind.type_name());
+        (0..old.tasks.len())
+            .map(|i| {
+                let j = new.tasks.iter().position(|t| t.name == old.tasks[i].name)?;
+                (kind(old, i) == kind(new, j)).then_some(j)
+            })
+            .collect()
+    }
+
+    /// The old engine's queue moves to the new one, each job to the task that takes over its
+    /// own. A job whose task has no successor is answered with 503. Returns the jobs moved,
+    /// for their drivers to learn where they now run.
+    fn move_queue(
+        &mut self,
+        now: Now,
+        old: AppId,
+        new: AppId,
+        pairs: &[Option<usize>],
+    ) -> Vec<(usize, u64, super::driver::JobRef)> {
+        let handed = match self.apps.get_mut(&old) {
+            Some(previous) => previous.engine.step_down(now.mono),
+            None => Vec::new(),
+        };
+        let mut moved = Vec::with_capacity(handed.len());
+        for (_, mut job) in handed {
+            let route = job.reply;
+            let Some(task) = pairs.get(route.task).copied().flatten() else {
+                let message = format!("the new version has no {} task of this type", job.task);
+                let event = crate::engine::ReplyEvent::Error(crate::status::Failure::new(
+                    status::UNAVAILABLE,
+                    message,
+                ));
+                self.drive(now, (old, route.task), |d, cx| {
+                    d.reply(cx, route.token, event)
+                });
+                continue;
+            };
+            job.reply.task = task;
+            let Some(successor) = self.apps.get_mut(&new) else {
+                break;
+            };
+            let adopted = successor.engine.adopt(now.mono, job);
+            let to = super::driver::JobRef {
+                app: new,
+                job: adopted,
+            };
+            moved.push((task, route.token, to));
+        }
+        moved
+    }
+
+    /// Each old task hands what must outlive it to its successor task; from then on what
+    /// comes for the old task goes to the new one. Old tasks without a successor stop.
+    fn hand_over(&mut self, now: Now, old: AppId, new: AppId, pairs: &[Option<usize>]) {
+        if let Some(previous) = self.apps.get_mut(&old) {
+            previous.successor = Some(new);
+        }
+        for (i, pair) in pairs.iter().enumerate() {
+            let Some(j) = *pair else {
+                self.drive_own(now, (old, i), |d, cx| d.stop(cx));
+                continue;
+            };
+            let state = self.drive(now, (old, i), |d, cx| d.hand_over(cx));
+            if let Some(state) = state {
+                self.drive(now, (new, j), |d, cx| d.take_over(cx, state));
+                if let Some(slot) = self.apps.get_mut(&old).and_then(|a| a.tasks.get_mut(i)) {
+                    slot.handed_to = Some(j);
+                }
+            }
+        }
     }
 
     /// Version `id` could not start: it is torn down, the version it would have replaced (if
@@ -339,64 +398,74 @@ impl Node {
         let Some(app) = self.apps.get_mut(&id) else {
             return;
         };
-        if app.failed {
+        if app.phase == Phase::Failed {
             return;
         }
-        app.failed = true;
+        app.phase = Phase::Failed;
         app.timers = Timers::new();
         app.engine.stop(now.mono);
         let name = app.name.to_string();
-        let origin = app.origin;
-        let version = app.manifest.version;
-        let manifest = Box::new(app.manifest.clone());
         let waiters = std::mem::take(&mut app.waiters);
-        let revision = app.revision;
-        let replaces = app.replaces;
-        if let Some(old) = replaces {
-            if self.successors.get(&name) == Some(&id) {
-                self.successors.remove(&name);
+        let (revision, replaces) = (app.revision, app.replaces);
+        let failed = FailedApp {
+            origin: app.origin,
+            reason: reason.clone(),
+            version: Some(app.manifest.version),
+            manifest: Some(Box::new(app.manifest.clone())),
+            revision,
+        };
+        self.drive_all(now, id, |d, cx| d.stop(cx));
+        match replaces {
+            Some(old) => self.abandon_successor(&name, id, old, revision, &reason),
+            None => {
+                self.log(LogLevel::Error, format!("{name}: {reason}"));
+                self.failed.insert(name.clone(), failed);
             }
-            // The store made this version current; the running one must be current again, or
-            // its next worker (or the next start of the node) would load the refused code.
-            let running = self.apps.get(&old).and_then(|a| a.revision);
-            if let (Some(from), Some(to)) = (revision, running) {
-                if from != to {
-                    self.store(
-                        StoreOp::Revert {
-                            app: name.clone(),
-                            to,
-                            from,
-                        },
-                        StoreWait::Tidy {
-                            what: format!("{name}: cannot restore revision {to} in the store"),
-                        },
-                    );
-                }
-            }
-            self.log(
-                LogLevel::Error,
-                format!(
-                    "{name}: version {version} not deployed, the running version goes on: {reason}"
-                ),
-            );
-        } else {
-            self.log(LogLevel::Error, format!("{name}: {reason}"));
-            self.failed.insert(
-                name.clone(),
-                FailedApp {
-                    origin,
-                    reason: reason.clone(),
-                    version: Some(version),
-                    manifest: Some(manifest),
-                    revision,
-                },
-            );
         }
         for waiter in waiters {
-            self.reply_error(&waiter, 500, format!("{name}: cannot start: {reason}"));
+            let message = format!("{name}: cannot start: {reason}");
+            self.reply_error(&waiter, status::INTERNAL_ERROR, message);
         }
         self.out
             .push_back(Output::DeployFailed { app: name, reason });
+    }
+
+    /// A successor `id` of `old` could not start: the running version goes on as it was.
+    fn abandon_successor(
+        &mut self,
+        name: &str,
+        id: AppId,
+        old: AppId,
+        revision: Option<u64>,
+        reason: &str,
+    ) {
+        if self.successors.get(name) == Some(&id) {
+            self.successors.remove(name);
+        }
+        // The store made this version current; the running one must be current again, or its
+        // next worker (or the next start of the node) would load the refused code.
+        let running = self.apps.get(&old).and_then(|a| a.revision);
+        if let (Some(from), Some(to)) = (revision, running) {
+            if from != to {
+                self.store(
+                    StoreOp::Revert {
+                        app: name.to_owned(),
+                        to,
+                        from,
+                    },
+                    StoreWait::Tidy {
+                        what: format!("{name}: cannot restore revision {to} in the store"),
+                    },
+                );
+            }
+        }
+        let version = self.apps.get(&id).map_or(0, |a| a.manifest.version);
+        self.log(
+            LogLevel::Error,
+            format!(
+                "{name}: version {version} not deployed, the running version goes on: {reason}"
+            ),
+        );
     }
 
     /// Stops app `name` (and a successor still starting) gracefully and forgets it. Only an
@@ -432,21 +501,23 @@ impl Node {
             self.abandon(now, pending, "the app was removed".to_owned());
         }
         if let Some(app) = self.apps.get_mut(&id) {
-            app.removed = true;
-            app.stop_fs_tasks(&mut self.out);
+            if app.phase != Phase::Failed {
+                app.phase = Phase::Removed;
+            }
             app.timers = Timers::new();
             app.engine.stop(now.mono);
         }
+        self.drive_all(now, id, |d, cx| d.stop(cx));
         true
     }
 
-    /// The serving version of app `name`, unless it has been removed (it may still be
-    /// finishing its jobs, but it answers to its name no more).
+    /// The serving version of app `name`, unless it has been removed or could not start (it
+    /// may still be finishing its jobs, but it answers to its name no more).
     pub(super) fn live(&self, name: &str) -> Option<&App> {
         self.names
             .get(name)
             .and_then(|id| self.apps.get(id))
-            .filter(|app| !app.removed)
+            .filter(|app| !matches!(app.phase, Phase::Removed | Phase::Failed))
     }
 
     pub(super) fn shutdown(&mut self, now: Now) {
@@ -468,12 +539,19 @@ impl Node {
         }
     }
 
-    /// Drops a stopped version and closes the endpoints that are still its own.
+    /// Drops a stopped version and closes the endpoints that are still its own. A version
+    /// that took over state from an older one still finishing its jobs waits for it: the
+    /// older one's replies reach their clients through this one's drivers.
     pub(super) fn forget(&mut self, now: Now, id: AppId) {
-        let Some(mut app) = self.apps.remove(&id) else {
+        if self.apps.values().any(|a| a.successor == Some(id)) {
+            return;
+        }
+        self.drive_all(now, id, |d, cx| d.stop(cx));
+        self.close_endpoints(now, id);
+        self.drive_all(now, id, |d, cx| d.close(cx));
+        let Some(app) = self.apps.remove(&id) else {
             return;
         };
-        app.stop_fs_tasks(&mut self.out);
         // A successor waiting to take over shared endpoints from this version loses them.
         let orphan = self
             .successors
@@ -487,103 +565,121 @@ impl Node {
         if self.names.get(&*app.name) == Some(&id) {
             self.names.remove(&*app.name);
         }
-        for endpoint in &app.endpoints {
-            if self.endpoints.get(endpoint).is_some_and(|o| o.app == id) {
-                self.endpoints.remove(endpoint);
-                self.raw_endpoint_closed(now, *endpoint);
-                self.out.push_back(Output::Unbind {
-                    endpoint: *endpoint,
-                });
-            }
-        }
         for waiter in &app.waiters {
             let message = format!("{}: stopped before it was up", app.name);
-            self.reply_error(waiter, 500, message);
+            self.reply_error(waiter, status::INTERNAL_ERROR, message);
         }
-        if app.retired {
-            let current = self
-                .names
-                .get(&*app.name)
-                .and_then(|c| self.apps.get(c))
-                .and_then(|c| c.revision);
-            if let Some(revision) = app.revision.filter(|r| Some(*r) != current) {
-                let name = app.name.to_string();
-                self.store(
-                    StoreOp::DropRevision {
-                        app: name.clone(),
-                        revision,
-                    },
-                    StoreWait::Tidy {
-                        what: format!("{name}: cannot remove revision {revision} from the store"),
-                    },
-                );
-            }
-            self.log(
-                LogLevel::Info,
-                format!(
-                    "{}: version {} retired: its last jobs finished",
-                    app.name, app.manifest.version
-                ),
-            );
-        } else if !app.failed {
-            self.out.push_back(Output::AppStopped {
+        match app.phase {
+            Phase::Retired => self.retired(&app),
+            Phase::Failed => {}
+            _ => self.out.push_back(Output::AppStopped {
                 app: app.name.to_string(),
-            });
+            }),
+        }
+        let waiting = app
+            .successor
+            .filter(|next| self.apps.get(next).is_some_and(|a| a.engine.is_stopped()));
+        if let Some(next) = waiting {
+            self.forget(now, next);
         }
         if self.shutting_down && self.apps.is_empty() {
             self.out.push_back(Output::Stopped);
         }
     }
+
+    /// Closes the endpoints version `id` still owns; a driver of a later version serving one
+    /// of them (through a hand-over) hears of it.
+    fn close_endpoints(&mut self, now: Now, id: AppId) {
+        let Some(app) = self.apps.get(&id) else {
+            return;
+        };
+        let endpoints = app.endpoints.clone();
+        for endpoint in endpoints {
+            let Some(owner) = self.endpoints.get(&endpoint).copied() else {
+                continue;
+            };
+            if owner.app != id {
+                continue;
+            }
+            self.endpoints.remove(&endpoint);
+            if let Some(task) = owner.task {
+                let input = DriverInput::Unbound { endpoint };
+                self.drive(now, (id, task), |d, cx| d.handle(cx, input));
+            }
+            self.out.push_back(Output::Unbind { endpoint });
+        }
+    }
+
+    /// A replaced version is gone: its revision leaves the store unless it is current.
+    fn retired(&mut self, app: &App) {
+        let current = self
+            .names
+            .get(&*app.name)
+            .and_then(|c| self.apps.get(c))
+            .and_then(|c| c.revision);
+        if let Some(revision) = app.revision.filter(|r| Some(*r) != current) {
+            let name = app.name.to_string();
+            self.store(
+                StoreOp::DropRevision {
+                    app: name.clone(),
+                    revision,
+                },
+                StoreWait::Tidy {
+                    what: format!("{name}: cannot remove revision {revision} from the store"),
+                },
+            );
+        }
+        self.log(
+            LogLevel::Info,
+            format!(
+                "{}: version {} retired: its last jobs finished",
+                app.name, app.manifest.version
+            ),
+        );
+    }
 }
 
-fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> App {
-    let task_names: Vec<Arc<str>> = manifest
-        .tasks
-        .iter()
-        .map(|t| Arc::from(t.name.as_str()))
-        .collect();
+/// A version of `manifest`, with a driver per task; or why it cannot run.
+fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result<App, String> {
+    let mut tasks = Vec::with_capacity(manifest.tasks.len());
+    for task in &manifest.tasks {
+        let Some(driver) = registry::driver(task) else {
+            let kind = task.kind.type_name();
+            return Err(format!("task {:?}: no driver for type {kind:?}", task.name));
+        };
+        tasks.push(TaskSlot {
+            name: Arc::from(task.name.as_str()),
+            endpoint: None,
+            driver: Some(driver),
+            handed_to: None,
+        });
+    }
+    let task_names: Vec<Arc<str>> = tasks.iter().map(|t| t.name.clone()).collect();
     let name: Arc<str> = Arc::from(manifest.app.as_str());
     let engine = Engine::new(
         now.mono,
         id,
         name.clone(),
         manifest.engine.clone(),
-        task_names.clone(),
+        task_names,
     );
-    App {
+    Ok(App {
         name,
         origin,
         engine,
-        tasks: task_names
-            .into_iter()
-            .map(|name| TaskSlot {
-                name,
-                endpoint: None,
-                timer: None,
-                next_due: None,
-            })
-            .collect(),
+        tasks,
         pubsub: None,
         endpoints: Vec::new(),
-        unbound: 0,
-        started: false,
-        failed: false,
+        phase: Phase::Binding { unbound: 0 },
         timers: Timers::new(),
-        cron: Default::default(),
         dropped_publications: 0,
-        pending_logs: Vec::new(),
         revision: None,
         replaces: None,
+        successor: None,
         inherited: Vec::new(),
-        retired: false,
-        removed: false,
-        awaiting_worker: false,
         waiters: Vec::new(),
-        finished_schedules: Vec::new(),
-        fs: Default::default(),
-        raw_replies: Vec::new(),
         manifest,
-    }
+    })
 }
 
 fn set_endpoint(app: &mut App, task: Option<usize>, endpoint: EndpointId) {
@@ -593,60 +689,31 @@ fn set_endpoint(app: &mut App, task: Option<usize>, endpoint: EndpointId) {
     }
 }
 
-/// The endpoints a manifest's tasks and pubsub need.
-fn bindings(manifest: &Manifest) -> Vec<Binding> {
-    let mut all = Vec::new();
-    for (index, task) in manifest.tasks.iter().enumerate() {
-        let (kind, address, subscribe) = match &task.kind {
-            TaskKind::NativeServer { endpoint, .. } | TaskKind::ZeromqServer { endpoint, .. } => {
-                (SocketKind::Router, endpoint.clone(), Vec::new())
-            }
-            TaskKind::ZeromqSink { endpoint, .. } | TaskKind::NativeSink { endpoint, .. } => {
-                (SocketKind::Pull, endpoint.clone(), Vec::new())
-            }
-            TaskKind::ZeromqSubscriber {
-                endpoint,
-                subscribe,
-                ..
-            } => {
-                let prefixes = if subscribe.is_empty() {
-                    vec![Bytes::new()]
-                } else {
-                    subscribe.iter().map(|s| Bytes::from(s.clone())).collect()
-                };
-                (SocketKind::Sub, endpoint.clone(), prefixes)
-            }
-            TaskKind::RawServer { endpoint, .. } => (SocketKind::Tcp, endpoint.clone(), Vec::new()),
-            _ => continue,
-        };
-        all.push(Binding {
-            task: Some(index),
-            kind,
-            address,
-            subscribe,
-        });
-    }
-    if let Some(pubsub) = &manifest.pubsub {
-        all.push(Binding {
-            task: None,
-            kind: SocketKind::Pub,
-            address: pubsub.endpoint.clone(),
-            subscribe: Vec::new(),
-        });
+/// The endpoints a version's tasks and pubsub need.
+fn bindings(app: &App) -> Vec<Need> {
+    let mut all: Vec<Need> = app
+        .tasks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, t)| Some((Some(index), t.driver.as_ref()?.binding()?)))
+        .collect();
+    if let Some(pubsub) = &app.manifest.pubsub {
+        all.push((None, Binding::new(SocketKind::Pub, &pubsub.endpoint)));
     }
     all
 }
 
-/// The endpoints the running version `id` owns, with what each is.
+/// The endpoints the running version `id` owns, with what each is. Two bindings can share
+/// one socket when they are equal: the same type at the same address (and, for a subscriber,
+/// the same prefixes). A native-server and a zeromq-server are both ROUTERs.
 fn old_bindings(
     old: &App,
     owners: &HashMap<EndpointId, EndpointOwner>,
     id: AppId,
 ) -> Vec<(EndpointId, Binding)> {
-    let all = bindings(&old.manifest);
     let mut shared = Vec::new();
-    for binding in all {
-        let endpoint = match binding.task {
+    for (task, binding) in bindings(old) {
+        let endpoint = match task {
             Some(task) => old.tasks.get(task).and_then(|t| t.endpoint),
             None => old.pubsub,
         };
@@ -657,12 +724,6 @@ fn old_bindings(
     shared
 }
 
-/// Whether two bindings can share one socket: the same type at the same address (and, for a
-/// subscriber, the same prefixes). A native-server and a zeromq-server are both ROUTERs.
-fn same_socket(a: &Binding, b: &Binding) -> bool {
-    a.kind == b.kind && a.address == b.address && a.subscribe == b.subscribe
-}
-
 fn origin_phrase(origin: AppOrigin) -> &'static str {
     match origin {
         AppOrigin::CommandLine => "given on the command line",
@@ -671,23 +732,18 @@ fn origin_phrase(origin: AppOrigin) -> &'static str {
     }
 }
 
-fn endpoint_address(manifest: &Manifest, task: Option<usize>) -> Option<String> {
-    match task {
-        None => manifest.pubsub.as_ref().map(|p| p.endpoint.clone()),
-        Some(index) => manifest
-            .tasks
-            .get(index)
-            .and_then(|t| t.kind.endpoint())
-            .map(|(address, _)| address)
-            .map(str::to_owned),
-    }
+fn endpoint_address(app: &App, task: Option<usize>) -> Option<String> {
+    bindings(app)
+        .into_iter()
+        .find(|(t, _)| *t == task)
+        .map(|(_, b)| b.address)
 }
 
-/// Addresses an app binds (a subscriber connects, so it cannot conflict).
-fn endpoint_addresses(manifest: &Manifest) -> Vec<String> {
-    bindings(manifest)
+/// Addresses a version binds (a subscriber connects, so it cannot conflict).
+fn endpoint_addresses(app: &App) -> Vec<String> {
+    bindings(app)
         .into_iter()
-        .filter(|b| b.kind != SocketKind::Sub)
-        .map(|b| b.address)
+        .filter(|(_, b)| b.kind != SocketKind::Sub)
+        .map(|(_, b)| b.address)
         .collect()
 }

@@ -97,7 +97,7 @@ impl Node {
 }
 
 fn state_of(app: &App) -> &'static str {
-    if !app.started {
+    if !app.started() {
         "starting"
     } else {
         app.engine.state().name()

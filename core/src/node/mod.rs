@@ -4,21 +4,36 @@
 
 mod app;
 mod control;
-mod cron_tasks;
-mod fs_tasks;
+mod dispatch;
+mod driver;
 pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
-mod native_server;
 mod publication;
-mod raw_server;
+pub(crate) mod registry;
 mod route;
 mod scheduler;
-mod sinks;
 mod spawn;
-mod timer_tasks;
-mod zmq_server;
+
+// Every task type, one line per driver module: the module (`node/<module>.rs`), then each
+// manifest `type` it runs with its key reader and its driver maker. Adding a task type is its
+// file and its line here (docs/drivers.md).
+registry::drivers! {
+    timer_tasks => [
+        ("recurring-timer", parse_recurring, recurring),
+        ("drifting-timer", parse_drifting, drifting),
+    ],
+    cron_tasks => [("cron", parse, make)],
+    manual_scheduler => [("manual-scheduler", parse, make)],
+    fs_tasks => [("filesystem-monitor", parse, make)],
+    zmq_server => [("zeromq-server", parse, make)],
+    native_server => [("native-server", parse, make)],
+    sinks => [("zeromq-sink", parse_sink, make)],
+    native_sink => [("native-sink", parse, make)],
+    subscriber => [("zeromq-subscriber", parse, make)],
+    raw_server => [("raw-server", parse, make)],
+}
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -26,24 +41,29 @@ use std::time::Instant;
 
 pub use control::DEFAULT_CONTROL_MAX_MESSAGE;
 pub use io::{
-    AppOrigin, FsEvent, FsEventKind, Input, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone,
-    StoreOp, StoredApp,
+    AppOrigin, BindError, FsEvent, FsEventKind, Input, Output, ScheduledJob, SocketKind,
+    SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
 pub use route::Route;
 
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId, WorkerId};
-use crate::manifest::TaskKind;
 use crate::process::LogLevel;
 use crate::time::Now;
 use app::App;
+use driver::DriverInput;
+
+/// The `run_dir` of [`NodeConfig::default`].
+pub const DEFAULT_RUN_DIR: &str = "/tmp";
 
 /// What a node is told when it is made; everything here comes from the runtime's world.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
     /// The host name in pubsub envelopes.
     pub hostname: String,
-    /// Where worker channel sockets go (keep it short: Unix socket paths are limited).
+    /// Where worker channel sockets go (keep it short: Unix socket paths are limited). The
+    /// default is [`DEFAULT_RUN_DIR`]; a runtime gives its own folder (the core reads no
+    /// environment to find one).
     pub run_dir: PathBuf,
     /// The Python interpreter for `python` apps.
     pub python: String,
@@ -71,7 +91,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             hostname: "localhost".to_owned(),
-            run_dir: std::env::temp_dir(),
+            run_dir: PathBuf::from(DEFAULT_RUN_DIR),
             python: "python3".to_owned(),
             python_path: None,
             javascript_sdk: None,
@@ -110,9 +130,8 @@ pub struct Node {
     endpoints: HashMap<EndpointId, EndpointOwner>,
     next_app: u64,
     next_endpoint: u64,
-    sessions: native_server::Sessions,
-    /// Raw-server connections (node-wide for the same reason as `sessions`).
-    raw: raw_server::Conns,
+    /// What drivers share across versions: tokens, connections.
+    shared: driver::Shared,
     out: VecDeque<Output>,
     shutting_down: bool,
 }
@@ -132,8 +151,7 @@ impl Node {
             endpoints: HashMap::new(),
             next_app: 1,
             next_endpoint: 1,
-            sessions: native_server::Sessions::default(),
-            raw: raw_server::Conns::default(),
+            shared: driver::Shared::default(),
             out: VecDeque::new(),
             shutting_down: false,
         };
@@ -150,7 +168,7 @@ impl Node {
         self.started_at.get_or_insert(now.mono);
         self.fire_timers(now);
         match input {
-            Input::Timeout => {}
+            Input::Tick => {}
             Input::Deploy { manifest, origin } => {
                 self.deploy(now, *manifest, origin, None, None);
             }
@@ -167,15 +185,26 @@ impl Node {
                 endpoint,
                 conn,
                 peer,
-            } => self.raw_accepted(now, endpoint, conn, peer),
-            Input::ConnData { conn, bytes } => self.raw_data(now, conn, bytes),
-            Input::ConnEof { conn } => self.raw_eof(now, conn),
-            Input::ConnClosed { conn } => self.raw_closed(now, conn),
-            Input::WorkerConnected { .. } => {}
+            } => self.accepted(now, endpoint, conn, peer),
+            Input::ConnData { conn, bytes } => {
+                self.conn_input(now, conn, DriverInput::ConnData { conn, bytes })
+            }
+            Input::ConnEof { conn } => self.conn_input(now, conn, DriverInput::ConnEof { conn }),
+            Input::ConnClosed { conn } => {
+                self.conn_input(now, conn, DriverInput::ConnClosed { conn });
+                self.shared.conns.remove(&conn);
+            }
+            Input::WorkerConnected { .. } | Input::WorkerDisconnected { .. } => {}
+            input => self.worker_input(now, input),
+        }
+        self.drain_engines(now);
+    }
+
+    fn worker_input(&mut self, now: Now, input: Input) {
+        match input {
             Input::WorkerData { worker, bytes } => {
                 self.with_engine(worker, |e| e.worker_data(now.mono, worker, &bytes))
             }
-            Input::WorkerDisconnected { .. } => {}
             Input::WorkerStderr { worker, line } => {
                 self.with_engine(worker, |e| e.worker_stderr(worker, &line))
             }
@@ -184,13 +213,24 @@ impl Node {
                 self.out.push_back(Output::CloseWorker { worker });
             }
             Input::SpawnFailed { worker, error } => {
+                let error = error.to_string();
                 self.with_engine(worker, |e| e.spawn_failed(now.mono, worker, &error));
                 self.out.push_back(Output::CloseWorker { worker });
             }
-            Input::FsEvents { watch, events } => self.fs_events(now, watch, events),
-            Input::WatchFailed { watch, error } => self.watch_failed(now, watch, error),
+            Input::FsEvents { watch, events } => {
+                let input = DriverInput::FsEvents { watch, events };
+                self.drive(now, (watch.app(), watch.task()), |d, cx| {
+                    d.handle(cx, input)
+                });
+            }
+            Input::WatchFailed { watch, error } => {
+                let input = DriverInput::WatchFailed { watch, error };
+                self.drive(now, (watch.app(), watch.task()), |d, cx| {
+                    d.handle(cx, input)
+                });
+            }
+            _ => {}
         }
-        self.drain_engines(now);
     }
 
     /// The next thing to do, if any.
@@ -198,7 +238,7 @@ impl Node {
         self.out.pop_front()
     }
 
-    /// When the node next needs time (`Input::Timeout`), if ever.
+    /// When the node next needs time (`Input::Tick`), if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.apps
             .values()
@@ -223,72 +263,6 @@ impl Node {
     fn with_engine(&mut self, worker: WorkerId, f: impl FnOnce(&mut Engine<Route>)) {
         if let Some(app) = self.apps.get_mut(&worker.app()) {
             f(&mut app.engine);
-        }
-    }
-
-    fn fire_timers(&mut self, now: Now) {
-        let ids: Vec<AppId> = self.apps.keys().copied().collect();
-        for id in ids {
-            if let Some(app) = self.apps.get_mut(&id) {
-                app.fire_timers(now, &self.config, &mut self.out);
-            }
-        }
-        self.fire_scheduled(now);
-        self.drain_engines(now);
-    }
-
-    /// Carries engine outputs out, routing replies to their drivers; repeats while that
-    /// makes more (a drifting timer submits when its job ends).
-    fn drain_engines(&mut self, now: Now) {
-        loop {
-            let mut finished = Vec::new();
-            let mut scheduled = Vec::new();
-            let mut raw = Vec::new();
-            for (id, app) in self.apps.iter_mut() {
-                if app.drain(now, &self.config, &mut self.sessions, &mut self.out) {
-                    finished.push(*id);
-                }
-                scheduled.append(&mut app.finished_schedules);
-                raw.append(&mut app.raw_replies);
-            }
-            for (conn, seq, event) in raw {
-                self.raw_deliver(conn, seq, event);
-            }
-            for id in finished {
-                self.forget(now, id);
-            }
-            for id in scheduled {
-                self.finish_scheduled(&id);
-            }
-            // A successor that takes over or is abandoned makes outputs of its own.
-            if self.successors.is_empty() || !self.check_successors(now) {
-                return;
-            }
-        }
-    }
-
-    fn received(&mut self, now: Now, endpoint: EndpointId, frames: Vec<bytes::Bytes>) {
-        if self.control.owns(endpoint) {
-            self.control_received(now, endpoint, frames);
-            return;
-        }
-        let Some(owner) = self.endpoints.get(&endpoint).copied() else {
-            return;
-        };
-        let Some(app) = self.apps.get(&owner.app) else {
-            return;
-        };
-        let Some(task) = owner.task.and_then(|t| app.manifest.tasks.get(t)) else {
-            return;
-        };
-        match task.kind {
-            TaskKind::NativeServer { .. } => self.native_received(now, endpoint, owner, frames),
-            TaskKind::ZeromqServer { .. } => self.server_received(now, endpoint, owner, frames),
-            TaskKind::ZeromqSink { .. } | TaskKind::ZeromqSubscriber { .. } => {
-                self.sink_received(now, owner, frames)
-            }
-            TaskKind::NativeSink { .. } => self.native_sink_received(now, owner, frames),
-            _ => {}
         }
     }
 

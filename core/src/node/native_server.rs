@@ -1,40 +1,52 @@
-//! The native protocol on a ROUTER (PROTOCOL.md §2): requests stream in, replies stream out,
-//! each by its client-chosen sid.
+//! native-server: the native protocol on a ROUTER (PROTOCOL.md §2). Requests stream in,
+//! replies stream out, each by its client-chosen sid.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::route::Route;
-use super::{EndpointOwner, Node};
+use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
+use super::io::{Output, SocketKind};
 use crate::codec::native::{self, NativeMessage, Policy};
-use crate::engine::{JobId, JobPolicy, JobRequest, Origin, ReplyEvent, ReplyMode};
-use crate::ids::{AppId, EndpointId};
+use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
+use crate::ids::EndpointId;
+use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
+use crate::manifest::{Task, TaskKind};
 use crate::process::LogLevel;
-use crate::status::{self, Failure};
-use crate::time::Now;
+use crate::status;
 
-/// Open requests by (endpoint, client identity, sid), and how many each client has. They are
-/// the node's, not an app's: during a redeploy one endpoint serves requests that belong to
-/// two versions of an app, and a queued request moves from one to the other.
+/// The most native-protocol messages one ZeroMQ message carries to a client.
+const MAX_MESSAGES_PER_SEND: usize = 64;
+
+/// A client's request, by (endpoint, client identity, sid).
+type SessionKey = (EndpointId, Bytes, u64);
+
+/// Where a reply goes: the client's ROUTER identity, whether it framed its messages with an
+/// empty delimiter (echoed back), and its request's sid.
+#[derive(Debug, Clone)]
+struct Client {
+    endpoint: EndpointId,
+    peer: Bytes,
+    delimiter: bool,
+    sid: u64,
+}
+
+/// Open requests and how many each client has. They move with a redeploy: a request queued
+/// in the old version runs on the new one, and one running on the old workers still gets its
+/// later chunks and its reply.
 #[derive(Debug, Default)]
-pub(super) struct Sessions {
-    open: HashMap<(EndpointId, Bytes, u64), (AppId, JobId)>,
+struct Sessions {
+    open: HashMap<SessionKey, (JobRef, u64)>,
     per_peer: HashMap<(EndpointId, Bytes), usize>,
+    by_token: HashMap<u64, Client>,
 }
 
 impl Sessions {
-    fn get(&self, endpoint: EndpointId, peer: &Bytes, sid: u64) -> Option<(AppId, JobId)> {
-        self.open.get(&(endpoint, peer.clone(), sid)).copied()
-    }
-
-    /// A request's job moved to another app's engine (a redeploy).
-    pub fn moved(&mut self, endpoint: EndpointId, peer: &Bytes, sid: u64, to: (AppId, JobId)) {
-        if let Some(entry) = self.open.get_mut(&(endpoint, peer.clone(), sid)) {
-            *entry = to;
-        }
+    fn job(&self, endpoint: EndpointId, peer: &Bytes, sid: u64) -> Option<JobRef> {
+        self.open
+            .get(&(endpoint, peer.clone(), sid))
+            .map(|(job, _)| *job)
     }
 
     fn open_count(&self, endpoint: EndpointId, peer: &Bytes) -> usize {
@@ -44,15 +56,25 @@ impl Sessions {
             .unwrap_or(0)
     }
 
-    fn insert(&mut self, endpoint: EndpointId, peer: Bytes, sid: u64, job: (AppId, JobId)) {
+    fn insert(&mut self, client: Client, job: JobRef, token: u64) {
+        let Client {
+            endpoint,
+            ref peer,
+            sid,
+            ..
+        } = client;
         *self.per_peer.entry((endpoint, peer.clone())).or_insert(0) += 1;
-        self.open.insert((endpoint, peer, sid), job);
+        self.open
+            .insert((endpoint, peer.clone(), sid), (job, token));
+        self.by_token.insert(token, client);
     }
 
     /// Forgets a request once its terminal reply is on its way.
-    pub fn close(&mut self, endpoint: EndpointId, peer: &Bytes, sid: u64) {
-        if self.open.remove(&(endpoint, peer.clone(), sid)).is_some() {
-            let key = (endpoint, peer.clone());
+    fn close(&mut self, client: &Client) {
+        let key = (client.endpoint, client.peer.clone(), client.sid);
+        if let Some((_, token)) = self.open.remove(&key) {
+            self.by_token.remove(&token);
+            let key = (client.endpoint, client.peer.clone());
             if let Some(count) = self.per_peer.get_mut(&key) {
                 *count -= 1;
                 if *count == 0 {
@@ -61,10 +83,266 @@ impl Sessions {
             }
         }
     }
+
+    fn absorb(&mut self, other: Sessions) {
+        self.open.extend(other.open);
+        self.by_token.extend(other.by_token);
+        for (key, count) in other.per_peer {
+            *self.per_peer.entry(key).or_insert(0) += count;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct NativeServer {
+    endpoint: String,
+    max_message: usize,
+    sessions: Sessions,
+}
+
+/// native-server: `endpoint` (bound), `max-message`.
+pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::NativeServer {
+        endpoint: endpoint(o, Role::Bind, p),
+        max_message: max_message(o, ctx, p),
+    }
+}
+
+pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::NativeServer {
+        endpoint,
+        max_message,
+    } = &task.kind
+    else {
+        return None;
+    };
+    Some(Box::new(NativeServer {
+        endpoint: endpoint.clone(),
+        max_message: *max_message,
+        sessions: Sessions::default(),
+    }))
+}
+
+impl Driver for NativeServer {
+    fn binding(&self) -> Option<Binding> {
+        Some(Binding::new(SocketKind::Router, &self.endpoint))
+    }
+
+    fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {
+        match input {
+            DriverInput::Received { endpoint, frames } => self.received(cx, endpoint, frames),
+            DriverInput::Unbound { endpoint } => {
+                let gone: Vec<Client> = (self.sessions.by_token.values())
+                    .filter(|c| c.endpoint == endpoint)
+                    .cloned()
+                    .collect();
+                for client in gone {
+                    self.sessions.close(&client);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn reply(&mut self, cx: &mut Cx<'_>, token: u64, event: ReplyEvent) {
+        if matches!(event, ReplyEvent::Head(_)) {
+            return; // an HTTP reply head: the native protocol has no place for it
+        }
+        let Some(client) = self.sessions.by_token.get(&token).cloned() else {
+            return;
+        };
+        if event.is_terminal() {
+            self.sessions.close(&client);
+        }
+        let message = reply_message(client.sid, &event);
+        send_reply(cx, &client, message);
+    }
+
+    fn hand_over(&mut self, _cx: &mut Cx<'_>) -> Option<Handover> {
+        Some(Box::new(std::mem::take(&mut self.sessions)))
+    }
+
+    fn take_over(&mut self, _cx: &mut Cx<'_>, from: Handover) {
+        if let Ok(sessions) = from.downcast::<Sessions>() {
+            self.sessions.absorb(*sessions);
+        }
+    }
+
+    fn job_moved(&mut self, token: u64, to: JobRef) {
+        if let Some(client) = self.sessions.by_token.get(&token) {
+            let key = (client.endpoint, client.peer.clone(), client.sid);
+            if let Some(entry) = self.sessions.open.get_mut(&key) {
+                entry.0 = to;
+            }
+        }
+    }
+}
+
+impl NativeServer {
+    /// A message on the endpoint: `[identity, ("",) message...]`.
+    fn received(&mut self, cx: &mut Cx<'_>, endpoint: EndpointId, frames: Vec<Bytes>) {
+        let mut incoming = frames.into_iter();
+        let Some(peer) = incoming.next() else { return };
+        let mut rest: Vec<Bytes> = incoming.collect();
+        let delimiter = rest.first().is_some_and(|f| f.is_empty());
+        if delimiter {
+            rest.remove(0);
+        }
+        let client = Client {
+            endpoint,
+            peer,
+            delimiter,
+            sid: 0,
+        };
+        let mut replies = Vec::new();
+        let mut bad = Vec::new();
+        for frame in rest {
+            match NativeMessage::decode(&frame, self.max_message) {
+                Ok(message) => self.message(cx, &client, message, &mut replies),
+                Err(e) => {
+                    replies.push(native::encode_error(0, status::BAD_REQUEST, &e.to_string()));
+                    bad.push(e.to_string());
+                }
+            }
+        }
+        for reply in replies {
+            let frames = reply_frames(client.peer.clone(), delimiter, reply);
+            cx.out().push_back(Output::Send { endpoint, frames });
+        }
+        if let Some(first) = bad.first() {
+            let message = format!(
+                "{}: {} bad native frame(s) from a client: {first}",
+                cx.app_name(),
+                bad.len()
+            );
+            cx.log(LogLevel::Debug, message);
+        }
+    }
+
+    /// One decoded message; what it answers at once goes to `replies`.
+    fn message(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: &Client,
+        message: NativeMessage,
+        replies: &mut Vec<Bytes>,
+    ) {
+        let (endpoint, peer) = (client.endpoint, &client.peer);
+        match message {
+            NativeMessage::Open {
+                sid,
+                event,
+                policy,
+                auth,
+            } => {
+                let client = Client {
+                    sid,
+                    ..client.clone()
+                };
+                let job = Job {
+                    event: (!event.is_empty()).then(|| event.as_str().into()),
+                    policy: policy_of(&policy),
+                    mode: ReplyMode::Stream,
+                    origin: auth.map(|a| {
+                        Box::new(Origin {
+                            user: Some(a.user),
+                            peer: None,
+                            http: None,
+                        })
+                    }),
+                    body: None,
+                };
+                if let Err((sid, code, message)) = self.open(cx, client, job) {
+                    replies.push(native::encode_error(sid, code, &message));
+                }
+            }
+            NativeMessage::Chunk { sid, data } => {
+                if let Some(job) = self.sessions.job(endpoint, peer, sid) {
+                    cx.push_chunk(job, data);
+                }
+            }
+            NativeMessage::Choke { sid } => {
+                if let Some(job) = self.sessions.job(endpoint, peer, sid) {
+                    cx.end_request(job);
+                }
+            }
+            NativeMessage::Cancel { sid } => {
+                if let Some(job) = self.sessions.job(endpoint, peer, sid) {
+                    cx.cancel(job);
+                }
+            }
+            NativeMessage::Ping { token } => replies.push(native::encode_pong(token)),
+            NativeMessage::Error { sid, .. } | NativeMessage::Pong { token: sid } => {
+                let message = format!("unexpected message from a client (sid or token {sid})");
+                replies.push(native::encode_error(0, status::BAD_REQUEST, &message));
+            }
+        }
+    }
+
+    /// Opens a request: a job, or why not (the sid to answer on, a code and a message).
+    fn open(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: Client,
+        job: Job,
+    ) -> Result<(), (u64, u32, String)> {
+        let sid = client.sid;
+        if sid == 0 {
+            return Err((0, status::BAD_REQUEST, "sid 0 is reserved".to_owned()));
+        }
+        if self
+            .sessions
+            .job(client.endpoint, &client.peer, sid)
+            .is_some()
+        {
+            return Err((
+                sid,
+                status::BAD_REQUEST,
+                format!("sid {sid} is already open"),
+            ));
+        }
+        let max_open = cx.config().max_open_per_peer;
+        if self.sessions.open_count(client.endpoint, &client.peer) >= max_open {
+            let message = format!("too many open requests on this connection (limit {max_open})");
+            return Err((sid, status::UNAVAILABLE, message));
+        }
+        let token = cx.token();
+        match cx.submit(token, job) {
+            Ok(job) => {
+                self.sessions.insert(client, job, token);
+                Ok(())
+            }
+            Err(failure) => Err((sid, failure.code, failure.message)),
+        }
+    }
+}
+
+/// Sends one reply message to a client. Replies to one client that follow each other share
+/// one ZeroMQ message (the protocol allows several per message): fewer sends, same order.
+fn send_reply(cx: &mut Cx<'_>, client: &Client, message: Bytes) {
+    let (endpoint, peer, delimiter) = (client.endpoint, &client.peer, client.delimiter);
+    if let Some(Output::Send {
+        endpoint: e,
+        frames,
+    }) = cx.out().back_mut()
+    {
+        let header = if delimiter { 2 } else { 1 };
+        let same_client = *e == endpoint
+            && frames.first() == Some(peer)
+            && (frames.len() > header)
+            && (!delimiter || frames.get(1).is_some_and(|f| f.is_empty()))
+            && (delimiter || frames.get(1).is_some_and(|f| !f.is_empty()));
+        if same_client && frames.len() < header + MAX_MESSAGES_PER_SEND {
+            frames.push(message);
+            return;
+        }
+    }
+    let frames = reply_frames(peer.clone(), delimiter, message);
+    cx.out().push_back(Output::Send { endpoint, frames });
 }
 
 /// The reply frames for a client: identity, the delimiter if it used one, the message.
-pub(super) fn reply_frames(peer: Bytes, delimiter: bool, message: Bytes) -> Vec<Bytes> {
+fn reply_frames(peer: Bytes, delimiter: bool, message: Bytes) -> Vec<Bytes> {
     if delimiter {
         vec![peer, Bytes::new(), message]
     } else {
@@ -73,7 +351,7 @@ pub(super) fn reply_frames(peer: Bytes, delimiter: bool, message: Bytes) -> Vec<
 }
 
 /// One reply event as a native-protocol message.
-pub(super) fn reply_message(sid: u64, event: &ReplyEvent) -> Bytes {
+fn reply_message(sid: u64, event: &ReplyEvent) -> Bytes {
     match event {
         ReplyEvent::Chunk(data) => native::encode_chunk(sid, data),
         ReplyEvent::End => native::encode_choke(sid),
@@ -86,163 +364,16 @@ pub(super) fn reply_message(sid: u64, event: &ReplyEvent) -> Bytes {
             Bytes::from(out)
         }
         ReplyEvent::Error(f) => native::encode_error(sid, f.code, &f.message),
-        // The native protocol has no reply head; `App::deliver` drops heads before this.
+        // Dropped by `reply` before it gets here.
         ReplyEvent::Head(_) => Bytes::new(),
     }
 }
 
+/// A native request's policy as the engine's.
 pub(super) fn policy_of(policy: &Policy) -> JobPolicy {
     JobPolicy {
         urgent: policy.urgent,
         timeout: policy.timeout_ms.map(Duration::from_millis),
         deadline: policy.deadline_ms.map(Duration::from_millis),
-    }
-}
-
-impl Node {
-    /// A message on a native-server endpoint: `[identity, ("",) message...]`.
-    pub(super) fn native_received(
-        &mut self,
-        now: Now,
-        endpoint: EndpointId,
-        owner: EndpointOwner,
-        frames: Vec<Bytes>,
-    ) {
-        let task = owner.task.unwrap_or(0);
-        let mut incoming = frames.into_iter();
-        let Some(peer) = incoming.next() else { return };
-        let mut rest: Vec<Bytes> = incoming.collect();
-        let delimiter = rest.first().is_some_and(|f| f.is_empty());
-        if delimiter {
-            rest.remove(0);
-        }
-        let max_open = self.config.max_open_per_peer;
-        let sessions = &mut self.sessions;
-        let apps = &mut self.apps;
-        let Some(app) = apps.get(&owner.app) else {
-            return;
-        };
-        let max_message = match app.manifest.tasks.get(task).map(|t| &t.kind) {
-            Some(crate::manifest::TaskKind::NativeServer { max_message, .. }) => *max_message,
-            _ => app.engine.config().max_message,
-        };
-        let mut replies: Vec<Bytes> = Vec::new();
-        let mut bad = Vec::new();
-        for frame in rest {
-            let message = match NativeMessage::decode(&frame, max_message) {
-                Ok(m) => m,
-                Err(e) => {
-                    replies.push(native::encode_error(0, status::BAD_REQUEST, &e.to_string()));
-                    bad.push(e.to_string());
-                    continue;
-                }
-            };
-            match message {
-                NativeMessage::Open {
-                    sid,
-                    event,
-                    policy,
-                    auth,
-                } => {
-                    if sid == 0 {
-                        replies.push(native::encode_error(
-                            0,
-                            status::BAD_REQUEST,
-                            "sid 0 is reserved",
-                        ));
-                        continue;
-                    }
-                    if sessions.get(endpoint, &peer, sid).is_some() {
-                        let message = format!("sid {sid} is already open");
-                        replies.push(native::encode_error(sid, status::BAD_REQUEST, &message));
-                        continue;
-                    }
-                    if sessions.open_count(endpoint, &peer) >= max_open {
-                        let message =
-                            format!("too many open requests on this connection (limit {max_open})");
-                        replies.push(native::encode_error(sid, status::UNAVAILABLE, &message));
-                        continue;
-                    }
-                    let Some(app) = apps.get_mut(&owner.app) else {
-                        continue;
-                    };
-                    let event: Arc<str> = if event.is_empty() {
-                        app.tasks[task].name.clone()
-                    } else {
-                        Arc::from(event.as_str())
-                    };
-                    let origin = auth.map(|a| {
-                        Box::new(Origin {
-                            user: Some(a.user),
-                            peer: None,
-                            http: None,
-                        })
-                    });
-                    let request = JobRequest {
-                        task,
-                        event,
-                        policy: policy_of(&policy),
-                        reply: Route::Native {
-                            endpoint,
-                            peer: peer.clone(),
-                            delimiter,
-                            sid,
-                        },
-                        mode: ReplyMode::Stream,
-                        origin,
-                        body: None,
-                    };
-                    match app.engine.submit(now.mono, request) {
-                        Ok(job) => sessions.insert(endpoint, peer.clone(), sid, (owner.app, job)),
-                        Err(Failure { code, message }) => {
-                            replies.push(native::encode_error(sid, code, &message))
-                        }
-                    }
-                }
-                NativeMessage::Chunk { sid, data } => {
-                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
-                        if let Some(app) = apps.get_mut(&owner) {
-                            app.engine.push_chunk(job, data);
-                        }
-                    }
-                }
-                NativeMessage::Choke { sid } => {
-                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
-                        if let Some(app) = apps.get_mut(&owner) {
-                            app.engine.end_request(job);
-                        }
-                    }
-                }
-                NativeMessage::Cancel { sid } => {
-                    if let Some((owner, job)) = sessions.get(endpoint, &peer, sid) {
-                        if let Some(app) = apps.get_mut(&owner) {
-                            app.engine.cancel(now.mono, job);
-                        }
-                    }
-                }
-                NativeMessage::Ping { token } => replies.push(native::encode_pong(token)),
-                NativeMessage::Error { sid, .. } | NativeMessage::Pong { token: sid } => {
-                    let message = format!("unexpected message from a client (sid or token {sid})");
-                    replies.push(native::encode_error(0, status::BAD_REQUEST, &message));
-                }
-            }
-        }
-        let app_name = apps.get(&owner.app).map(|a| a.name.clone());
-        let app_name = app_name.as_deref().unwrap_or("?");
-        for reply in replies {
-            self.out.push_back(super::Output::Send {
-                endpoint,
-                frames: reply_frames(peer.clone(), delimiter, reply),
-            });
-        }
-        if let Some(first) = bad.first() {
-            self.log(
-                LogLevel::Debug,
-                format!(
-                    "{app_name}: {} bad native frame(s) from a client: {first}",
-                    bad.len()
-                ),
-            );
-        }
     }
 }

@@ -13,13 +13,13 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::control::{Requester, StoreWait};
+use super::driver::DriverInput;
 use super::io::{ScheduledJob, StoreDone, StoreOp};
-use super::route::Route;
 use super::Node;
 use crate::control::{check_app_name, When};
-use crate::engine::{JobPolicy, JobRequest, ReplyMode};
 use crate::manifest::TaskKind;
 use crate::process::LogLevel;
+use crate::status;
 use crate::time::{after, Now};
 use crate::timers::{TimerHandle, Timers};
 
@@ -121,16 +121,19 @@ impl Node {
         );
     }
 
-    fn check_schedulable(&self, app: &str, task: &str) -> Result<(), (u16, String)> {
+    fn check_schedulable(&self, app: &str, task: &str) -> Result<(), (u32, String)> {
         let Some(running) = self.live(app) else {
-            return Err((404, format!("no app named {app:?}")));
+            return Err((status::NOT_FOUND, format!("no app named {app:?}")));
         };
         let Some(found) = running.manifest.tasks.iter().find(|t| t.name == task) else {
-            return Err((404, format!("app {app:?} has no task {task:?}")));
+            return Err((
+                status::NOT_FOUND,
+                format!("app {app:?} has no task {task:?}"),
+            ));
         };
         if !matches!(found.kind, TaskKind::ManualScheduler) {
             return Err((
-                400,
+                status::BAD_REQUEST,
                 format!(
                     "task {task:?} of {app:?} is a {}, not a manual-scheduler",
                     found.kind.type_name()
@@ -145,7 +148,7 @@ impl Node {
         now: Now,
         requester: Requester,
         job: ScheduledJob,
-        result: Result<StoreDone, String>,
+        result: Result<StoreDone, super::io::StoreError>,
     ) {
         match result {
             Ok(_) => {
@@ -162,19 +165,23 @@ impl Node {
             }
             Err(error) => {
                 let message = format!("cannot store the job: {error}");
-                self.reply_error(&requester, 500, message);
+                self.reply_error(&requester, status::INTERNAL_ERROR, message);
             }
         }
     }
 
     pub(super) fn control_unschedule(&mut self, requester: Requester, id: String) {
         let Some(pending) = self.scheduler.jobs.get_mut(id.as_str()) else {
-            self.reply_error(&requester, 404, format!("no scheduled job {id:?}"));
+            self.reply_error(
+                &requester,
+                status::NOT_FOUND,
+                format!("no scheduled job {id:?}"),
+            );
             return;
         };
         let Some(timer) = pending.timer.take() else {
             let message = format!("job {id:?} is running already");
-            self.reply_error(&requester, 409, message);
+            self.reply_error(&requester, status::CONFLICT, message);
             return;
         };
         self.scheduler.timers.cancel(timer);
@@ -224,51 +231,31 @@ impl Node {
         }
     }
 
+    /// Hands a due job to its task's driver, which runs it (or publishes why not).
     fn submit_scheduled(
         &mut self,
         now: Now,
         id: &Arc<str>,
         job: &ScheduledJob,
     ) -> Result<(), String> {
-        let serving = self.live(&job.app).map(|a| a.engine.app_id());
-        let Some(app) = serving.and_then(|a| self.apps.get_mut(&a)) else {
+        let Some(app) = self.live(&job.app).map(|a| a.engine.app_id()) else {
             return Err("the app is not running".to_owned());
         };
-        let Some(task) = app
-            .manifest
-            .tasks
-            .iter()
-            .position(|t| t.name == job.task && matches!(t.kind, TaskKind::ManualScheduler))
-        else {
+        let task = self.apps.get(&app).and_then(|a| {
+            a.manifest
+                .tasks
+                .iter()
+                .position(|t| t.name == job.task && matches!(t.kind, TaskKind::ManualScheduler))
+        });
+        let Some(task) = task else {
             return Err("the app has no such manual-scheduler task any more".to_owned());
         };
-        let request = JobRequest {
-            task,
-            event: app.tasks[task].name.clone(),
-            policy: JobPolicy::default(),
-            reply: Route::Scheduled {
-                task,
-                id: id.clone(),
-            },
-            mode: ReplyMode::Collect {
-                limit: app.engine.config().max_message,
-            },
-            origin: None,
-            body: Some(vec![job.body.clone()]),
+        let input = DriverInput::Scheduled {
+            id: id.clone(),
+            body: job.body.clone(),
         };
-        match app.engine.submit(now.mono, request) {
-            Ok(_) => {
-                let message = format!("{}/{}: scheduled job {id} runs", job.app, job.task);
-                self.log(LogLevel::Info, message);
-                Ok(())
-            }
-            Err(failure) => {
-                let value =
-                    json!({"code": failure.code, "message": failure.message, "task": job.task});
-                app.publish(now, &self.config, &mut self.out, "engine", "error", &value);
-                Err(failure.to_string())
-            }
-        }
+        self.drive(now, (app, task), |d, cx| d.handle(cx, input));
+        Ok(())
     }
 
     /// A scheduled job's outcome is out: it leaves the node and the store.

@@ -2,111 +2,146 @@
 
 use std::time::{Duration, Instant};
 
-use super::app::{App, AppTimer};
-use super::route::Route;
-use crate::engine::{AppState, JobPolicy, JobRequest, ReplyMode};
-use crate::manifest::TaskKind;
-use crate::process::LogLevel;
+use super::driver::{Cx, Driver, DriverInput};
+use crate::engine::ReplyEvent;
+use crate::manifest::keys::{interval, Ctx, Obj, Problems};
+use crate::manifest::{Task, TaskKind};
 use crate::time::after;
-use crate::time::Now;
+use crate::timers::TimerHandle;
 
-impl App {
-    pub(super) fn start_timer_tasks(&mut self, now: Now) {
-        for index in 0..self.tasks.len() {
-            match self.manifest.tasks[index].kind {
-                TaskKind::RecurringTimer {
-                    interval,
-                    immediate,
-                } => {
-                    let first = if immediate {
-                        now.mono
-                    } else {
-                        after(now.mono, interval)
-                    };
-                    self.arm_task(index, first);
-                }
-                TaskKind::DriftingTimer { interval } => {
-                    self.arm_task(index, after(now.mono, interval))
-                }
-                _ => {}
-            }
-        }
+/// Its one timer's token.
+const DUE: u64 = 0;
+
+/// recurring-timer: `interval` (ms, required), `immediate` (default false).
+pub(crate) fn parse_recurring(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::RecurringTimer {
+        interval: interval(o, p),
+        immediate: o.bool("immediate", p).unwrap_or(false),
+    }
+}
+
+/// drifting-timer: `interval` (ms, required).
+pub(crate) fn parse_drifting(o: &mut Obj<'_>, _: &Ctx<'_>, p: &mut Problems) -> TaskKind {
+    TaskKind::DriftingTimer {
+        interval: interval(o, p),
+    }
+}
+
+/// Fires every `interval` on a fixed grid; runs may overlap.
+#[derive(Debug)]
+pub(super) struct Recurring {
+    interval: Duration,
+    immediate: bool,
+    timer: Option<TimerHandle>,
+    /// The grid's next point.
+    next_due: Option<Instant>,
+}
+
+pub(super) fn recurring(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::RecurringTimer {
+        interval,
+        immediate,
+    } = task.kind
+    else {
+        return None;
+    };
+    Some(Box::new(Recurring {
+        interval,
+        immediate,
+        timer: None,
+        next_due: None,
+    }))
+}
+
+impl Recurring {
+    fn arm(&mut self, cx: &mut Cx<'_>, at: Instant) {
+        cx.cancel_timer(&mut self.timer);
+        self.next_due = Some(at);
+        self.timer = cx.arm(at, DUE);
+    }
+}
+
+impl Driver for Recurring {
+    fn start(&mut self, cx: &mut Cx<'_>) {
+        let first = if self.immediate {
+            cx.now.mono
+        } else {
+            after(cx.now.mono, self.interval)
+        };
+        self.arm(cx, first);
     }
 
-    fn arm_task(&mut self, index: usize, at: Instant) {
-        let slot = &mut self.tasks[index];
-        self.timers.cancel_slot(&mut slot.timer);
-        slot.next_due = Some(at);
-        slot.timer = Some(self.timers.arm(at, AppTimer::Task(index)));
-    }
-
-    pub(super) fn timer_task_due(&mut self, now: Now, index: usize) {
-        let Some(slot) = self.tasks.get_mut(index) else {
+    fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {
+        let DriverInput::Timer { .. } = input else {
             return;
         };
-        slot.timer = None;
-        let due = slot.next_due.unwrap_or(now.mono);
-        let kind = self.manifest.tasks[index].kind.clone();
-        match kind {
-            TaskKind::RecurringTimer { interval, .. } => {
-                // Stay on the grid; after a stall, skip the points already missed rather than
-                // firing a burst to catch up.
-                let mut next = after(due, interval);
-                if next <= now.mono {
-                    let step = interval.as_nanos().max(1);
-                    let into = now.mono.saturating_duration_since(due).as_nanos() % step;
-                    next = after(now.mono, Duration::from_nanos((step - into) as u64));
-                }
-                self.arm_task(index, next);
-                self.submit_timer_job(now, index);
-            }
-            // A refused job never ends, so the drift starts from the refusal.
-            TaskKind::DriftingTimer { interval } if !self.submit_timer_job(now, index) => {
-                self.arm_task(index, after(now.mono, interval));
-            }
-            _ => {}
+        self.timer = None;
+        let now = cx.now.mono;
+        let due = self.next_due.unwrap_or(now);
+        // Stay on the grid; after a stall, skip the points already missed rather than firing
+        // a burst to catch up.
+        let mut next = after(due, self.interval);
+        if next <= now {
+            let step = self.interval.as_nanos().max(1);
+            let into = now.saturating_duration_since(due).as_nanos() % step;
+            next = after(now, Duration::from_nanos((step - into) as u64));
         }
+        self.arm(cx, next);
+        cx.submit_published(0, Vec::new(), "timer job");
     }
 
-    /// Submits the task's job; false if it was refused.
-    pub(super) fn submit_timer_job(&mut self, now: Now, index: usize) -> bool {
-        let name = self.tasks[index].name.clone();
-        let request = JobRequest {
-            task: index,
-            event: name.clone(),
-            policy: JobPolicy::default(),
-            reply: Route::Publish { task: index },
-            mode: ReplyMode::Collect {
-                limit: self.engine.config().max_message,
-            },
-            origin: None,
-            body: Some(Vec::new()),
+    fn reply(&mut self, cx: &mut Cx<'_>, _token: u64, event: ReplyEvent) {
+        cx.publish_reply(event);
+    }
+}
+
+/// Fires `interval` after the previous run ended; never overlaps.
+#[derive(Debug)]
+pub(super) struct Drifting {
+    interval: Duration,
+    timer: Option<TimerHandle>,
+}
+
+pub(super) fn drifting(task: &Task) -> Option<Box<dyn Driver>> {
+    let TaskKind::DriftingTimer { interval } = task.kind else {
+        return None;
+    };
+    Some(Box::new(Drifting {
+        interval,
+        timer: None,
+    }))
+}
+
+impl Drifting {
+    fn arm(&mut self, cx: &mut Cx<'_>) {
+        cx.cancel_timer(&mut self.timer);
+        self.timer = cx.arm(after(cx.now.mono, self.interval), DUE);
+    }
+}
+
+impl Driver for Drifting {
+    fn start(&mut self, cx: &mut Cx<'_>) {
+        self.arm(cx);
+    }
+
+    fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {
+        let DriverInput::Timer { .. } = input else {
+            return;
         };
-        match self.engine.submit(now.mono, request) {
-            Ok(_) => true,
-            Err(failure) => {
-                let message = format!("{}/{name}: timer job refused: {failure}", self.name);
-                self.engine_log(LogLevel::Warn, message);
-                false
-            }
+        self.timer = None;
+        // A refused job never ends, so the drift starts from the refusal.
+        if !cx.submit_published(0, Vec::new(), "timer job") {
+            self.arm(cx);
         }
     }
 
-    /// A publication's job ended: a drifting timer counts its interval from here.
-    pub(super) fn publication_ended(&mut self, now: Now, index: usize) {
-        if let Some(TaskKind::DriftingTimer { interval }) =
-            self.manifest.tasks.get(index).map(|t| &t.kind)
-        {
-            let at = after(now.mono, *interval);
-            // A stopping app submits nothing more: its timers were dropped with `remove`.
-            let stopping = matches!(self.engine.state(), AppState::Stopping | AppState::Stopped);
-            if !stopping && self.started {
-                self.arm_task(index, at);
-            }
+    fn reply(&mut self, cx: &mut Cx<'_>, _token: u64, event: ReplyEvent) {
+        let terminal = event.is_terminal();
+        cx.publish_reply(event);
+        // The interval counts from the end of the run; a stopping or replaced version
+        // submits nothing more.
+        if terminal && cx.accepting() {
+            self.arm(cx);
         }
-    }
-
-    fn engine_log(&mut self, level: LogLevel, message: String) {
-        self.pending_logs.push((level, message));
     }
 }

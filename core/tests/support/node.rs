@@ -17,7 +17,7 @@ use cocaine_core::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{
     AppOrigin, Input, Node, NodeConfig, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone,
-    StoreOp,
+    StoreError, StoreOp,
 };
 use cocaine_core::process::{ExitStatus, LogLevel, Signal};
 use cocaine_core::{EndpointId, Now, WorkerId};
@@ -242,10 +242,10 @@ impl Harness {
             assert!(guard < 100_000, "timers keep firing without time passing");
             let at = at.max(self.now.mono);
             self.set_time(at);
-            self.input(Input::Timeout);
+            self.input(Input::Tick);
         }
         self.set_time(target);
-        self.input(Input::Timeout);
+        self.input(Input::Tick);
     }
 
     /// Moves time to `since_start` after the start.
@@ -376,7 +376,7 @@ impl Harness {
                     .is_some_and(|at| at <= self.now.mono)
                 {
                     guard += 1;
-                    reactions.push(Input::Timeout);
+                    reactions.push(Input::Tick);
                 } else {
                     break;
                 }
@@ -535,7 +535,7 @@ impl Harness {
             }
             Output::Store { token, op } => {
                 let result = match &self.store_fails {
-                    Some(error) => Err(error.clone()),
+                    Some(error) => Err(StoreError::Io(error.clone())),
                     None => Ok(self.carry_out(op)),
                 };
                 reactions.push(Input::Stored {
