@@ -79,7 +79,10 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum ReadOutcome {
     /// Bytes, and whether more may wait: false after a short read, which on a stream
     /// socket means its buffer was empty (anything later makes it readable again).
-    Data { bytes: Bytes, more: bool },
+    Data {
+        bytes: Bytes,
+        more: bool,
+    },
     Nothing,
     Closed,
 }

@@ -19,7 +19,6 @@ use bytes::Bytes;
 use cocaine_core::node::Input;
 use cocaine_core::{ConnId, EndpointId};
 
-
 use crate::endpoint::{self, EndpointError};
 use crate::host::{Runtime, Source};
 use crate::write_queue::WriteQueue;

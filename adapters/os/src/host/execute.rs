@@ -3,9 +3,9 @@
 //! each made in one place.
 
 use bytes::Bytes;
+use cocaine_core::ids::WatchId;
 use cocaine_core::node::{Input, Output, SocketKind, SpawnSpec, StoreOp};
 use cocaine_core::process::{LogLevel, Signal};
-use cocaine_core::ids::WatchId;
 use cocaine_core::{EndpointId, WorkerId};
 
 use super::{Host, Reaction, Runtime};

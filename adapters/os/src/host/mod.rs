@@ -154,21 +154,27 @@ impl<'a, R: Runtime> Host<'a, R> {
     /// SIGINT/SIGTERM forces it). Fails only if the runtime cannot wait.
     pub fn run(mut self) -> io::Result<()> {
         let mut wake = Wake::default();
-        loop {
-            let busy = self.settle();
-            if self.stopped {
-                return Ok(());
-            }
-            let timer = self.node.poll_timeout();
-            let deadline = if busy {
-                Some(self.runtime.now().mono)
-            } else {
-                timer
-            };
-            wake.clear();
-            self.runtime.wait(deadline, &mut wake)?;
-            self.woke(&wake, timer);
+        while self.turn(&mut wake)? {}
+        Ok(())
+    }
+
+    /// One turn of the loop: settle, wait, take in what the wait found. False once the node
+    /// has stopped.
+    fn turn(&mut self, wake: &mut Wake) -> io::Result<bool> {
+        let busy = self.settle();
+        if self.stopped {
+            return Ok(false);
         }
+        let timer = self.node.poll_timeout();
+        let deadline = if busy {
+            Some(self.runtime.now().mono)
+        } else {
+            timer
+        };
+        wake.clear();
+        self.runtime.wait(deadline, wake)?;
+        self.woke(wake, timer);
+        Ok(true)
     }
 
     /// Feeds pending inputs, carries out outputs and drains endpoints until nothing is left
