@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use cocaine_core::node::Node;
 use cocaine_core::Now;
-use cocaine_os::host::{system_now, Host, Observe, Ready, Runtime, Setup, Source, Wake};
+use cocaine_os::host::{
+    run_blocking, system_now, Host, Observe, Ready, Runtime, Setup, Source, Wake,
+};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
@@ -31,7 +33,7 @@ pub enum RunError {
 pub fn run(node: Node, setup: Setup, observe: Observe<'_>) -> Result<(), RunError> {
     let runtime = MioRuntime::new().map_err(RunError::Setup)?;
     let host = Host::new(node, setup, observe, runtime).map_err(RunError::Setup)?;
-    host.run().map_err(RunError::Poll)
+    run_blocking(host.run()).map_err(RunError::Poll)
 }
 
 /// Token 0 is the signals'; watched sources count up from 1, never reused.
@@ -132,7 +134,8 @@ impl Runtime for MioRuntime {
         }
     }
 
-    fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
+    /// Blocks in the call; the future is ready at once.
+    async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
         let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}

@@ -38,7 +38,9 @@ pub enum RunError {
 pub fn run(node: Node, setup: Setup, observe: Observe<'_>) -> Result<(), RunError> {
     let runtime = SmolRuntime::new().map_err(RunError::Setup)?;
     let host = Host::new(node, setup, observe, runtime).map_err(RunError::Setup)?;
-    host.run().map_err(RunError::Wait)
+    // One task for the whole run: leaving `block_on` wakes async-io's fallback thread, which
+    // then drives the reactor, and every wake-up would cost two more thread switches.
+    smol::block_on(host.run()).map_err(RunError::Wait)
 }
 
 /// A descriptor owned elsewhere (by the host's tables), lent to the reactor. The host
@@ -212,15 +214,19 @@ impl Runtime for SmolRuntime {
         self.watched.remove(&source);
     }
 
-    fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
+    async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
         let passed = deadline.is_some_and(|at| at <= Instant::now());
         let mut timer = match deadline {
             Some(at) if !passed => Timer::at(at),
             _ => Timer::never(),
         };
         let mut yielded = false;
-        smol::block_on(future::poll_fn(|cx| {
-            *self.woken.task.lock().unwrap() = Some(cx.waker().clone());
+        future::poll_fn(|cx| {
+            let mut task = self.woken.task.lock().unwrap();
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+            drop(task);
             self.poll_keys(wake);
             if !wake.is_empty() || Pin::new(&mut timer).poll(cx).is_ready() {
                 return Poll::Ready(());
@@ -235,7 +241,8 @@ impl Runtime for SmolRuntime {
                 cx.waker().wake_by_ref();
             }
             Poll::Pending
-        }));
+        })
+        .await;
         Ok(())
     }
 

@@ -63,7 +63,7 @@ use endpoints::Endpoints;
 use workers::Workers;
 
 pub use endpoints::RECV_BATCH;
-pub use runtime::{system_now, Ready, Runtime, Source, Wake};
+pub use runtime::{run_blocking, system_now, Ready, Runtime, Source, Wake};
 
 /// What the embedding program wants after seeing an output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,16 +151,17 @@ impl<'a, R: Runtime> Host<'a, R> {
     }
 
     /// Runs the node until it reports `Output::Stopped` after a shutdown (or a second
-    /// SIGINT/SIGTERM forces it). Fails only if the runtime cannot wait.
-    pub fn run(mut self) -> io::Result<()> {
+    /// SIGINT/SIGTERM forces it). Fails only if the runtime cannot wait. A blocking runtime
+    /// runs it with [`run_blocking`], an async one as a task.
+    pub async fn run(mut self) -> io::Result<()> {
         let mut wake = Wake::default();
-        while self.turn(&mut wake)? {}
+        while self.turn(&mut wake).await? {}
         Ok(())
     }
 
     /// One turn of the loop: settle, wait, take in what the wait found. False once the node
     /// has stopped.
-    fn turn(&mut self, wake: &mut Wake) -> io::Result<bool> {
+    async fn turn(&mut self, wake: &mut Wake) -> io::Result<bool> {
         let busy = self.settle();
         if self.stopped {
             return Ok(false);
@@ -172,7 +173,7 @@ impl<'a, R: Runtime> Host<'a, R> {
             timer
         };
         wake.clear();
-        self.runtime.wait(deadline, wake)?;
+        self.runtime.wait(deadline, wake).await?;
         self.woke(wake, timer);
         Ok(true)
     }

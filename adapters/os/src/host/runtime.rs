@@ -1,6 +1,7 @@
 //! The contract between the host and a runtime: [`Runtime`], what it reports from a wait
 //! ([`Wake`]) and the descriptors it watches ([`Source`]).
 
+use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::{Instant, SystemTime};
@@ -82,7 +83,14 @@ pub trait Runtime {
     /// no deadline; one already passed: do not sleep, report what is ready now). Appends what
     /// it found to `wake`, which the host has cleared. A report about a source unwatched
     /// meanwhile is harmless: the host ignores sources it no longer has.
-    fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()>;
+    ///
+    /// A future, so that an async runtime runs the whole loop as one task; a blocking one
+    /// waits in the call and returns a future that is ready at once.
+    fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        wake: &mut Wake,
+    ) -> impl Future<Output = io::Result<()>>;
     /// The current time: the node's timers and deadlines run on it. A test runtime may
     /// simulate it.
     fn now(&self) -> Now;
@@ -91,4 +99,16 @@ pub trait Runtime {
 /// The operating system's clocks, for runtimes that run on real time.
 pub fn system_now() -> Now {
     Now::new(Instant::now(), SystemTime::now())
+}
+
+/// Runs a future whose every wait is ready at once (a blocking runtime's `Host::run`): it
+/// completes in one poll, so no waker is ever needed.
+pub fn run_blocking<T>(future: impl Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    let cx = &mut std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(cx) {
+            return value;
+        }
+    }
 }

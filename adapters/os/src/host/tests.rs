@@ -1,8 +1,8 @@
 //! The host on a fake runtime: real descriptors (polled level-triggered with `poll(2)`),
 //! simulated time (a wait with a deadline and nothing ready jumps the clock there instead of
-//! sleeping), and wake-ups a test can inject.
+//! sleeping); tests inject wake-ups by handing them to the host directly.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -20,8 +20,6 @@ struct Fake {
     elapsed: Duration,
     start: Option<Now>,
     watched: HashMap<Source, (RawFd, bool, bool)>,
-    /// Wake-ups handed out before looking at real descriptors.
-    injected: VecDeque<Wake>,
     /// How far waits moved the clock instead of sleeping.
     jumped: Duration,
     /// Waits in a row without a timer that found nothing.
@@ -92,11 +90,7 @@ impl Runtime for Fake {
         self.watched.remove(&source);
     }
 
-    fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
-        if let Some(injected) = self.injected.pop_front() {
-            *wake = injected;
-            return Ok(());
-        }
+    async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
         // Workers may exit at any time: reaping is cheap, so every wake-up reports SIGCHLD.
         wake.signals.push(libc::SIGCHLD);
         if let Some(at) = deadline {
@@ -261,7 +255,7 @@ fn timers_fire_on_simulated_time_without_sleeping() {
     let setup = Setup::new(vec![deploy]).unwrap();
     let mut host = Host::new(Node::new(config), setup, &mut observe, Fake::new()).unwrap();
     let wake = &mut Wake::default();
-    while host.turn(wake).unwrap() {}
+    while run_blocking(host.turn(wake)).unwrap() {}
     let jumped = host.runtime.jumped;
     drop(host);
     let real = started.elapsed();
