@@ -18,22 +18,16 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-pub use cocaine_os::host::Reaction;
-pub use cocaine_os::inbox::Inbox;
-
+/// The loop could not be set up, or waiting failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot set up the event loop: {0}")]
-    Setup(#[source] io::Error),
-    #[error("the event loop failed: {0}")]
-    Poll(#[source] io::Error),
-}
+#[error("the event loop failed: {0}")]
+pub struct RunError(#[from] io::Error);
 
 /// Runs `node` on `mio` until it stops (see [`Host::run`]).
 pub fn run(node: Node, setup: Setup, observe: Observe<'_>) -> Result<(), RunError> {
-    let runtime = MioRuntime::new().map_err(RunError::Setup)?;
-    let host = Host::new(node, setup, observe, runtime).map_err(RunError::Setup)?;
-    run_blocking(host.run()).map_err(RunError::Poll)
+    let runtime = MioRuntime::new()?;
+    let host = Host::new(node, setup, observe, runtime)?;
+    run_blocking(host.run()).map_err(RunError)
 }
 
 /// Token 0 is the signals'; watched sources count up from 1, never reused.

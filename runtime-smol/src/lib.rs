@@ -1,13 +1,11 @@
-//! The Cocaine node on smol: the host's [`Runtime`] over `async-io`'s reactor. Each watched
-//! descriptor is an `Async` handle polled with a waker of its own, so a wait looks only at
-//! the sources that were woken (or reported ready last time and must be re-armed), never
-//! at all of them. Signals (SIGCHLD, SIGINT, SIGTERM) come through signal-hook's self-pipe,
-//! watched the same way; the deadline is an `async_io::Timer`. The loop and everything it
-//! does are [`cocaine_os::host`]'s.
+//! The Cocaine node on smol: the host's [`Runtime`] over `async-io`'s reactor, the whole loop
+//! ([`Host::run`]) one task. Each watched descriptor (and signal-hook's self-pipe) is an
+//! `Async` handle with a waker of its own, so a wait polls only the handles that were woken
+//! or were ready last time (to re-arm them), never all of them.
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -18,90 +16,59 @@ use cocaine_core::node::Node;
 use cocaine_core::Now;
 use cocaine_os::host::{system_now, Host, Observe, Ready, Runtime, Setup, Source, Wake};
 use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
-use signal_hook::iterator::backend::SignalDelivery;
-use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::iterator::{backend::SignalDelivery, exfiltrator::SignalOnly};
 use smol::future::{self, Future};
 use smol::{Async, Timer};
 
-pub use cocaine_os::host::Reaction;
-pub use cocaine_os::inbox::Inbox;
-
+/// The loop could not be set up, or waiting failed.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("cannot set up the event loop: {0}")]
-    Setup(#[source] io::Error),
-    #[error("the event loop failed: {0}")]
-    Wait(#[source] io::Error),
-}
+#[error("the event loop failed: {0}")]
+pub struct RunError(#[from] io::Error);
 
 /// Runs `node` on smol until it stops (see [`Host::run`]).
 pub fn run(node: Node, setup: Setup, observe: Observe<'_>) -> Result<(), RunError> {
-    let runtime = SmolRuntime::new().map_err(RunError::Setup)?;
-    let host = Host::new(node, setup, observe, runtime).map_err(RunError::Setup)?;
-    // One task for the whole run: leaving `block_on` wakes async-io's fallback thread, which
-    // then drives the reactor, and every wake-up would cost two more thread switches.
-    smol::block_on(host.run()).map_err(RunError::Wait)
+    let runtime = SmolRuntime::new()?;
+    let host = Host::new(node, setup, observe, runtime)?;
+    // One task for the whole run: each exit from `block_on` wakes async-io's own thread,
+    // which then drives the reactor and costs two thread switches per wake-up.
+    smol::block_on(host.run()).map_err(RunError)
 }
 
-/// A descriptor owned elsewhere (by the host's tables), lent to the reactor. The host
-/// unwatches it before closing it.
-struct Fd(RawFd);
+/// What a handle stands for: one of the host's sources, or (none) the signals' pipe.
+type Key = Option<Source>;
+const SIGNALS: Key = None;
 
-impl AsFd for Fd {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the owner keeps the descriptor open while it is watched (the `Runtime`
-        // contract).
-        unsafe { BorrowedFd::borrow_raw(self.0) }
-    }
-}
-
-/// What a waker stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
-    Signals,
-    Source(Source),
-}
-
-/// Keys woken by the reactor since the last look, and the waiting task to wake.
+/// Keys the reactor woke since the last look, and the task to wake with them.
 #[derive(Default)]
 struct Woken {
     keys: Mutex<Vec<Key>>,
     task: Mutex<Option<Waker>>,
 }
 
-struct KeyWaker {
-    key: Key,
-    woken: Arc<Woken>,
-}
+struct KeyWaker(Key, Arc<Woken>);
 
 impl WakeTask for KeyWaker {
     fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.keys.lock().unwrap().push(self.key);
-        if let Some(task) = &*self.woken.task.lock().unwrap() {
+        self.1.keys.lock().unwrap().push(self.0);
+        if let Some(task) = &*self.1.task.lock().unwrap() {
             task.wake_by_ref();
         }
     }
 }
 
 struct Watched {
-    io: Async<Fd>,
+    /// Lent by the host, which keeps it open while it is watched.
+    io: Async<BorrowedFd<'static>>,
     read: bool,
     write: bool,
     waker: Waker,
 }
 
 struct SmolRuntime {
-    watched: HashMap<Source, Watched>,
+    watched: HashMap<Key, Watched>,
     signals: SignalDelivery<UnixStream, SignalOnly>,
-    signal_pipe: Async<Fd>,
-    signal_waker: Waker,
     woken: Arc<Woken>,
-    /// Keys to poll at the next wait besides the woken ones: new, changed, or ready last
-    /// time (a handle that reported readiness must be polled again to be re-armed).
+    /// Keys to poll at the next wait besides the woken ones: new, changed, or ready last time.
     unarmed: Vec<Key>,
 }
 
@@ -112,106 +79,88 @@ impl SmolRuntime {
         write.set_nonblocking(true)?;
         let signals =
             SignalDelivery::with_pipe(read, write, SignalOnly, [SIGCHLD, SIGINT, SIGTERM])?;
-        let signal_pipe = Async::new_nonblocking(Fd(signals.get_read().as_raw_fd()))?;
-        let woken = Arc::new(Woken::default());
-        Ok(Self {
+        let mut runtime = Self {
             watched: HashMap::new(),
+            woken: Arc::default(),
+            unarmed: Vec::new(),
             signals,
-            signal_pipe,
-            signal_waker: key_waker(Key::Signals, &woken),
-            woken,
-            unarmed: vec![Key::Signals],
-        })
+        };
+        runtime.add(SIGNALS, runtime.signals.get_read().as_raw_fd())?;
+        Ok(runtime)
     }
 
-    /// Polls the keys that may have news; what is ready goes into `wake` (and is polled
-    /// again next time, to re-arm it).
+    fn add(&mut self, key: Key, fd: RawFd) -> io::Result<()> {
+        // SAFETY: the host keeps the descriptor open until it unwatches it (`Runtime::watch`),
+        // which drops this handle.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // Ours are non-blocking already; `ZMQ_FD` is libzmq's, whose flags we leave alone.
+        let (io, read, write) = (Async::new_nonblocking(fd)?, true, false);
+        let waker = Waker::from(Arc::new(KeyWaker(key, self.woken.clone())));
+        let watched = Watched {
+            io,
+            read,
+            write,
+            waker,
+        };
+        self.watched.insert(key, watched);
+        self.unarmed.push(key);
+        Ok(())
+    }
+
+    fn change(&mut self, source: Source, f: impl FnOnce(&mut Watched) -> bool) {
+        if self.watched.get_mut(&Some(source)).is_some_and(f) {
+            self.unarmed.push(Some(source));
+        }
+    }
+
+    /// Polls the keys that may have news, each with its own waker; what is ready goes into
+    /// `wake` (an error counts as ready: the read or write finds out).
     fn poll_keys(&mut self, wake: &mut Wake) {
         let mut keys = std::mem::take(&mut self.unarmed);
         keys.append(&mut self.woken.keys.lock().unwrap());
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
-            let ready = match key {
-                Key::Signals => {
-                    let cx = &mut Context::from_waker(&self.signal_waker);
-                    let caught = self.signal_pipe.poll_readable(cx).is_ready();
-                    if caught {
-                        wake.signals.extend(self.signals.pending());
-                    }
-                    caught
-                }
-                Key::Source(source) => poll_source(source, self.watched.get(&source), wake),
+            let Some(w) = self.watched.get(&key) else {
+                continue;
             };
-            if ready {
-                self.unarmed.push(key);
+            let cx = &mut Context::from_waker(&w.waker);
+            let readable = w.read && w.io.poll_readable(cx).is_ready();
+            let writable = w.write && w.io.poll_writable(cx).is_ready();
+            if !readable && !writable {
+                continue;
+            }
+            self.unarmed.push(key);
+            match key {
+                SIGNALS => wake.signals.extend(self.signals.pending()),
+                // The reactor re-arms level-triggered: an unread end of file reports again.
+                Some(source) => wake.ready.push(Ready {
+                    source,
+                    readable,
+                    writable,
+                    hangup: false,
+                }),
             }
         }
     }
-}
-
-/// Polls one watched source with its own waker; an error (the descriptor failed) counts as
-/// ready: the read or write finds out.
-fn poll_source(source: Source, watched: Option<&Watched>, wake: &mut Wake) -> bool {
-    let Some(w) = watched else { return false };
-    let cx = &mut Context::from_waker(&w.waker);
-    let readable = w.read && w.io.poll_readable(cx).is_ready();
-    let writable = w.write && w.io.poll_writable(cx).is_ready();
-    if readable || writable {
-        wake.ready.push(Ready {
-            source,
-            readable,
-            writable,
-            // The reactor re-arms level-triggered: an end of file not yet read reports again.
-            hangup: false,
-        });
-    }
-    readable || writable
-}
-
-fn key_waker(key: Key, woken: &Arc<Woken>) -> Waker {
-    Waker::from(Arc::new(KeyWaker {
-        key,
-        woken: woken.clone(),
-    }))
 }
 
 impl Runtime for SmolRuntime {
     fn watch(&mut self, source: Source, fd: RawFd) -> io::Result<()> {
-        // Ours are non-blocking already, and `ZMQ_FD` belongs to libzmq, whose flags we
-        // leave alone.
-        let watched = Watched {
-            io: Async::new_nonblocking(Fd(fd))?,
-            read: true,
-            write: false,
-            waker: key_waker(Key::Source(source), &self.woken),
-        };
-        self.watched.insert(source, watched);
-        self.unarmed.push(Key::Source(source));
-        Ok(())
+        self.add(Some(source), fd)
     }
 
     fn want_read(&mut self, source: Source, read: bool) {
-        if let Some(w) = self.watched.get_mut(&source) {
-            if w.read != read {
-                w.read = read;
-                self.unarmed.push(Key::Source(source));
-            }
-        }
+        self.change(source, |w| std::mem::replace(&mut w.read, read) != read);
     }
 
     fn want_write(&mut self, source: Source, write: bool) {
-        if let Some(w) = self.watched.get_mut(&source) {
-            if w.write != write {
-                w.write = write;
-                self.unarmed.push(Key::Source(source));
-            }
-        }
+        self.change(source, |w| std::mem::replace(&mut w.write, write) != write);
     }
 
     fn unwatch(&mut self, source: Source) {
         // Dropping the `Async` removes the descriptor from the reactor.
-        self.watched.remove(&source);
+        self.watched.remove(&Some(source));
     }
 
     async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
@@ -222,21 +171,14 @@ impl Runtime for SmolRuntime {
         };
         let mut yielded = false;
         future::poll_fn(|cx| {
-            let mut task = self.woken.task.lock().unwrap();
-            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
-                *task = Some(cx.waker().clone());
-            }
-            drop(task);
+            // The loop is one task for the whole run: its waker does not change.
+            (self.woken.task.lock().unwrap()).get_or_insert_with(|| cx.waker().clone());
             self.poll_keys(wake);
-            if !wake.is_empty() || Pin::new(&mut timer).poll(cx).is_ready() {
+            if !wake.is_empty() || Pin::new(&mut timer).poll(cx).is_ready() || yielded {
                 return Poll::Ready(());
             }
             if passed {
-                // Do not sleep, but let the reactor look for what became ready meanwhile
-                // (`block_on` processes IO without blocking when the task yields).
-                if yielded {
-                    return Poll::Ready(());
-                }
+                // No sleep, but one yield: `block_on` then looks for new IO without blocking.
                 yielded = true;
                 cx.waker().wake_by_ref();
             }
