@@ -12,9 +12,9 @@
 //!
 //! ```text
 //! loop {
-//!     settle: feed every pending input to the node, carry out its outputs, drain the
-//!             ZeroMQ endpoints that may hold something unseen, and repeat until no input is
-//!             left; then write what this wake-up queued for workers and TCP clients
+//!     settle: feed every pending input to the node, carry out its outputs, write what
+//!             they queued for workers and TCP clients (one write each), drain the ZeroMQ
+//!             endpoints that may hold something unseen; repeat until no input is left
 //!     if the node has stopped: return
 //!     wait: until a source is ready, a signal, or the node's next timer
 //!           (no sleep at all while an endpoint still has messages)
@@ -190,18 +190,15 @@ impl<'a, R: Runtime> Host<'a, R> {
             while let Some(output) = self.node.poll_output() {
                 self.execute(output);
             }
-            let more = if self.stopped {
-                false
-            } else {
-                self.endpoints.drain(&mut self.inputs)
-            };
-            if !self.inputs.is_empty() {
-                continue;
-            }
-            // Once per wake-up: one write per worker and connection for all it got.
+            // One write per worker and connection for all this pass gave it; every pass, so
+            // that workers get work while clients keep the endpoints busy.
             self.workers.flush(&mut self.runtime);
             self.tcp.flush(&mut self.runtime, &mut self.inputs);
-            if self.stopped || self.inputs.is_empty() {
+            if self.stopped {
+                return false;
+            }
+            let more = self.endpoints.drain(&mut self.inputs);
+            if self.inputs.is_empty() {
                 return more;
             }
         }
