@@ -10,7 +10,7 @@ use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
 use cocaine_os::folder::FolderWatcher;
-use cocaine_os::host::{Control, Setup};
+use cocaine_os::host::{Reaction, Setup};
 use cocaine_os::inbox::Inbox;
 use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
@@ -162,7 +162,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
     if waiting.is_empty() && controls == 0 {
         logger.log(LogLevel::Info, UP);
     }
-    let mut observe = |output: &Output| -> Control {
+    let mut observe = |output: &Output| -> Reaction {
         match output {
             Output::Log { level, message } => logger.log(*level, message),
             // The last command-line app to start (restored and watched apps do not count).
@@ -184,19 +184,19 @@ pub fn run(args: NodeArgs) -> ExitCode {
                     // An app given at start that cannot start stops the node: the operator
                     // asked for it and must hear about it, not find it missing later.
                     failed = true;
-                    return Control::Shutdown;
+                    return Reaction::Shutdown;
                 }
             }
             Output::Fatal { reason } => {
                 logger.log(LogLevel::Error, reason);
                 failed = true;
-                return Control::Shutdown;
+                return Reaction::Shutdown;
             }
             Output::AppStopped { app } => logger.log(LogLevel::Info, &format!("{app}: stopped")),
             Output::Stopped => logger.log(LogLevel::Info, "node stopped"),
             _ => {}
         }
-        Control::Continue
+        Reaction::Continue
     };
     let setup = Setup {
         first,

@@ -77,7 +77,12 @@ const READ_CHUNK: usize = 64 * 1024;
 /// What a read found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadOutcome {
-    Data(Bytes),
+    /// Bytes, and whether more may wait: false after a short read, which on a stream
+    /// socket means its buffer was empty (anything later makes it readable again).
+    Data {
+        bytes: Bytes,
+        more: bool,
+    },
     Nothing,
     Closed,
 }
@@ -88,11 +93,14 @@ impl Channel {
     }
 
     /// Reads what is available, up to a bound so one chatty worker cannot starve the rest.
+    /// A short read ends it: the socket had no more, and asking again would only cost a
+    /// system call that says so.
     pub fn read(&mut self) -> ReadOutcome {
         if self.eof {
             return ReadOutcome::Closed;
         }
         let mut filled = 0;
+        let mut more = false;
         loop {
             match self.stream.read(&mut self.scratch[filled..]) {
                 Ok(0) => {
@@ -101,9 +109,8 @@ impl Channel {
                 }
                 Ok(n) => {
                     filled += n;
-                    if filled == self.scratch.len() {
-                        break;
-                    }
+                    more = filled == self.scratch.len();
+                    break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -114,7 +121,10 @@ impl Channel {
             }
         }
         if filled > 0 {
-            ReadOutcome::Data(Bytes::copy_from_slice(&self.scratch[..filled]))
+            ReadOutcome::Data {
+                bytes: Bytes::copy_from_slice(&self.scratch[..filled]),
+                more,
+            }
         } else if self.eof {
             ReadOutcome::Closed
         } else {
@@ -172,7 +182,7 @@ mod tests {
         let mut received = Vec::new();
         loop {
             match channel.read() {
-                ReadOutcome::Data(b) => received.extend_from_slice(&b),
+                ReadOutcome::Data { bytes, .. } => received.extend_from_slice(&bytes),
                 ReadOutcome::Nothing => continue,
                 ReadOutcome::Closed => break,
             }

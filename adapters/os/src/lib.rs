@@ -1,9 +1,9 @@
 //! What every Cocaine runtime needs from the operating system, written once: ZeroMQ
 //! endpoints (with the interface names libzmq cannot resolve by itself), worker processes
 //! (spawned in their own process group, stderr captured, signalled as a group) and the Unix
-//! socket each worker talks over; and [`host`], what a runtime does between two wake-ups. A
-//! runtime only adds readiness: it implements [`host::Readiness`] over its poller, waits, and
-//! tells the host what became ready.
+//! socket each worker talks over; and [`host`], the node's event loop, written once. A runtime
+//! only implements [`host::Runtime`] (watch descriptors, wait, tell the time) and hands it to
+//! [`host::Host::run`].
 //!
 //! Native apps on the thread backend run on threads of the node ([`thread_worker`]), over
 //! the same worker channel as processes.

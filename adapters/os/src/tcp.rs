@@ -1,5 +1,5 @@
 //! Plain TCP for raw servers: non-blocking std listeners and connections, watched through the
-//! runtime's [`Readiness`] like every other descriptor.
+//! host's [`Runtime`] like every other descriptor.
 //!
 //! The core sees a connection as `Input::Accepted`, `ConnData`, `ConnEof` and `ConnClosed`,
 //! and speaks to it with `Output::ConnSend` and `ConnClose`. Reads go until the socket would
@@ -21,7 +21,7 @@ use cocaine_core::{ConnId, EndpointId};
 
 use crate::boundary::bind_io;
 use crate::endpoint::{self, EndpointError};
-use crate::host::{Readiness, Source};
+use crate::host::{Runtime, Source};
 use crate::write_queue::WriteQueue;
 
 /// The most one read takes.
@@ -140,6 +140,8 @@ pub struct TcpTable {
     next_conn: u64,
     /// Connections written to in this pass.
     unflushed: Vec<ConnId>,
+    /// Connections that started lingering, so expiring them costs nothing without any.
+    lingering: Vec<ConnId>,
     scratch: Box<[u8]>,
 }
 
@@ -150,6 +152,7 @@ impl Default for TcpTable {
             conns: HashMap::new(),
             next_conn: 1,
             unflushed: Vec::new(),
+            lingering: Vec::new(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
@@ -161,7 +164,7 @@ impl TcpTable {
         &mut self,
         endpoint: EndpointId,
         address: &str,
-        readiness: &mut impl Readiness,
+        readiness: &mut impl Runtime,
     ) -> Result<(), BindError> {
         let listener = listen(address).map_err(BindError::from)?;
         readiness
@@ -173,11 +176,11 @@ impl TcpTable {
 
     /// Stops listening for `endpoint`; false if it is not a TCP endpoint. Its connections
     /// stay until the core closes them.
-    pub fn unlisten(&mut self, endpoint: EndpointId, readiness: &mut impl Readiness) -> bool {
+    pub fn unlisten(&mut self, endpoint: EndpointId, readiness: &mut impl Runtime) -> bool {
         if !self.listeners.contains_key(&endpoint) {
             return false;
         }
-        // Unwatched while its descriptor is still open (the `Readiness` contract): a closed
+        // Unwatched while its descriptor is still open (the `Runtime` contract): a closed
         // descriptor's number may already belong to someone else.
         readiness.unwatch(Source::TcpListener(endpoint));
         self.listeners.remove(&endpoint);
@@ -188,7 +191,7 @@ impl TcpTable {
     pub fn accept(
         &mut self,
         endpoint: EndpointId,
-        readiness: &mut impl Readiness,
+        readiness: &mut impl Runtime,
         inputs: &mut VecDeque<Input>,
     ) {
         loop {
@@ -240,7 +243,7 @@ impl TcpTable {
         conn: ConnId,
         readable: bool,
         writable: bool,
-        readiness: &mut impl Readiness,
+        readiness: &mut impl Runtime,
         inputs: &mut VecDeque<Input>,
     ) {
         if readable {
@@ -273,7 +276,7 @@ impl TcpTable {
     }
 
     /// Writes what this pass queued; drops lingering connections whose time is up.
-    pub fn flush(&mut self, readiness: &mut impl Readiness, inputs: &mut VecDeque<Input>) {
+    pub fn flush(&mut self, readiness: &mut impl Runtime, inputs: &mut VecDeque<Input>) {
         let mut conns = std::mem::take(&mut self.unflushed);
         conns.sort_unstable();
         conns.dedup();
@@ -284,19 +287,27 @@ impl TcpTable {
     }
 
     /// Drops lingering connections whose time is up.
-    pub fn expire(&mut self, now: Instant, readiness: &mut impl Readiness) {
-        let expired: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(c.state, State::Lingering { until } if until <= now))
-            .map(|(id, _)| *id)
-            .collect();
+    pub fn expire(&mut self, now: Instant, readiness: &mut impl Runtime) {
+        if self.lingering.is_empty() {
+            return;
+        }
+        let mut expired = Vec::new();
+        let conns = &self.conns;
+        self.lingering
+            .retain(|conn| match conns.get(conn).map(|c| &c.state) {
+                Some(State::Lingering { until }) if *until <= now => {
+                    expired.push(*conn);
+                    false
+                }
+                Some(State::Lingering { .. }) => true,
+                _ => false,
+            });
         for conn in expired {
             self.drop_conn(conn, readiness);
         }
     }
 
-    fn read(&mut self, conn: ConnId, readiness: &mut impl Readiness, inputs: &mut VecDeque<Input>) {
+    fn read(&mut self, conn: ConnId, readiness: &mut impl Runtime, inputs: &mut VecDeque<Input>) {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -340,7 +351,7 @@ impl TcpTable {
     fn flush_one(
         &mut self,
         conn: ConnId,
-        readiness: &mut impl Readiness,
+        readiness: &mut impl Runtime,
         inputs: &mut VecDeque<Input>,
     ) {
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -366,12 +377,13 @@ impl TcpTable {
             self.drop_conn(conn, readiness);
         } else {
             c.state = State::Lingering {
-                until: Instant::now() + LINGER,
+                until: readiness.now().mono + LINGER,
             };
+            self.lingering.push(conn);
         }
     }
 
-    fn drop_conn(&mut self, conn: ConnId, readiness: &mut impl Readiness) {
+    fn drop_conn(&mut self, conn: ConnId, readiness: &mut impl Runtime) {
         if self.conns.contains_key(&conn) {
             readiness.unwatch(Source::Conn(conn));
             self.conns.remove(&conn);

@@ -127,24 +127,28 @@ impl ZmqEndpoint {
         self.socket.get_fd()
     }
 
-    /// Whether a message waits to be received.
-    pub fn readable(&self) -> bool {
-        self.socket
-            .get_events()
-            .map(|e| e.contains(zmq::POLLIN))
-            .unwrap_or(false)
-    }
-
-    fn writable(&self) -> bool {
-        self.socket
-            .get_events()
-            .map(|e| e.contains(zmq::POLLOUT))
-            .unwrap_or(false)
+    /// What to do after the descriptor fired or a send: retries held-back sends, then takes
+    /// up to `max` waiting messages into `out`. Returns true if more may wait (the batch
+    /// filled). Otherwise libzmq has processed every command it had for this socket (a
+    /// receive ending in `EAGAIN` does that), so anything new will signal the descriptor.
+    pub fn drain(&mut self, max: usize, out: &mut Vec<Vec<Bytes>>) -> bool {
+        if self.has_backlog() {
+            self.flush();
+        }
+        if self.kind == SocketKind::Pub {
+            // Nothing to receive; reading the events processes the commands (new
+            // subscribers, a peer's queue draining).
+            let _ = self.socket.get_events();
+            return false;
+        }
+        // An error other than EAGAIN (none is expected on our socket types) ends the batch;
+        // whatever came before it is kept.
+        matches!(self.recv_some(max, out), Ok(n) if n == max)
     }
 
     /// Receives up to `max` waiting messages (a bound keeps one busy socket from starving
     /// the others).
-    pub fn recv_some(&self, max: usize, out: &mut Vec<Vec<Bytes>>) -> Result<usize, zmq::Error> {
+    fn recv_some(&self, max: usize, out: &mut Vec<Vec<Bytes>>) -> Result<usize, zmq::Error> {
         let mut n = 0;
         while n < max {
             match self.socket.recv_multipart(zmq::DONTWAIT) {
@@ -184,9 +188,6 @@ impl ZmqEndpoint {
     pub fn flush(&mut self) -> usize {
         let mut sent = 0;
         while let Some(frames) = self.outbox.front() {
-            if !self.writable() {
-                break;
-            }
             match self.try_send(frames) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) => break,

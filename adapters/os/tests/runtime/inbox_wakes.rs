@@ -6,11 +6,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
-use cocaine_os::host::{Control, Setup};
+use cocaine_os::host::{Reaction, Setup};
 use cocaine_os::inbox::Inbox;
 
 /// A runtime's `run`, with its error as text.
-pub type Run = fn(Node, Setup, &mut dyn FnMut(&Output) -> Control) -> Result<(), String>;
+pub type Run = fn(Node, Setup, &mut dyn FnMut(&Output) -> Reaction) -> Result<(), String>;
 
 /// Runs the check on `run`; panics when it fails.
 pub fn an_input_pushed_from_another_thread_wakes_the_sleeping_loop(run: Run) {
@@ -34,7 +34,7 @@ pub fn an_input_pushed_from_another_thread_wakes_the_sleeping_loop(run: Run) {
                 stopped = true;
             }
             let _ = running_tx.send(());
-            Control::Continue
+            Reaction::Continue
         };
         let result = run(Node::new(NodeConfig::default()), setup, &mut observe);
         let _ = done_tx.send((result, stopped));

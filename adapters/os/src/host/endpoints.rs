@@ -1,0 +1,122 @@
+//! The host's ZeroMQ endpoints, and which of them to drain before the loop may sleep.
+//!
+//! `ZMQ_FD` is edge-triggered and says only "libzmq has commands for this socket". Any call
+//! on the socket (a receive, a send, reading `ZMQ_EVENTS`) may process those commands and
+//! so take the edge, leaving messages behind that no new edge will announce. Each such call
+//! costs a system call too (libzmq polls its command mailbox), so the host does not check
+//! every endpoint on every pass: it drains an endpoint (held-back sends, then receives until
+//! libzmq says `EAGAIN`, which leaves the mailbox empty and the next command sure to signal)
+//! exactly when it may hold something unseen: its descriptor fired, the host sent on it, or
+//! the last drain stopped at [`RECV_BATCH`].
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use cocaine_core::node::{BindError, Input, SocketKind};
+use cocaine_core::EndpointId;
+
+use super::runtime::{Runtime, Source};
+use crate::boundary::bind_io;
+use crate::zmq_endpoint::{Sent, ZmqEndpoint};
+
+/// Messages taken from one endpoint per pass, so one busy client cannot starve the rest.
+pub const RECV_BATCH: usize = 256;
+
+pub(super) struct Endpoints {
+    context: zmq::Context,
+    table: HashMap<EndpointId, ZmqEndpoint>,
+    /// Endpoints to drain before sleeping (may repeat; deduplicated when drained).
+    dirty: Vec<EndpointId>,
+    /// Kept between passes for its allocation.
+    received: Vec<Vec<Bytes>>,
+}
+
+impl Endpoints {
+    pub fn new() -> Self {
+        Self {
+            context: zmq::Context::new(),
+            table: HashMap::new(),
+            dirty: Vec::new(),
+            received: Vec::new(),
+        }
+    }
+
+    /// Opens a socket of `kind` at `address` for `id` and watches its `ZMQ_FD`.
+    pub fn open(
+        &mut self,
+        id: EndpointId,
+        kind: SocketKind,
+        address: &str,
+        subscribe: &[Bytes],
+        runtime: &mut impl Runtime,
+    ) -> Result<(), BindError> {
+        let endpoint =
+            ZmqEndpoint::open(&self.context, kind, address, subscribe).map_err(BindError::from)?;
+        let fd = endpoint.fd().map_err(|e| BindError::Other(e.to_string()))?;
+        runtime
+            .watch(Source::Endpoint(id), fd)
+            .map_err(|e| bind_io(&e, e.to_string()))?;
+        self.table.insert(id, endpoint);
+        // Connected peers may have sent already, before the descriptor was watched.
+        self.dirty.push(id);
+        Ok(())
+    }
+
+    /// Closes `id`; false if it is not one of these endpoints.
+    pub fn close(&mut self, id: EndpointId, runtime: &mut impl Runtime) -> bool {
+        if !self.table.contains_key(&id) {
+            return false;
+        }
+        runtime.unwatch(Source::Endpoint(id));
+        self.table.remove(&id);
+        true
+    }
+
+    /// The runtime reported `id`'s descriptor.
+    pub fn fired(&mut self, id: EndpointId) {
+        if self.table.contains_key(&id) {
+            self.dirty.push(id);
+        }
+    }
+
+    /// Sends on `id` (see [`ZmqEndpoint::send`]); what became of it, with the endpoint's
+    /// address for a log line. None if `id` is gone.
+    pub fn send(&mut self, id: EndpointId, frames: Vec<Bytes>) -> Option<(Sent, &str)> {
+        let endpoint = self.table.get_mut(&id)?;
+        let sent = endpoint.send(frames);
+        // The send may have processed libzmq's commands, and with them the descriptor's edge.
+        self.dirty.push(id);
+        Some((sent, endpoint.address()))
+    }
+
+    /// Drains every endpoint that may hold something unseen, queueing what it received as
+    /// inputs. Returns true if one still has messages (the next wait must not sleep).
+    pub fn drain(&mut self, inputs: &mut VecDeque<Input>) -> bool {
+        if self.dirty.is_empty() {
+            return false;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for id in dirty.drain(..) {
+            let Some(endpoint) = self.table.get_mut(&id) else {
+                continue;
+            };
+            if endpoint.drain(RECV_BATCH, &mut self.received) {
+                self.dirty.push(id);
+            }
+            for frames in self.received.drain(..) {
+                inputs.push_back(Input::Received {
+                    endpoint: id,
+                    frames,
+                });
+            }
+        }
+        let more = !self.dirty.is_empty();
+        // Keep the allocation: swap the (empty) taken vector back if nothing was re-added.
+        if !more {
+            self.dirty = dirty;
+        }
+        more
+    }
+}

@@ -1,0 +1,158 @@
+//! Carrying out the node's outputs. Each kind of resource has its own short function; the
+//! inputs that report a failure back (`Bound`, `SpawnFailed`, `Stored`, `WatchFailed`) are
+//! each made in one place.
+
+use bytes::Bytes;
+use cocaine_core::ids::WatchId;
+use cocaine_core::node::{Input, Output, SocketKind, SpawnSpec, StoreError, StoreOp, WatchError};
+use cocaine_core::process::{LogLevel, Signal};
+use cocaine_core::{EndpointId, WorkerId};
+
+use super::{Host, Reaction, Runtime};
+use crate::fs_watch::FsWatcher;
+use crate::store::NO_STORE;
+use crate::thread_worker;
+use crate::zmq_endpoint::Sent;
+
+impl<R: Runtime> Host<'_, R> {
+    pub(super) fn execute(&mut self, output: Output) {
+        match output {
+            Output::Bind {
+                endpoint,
+                kind,
+                address,
+                subscribe,
+            } => self.bind(endpoint, kind, &address, &subscribe),
+            Output::Unbind { endpoint } => self.unbind(endpoint),
+            Output::Send { endpoint, frames } => self.send(endpoint, frames),
+            Output::Publish {
+                endpoint,
+                topic,
+                value,
+            } => self.send(endpoint, vec![topic, value]),
+            Output::ConnSend { conn, bytes } => self.tcp.send(conn, bytes),
+            Output::ConnClose { conn } => self.tcp.close(conn),
+            Output::Spawn(spec) => self.spawn(&spec),
+            Output::Kill { worker, signal } => self.kill(worker, signal),
+            Output::ToWorker { worker, bytes } => self.workers.queue(worker, bytes),
+            Output::CloseWorker { worker } => self.workers.close(worker, &mut self.runtime),
+            Output::Store { token, op } => self.store(token, op),
+            Output::WatchPath {
+                watch,
+                path,
+                recursive,
+            } => self.watch_path(watch, path, recursive),
+            Output::Unwatch { watch } => {
+                if let Some(fs) = &self.fs {
+                    fs.unwatch(watch);
+                }
+            }
+            // Fatal, logs and app events: the embedding program decides (the CLI stops the
+            // node on Fatal and exits 1).
+            other => self.observed(other),
+        }
+    }
+
+    fn bind(&mut self, endpoint: EndpointId, kind: SocketKind, address: &str, subscribe: &[Bytes]) {
+        let result = match kind {
+            SocketKind::Tcp => self.tcp.listen(endpoint, address, &mut self.runtime),
+            _ => self
+                .endpoints
+                .open(endpoint, kind, address, subscribe, &mut self.runtime),
+        };
+        self.inputs.push_back(Input::Bound { endpoint, result });
+    }
+
+    fn unbind(&mut self, endpoint: EndpointId) {
+        if !self.tcp.unlisten(endpoint, &mut self.runtime) {
+            self.endpoints.close(endpoint, &mut self.runtime);
+        }
+    }
+
+    fn send(&mut self, endpoint: EndpointId, frames: Vec<Bytes>) {
+        let (level, message) = match self.endpoints.send(endpoint, frames) {
+            None | Some((Sent::Done | Sent::Queued, _)) => return,
+            Some((Sent::Unroutable, address)) => (
+                LogLevel::Debug,
+                format!("{address}: a reply's client is gone; dropped"),
+            ),
+            Some((Sent::Dropped, address)) => (
+                LogLevel::Warn,
+                format!("{address}: clients are not reading; a reply was dropped"),
+            ),
+        };
+        self.log(level, message);
+    }
+
+    fn spawn(&mut self, spec: &SpawnSpec) {
+        if let Err(error) = self.workers.spawn(spec, &self.inbox, &mut self.runtime) {
+            self.inputs.push_back(Input::SpawnFailed {
+                worker: spec.worker,
+                error,
+            });
+        }
+    }
+
+    fn kill(&mut self, worker: WorkerId, signal: Signal) {
+        if self.workers.is_thread(worker) {
+            self.retire_thread(worker, signal);
+        } else {
+            self.workers.kill(worker, signal);
+        }
+    }
+
+    /// A thread cannot be killed: its worker is retired instead (see [`crate::thread_worker`]).
+    /// Its channel closes, it is forgotten, and the core hears it exited; the thread's own
+    /// exit report, whenever it comes, is dropped.
+    fn retire_thread(&mut self, worker: WorkerId, signal: Signal) {
+        self.workers.close(worker, &mut self.runtime);
+        self.log(
+            LogLevel::Warn,
+            format!(
+                "{worker}: a worker thread cannot be killed; retired it and left its thread to finish"
+            ),
+        );
+        self.inputs.push_back(Input::WorkerExited {
+            worker,
+            status: thread_worker::retired_status(signal),
+        });
+    }
+
+    fn store(&mut self, token: u64, op: StoreOp) {
+        let submitted = match &self.store {
+            Some(store) => store.submit(token, op),
+            None => Err(NO_STORE.to_owned()),
+        };
+        if let Err(error) = submitted {
+            self.inputs.push_back(Input::Stored {
+                token,
+                result: Err(StoreError::Unavailable(error)),
+            });
+        }
+    }
+
+    fn watch_path(&mut self, watch: WatchId, path: std::path::PathBuf, recursive: bool) {
+        if self.fs.is_none() {
+            match FsWatcher::start(self.inbox.clone()) {
+                Ok(fs) => self.fs = Some(fs),
+                Err(e) => {
+                    let error = WatchError::Other(format!("cannot start the watch thread: {e}"));
+                    self.inputs.push_back(Input::WatchFailed { watch, error });
+                    return;
+                }
+            }
+        }
+        if let Some(fs) = &self.fs {
+            fs.watch(watch, path, recursive);
+        }
+    }
+
+    fn observed(&mut self, output: Output) {
+        if matches!(output, Output::Stopped) {
+            self.stopped = true;
+        }
+        if (self.observe)(&output) == Reaction::Shutdown {
+            self.inputs.push_back(Input::Shutdown);
+        }
+    }
+}
