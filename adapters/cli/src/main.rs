@@ -2,9 +2,11 @@
 
 mod bench;
 mod call;
+mod check;
 mod log;
 mod manage;
 mod node;
+mod run_dir;
 mod watch;
 
 use std::process::ExitCode;
