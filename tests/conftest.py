@@ -23,7 +23,7 @@ APPS = REPO / "tests" / "apps"
 PYTHON_SDK = REPO / "adapters" / "python"
 RUNTIMES = [r.strip() for r in os.environ.get("COCAINE_RUNTIMES", "mio,smol").split(",") if r.strip()]
 
-# Message kinds of the native protocol (PROTOCOL.md §2).
+# Message kinds of the native protocol (docs/protocol.md §2).
 OPEN, CHUNK, CHOKE, ERROR, CANCEL, PING, PONG = 3, 4, 5, 6, 7, 9, 10
 
 

@@ -29,7 +29,7 @@ import zmq
 from conftest import (APPS, PYTHON_SDK, Node, app_args, cocaine_bin, endpoint, problems_after,
                       recv_multipart)
 
-# The node's default limit on one frame of any message (PROTOCOL.md: `max-message`).
+# The node's default limit on one frame of any message (docs/protocol.md, "Conventions": `max-message`).
 CONTROL_LIMIT = 64 * 1024 * 1024
 
 _ctx = zmq.Context.instance()

@@ -1,4 +1,4 @@
-//! Error codes every protocol shares (DESIGN.md §4) and the failure they travel in.
+//! Error codes every protocol shares (docs/engine.md) and the failure they travel in.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! The `tasks` section: one event source per task (DESIGN.md §6).
+//! The `tasks` section: one event source per task (docs/manifest.md).
 
 use super::app;
 use super::endpoint::{Endpoint, Role};
@@ -20,7 +20,7 @@ pub struct Task {
     pub kind: TaskKind,
 }
 
-/// Every task type of DESIGN.md §6 with its validated settings. Durations in the manifest are
+/// Every task type of docs/manifest.md with its validated settings. Durations in the manifest are
 /// milliseconds; sizes are bytes. `max_message` defaults to the engine's `max-message`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -93,7 +93,7 @@ pub enum Overlap {
     Allow,
 }
 
-/// How a raw-server cuts a TCP stream into requests (PROTOCOL.md §5).
+/// How a raw-server cuts a TCP stream into requests (docs/protocol.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Framing {
@@ -114,7 +114,7 @@ pub const DEFAULT_TIMEZONE: &str = "UTC";
 /// The default filesystem-monitor `debounce`.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// The task types as written in manifests, in DESIGN.md's order.
+/// The task types as written in manifests, in docs/manifest.md's order.
 pub const TASK_TYPES: &[&str] = &[
     "recurring-timer",
     "drifting-timer",
