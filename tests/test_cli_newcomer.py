@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -120,6 +121,17 @@ def test_a_control_endpoint_in_use_is_said_once_with_a_hint(cnode, node):
     assert len(bind_errors) == 1, second.log
     assert "--control" in second.log.split(bind_errors[0], 1)[1], second.log
     assert "node is up" not in second.log
+
+
+def test_an_app_bind_error_is_said_once(node):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = "tcp://127.0.0.1:%d" % taken.getsockname()[1]
+        n = node({"clash": basic_app({"echo": {"type": "native-server", "endpoint": busy}})},
+                 expect_up=False)
+    assert n.proc.returncode != 0
+    assert len([line for line in n.lines if busy in line]) == 1, n.log
 
 
 # -- item 7: cocaine call ----------------------------------------------------------------------

@@ -243,6 +243,13 @@ impl<'a> Startup<'a> {
         self.logger.log(level, message);
     }
 
+    /// Whether the last error logged ends with `reason`.
+    fn already_said(&self, reason: &str) -> bool {
+        self.last_error
+            .as_deref()
+            .is_some_and(|last| last.ends_with(reason))
+    }
+
     fn observe(&mut self, output: &Output) -> Control {
         // The core reports an app started, then logs it: up comes after that line.
         if let Some(app) = self.up_after.take() {
@@ -268,7 +275,10 @@ impl<'a> Startup<'a> {
                 }
             }
             Output::DeployFailed { app, reason } => {
-                self.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
+                // Said once: the core may have logged the reason as it happened.
+                if !self.already_said(reason) {
+                    self.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
+                }
                 if self.waiting.remove(app) {
                     // An app given at start that cannot start stops the node: the operator
                     // asked for it and must hear about it, not find it missing later.
@@ -277,7 +287,7 @@ impl<'a> Startup<'a> {
                 }
             }
             Output::Fatal { reason } => {
-                if self.last_error.as_deref() != Some(reason.as_str()) {
+                if !self.already_said(reason) {
                     self.log(LogLevel::Error, reason);
                 }
                 if reason.contains("control endpoint") && reason.contains("in use") {
