@@ -482,3 +482,62 @@ fn find_native_host() -> Option<PathBuf> {
     let beside = exe.parent()?.join("cocaine-native-host");
     beside.is_file().then_some(beside)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    fn args(words: &[&str]) -> NodeArgs {
+        Cli::try_parse_from(std::iter::once("node").chain(words.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn control(words: &[&str]) -> Result<Vec<String>, String> {
+        let a = args(words);
+        control_addresses(&a.control, !a.manifests.is_empty())
+    }
+
+    #[test]
+    fn a_node_with_manifests_binds_control_only_when_asked() {
+        assert_eq!(control(&[]), Ok(vec![DEFAULT_CONTROL.to_owned()]));
+        assert_eq!(control(&["echo.json"]), Ok(vec![]));
+        assert_eq!(
+            control(&["echo.json", "--control", "tcp://127.0.0.1:6000"]),
+            Ok(vec!["tcp://127.0.0.1:6000".to_owned()])
+        );
+        assert_eq!(control(&["--control", "none"]), Ok(vec![]));
+        assert!(control(&["--control", "none", "--control", "tcp://127.0.0.1:1"]).is_err());
+        let bad = control(&["--control", "tcp://127.0.0.1:99999"]).unwrap_err();
+        assert!(
+            bad.starts_with("--control tcp://127.0.0.1:99999: "),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn a_node_with_manifests_opens_a_store_only_when_asked() {
+        let store = |words: &[&str]| {
+            let a = args(words);
+            let control = control_addresses(&a.control, !a.manifests.is_empty()).unwrap();
+            store_root(&a, &control)
+        };
+        assert_eq!(store(&[]), Some(Store::default_root()));
+        assert_eq!(store(&["echo.json"]), None);
+        assert_eq!(
+            store(&["echo.json", "--control", "tcp://127.0.0.1:6000"]),
+            Some(Store::default_root())
+        );
+        assert_eq!(
+            store(&["echo.json", "--store", "/srv/s"]),
+            Some(PathBuf::from("/srv/s"))
+        );
+    }
+}
