@@ -2,8 +2,13 @@
 //! `unschedule`): each builds one control request (docs/control.md), sends it to the node's
 //! control endpoint and prints the reply.
 //!
-//! Exit codes: 0 on an `ok` reply, 1 on an error reply (printed `error <code>: <message>`) or
-//! no reply, 2 on bad usage (an unreadable manifest or package included: nothing was sent).
+//! Before sending, the endpoint is checked and probed (nothing listening is said at once, not
+//! after the reply's timeout), and `deploy` checks the manifest with the core's parser and
+//! that its code exists.
+//!
+//! Exit codes: 0 on an `ok` reply, 1 on an error reply (printed `error <code>: <message>`), no
+//! node or no reply, 2 on bad usage (a bad endpoint, an unreadable or invalid manifest, code
+//! that is not there, a package that cannot be packed: nothing was sent).
 
 mod client;
 pub mod lookup;
