@@ -7,9 +7,11 @@ sleeps a fixed time hoping something happened.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ APPS = REPO / "tests" / "apps"
 PYTHON_SDK = REPO / "adapters" / "python"
 RUNTIMES = [r.strip() for r in os.environ.get("COCAINE_RUNTIMES", "mio,smol").split(",") if r.strip()]
 
-# Message kinds of the native protocol (PROTOCOL.md §2).
+# Message kinds of the native protocol (docs/protocol.md §2).
 OPEN, CHUNK, CHOKE, ERROR, CANCEL, PING, PONG = 3, 4, 5, 6, 7, 9, 10
 
 
@@ -97,7 +99,7 @@ def wait_gone(pid, timeout, starttime=None):
 class Node:
     """A running `cocaine node`: its process, log lines and endpoints."""
 
-    def __init__(self, argv, endpoints, manifests):
+    def __init__(self, argv, endpoints, manifests, cwd=None):
         self.argv = argv
         self.endpoints = endpoints
         self.manifests = manifests
@@ -112,6 +114,7 @@ class Node:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             process_group=0,
+            cwd=cwd,
         )
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -226,6 +229,7 @@ def problems_after(n):
             problems.append("node exited %d after SIGTERM; log tail:\n%s" % (code, n.tail()))
     if "panicked at" in n.log:
         problems.append("the node panicked; log tail:\n%s" % n.tail())
+    problems.extend(run_folder_problems(n))
     left = n.leftover_workers()
     if left:
         for pid in left:
@@ -235,6 +239,23 @@ def problems_after(n):
                 pass
         problems.append("worker processes %s outlived the node" % left)
     return problems
+
+
+def run_folder(pid):
+    """The default run folder of the node with this pid."""
+    return os.path.join(tempfile.gettempdir(), "cocaine-run-%d" % pid)
+
+
+def run_folder_problems(n):
+    """A node that exited by itself or after a signal it handles removes its run folder; one
+    that was killed cannot, so the test removes it."""
+    folder = run_folder(n.pid)
+    if "--run-dir" in n.argv or not os.path.isdir(folder):
+        return []
+    shutil.rmtree(folder, ignore_errors=True)
+    if n.proc.returncode is not None and n.proc.returncode >= 0:
+        return ["the node left its run folder %s behind" % folder]
+    return []
 
 
 @pytest.fixture(params=RUNTIMES)

@@ -14,12 +14,10 @@ import errno
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ import zmq
 from conftest import (APPS, PYTHON_SDK, Node, app_args, cocaine_bin, endpoint, problems_after,
                       recv_multipart)
 
-# The node's default limit on one frame of any message (PROTOCOL.md: `max-message`).
+# The node's default limit on one frame of any message (`max-message`, docs/protocol.md).
 CONTROL_LIMIT = 64 * 1024 * 1024
 
 _ctx = zmq.Context.instance()
@@ -381,9 +379,6 @@ def cnode(runtime, tmp_path):
     problems = []
     for n in started:
         problems.extend(problems_after(n))
-        if n.proc.returncode == -signal.SIGKILL:
-            # A killed node leaves its default run folder behind.
-            run_dir = os.path.join(tempfile.gettempdir(), "cocaine-%d" % n.pid)
-            shutil.rmtree(run_dir, ignore_errors=True)
+        # (A killed node's run folder is removed by problems_after.)
     if problems:
         pytest.fail("\n\n".join(problems))

@@ -1,4 +1,4 @@
-"""Sinks and the publishing chain (PROTOCOL.md §4, §6): messages pushed to app A's sinks are
+"""Sinks and the publishing chain (docs/protocol.md §4, §6): messages pushed to app A's sinks are
 published by A; app B subscribes to A's pubsub and republishes them, transformed, on its own.
 The apps are the example's (`manifests/apps/chain/`)."""
 

@@ -1,4 +1,4 @@
-"""Native apps (PROTOCOL.md §9) on both backends: the C++ echo app of
+"""Native apps (docs/protocol.md §9) on both backends: the C++ echo app of
 manifests/apps/native-echo-cpp, built here with the system's C++ compiler, runs on node threads
 (`backend: thread`) and in `cocaine-native-host` processes (`backend: process`); the Rust one
 (adapters/native/examples/echo-rust, built by scripts/e2e) too. Same answers, same stats; a job

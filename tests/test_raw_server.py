@@ -1,4 +1,4 @@
-"""raw-server (PROTOCOL.md §5) with plain Python sockets: each framing, many connections,
+"""raw-server (docs/protocol.md §5) with plain Python sockets: each framing, many connections,
 input trickled byte by byte, clients that leave mid-request, limits, malformed frames; the
 node keeps serving after each."""
 

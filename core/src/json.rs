@@ -1,7 +1,7 @@
 //! A strict JSON reader for manifests and control requests: like
 //! `serde_json::from_slice::<Value>`, but a duplicate key anywhere is an error. `serde_json`
 //! keeps the last of two equal keys without a word: a manifest would then run with a value its
-//! author may not have meant (DESIGN.md §5: nothing is silently ignored), and a signed request,
+//! author may not have meant (docs/manifest.md: nothing is silently ignored), and a signed request,
 //! verified over its exact bytes and acted on as parsed, could mean two things. Nesting is
 //! bounded by `serde_json`'s recursion limit, so no input can overflow the stack.
 

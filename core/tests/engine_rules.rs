@@ -1,4 +1,4 @@
-//! Every engine rule of DESIGN.md §4, with simulated workers and time moved by hand.
+//! Every engine rule of docs/engine.md, with simulated workers and time moved by hand.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,4 @@
-//! native-server (PROTOCOL.md §2) through a hand-driven node.
+//! native-server (docs/protocol.md §2) through a hand-driven node.
 
 #[path = "support/node.rs"]
 mod harness;

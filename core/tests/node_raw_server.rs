@@ -1,4 +1,4 @@
-//! raw-server (PROTOCOL.md §5) through a hand-driven node: each framing, replies in order
+//! raw-server (docs/protocol.md §5) through a hand-driven node: each framing, replies in order
 //! whatever order jobs end in, clients that leave, limits, input split anywhere.
 
 #[path = "support/node.rs"]

@@ -1,4 +1,4 @@
-//! zeromq-sink, zeromq-subscriber and native-sink (PROTOCOL.md §2, §4), through a
+//! zeromq-sink, zeromq-subscriber and native-sink (docs/protocol.md §2, §4), through a
 //! hand-driven node.
 
 #[path = "support/node.rs"]

@@ -1,4 +1,4 @@
-//! zeromq-server (PROTOCOL.md §3) through a hand-driven node.
+//! zeromq-server (docs/protocol.md §3) through a hand-driven node.
 
 #[path = "support/node.rs"]
 mod harness;

@@ -1,40 +1,73 @@
-//! `cocaine call`: one native-protocol request, reply chunks printed as they arrive.
+//! `cocaine call`: one request to a request-reply task (native-server or zeromq-server), its
+//! reply printed as it arrives.
 //!
-//! The target is an endpoint (`tcp://...`), or an app name: then the node's control
-//! endpoint is asked for the app (`info`) and its first native-server task is called.
+//! The target is an endpoint (`tcp://...`, spoken to with `--protocol`), or an app name: then
+//! the node's control endpoint is asked for the app (`info`) and its task is called: `--task`,
+//! else its first native-server task (by name), else its first zeromq-server task.
+//!
+//! Output: each reply chunk, then a newline unless the chunk ends with one (`--raw`: the
+//! chunks' exact bytes). Failures print like every management command's: an error the app or
+//! the node answered as `error <code>: <message>`, anything else as `cocaine call: ...`.
+
+mod native;
+mod zeromq;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Args;
-use cocaine_client::{Client, Policy, ReplyKind};
+use clap::{Args, ValueEnum};
 use cocaine_core::control::check_app_name;
 
-use crate::manage::{self, lookup, CommandError, Target};
+use crate::manage::{self, lookup, CommandError, ControlFailure, Target};
+use crate::reach;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// The native protocol of native-server tasks (streamed replies, policies).
+    Native,
+    /// zeromq-server tasks: the body as frames, one reply `["ok", chunks...]` or
+    /// `["error", {"code", "message"}]`.
+    ZeromqServer,
+}
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
-    /// A native-server endpoint, e.g. tcp://127.0.0.1:9110 (interface names allowed), or an
-    /// app name: its first native-server task (by name), found by asking --node.
+    /// A task's endpoint, e.g. tcp://127.0.0.1:9110 (interface names allowed), or an app
+    /// name: its task, found by asking --node.
     #[arg(value_name = "ENDPOINT|APP")]
     target: String,
-    /// The event; empty (the default) means the task's own name.
-    #[arg(default_value = "")]
-    event: String,
-    /// The request body; `-` reads it from standard input, streamed in chunks.
-    #[arg(default_value = "")]
-    body: String,
+    /// The request body (`-` streams standard input). Two words are the older form EVENT
+    /// BODY.
+    #[arg(value_name = "BODY", num_args = 0..=2)]
+    words: Vec<String>,
+    /// The event [default: the task's own name]. Native protocol only.
+    #[arg(long, short)]
+    event: Option<String>,
+    /// The app's task to call [default: its first native-server, else its first
+    /// zeromq-server].
+    #[arg(long)]
+    task: Option<String>,
+    /// How to speak to an ENDPOINT [default: native; for an app, its task's type].
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
+    /// Print the reply's bytes exactly, without newlines between chunks and at the end.
+    #[arg(long)]
+    raw: bool,
     /// Give up after this many seconds without an answer.
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
-    /// The request's `timeout` policy, in milliseconds (from dispatch to end).
+    /// Give up after this many seconds if the endpoint (or --node) does not accept the
+    /// connection.
+    #[arg(long, value_name = "SECS", value_parser = manage::parse_timeout, default_value = "3")]
+    connect_timeout: Duration,
+    /// The request's `timeout` policy, in milliseconds (from dispatch to end). Native only.
     #[arg(long)]
     job_timeout: Option<u64>,
-    /// The request's `deadline` policy, in milliseconds (from arrival to end).
+    /// The request's `deadline` policy, in milliseconds (from arrival to end). Native only.
     #[arg(long)]
     deadline: Option<u64>,
-    /// Put the request at the front of the queue.
+    /// Put the request at the front of the queue. Native only.
     #[arg(long)]
     urgent: bool,
     /// The node's control endpoint, to find an app given by name.
@@ -42,31 +75,105 @@ pub struct CallArgs {
         long,
         env = "COCAINE_NODE",
         default_value = manage::DEFAULT_NODE,
-        value_name = "ENDPOINT"
+        value_name = "ENDPOINT",
+        value_parser = reach::connect_endpoint
     )]
     node: String,
 }
 
-pub fn run(args: CallArgs) -> ExitCode {
-    let endpoint = if args.target.contains("://") {
-        args.target.clone()
-    } else {
-        match find(&args) {
-            Ok(endpoint) => endpoint,
-            Err(e) => return manage::exit("call", Err(e)),
-        }
-    };
-    match call(&args, &endpoint) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cocaine call: {e}");
-            ExitCode::FAILURE
-        }
+/// What one call sends.
+pub struct Request {
+    pub event: String,
+    pub body: Body,
+    pub policy: cocaine_client::Policy,
+    pub patience: Duration,
+}
+
+pub enum Body {
+    Bytes(Vec<u8>),
+    /// Standard input, read in chunks as it comes.
+    Stdin,
+}
+
+/// Why a call failed: an answer, or anything else.
+pub enum CallError {
+    Answer { code: u64, message: String },
+    Other(String),
+}
+
+impl From<String> for CallError {
+    fn from(message: String) -> Self {
+        CallError::Other(message)
     }
 }
 
-/// The endpoint of the app named by `args.target`.
-fn find(args: &CallArgs) -> Result<String, CommandError> {
+pub fn run(args: CallArgs) -> ExitCode {
+    manage::exit("call", call(&args))
+}
+
+fn call(args: &CallArgs) -> Result<(), CommandError> {
+    let (event, body) = event_and_body(args).map_err(CommandError::Usage)?;
+    let (endpoint, protocol) = if args.target.contains("://") {
+        reach::connect_endpoint(&args.target).map_err(CommandError::Usage)?;
+        (
+            args.target.clone(),
+            args.protocol.unwrap_or(Protocol::Native),
+        )
+    } else {
+        find(args)?
+    };
+    if protocol == Protocol::ZeromqServer && !event.is_empty() {
+        return Err(CommandError::Usage(
+            "a zeromq-server task has no events: drop --event (or call a native-server)".into(),
+        ));
+    }
+    let address =
+        cocaine_os::endpoint::resolve(&endpoint).map_err(|e| CommandError::Usage(e.to_string()))?;
+    reach::probe(&address, args.connect_timeout)
+        .map_err(|why| CommandError::Failed(format!("{endpoint}: {why}")))?;
+    let request = Request {
+        event,
+        body,
+        policy: cocaine_client::Policy {
+            urgent: args.urgent,
+            timeout_ms: args.job_timeout,
+            deadline_ms: args.deadline,
+        },
+        patience: Duration::from_secs_f64(args.timeout.max(0.001)),
+    };
+    let mut out = Output::new(args.raw);
+    let result = match protocol {
+        Protocol::Native => native::call(&address, &request, &mut |c| out.chunk(c)),
+        Protocol::ZeromqServer => zeromq::call(&address, &request, &mut |c| out.chunk(c)),
+    };
+    out.finish().map_err(CommandError::Failed)?;
+    result.map_err(|e| match e {
+        CallError::Answer { code, message } => {
+            CommandError::Control(ControlFailure::Reply { code, message })
+        }
+        CallError::Other(message) => CommandError::Failed(format!("{endpoint}: {message}")),
+    })
+}
+
+/// The event and the body from the words after the target: `[BODY]`, or the older
+/// `EVENT BODY`.
+fn event_and_body(args: &CallArgs) -> Result<(String, Body), String> {
+    let (event, body) = match (&args.event, args.words.as_slice()) {
+        (Some(event), [] | [_]) => (event.clone(), args.words.first()),
+        (Some(_), _) => return Err("with --event, give at most one BODY".into()),
+        (None, [event, body]) => (event.clone(), Some(body)),
+        (None, words) => (String::new(), words.first()),
+    };
+    let body = match body.map(String::as_str) {
+        Some("-") => Body::Stdin,
+        Some(text) => Body::Bytes(text.as_bytes().to_vec()),
+        None => Body::Bytes(Vec::new()),
+    };
+    Ok((event, body))
+}
+
+/// The endpoint and protocol of the app named by `args.target`.
+fn find(args: &CallArgs) -> Result<(String, Protocol), CommandError> {
     check_app_name(&args.target).map_err(|e| {
         CommandError::Usage(format!(
             "{:?} is neither an endpoint (tcp://HOST:PORT) nor an app name: {e}",
@@ -76,74 +183,118 @@ fn find(args: &CallArgs) -> Result<String, CommandError> {
     let target = Target {
         node: args.node.clone(),
         timeout: Some(Duration::from_secs_f64(args.timeout.max(0.001))),
+        connect_timeout: args.connect_timeout,
     };
     let info = manage::app_info(&target, &args.target)?;
-    let (_, endpoint) = lookup::native_server(&info).ok_or_else(|| {
-        CommandError::Failed(format!(
-            "app {:?} has no native-server task to call",
-            args.target
-        ))
-    })?;
+    let task = lookup::request_reply(&info, args.task.as_deref())
+        .map_err(|why| CommandError::Failed(format!("app {:?} {why}", args.target)))?;
+    let protocol = match task.kind {
+        lookup::Kind::Native => Protocol::Native,
+        lookup::Kind::ZeromqServer => Protocol::ZeromqServer,
+    };
     // A wildcard bind is reached through the node's own host.
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
-    Ok(lookup::connect_address(&endpoint, &node))
+    Ok((lookup::connect_address(&task.endpoint, &node), protocol))
 }
 
-fn call(args: &CallArgs, endpoint: &str) -> Result<(), String> {
-    let address = cocaine_os::endpoint::resolve(endpoint).map_err(|e| e.to_string())?;
-    let mut client = Client::connect(&address).map_err(|e| format!("{endpoint}: {e}"))?;
-    let policy = Policy {
-        urgent: args.urgent,
-        timeout_ms: args.job_timeout,
-        deadline_ms: args.deadline,
-    };
-    let sid = client
-        .open(&args.event, policy)
-        .map_err(|e| e.to_string())?;
-    if args.body == "-" {
-        let mut stdin = std::io::stdin().lock();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = stdin
-                .read(&mut buf)
-                .map_err(|e| format!("reading standard input: {e}"))?;
-            if n == 0 {
-                break;
-            }
-            client.send(sid, &buf[..n]).map_err(|e| e.to_string())?;
-        }
-    } else if !args.body.is_empty() {
-        client
-            .send(sid, args.body.as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    client.end(sid).map_err(|e| e.to_string())?;
-
-    let patience = Duration::from_secs_f64(args.timeout.max(0.001));
-    let mut last = Instant::now();
-    let mut out = std::io::stdout().lock();
+/// Reads standard input in pieces, giving each to `send`.
+pub fn stream_stdin(send: &mut dyn FnMut(&[u8]) -> Result<(), String>) -> Result<(), String> {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let left = patience.saturating_sub(last.elapsed());
-        let reply = match client.recv(left).map_err(|e| e.to_string())? {
-            Some(reply) => reply,
-            None if left.is_zero() => {
-                let _ = client.cancel(sid);
-                return Err(format!("no answer within {:.1} s", args.timeout));
-            }
-            None => continue,
+        let n = stdin
+            .read(&mut buf)
+            .map_err(|e| format!("reading standard input: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        send(&buf[..n])?;
+    }
+}
+
+/// Standard output: chunks as they come, each ending a line unless `raw`.
+struct Output {
+    raw: bool,
+    /// Whether what was written so far ends a line (nothing written counts as ended).
+    at_line_start: bool,
+    out: std::io::Stdout,
+}
+
+impl Output {
+    fn new(raw: bool) -> Self {
+        Self {
+            raw,
+            at_line_start: true,
+            out: std::io::stdout(),
+        }
+    }
+
+    fn chunk(&mut self, data: &[u8]) -> Result<(), String> {
+        let mut out = self.out.lock();
+        out.write_all(data).map_err(|e| e.to_string())?;
+        if !data.is_empty() {
+            self.at_line_start = data.ends_with(b"\n");
+        }
+        if !self.raw && !self.at_line_start {
+            out.write_all(b"\n").map_err(|e| e.to_string())?;
+            self.at_line_start = true;
+        }
+        out.flush().map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        self.out.lock().flush().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CallArgs,
+    }
+
+    fn parsed(words: &[&str]) -> (String, Option<Vec<u8>>) {
+        let cli = Cli::try_parse_from(std::iter::once("call").chain(words.iter().copied()))
+            .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        let (event, body) = event_and_body(&cli.args).unwrap();
+        let body = match body {
+            Body::Bytes(b) => Some(b),
+            Body::Stdin => None,
         };
-        if reply.sid != sid {
-            continue;
-        }
-        last = Instant::now();
-        match reply.kind {
-            ReplyKind::Chunk(data) => {
-                out.write_all(&data)
-                    .and_then(|()| out.flush())
-                    .map_err(|e| e.to_string())?;
-            }
-            ReplyKind::End => return Ok(()),
-            ReplyKind::Error { code, message } => return Err(format!("error {code}: {message}")),
-        }
+        (event, body)
+    }
+
+    #[test]
+    fn the_event_is_optional_and_the_old_form_still_works() {
+        let s = |e: &str, b: &str| (e.to_owned(), Some(b.as_bytes().to_vec()));
+        assert_eq!(parsed(&["echo"]), s("", ""));
+        assert_eq!(parsed(&["echo", "hello"]), s("", "hello"));
+        assert_eq!(parsed(&["echo", "--event", "count", "5"]), s("count", "5"));
+        assert_eq!(parsed(&["echo", "-e", "count"]), s("count", ""));
+        assert_eq!(parsed(&["echo", "count", "5"]), s("count", "5"));
+        assert_eq!(parsed(&["echo", "", "hello"]), s("", "hello"));
+        assert_eq!(parsed(&["echo", "-"]), (String::new(), None));
+        let cli = Cli::try_parse_from(["call", "echo", "--event", "x", "a", "b"]).unwrap();
+        assert!(event_and_body(&cli.args).is_err());
+        assert!(Cli::try_parse_from(["call", "echo", "a", "b", "c"]).is_err());
+    }
+
+    #[test]
+    fn chunks_end_lines_unless_raw() {
+        let mut o = Output::new(false);
+        o.at_line_start = true;
+        // Only the line bookkeeping is checked here; the bytes go to the test's stdout.
+        o.chunk(b"1").unwrap();
+        assert!(o.at_line_start);
+        let mut raw = Output::new(true);
+        raw.chunk(b"1").unwrap();
+        assert!(!raw.at_line_start);
+        raw.chunk(b"2\n").unwrap();
+        assert!(raw.at_line_start);
     }
 }

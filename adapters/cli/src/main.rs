@@ -2,9 +2,12 @@
 
 mod bench;
 mod call;
+mod check;
 mod log;
 mod manage;
 mod node;
+mod reach;
+mod run_dir;
 mod watch;
 
 use std::process::ExitCode;

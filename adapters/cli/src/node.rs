@@ -15,7 +15,9 @@ use cocaine_os::inbox::Inbox;
 use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
 
-use crate::log::{parse_level, Logger};
+use crate::check;
+use crate::log::{parse_level, LogFormat, Logger};
+use crate::run_dir::{self, RunDir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
@@ -40,7 +42,11 @@ pub struct NodeArgs {
     /// error, warn, info or debug.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: LogLevel,
-    /// Where worker sockets go (default: a fresh folder under /tmp, removed at exit).
+    /// text (local RFC 3339 time, level, message) or json (one object per line).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Where worker sockets go (default: a fresh `cocaine-run-<pid>` folder in the temporary
+    /// folder, removed at exit; those of nodes that died are removed at start).
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// The Python interpreter for python apps.
@@ -59,11 +65,14 @@ pub struct NodeArgs {
     hostname: Option<String>,
     /// The app store: apps deployed over control and scheduled jobs, restored at start
     /// (created if missing; default: /var/lib/cocaine for root, else
-    /// $XDG_STATE_HOME/cocaine or ~/.local/state/cocaine).
+    /// $XDG_STATE_HOME/cocaine or ~/.local/state/cocaine). A node given manifests opens a
+    /// store only with --store or --control.
     #[arg(long, value_name = "DIR")]
     store: Option<PathBuf>,
-    /// An address of the control endpoint; repeat for several; `none` for no control.
-    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_CONTROL)]
+    /// An address of the control endpoint; repeat for several; `none` for no control
+    /// [default: tcp://127.0.0.1:5000 for a node without manifests; none for a node given
+    /// manifests].
+    #[arg(long, value_name = "ENDPOINT")]
     control: Vec<String>,
     /// A folder of manifests to follow: each *.json file is an app named after the file,
     /// deployed when it appears or changes, removed when it goes away.
@@ -74,134 +83,92 @@ pub struct NodeArgs {
 const DEFAULT_CONTROL: &str = "tcp://127.0.0.1:5000";
 
 pub fn run(args: NodeArgs) -> ExitCode {
-    let logger = Logger {
-        max: args.log_level,
-    };
-    let manifests = match load(&args) {
-        Ok(m) => m,
+    let logger = Logger::new(args.log_level, args.log_format);
+    match prepare(&args, &logger) {
+        Ok(prepared) => serve(&args, &logger, prepared),
         Err(e) => {
             logger.log(LogLevel::Error, &e);
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let control = match control_addresses(&args.control) {
-        Ok(c) => c,
-        Err(e) => {
-            logger.log(LogLevel::Error, &e);
-            return ExitCode::from(2);
-        }
-    };
-    let store_root = args.store.clone().unwrap_or_else(Store::default_root);
-    let (store, restored) = match open_store(&store_root) {
-        Ok(s) => s,
-        Err(e) => {
-            logger.log(LogLevel::Error, &e);
-            return ExitCode::from(2);
-        }
-    };
-    let inbox = match Inbox::new() {
-        Ok(inbox) => inbox,
-        Err(e) => {
-            logger.log(
-                LogLevel::Error,
-                &format!("cannot set up the node's inbox: {e}"),
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    let run_dir = match &args.run_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::temp_dir().join(format!("cocaine-{}", std::process::id())),
-    };
-    if let Err(e) = std::fs::create_dir_all(&run_dir) {
-        logger.log(
-            LogLevel::Error,
-            &format!("cannot create the run folder {}: {e}", run_dir.display()),
-        );
-        return ExitCode::from(2);
     }
+}
+
+/// What a node needs before its loop starts, all checked: a problem here is exit 2 and no
+/// node.
+struct Prepared {
+    manifests: Vec<Manifest>,
+    control: Vec<String>,
+    store: Option<Store>,
+    restored: Vec<Input>,
+    inbox: Inbox,
+    run_dir: RunFolder,
+}
+
+fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
+    let manifests = load(args)?;
+    let control = control_addresses(&args.control, !args.manifests.is_empty())?;
+    let (store, restored) = match store_root(args, &control) {
+        Some(root) => {
+            let (store, restored) = open_store(&root)?;
+            (Some(store), restored)
+        }
+        None => (None, Vec::new()),
+    };
+    let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
+    let run_dir = run_folder(args, logger)?;
+    Ok(Prepared {
+        manifests,
+        control,
+        store,
+        restored,
+        inbox,
+        run_dir,
+    })
+}
+
+fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
     let config = NodeConfig {
         hostname: args.hostname.clone().unwrap_or_else(hostname),
-        run_dir: run_dir.clone(),
+        run_dir: prepared.run_dir.path().to_owned(),
         python: args.python.clone(),
         python_path: args.python_path.clone().or_else(find_python_sdk),
         javascript_sdk: find_sdk("COCAINE_JAVASCRIPT_SDK", "javascript", "cocaine-worker.js"),
         perl_sdk: find_sdk("COCAINE_PERL_SDK", "perl", "cocaine-worker-perl"),
         native_host: args.native_host.clone().or_else(find_native_host),
-        control,
+        control: prepared.control,
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the
     // command-line and restored apps.
     let watcher = match &args.watch {
         Some(dir) => {
-            let log = Box::new(move |level, message: &str| logger.log(level, message));
-            match FolderWatcher::start(dir, inbox.clone(), log) {
+            let watch_logger = logger.clone();
+            let log = Box::new(move |level, message: &str| watch_logger.log(level, message));
+            match FolderWatcher::start(dir, prepared.inbox.clone(), log) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     logger.log(LogLevel::Error, &e.to_string());
-                    cleanup(&args, &run_dir);
                     return ExitCode::from(2);
                 }
             }
         }
         None => None,
     };
-    let mut waiting: BTreeSet<String> = manifests.iter().map(|m| m.app.clone()).collect();
-    let mut failed = false;
-    let first: Vec<Input> = manifests
+    let mut startup = Startup::new(&prepared.manifests, config.control.len(), logger);
+    let first: Vec<Input> = prepared
+        .manifests
         .into_iter()
         .map(|m| Input::Deploy {
             manifest: Box::new(m),
             origin: AppOrigin::CommandLine,
         })
-        .chain(restored)
+        .chain(prepared.restored)
         .collect();
-    // Up means every command-line app started and every control endpoint listens.
-    let mut controls = config.control.len();
-    if waiting.is_empty() && controls == 0 {
-        logger.log(LogLevel::Info, UP);
-    }
-    let mut observe = |output: &Output| -> Reaction {
-        match output {
-            Output::Log { level, message } => logger.log(*level, message),
-            // The last command-line app to start (restored and watched apps do not count).
-            // (The guard removes the app whatever follows: it must run first.)
-            Output::AppStarted { app }
-                if waiting.remove(app) && waiting.is_empty() && controls == 0 =>
-            {
-                logger.log(LogLevel::Info, UP);
-            }
-            Output::ControlReady { .. } => {
-                controls = controls.saturating_sub(1);
-                if controls == 0 && waiting.is_empty() {
-                    logger.log(LogLevel::Info, UP);
-                }
-            }
-            Output::DeployFailed { app, reason } => {
-                logger.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
-                if waiting.remove(app) {
-                    // An app given at start that cannot start stops the node: the operator
-                    // asked for it and must hear about it, not find it missing later.
-                    failed = true;
-                    return Reaction::Shutdown;
-                }
-            }
-            Output::Fatal { reason } => {
-                logger.log(LogLevel::Error, reason);
-                failed = true;
-                return Reaction::Shutdown;
-            }
-            Output::AppStopped { app } => logger.log(LogLevel::Info, &format!("{app}: stopped")),
-            Output::Stopped => logger.log(LogLevel::Info, "node stopped"),
-            _ => {}
-        }
-        Reaction::Continue
-    };
+    let mut observe = |output: &Output| startup.observe(output);
     let setup = Setup {
         first,
-        store: Some(store),
-        inbox,
+        store: prepared.store,
+        inbox: prepared.inbox,
     };
     let result = match args.runtime {
         Runtime::Mio => {
@@ -212,35 +179,203 @@ pub fn run(args: NodeArgs) -> ExitCode {
         }
     };
     drop(watcher);
-    cleanup(&args, &run_dir);
+    // The run folder goes once every worker is gone.
+    drop(prepared.run_dir);
     match result {
         Err(e) => {
             logger.log(LogLevel::Error, &e);
             ExitCode::FAILURE
         }
-        Ok(()) if failed => ExitCode::FAILURE,
+        Ok(()) if startup.failed => ExitCode::FAILURE,
         Ok(()) => ExitCode::SUCCESS,
     }
 }
 
 const UP: &str = "node is up: every app started";
 
-/// Removes the run folder, unless the operator chose it.
-fn cleanup(args: &NodeArgs, run_dir: &Path) {
-    if args.run_dir.is_none() {
-        let _ = std::fs::remove_dir_all(run_dir);
+/// Follows the node's outputs through startup: says the node is up once every command-line
+/// app started and every control endpoint listens (after the last app's own `started`
+/// line), and stops the node when a command-line app or a control endpoint fails.
+struct Startup<'a> {
+    logger: &'a Logger,
+    /// Command-line apps not started yet (restored and watched apps do not count).
+    waiting: BTreeSet<String>,
+    /// Control endpoints not listening yet.
+    controls: usize,
+    /// The app whose start made the node ready: up is said after its `started` line.
+    up_after: Option<String>,
+    said_up: bool,
+    /// The last error logged, so that a fatal reason the core already logged is not repeated.
+    last_error: Option<String>,
+    failed: bool,
+}
+
+impl<'a> Startup<'a> {
+    fn new(manifests: &[Manifest], controls: usize, logger: &'a Logger) -> Self {
+        let mut startup = Self {
+            logger,
+            waiting: manifests.iter().map(|m| m.app.clone()).collect(),
+            controls,
+            up_after: None,
+            said_up: false,
+            last_error: None,
+            failed: false,
+        };
+        if startup.ready() {
+            startup.say_up();
+        }
+        startup
+    }
+
+    fn ready(&self) -> bool {
+        self.waiting.is_empty() && self.controls == 0
+    }
+
+    fn say_up(&mut self) {
+        if !self.said_up {
+            self.said_up = true;
+            self.logger.log(LogLevel::Info, UP);
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        if level == LogLevel::Error {
+            self.last_error = Some(message.to_owned());
+        }
+        self.logger.log(level, message);
+    }
+
+    /// Whether the last error logged ends with `reason`.
+    fn already_said(&self, reason: &str) -> bool {
+        self.last_error
+            .as_deref()
+            .is_some_and(|last| last.ends_with(reason))
+    }
+
+    fn observe(&mut self, output: &Output) -> Reaction {
+        // The core reports an app started, then logs it: up comes after that line.
+        if let Some(app) = self.up_after.take() {
+            if let Output::Log { level, message } = output {
+                if message.starts_with(&format!("{app}: started")) {
+                    self.log(*level, message);
+                    self.say_up();
+                    return Reaction::Continue;
+                }
+            }
+            self.say_up();
+        }
+        match output {
+            Output::Log { level, message } => self.log(*level, message),
+            // (The guard removes the app whatever follows: it must run first.)
+            Output::AppStarted { app } if self.waiting.remove(app) && self.ready() => {
+                self.up_after = Some(app.clone());
+            }
+            Output::ControlReady { .. } => {
+                self.controls = self.controls.saturating_sub(1);
+                if self.ready() {
+                    self.say_up();
+                }
+            }
+            Output::DeployFailed { app, reason } => {
+                // Said once: the core may have logged the reason as it happened.
+                if !self.already_said(reason) {
+                    self.log(LogLevel::Error, &format!("{app}: cannot start: {reason}"));
+                }
+                if self.waiting.remove(app) {
+                    // An app given at start that cannot start stops the node: the operator
+                    // asked for it and must hear about it, not find it missing later.
+                    self.failed = true;
+                    return Reaction::Shutdown;
+                }
+            }
+            Output::Fatal { reason } => {
+                if !self.already_said(reason) {
+                    self.log(LogLevel::Error, reason);
+                }
+                if reason.contains("control endpoint") && reason.contains("in use") {
+                    self.log(LogLevel::Error, CONTROL_IN_USE);
+                }
+                self.failed = true;
+                return Reaction::Shutdown;
+            }
+            Output::AppStopped { app } => self.log(LogLevel::Info, &format!("{app}: stopped")),
+            Output::Stopped => self.log(LogLevel::Info, "node stopped"),
+            _ => {}
+        }
+        Reaction::Continue
     }
 }
 
-/// `--control` as `NodeConfig::control`: the addresses given, or none for `none`.
-fn control_addresses(given: &[String]) -> Result<Vec<String>, String> {
+const CONTROL_IN_USE: &str = "another node (or another program) listens there: talk to it \
+     (cocaine list --node ENDPOINT), stop it, or give this node another --control ENDPOINT \
+     or --control none";
+
+/// Where worker sockets go: the folder given (kept), or a fresh one of this node's own.
+enum RunFolder {
+    Given(PathBuf),
+    Own(RunDir),
+}
+
+impl RunFolder {
+    fn path(&self) -> &Path {
+        match self {
+            RunFolder::Given(path) => path,
+            RunFolder::Own(dir) => dir.path(),
+        }
+    }
+}
+
+/// `--run-dir`, or a fresh folder in the temporary folder once the folders of nodes that
+/// died there are swept away.
+fn run_folder(args: &NodeArgs, logger: &Logger) -> Result<RunFolder, String> {
+    if let Some(dir) = &args.run_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the run folder {}: {e}", dir.display()))?;
+        return Ok(RunFolder::Given(dir.clone()));
+    }
+    let tmp = std::env::temp_dir();
+    for gone in run_dir::sweep(&tmp) {
+        logger.log(
+            LogLevel::Info,
+            &format!("removed {}, left by a node that is gone", gone.display()),
+        );
+    }
+    RunDir::create(&tmp)
+        .map(RunFolder::Own)
+        .map_err(|e| format!("cannot create a run folder in {}: {e}", tmp.display()))
+}
+
+/// `--control` as `NodeConfig::control`: the addresses given, or none for `none`. Without
+/// the flag, a node given manifests runs just them (no control: a second node, the service,
+/// can take the default address), and a node without manifests is the service.
+fn control_addresses(given: &[String], has_manifests: bool) -> Result<Vec<String>, String> {
     if given.iter().any(|a| a == "none") {
         if given.len() > 1 {
             return Err("--control none cannot be combined with other addresses".to_owned());
         }
         return Ok(Vec::new());
     }
+    if given.is_empty() {
+        return Ok(if has_manifests {
+            Vec::new()
+        } else {
+            vec![DEFAULT_CONTROL.to_owned()]
+        });
+    }
+    for address in given {
+        cocaine_core::manifest::Endpoint::parse(address)
+            .map_err(|e| format!("--control {address}: {e}"))?;
+    }
     Ok(given.to_vec())
+}
+
+/// The store to open: `--store`, else the default one unless this node only runs the
+/// manifests it was given (no control, so nothing could be deployed into it).
+fn store_root(args: &NodeArgs, control: &[String]) -> Option<PathBuf> {
+    let wanted = args.manifests.is_empty() || !control.is_empty();
+    args.store
+        .clone()
+        .or_else(|| wanted.then(Store::default_root))
 }
 
 /// Opens (creating) the store at `root` and reads what it holds as the inputs that restore
@@ -255,8 +390,36 @@ fn open_store(root: &Path) -> Result<(Store, Vec<Input>), String> {
 
 /// Every manifest named on the command line, parsed, with all problems reported at once.
 fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
+    let files = manifest_files(&args.manifests)?;
+    if args.name.is_some() && files.len() != 1 {
+        return Err("--name needs exactly one manifest".to_owned());
+    }
+    let mut manifests = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let name = match &args.name {
+            Some(n) => n.clone(),
+            None => file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        match load_one(&name, &file) {
+            Ok(m) => manifests.push(m),
+            Err(e) => problems.push(format!("{}: {e}", file.display())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The files named: files as they are, folders as their `*.json` files in name order.
+fn manifest_files(given: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
-    for path in &args.manifests {
+    for path in given {
         if path.is_dir() {
             let entries =
                 std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -271,44 +434,20 @@ fn load(args: &NodeArgs) -> Result<Vec<Manifest>, String> {
             files.push(path.clone());
         }
     }
-    if args.name.is_some() && files.len() != 1 {
-        return Err("--name needs exactly one manifest".to_owned());
-    }
-    let mut manifests = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        let name = match &args.name {
-            Some(n) => n.clone(),
-            None => file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        };
-        let json = match std::fs::read(&file) {
-            Ok(j) => j,
-            Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-        };
-        let base = file
-            .parent()
-            .map(absolute)
-            .unwrap_or_else(|| absolute(Path::new(".")));
-        match Manifest::parse(&name, &json, Some(&base)) {
-            Ok(m) => manifests.push(m),
-            Err(e) => problems.push(format!("{}: {e}", file.display())),
-        }
-    }
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(problems.join("\n"))
-    }
+    Ok(files)
 }
 
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+/// One manifest, its relative paths resolved against the folder it really is in (`echo.json`
+/// and `./echo.json` alike), its code checked to exist.
+fn load_one(name: &str, file: &Path) -> Result<Manifest, String> {
+    let json = std::fs::read(file).map_err(|e| e.to_string())?;
+    let canonical = std::fs::canonicalize(file).map_err(|e| e.to_string())?;
+    let base = canonical.parent().unwrap_or(Path::new("/"));
+    let manifest = Manifest::parse(name, &json, Some(base)).map_err(|e| e.to_string())?;
+    match check::missing_code(&manifest) {
+        Some(missing) => Err(format!("app {name:?}: {missing}")),
+        None => Ok(manifest),
+    }
 }
 
 fn hostname() -> String {
@@ -357,4 +496,63 @@ fn find_native_host() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let beside = exe.parent()?.join("cocaine-native-host");
     beside.is_file().then_some(beside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: NodeArgs,
+    }
+
+    fn args(words: &[&str]) -> NodeArgs {
+        Cli::try_parse_from(std::iter::once("node").chain(words.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn control(words: &[&str]) -> Result<Vec<String>, String> {
+        let a = args(words);
+        control_addresses(&a.control, !a.manifests.is_empty())
+    }
+
+    #[test]
+    fn a_node_with_manifests_binds_control_only_when_asked() {
+        assert_eq!(control(&[]), Ok(vec![DEFAULT_CONTROL.to_owned()]));
+        assert_eq!(control(&["echo.json"]), Ok(vec![]));
+        assert_eq!(
+            control(&["echo.json", "--control", "tcp://127.0.0.1:6000"]),
+            Ok(vec!["tcp://127.0.0.1:6000".to_owned()])
+        );
+        assert_eq!(control(&["--control", "none"]), Ok(vec![]));
+        assert!(control(&["--control", "none", "--control", "tcp://127.0.0.1:1"]).is_err());
+        let bad = control(&["--control", "tcp://127.0.0.1:99999"]).unwrap_err();
+        assert!(
+            bad.starts_with("--control tcp://127.0.0.1:99999: "),
+            "{bad}"
+        );
+    }
+
+    #[test]
+    fn a_node_with_manifests_opens_a_store_only_when_asked() {
+        let store = |words: &[&str]| {
+            let a = args(words);
+            let control = control_addresses(&a.control, !a.manifests.is_empty()).unwrap();
+            store_root(&a, &control)
+        };
+        assert_eq!(store(&[]), Some(Store::default_root()));
+        assert_eq!(store(&["echo.json"]), None);
+        assert_eq!(
+            store(&["echo.json", "--control", "tcp://127.0.0.1:6000"]),
+            Some(Store::default_root())
+        );
+        assert_eq!(
+            store(&["echo.json", "--store", "/srv/s"]),
+            Some(PathBuf::from("/srv/s"))
+        );
+    }
 }

@@ -211,8 +211,9 @@ fn deploy_list_info_call_schedule_remove() {
     assert!(node_json["uptime_ms"].is_u64(), "{node_json}");
 
     // call by name: the app's native-server task.
+    // (The reply ends its line; --raw prints the exact bytes.)
     let reply = node.cocaine(&["call", "echo", "echo", "hello"]).ok();
-    assert_eq!(reply, "hello");
+    assert_eq!(reply, "hello\n");
     let about_app = node.cocaine(&["info", "echo"]).ok();
     assert!(about_app.contains("state       running"), "{about_app}");
     let app_json = node.cocaine(&["info", "echo", "--json"]).json();
@@ -220,6 +221,8 @@ fn deploy_list_info_call_schedule_remove() {
         app_json["engine"]["tasks"]["echo"]["completed"], 1,
         "{app_json}"
     );
+    let reply = node.cocaine(&["call", "echo", "--raw", "hello"]).ok();
+    assert_eq!(reply, "hello");
 
     // $COCAINE_NODE stands for --node.
     let by_env = run(Command::new(COCAINE)
@@ -235,7 +238,7 @@ fn deploy_list_info_call_schedule_remove() {
     assert_eq!(out, "redeployed echo version 2 (running)\n");
     assert_eq!(
         node.cocaine(&["call", "echo", "echo", "again"]).ok(),
-        "again"
+        "again\n"
     );
     let out = node.cocaine(&["reload", "echo"]).ok();
     assert_eq!(out, "reloaded echo version 2 (running)\n");
@@ -279,7 +282,7 @@ fn deploy_list_info_call_schedule_remove() {
     let err = node.cocaine(&["call", "q"]).fails(1);
     assert_eq!(
         err,
-        "cocaine call: app \"q\" has no native-server task to call\n"
+        "cocaine call: app \"q\" has no native-server or zeromq-server task to call\n"
     );
     assert_eq!(node.cocaine(&["rm", "q"]).ok(), "removed q\n");
 
@@ -331,8 +334,36 @@ fn bad_usage_sends_nothing_and_exits_2() {
 }
 
 #[test]
-fn no_node_is_a_timeout() {
+fn no_node_is_found_at_once() {
+    // Nothing listens: said without waiting for the reply's timeout.
     let node = format!("tcp://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    for args in [
+        &["list"][..],
+        &["info", "echo"],
+        &["rm", "echo"],
+        &["call", "echo"],
+    ] {
+        let err = run(Command::new(COCAINE)
+            .args(args)
+            .args(["--node", &node, "--timeout", "600"]))
+        .fails(1);
+        assert!(
+            err.contains(&format!("nothing listens at {node}")) && err.contains("cocaine node"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(600));
+    // An endpoint that cannot be one is bad usage.
+    let err = run(Command::new(COCAINE).args(["list", "--node", "tcp://127.0.0.1:99999"])).fails(2);
+    assert!(err.contains("99999"), "{err}");
+}
+
+#[test]
+fn a_silent_node_is_a_timeout() {
+    // Something accepts the connection but never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let node = format!("tcp://{}", listener.local_addr().expect("an address"));
     let started = Instant::now();
     let err =
         run(Command::new(COCAINE).args(["list", "--node", &node, "--timeout", "0.5"])).fails(1);

@@ -14,7 +14,7 @@ use crate::wire::{Incoming, Wire};
 /// Timeout of [`Client::call`] and of sends until [`Client::set_timeout`] changes it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A connection to a node's native endpoint (or any peer speaking PROTOCOL.md §2).
+/// A connection to a node's native endpoint (or any peer speaking docs/protocol.md §2).
 ///
 /// Two ways to use it, mixed freely on one connection:
 /// - [`call`](Self::call): send a whole request, wait for the whole reply.

@@ -1,4 +1,4 @@
-//! A client for Cocaine's native protocol (PROTOCOL.md §2) over a ZeroMQ DEALER socket.
+//! A client for Cocaine's native protocol (docs/protocol.md §2) over a ZeroMQ DEALER socket.
 //!
 //! The node's `native-server` tasks (and node-to-node forwarding) speak this protocol: the
 //! client opens a request under a sid of its choosing, streams request chunks and an end, and

@@ -32,7 +32,7 @@ pub struct Reply {
     pub kind: ReplyKind,
 }
 
-/// The three things a node says about a request (PROTOCOL.md §2): zero or more chunks, then
+/// The three things a node says about a request (docs/protocol.md §2): zero or more chunks, then
 /// exactly one end or error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyKind {

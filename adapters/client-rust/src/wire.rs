@@ -1,6 +1,6 @@
 //! The DEALER socket and the frames it has received but not yet handed out.
 //!
-//! A multipart message may carry several protocol messages (PROTOCOL.md §2), and a caller
+//! A multipart message may carry several protocol messages (docs/protocol.md §2), and a caller
 //! waiting for one sid must not lose the others, so frames are queued and decoded one at a
 //! time: a bad frame costs only itself.
 

@@ -1,5 +1,5 @@
 /*
- * cocaine.h: the native app ABI of Cocaine (PROTOCOL.md section 9).
+ * cocaine.h: the native app ABI of Cocaine (docs/protocol.md §9).
  *
  * A native app is a shared library (C, C++, Rust...) that exports the four functions below.
  * The node runs it in one of two ways, chosen by the manifest's engine.backend:

@@ -1,5 +1,5 @@
-//! Native Cocaine apps: shared libraries with the C ABI of `include/cocaine.h` (PROTOCOL.md
-//! §9), run as workers that speak the ordinary worker protocol (PROTOCOL.md §1).
+//! Native Cocaine apps: shared libraries with the C ABI of `include/cocaine.h` (docs/protocol.md
+//! §9), run as workers that speak the ordinary worker protocol (docs/protocol.md §1).
 //!
 //! [`NativeLibrary`] loads a library and checks its ABI; [`Instance`] is one app instance
 //! made from it; [`serve`] runs one worker: it loads the library, creates the instance, and

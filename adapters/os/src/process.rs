@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use cocaine_core::node::SpawnSpec;
@@ -44,7 +45,9 @@ impl WorkerProcess {
         if let Some(cwd) = &spec.cwd {
             command.current_dir(cwd);
         }
-        let child = command.spawn()?;
+        let child = command
+            .spawn()
+            .map_err(|e| name_what_is_missing(e, program, spec.cwd.as_deref()))?;
         // The command (holding the pipe's write ends) is dropped here, so the pipe reaches
         // EOF when the worker and its children are gone.
         drop(command);
@@ -132,6 +135,22 @@ fn convert(status: std::process::ExitStatus) -> ExitStatus {
     }
 }
 
+/// exec's "No such file or directory" says neither which file nor that it may be the working
+/// folder (an app's code folder that is not there): say which.
+fn name_what_is_missing(error: io::Error, program: &str, cwd: Option<&Path>) -> io::Error {
+    if error.kind() != io::ErrorKind::NotFound {
+        return error;
+    }
+    let what = match cwd {
+        Some(cwd) if !cwd.is_dir() => {
+            format!("its working folder {} does not exist", cwd.display())
+        }
+        _ if program.contains('/') => format!("{program} does not exist"),
+        _ => format!("{program} is not on PATH"),
+    };
+    io::Error::new(io::ErrorKind::NotFound, what)
+}
+
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we own, with flags we read first.
     unsafe {
@@ -198,5 +217,20 @@ mod tests {
     fn a_missing_program_is_an_error() {
         let err = WorkerProcess::spawn(&spec(&["/nonexistent/worker"])).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), "/nonexistent/worker does not exist");
+        let err = WorkerProcess::spawn(&spec(&["no-such-program-xyz"])).unwrap_err();
+        assert_eq!(err.to_string(), "no-such-program-xyz is not on PATH");
+    }
+
+    #[test]
+    fn a_missing_working_folder_is_named() {
+        let mut missing = spec(&["sh", "-c", "true"]);
+        missing.cwd = Some("/path/to/application".into());
+        let err = WorkerProcess::spawn(&missing).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "its working folder /path/to/application does not exist"
+        );
     }
 }

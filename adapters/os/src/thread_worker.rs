@@ -1,4 +1,4 @@
-//! The thread backend (DESIGN.md §5): a native app's worker on a thread of the node.
+//! The thread backend (docs/manifest.md): a native app's worker on a thread of the node.
 //!
 //! The thread runs the same worker loop as the `cocaine-native-host` process
 //! ([`cocaine_native::serve`]) and connects to the worker's Unix socket like a process would,
@@ -38,7 +38,7 @@ pub fn retired_status(signal: cocaine_core::process::Signal) -> ExitStatus {
 }
 
 /// Starts the thread of `spec`'s worker: `spec.argv` is the library then the manifest's
-/// `args`; `spec.env` the worker environment of PROTOCOL.md §1. The host must already listen
+/// `args`; `spec.env` the worker environment of docs/protocol.md §1. The host must already listen
 /// at `spec.socket`.
 ///
 /// # Errors

@@ -40,7 +40,7 @@ class Error(Exception):
     """Raise this from a handler to fail the job with a chosen code instead of 502.
 
     `raise cocaine.Error(404, "no such user")` becomes `[6, sid, 404, "no such user"]`. Codes
-    are the node's (PROTOCOL.md / DESIGN.md §4): 400, 404, 413, 500, 503...
+    are the node's (docs/protocol.md, docs/engine.md): 400, 404, 413, 500, 503...
     """
 
     def __init__(self, code, message):

@@ -1,4 +1,4 @@
-"""The worker channel of PROTOCOL.md §1: message kinds, framing and the msgpack codec.
+"""The worker channel of docs/protocol.md §1: message kinds, framing and the msgpack codec.
 
 Every frame is a u32 big-endian length followed by that many bytes of msgpack, and every
 message is an array whose first element is its kind. This module turns Python lists into

@@ -1,6 +1,6 @@
 """`python3 -m cocaine.worker [--socket PATH] [--app NAME] CODE_PATH`: runs one worker.
 
-The node starts this with the environment of PROTOCOL.md §1. The app is imported before the
+The node starts this with the environment of docs/protocol.md §1. The app is imported before the
 worker connects, so an app that cannot even be imported fails with its traceback on stderr and
 exit code 1, and the node reports that instead of a silent handshake timeout.
 """

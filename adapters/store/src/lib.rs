@@ -1,4 +1,4 @@
-//! The node's app store (DESIGN.md §3, §7): a directory holding every deployed app's
+//! The node's app store (docs/control.md): a directory holding every deployed app's
 //! revisions (manifest and unpacked package), and the manual scheduler's jobs, so a node
 //! recreates its apps and jobs at start.
 //!

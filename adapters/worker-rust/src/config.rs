@@ -1,5 +1,5 @@
 //! What the node tells a worker at spawn: the socket path on the command line and in the
-//! environment, plus the worker's id, app and timing (PROTOCOL.md §1).
+//! environment, plus the worker's id, app and timing (docs/protocol.md §1).
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -10,7 +10,7 @@ use cocaine_core::codec::DecodeError;
 
 use crate::config::ConfigError;
 
-/// Code sent when a handler fails without choosing one, or panics (PROTOCOL.md §1).
+/// Code sent when a handler fails without choosing one, or panics (docs/protocol.md §1).
 pub const DEFAULT_ERROR_CODE: u32 = 502;
 
 /// Why [`Worker::run`](crate::Worker::run) returned an error.

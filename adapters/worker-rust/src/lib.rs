@@ -3,7 +3,7 @@
 //! A worker is a process the node spawns for an app of type `binary`. It connects to the Unix
 //! socket the node names, introduces itself, and then runs jobs: the node sends an event name
 //! and the request, the worker answers with reply chunks and an end, or with an error
-//! (PROTOCOL.md §1). This crate does the protocol; you register one handler per event name,
+//! (docs/protocol.md §1). This crate does the protocol; you register one handler per event name,
 //! as in every Cocaine SDK:
 //!
 //! ```no_run
@@ -44,7 +44,7 @@
 //! run loop; `group` runs the threads that take turns reading and running jobs; `session`
 //! reads and turns messages into jobs; `output` is the shared, locked writer; `stream` holds
 //! [`RequestStream`] and [`Response`]; [`native`] is the native app ABI from Rust, with
-//! [`export_native!`] to make a Rust `cdylib` a native app (PROTOCOL.md §9).
+//! [`export_native!`] to make a Rust `cdylib` a native app (docs/protocol.md §9).
 
 pub mod config;
 mod error;

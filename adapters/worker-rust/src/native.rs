@@ -1,4 +1,4 @@
-//! The native app ABI (PROTOCOL.md §9, `adapters/native/include/cocaine.h`) from Rust: the C
+//! The native app ABI (docs/protocol.md §9, `adapters/native/include/cocaine.h`) from Rust: the C
 //! types both sides share, and [`export_native!`](crate::export_native), which makes a Rust
 //! `cdylib` a native app.
 //!

@@ -18,7 +18,7 @@ use cocaine_core::codec::worker::{encode_choke, encode_chunk, encode_error};
 
 use crate::error::ResponseError;
 
-/// Code and text of the reply to a cancel (PROTOCOL.md §2, same on the worker channel).
+/// Code and text of the reply to a cancel (docs/protocol.md §2, same on the worker channel).
 const CANCELLED: (u32, &str) = (499, "cancelled");
 
 /// Code of a job whose reply chunk would be over the node's max-message.

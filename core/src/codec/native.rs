@@ -1,4 +1,4 @@
-//! The native protocol (PROTOCOL.md §2).
+//! The native protocol (docs/protocol.md §2).
 //!
 //! One ZeroMQ frame holds exactly one message, so there is no length prefix: a message is a
 //! msgpack array `[kind, ...]` filling the whole frame. The free `encode_*` functions build a
@@ -38,7 +38,7 @@ pub struct Policy {
     pub deadline_ms: Option<u64>,
 }
 
-/// The `auth` map of a signed open (PROTOCOL.md §10); all four keys are required.
+/// The `auth` map of a signed open (docs/protocol.md §10); all four keys are required.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
     /// The user whose key signed the message.

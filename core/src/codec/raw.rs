@@ -1,4 +1,4 @@
-//! The raw socket server's framings (PROTOCOL.md §5): how a TCP byte stream becomes requests
+//! The raw socket server's framings (docs/protocol.md §5): how a TCP byte stream becomes requests
 //! and how replies go back.
 //!
 //! - `line`: a request is a line without its `\n` (and a `\r` before it); a reply is its

@@ -1,4 +1,4 @@
-//! The worker channel (PROTOCOL.md §1).
+//! The worker channel (docs/protocol.md §1).
 //!
 //! Frames are a u32 big-endian length then a msgpack array `[kind, ...]`. The free `encode_*`
 //! functions append one whole frame to a buffer without building a [`WorkerMessage`], for the

@@ -1,4 +1,4 @@
-//! The control protocol (PROTOCOL.md §7): decoding requests and encoding replies.
+//! The control protocol (docs/protocol.md §7): decoding requests and encoding replies.
 //!
 //! A control request arrives on the node's ZeroMQ ROUTER as
 //! `[routing..., "", json, optional binary frames...]`. The runtime strips the routing frames

@@ -9,7 +9,7 @@ use super::{ControlError, VERSION};
 use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
-/// Every action, in the order of PROTOCOL.md §7.
+/// Every action, in the order of docs/protocol.md §7.
 pub const ACTIONS: [&str; 10] = [
     "deploy",
     "delete",
@@ -122,7 +122,7 @@ pub enum When {
     After(u64),
 }
 
-/// The signature fields of a signed request (PROTOCOL.md §10), to be verified by the node.
+/// The signature fields of a signed request (docs/protocol.md §10), to be verified by the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
     /// Whose key signed it.

@@ -51,7 +51,7 @@ impl Default for BusynessConfig {
     }
 }
 
-/// The validated engine configuration of one app. Defaults are those of DESIGN.md §5.
+/// The validated engine configuration of one app. Defaults are those of docs/manifest.md.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct EngineConfig {

@@ -5,7 +5,7 @@ use super::value;
 use serde_json::Value;
 use std::path::{Component, Path, PathBuf};
 
-/// How a worker runs the app's code (DESIGN.md §5).
+/// How a worker runs the app's code (docs/manifest.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AppType {
@@ -18,7 +18,7 @@ pub enum AppType {
     Perl,
     /// Any executable that speaks the worker protocol.
     Binary,
-    /// A shared library with the C ABI of PROTOCOL.md §9, in threads or a host process.
+    /// A shared library with the C ABI of docs/protocol.md §9, in threads or a host process.
     Native,
 }
 

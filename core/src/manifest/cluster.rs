@@ -1,4 +1,4 @@
-//! The optional `cluster` section: how the app takes part in a cluster (DESIGN.md §7).
+//! The optional `cluster` section: how the app takes part in a cluster (docs/manifest.md).
 
 use super::error::Problems;
 use super::reader::Obj;

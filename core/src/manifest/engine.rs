@@ -121,7 +121,7 @@ pub(crate) fn parse(
     c
 }
 
-/// A type that cannot run on the asked backend is a clear error (DESIGN.md §5): only native
+/// A type that cannot run on the asked backend is a clear error (docs/manifest.md): only native
 /// libraries can be loaded into a thread of the node.
 fn check_backend(app_type: Option<AppType>, backend: Backend, path: &str, p: &mut Problems) {
     if backend != Backend::Thread {

@@ -1,4 +1,4 @@
-//! App manifests (DESIGN.md §5): parsing and validation.
+//! App manifests (docs/manifest.md): parsing and validation.
 //!
 //! [`Manifest::parse`] turns a manifest's bytes into checked, typed settings, or a
 //! [`ManifestError`] listing every problem with its key path. It is pure: it never looks at

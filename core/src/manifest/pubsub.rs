@@ -1,4 +1,4 @@
-//! The optional `pubsub` section: where the app publishes (PROTOCOL.md §6).
+//! The optional `pubsub` section: where the app publishes (docs/protocol.md §6).
 
 use super::endpoint::Endpoint;
 use super::error::Problems;

@@ -1,4 +1,4 @@
-//! The optional `security` section: signed requests (DESIGN.md §8, PROTOCOL.md §10).
+//! The optional `security` section: signed requests (docs/manifest.md, docs/protocol.md §10).
 
 use super::app;
 use super::error::Problems;

@@ -1,4 +1,4 @@
-//! The `tasks` section: one event source per task (DESIGN.md §6).
+//! The `tasks` section: one event source per task (docs/manifest.md).
 
 use super::endpoint::{Endpoint, Role};
 use super::error::Problems;
@@ -18,7 +18,7 @@ pub struct Task {
     pub kind: TaskKind,
 }
 
-/// Every task type of DESIGN.md §6 with its validated settings. Durations in the manifest are
+/// Every task type of docs/manifest.md with its validated settings. Durations in the manifest are
 /// milliseconds; sizes are bytes. `max_message` defaults to the engine's `max-message`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -124,7 +124,7 @@ pub enum Overlap {
     Allow,
 }
 
-/// How a raw-server cuts a TCP stream into requests (PROTOCOL.md §5).
+/// How a raw-server cuts a TCP stream into requests (docs/protocol.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Framing {

@@ -2,19 +2,53 @@
 
 use serde_json::Value;
 
-/// The first `native-server` task of an `info APP` reply (tasks in the reply's order, by
-/// name): `(task, endpoint)`.
-pub fn native_server(info: &Value) -> Option<(String, String)> {
-    info.get("tasks")?
-        .as_object()?
-        .iter()
-        .find_map(|(name, task)| {
-            if task.get("type").and_then(Value::as_str) != Some("native-server") {
-                return None;
-            }
-            let endpoint = task.get("endpoint").and_then(Value::as_str)?;
-            Some((name.clone(), endpoint.to_owned()))
+/// How a request-reply task is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Native,
+    ZeromqServer,
+}
+
+/// A task `cocaine call` can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callable {
+    pub task: String,
+    pub endpoint: String,
+    pub kind: Kind,
+}
+
+/// The task to call in an `info APP` reply: the one named, else the first native-server,
+/// else the first zeromq-server. The error completes "app X ...".
+pub fn request_reply(info: &Value, task: Option<&str>) -> Result<Callable, String> {
+    let tasks = info.get("tasks").and_then(Value::as_object);
+    let callable = |name: &String, t: &Value| {
+        let kind = match t.get("type").and_then(Value::as_str)? {
+            "native-server" => Kind::Native,
+            "zeromq-server" => Kind::ZeromqServer,
+            _ => return None,
+        };
+        Some(Callable {
+            task: name.clone(),
+            endpoint: t.get("endpoint").and_then(Value::as_str)?.to_owned(),
+            kind,
         })
+    };
+    let all = || tasks.into_iter().flatten();
+    if let Some(wanted) = task {
+        let (name, t) = all()
+            .find(|(name, _)| name.as_str() == wanted)
+            .ok_or_else(|| format!("has no task {wanted:?}"))?;
+        return callable(name, t).ok_or_else(|| {
+            format!("task {wanted:?} is neither a native-server nor a zeromq-server")
+        });
+    }
+    let found: Vec<Callable> = all().filter_map(|(n, t)| callable(n, t)).collect();
+    found
+        .iter()
+        .find(|c| c.kind == Kind::Native)
+        .or_else(|| found.first())
+        .cloned()
+        .ok_or_else(|| "has no native-server or zeromq-server task to call".to_owned())
 }
 
 /// The address to connect to for an endpoint the node *binds*. A wildcard host (`*`,
@@ -52,6 +86,8 @@ mod tests {
             "c": {"type": "native-server", "endpoint": "tcp://127.0.0.1:2"},
             "d": {"type": "native-server", "endpoint": "tcp://127.0.0.1:3"}
         }});
+        let native_server =
+            |info: &Value| request_reply(info, None).ok().map(|c| (c.task, c.endpoint));
         assert_eq!(
             native_server(&info),
             Some(("c".into(), "tcp://127.0.0.1:2".into()))
@@ -59,6 +95,27 @@ mod tests {
         let none = json!({"tasks": {"t": {"type": "recurring-timer"}}});
         assert_eq!(native_server(&none), None);
         assert_eq!(native_server(&json!({})), None);
+    }
+
+    #[test]
+    fn a_task_to_call() {
+        let info = json!({"tasks": {
+            "a-timer": {"type": "recurring-timer"},
+            "b": {"type": "zeromq-server", "endpoint": "tcp://127.0.0.1:1"},
+            "c": {"type": "native-server", "endpoint": "tcp://127.0.0.1:2"}
+        }});
+        let call = |task| request_reply(&info, task).map(|c| (c.task, c.kind));
+        assert_eq!(call(None), Ok(("c".into(), Kind::Native)));
+        assert_eq!(call(Some("b")), Ok(("b".into(), Kind::ZeromqServer)));
+        assert_eq!(call(Some("zz")), Err("has no task \"zz\"".into()));
+        assert!(call(Some("a-timer")).unwrap_err().contains("neither"));
+        let only_zeromq =
+            json!({"tasks": {"up": {"type": "zeromq-server", "endpoint": "tcp://h:1"}}});
+        assert_eq!(
+            request_reply(&only_zeromq, None).map(|c| c.endpoint),
+            Ok("tcp://h:1".into())
+        );
+        assert!(request_reply(&json!({}), None).is_err());
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //! `unschedule`): each builds one control request (docs/control.md), sends it to the node's
 //! control endpoint and prints the reply.
 //!
-//! Exit codes: 0 on an `ok` reply, 1 on an error reply (printed `error <code>: <message>`) or
-//! no reply, 2 on bad usage (an unreadable manifest or package included: nothing was sent).
+//! Before sending, the endpoint is checked and probed (nothing listening is said at once, not
+//! after the reply's timeout), and `deploy` checks the manifest with the core's parser and
+//! that its code exists.
+//!
+//! Exit codes: 0 on an `ok` reply, 1 on an error reply (printed `error <code>: <message>`), no
+//! node or no reply, 2 on bad usage (a bad endpoint, an unreadable or invalid manifest, code
+//! that is not there, a package that cannot be packed: nothing was sent).
 
 mod client;
 pub mod lookup;
@@ -20,9 +25,12 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use cocaine_core::control::{check_app_name, When};
+use cocaine_core::manifest::Manifest;
 use serde_json::Value;
 
 pub use client::ControlFailure;
+
+use crate::{check, reach};
 
 /// Where the node listens for control requests unless told otherwise.
 pub const DEFAULT_NODE: &str = "tcp://127.0.0.1:5000";
@@ -40,19 +48,37 @@ pub struct Target {
         long,
         env = "COCAINE_NODE",
         default_value = DEFAULT_NODE,
-        value_name = "ENDPOINT"
+        value_name = "ENDPOINT",
+        value_parser = reach::connect_endpoint
     )]
     pub node: String,
     /// Give up after this many seconds without a reply [default: 30; 120 for deploy and
     /// reload, which answer once the app has started].
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+    /// Give up after this many seconds if the node does not accept the connection (nothing
+    /// listening is found at once).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "3")]
+    pub connect_timeout: Duration,
 }
 
 impl Target {
     fn send(&self, default_s: f64, json: &[u8], frames: &[&[u8]]) -> Result<Value, CommandError> {
+        self.reachable()?;
         let timeout = self.timeout.unwrap_or(Duration::from_secs_f64(default_s));
         client::request(&self.node, timeout, json, frames).map_err(CommandError::Control)
+    }
+
+    /// Fails at once when no node listens at `--node`, rather than after `--timeout`.
+    fn reachable(&self) -> Result<(), CommandError> {
+        let address = cocaine_os::endpoint::resolve(&self.node)
+            .map_err(|e| CommandError::Usage(format!("--node {}: {e}", self.node)))?;
+        reach::probe(&address, self.connect_timeout).map_err(|why| {
+            CommandError::Control(ControlFailure::Transport(format!(
+                "{why}: is a node running there? Start one with `cocaine node`, or give \
+                 the node's control endpoint with --node ENDPOINT"
+            )))
+        })
     }
 }
 
@@ -170,6 +196,9 @@ fn run_deploy(args: &DeployArgs) -> Result<(), CommandError> {
         }
         None => None,
     };
+    let same_machine = is_loopback(&args.target.node);
+    validate(&app, &manifest, args.package.as_deref(), same_machine)
+        .map_err(|why| CommandError::Usage(format!("{shown}: {why}")))?;
     let frames: Vec<&[u8]> = package.iter().map(Vec::as_slice).collect();
     let reply = args
         .target
@@ -182,6 +211,57 @@ fn run_deploy(args: &DeployArgs) -> Result<(), CommandError> {
     };
     println!("{verb} {}", started(&reply));
     Ok(())
+}
+
+/// Checks the manifest as the node will (the core's parser), with relative paths resolved
+/// inside the package, whose code must then be there (and absolute paths too when the node
+/// runs on this machine): a mistake is found before anything is sent, not after the node's
+/// reply.
+fn validate(
+    app: &str,
+    manifest: &[u8],
+    package: Option<&Path>,
+    same_machine: bool,
+) -> Result<(), String> {
+    let base = package
+        .map(|dir| std::fs::canonicalize(dir).map_err(|e| format!("--package: {e}")))
+        .transpose()?;
+    let parsed = Manifest::parse(app, manifest, base.as_deref()).map_err(|e| {
+        let why = e.to_string();
+        if base.is_none() && why.contains("relative path") {
+            format!("{why}\n(or send the app's folder with --package DIR: relative paths resolve inside it)")
+        } else {
+            why
+        }
+    })?;
+    let missing = match &base {
+        Some(dir) => check::missing_in_package(&parsed, dir),
+        None => None,
+    };
+    let missing = missing.or_else(|| same_machine.then(|| check::missing_code(&parsed)).flatten());
+    match missing {
+        Some(missing) => Err(format!("app {app:?}: {missing}")),
+        None => Ok(()),
+    }
+}
+
+/// Whether a control endpoint is on this machine's loopback, so that the node sees this
+/// machine's files.
+fn is_loopback(node: &str) -> bool {
+    let Ok(address) = cocaine_os::endpoint::resolve(node) else {
+        return false;
+    };
+    let host = address
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']'));
+    match host {
+        Some(host) => host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        // ipc:// and inproc:// are local by nature.
+        None => !address.starts_with("tcp://"),
+    }
 }
 
 /// The app name a manifest file gives: its file name without the last extension, as
@@ -391,6 +471,43 @@ mod tests {
         for bad in ["0", "-1", "NaN", "soon", "inf"] {
             assert!(parse_timeout(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn loopback_nodes_share_our_files() {
+        assert!(is_loopback("tcp://127.0.0.1:5000"));
+        assert!(is_loopback("tcp://localhost:5000"));
+        assert!(is_loopback("tcp://[::1]:5000"));
+        assert!(is_loopback("ipc:///tmp/control"));
+        assert!(!is_loopback("tcp://10.1.2.3:5000"));
+        assert!(!is_loopback("tcp://no-such-iface0:5000"));
+    }
+
+    #[test]
+    fn manifests_are_checked_before_sending() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "").unwrap();
+        let manifest = |args: &str| {
+            serde_json::json!({"type": "python", "args": args,
+                "tasks": {"t": {"type": "manual-scheduler"}}})
+            .to_string()
+        };
+        let check = |args: &str, package: Option<&Path>, local| {
+            validate("a", manifest(args).as_bytes(), package, local)
+        };
+        assert_eq!(check("local://app.py", Some(dir.path()), false), Ok(()));
+        let why = check("local://nope.py", Some(dir.path()), false).unwrap_err();
+        assert!(why.contains("does not exist in the package"), "{why}");
+        let why = check("local://app.py", None, true).unwrap_err();
+        assert!(why.contains("--package DIR"), "{why}");
+        let gone = "local:///path/to/application/__init__.py";
+        assert_eq!(check(gone, None, false), Ok(()), "another machine's path");
+        assert_eq!(
+            check(gone, None, true),
+            Err(format!("app \"a\": args: {gone} does not exist"))
+        );
+        let why = validate("a", b"{\"type\": 1}", None, true).unwrap_err();
+        assert!(why.contains("type"), "{why}");
     }
 
     #[test]

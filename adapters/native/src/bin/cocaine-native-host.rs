@@ -1,6 +1,6 @@
 //! `cocaine-native-host --socket PATH LIBRARY ARGS`: runs a native app library as a worker
 //! process (`backend: process`). The node spawns it with the worker environment of
-//! PROTOCOL.md §1; `ARGS` is the manifest's `args` as written, given to `cocaine_create`.
+//! docs/protocol.md §1; `ARGS` is the manifest's `args` as written, given to `cocaine_create`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
