@@ -14,7 +14,7 @@ from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
-from .api import Cancelled, Error, is_streaming
+from .api import Cancelled, Error
 
 __all__ = ["Job", "Request", "Response", "current"]
 
@@ -23,9 +23,16 @@ __all__ = ["Job", "Request", "Response", "current"]
 _current = _thread._local()
 
 
+# Set by aio.py when the app has async handlers: the job of the running asyncio task.
+task_job = None
+
+
 def current():
-    """The job whose handler runs on the calling thread, or None."""
-    return getattr(_current, "job", None)
+    """The job whose handler runs on the calling thread (or asyncio task), or None."""
+    job = getattr(_current, "job", None)
+    if job is None and task_job is not None:
+        job = task_job.get()
+    return job
 
 # Markers put in a streaming job's request queue after its chunks.
 _END = object()
@@ -64,12 +71,17 @@ class Job:
     thread can see it, so the reading thread may set it alone).
     """
 
-    def __init__(self, sid, event, meta, handler, channel, on_done):
+    # The aio.AsyncRunner of an `async def` handler's job (None: a synchronous handler).
+    aio = None
+    # The asyncio task running an async job's handler, once started.
+    task = None
+
+    def __init__(self, sid, event, meta, handler, streaming, channel, on_done):
         self.sid = sid
         self.event = event
         self.meta = meta
         self.handler = handler
-        self.streaming = is_streaming(handler)
+        self.streaming = streaming
         self.ended = False
         self.cancelled = False
         self.started = False
@@ -121,6 +133,8 @@ class Job:
         self._channel.cancel(self)
         if self.streaming:
             self.queue.put(_CANCELLED)
+        if self.aio is not None:
+            self.aio.cancel(self)
 
     # -- the thread running the handler ------------------------------------------------------
 
@@ -153,10 +167,16 @@ class Job:
             self._on_done(self)
 
     def _run_plain(self, poll):
+        self.emit(self.handler(self.take_request()), poll)
+
+    def take_request(self):
+        """The whole request of a plain job, as one bytes value (once)."""
         chunks = self._chunks
-        request = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = None
-        result = self.handler(request)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def emit(self, result, poll):
+        """Sends what a plain handler returned: chunks, None, or a `cocaine.http.Response`."""
         split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
         if split is not None:
             (status, headers), result = split()
@@ -226,7 +246,7 @@ class Job:
         return self._end(self._channel.error_frame(self.sid, code, message))
 
     def _fail(self, exc):
-        if isinstance(exc, Cancelled) and self.cancelled:
+        if self.cancelled and isinstance(exc, Cancelled):
             return  # the normal way out of a cancelled streaming handler
         if isinstance(exc, Error):
             self.fail(exc.code, exc.message)
