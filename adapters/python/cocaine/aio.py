@@ -66,15 +66,17 @@ class AsyncRunner:
 
     @staticmethod
     def _cancel(job):
-        # A job is started before its cancel is handled (both come in order through
-        # call_soon_threadsafe), so a task that exists is the one to cancel.
-        if job.task is not None:
+        # The job's start comes before its cancel (both in order through
+        # call_soon_threadsafe). A task cancelled before its first step would never run
+        # run_job, and the job would never end: such a task sees `job.cancelled` instead.
+        if job.task is not None and job.task_began:
             job.task.cancel()
 
 
 async def run_job(job):
     """Runs the handler of `job` and ends the job, as Job.run does for a synchronous one."""
     job.began = time.monotonic()
+    job.task_began = True
     _job.task_job.set(job)
     failure = None
     try:

@@ -75,6 +75,7 @@ class Job:
     aio = None
     # The asyncio task running an async job's handler, once started.
     task = None
+    task_began = False
 
     def __init__(self, sid, event, meta, handler, streaming, channel, on_done):
         self.sid = sid
