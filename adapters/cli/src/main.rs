@@ -5,6 +5,7 @@ mod call;
 mod log;
 mod manage;
 mod node;
+mod python_sdk;
 mod watch;
 
 use std::process::ExitCode;

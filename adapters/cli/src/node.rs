@@ -16,6 +16,7 @@ use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
 
 use crate::log::{parse_level, Logger};
+use crate::python_sdk::PythonSdk;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
@@ -46,8 +47,8 @@ pub struct NodeArgs {
     /// The Python interpreter for python apps.
     #[arg(long, default_value = "python3")]
     python: String,
-    /// The folder holding the `cocaine` Python package (default: found beside the binary's
-    /// source tree, or $COCAINE_PYTHON_PATH).
+    /// The folder holding the `cocaine` Python package (default: $COCAINE_PYTHON_PATH, else
+    /// the one installed for --python, else the binary's source tree's `adapters/python`).
     #[arg(long)]
     python_path: Option<PathBuf>,
     /// The program that runs native apps with `backend: process` (default:
@@ -120,11 +121,13 @@ pub fn run(args: NodeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let python_sdk = PythonSdk::find(&args.python, args.python_path.clone());
+    logger.log(LogLevel::Info, &python_sdk.describe(&args.python));
     let config = NodeConfig {
         hostname: args.hostname.clone().unwrap_or_else(hostname),
         run_dir: run_dir.clone(),
         python: args.python.clone(),
-        python_path: args.python_path.clone().or_else(find_python_sdk),
+        python_path: python_sdk.path(),
         javascript_sdk: find_sdk("COCAINE_JAVASCRIPT_SDK", "javascript", "cocaine-worker.js"),
         perl_sdk: find_sdk("COCAINE_PERL_SDK", "perl", "cocaine-worker-perl"),
         native_host: args.native_host.clone().or_else(find_native_host),
@@ -321,18 +324,6 @@ fn hostname() -> String {
     } else {
         "localhost".to_owned()
     }
-}
-
-/// The Python SDK: `$COCAINE_PYTHON_PATH`, or `adapters/python` in a source tree that holds
-/// this binary (a `cargo run` or `cargo build` checkout).
-fn find_python_sdk() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("COCAINE_PYTHON_PATH") {
-        return Some(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .map(|dir| dir.join("adapters/python"))
-        .find(|candidate| candidate.join("cocaine/__init__.py").is_file())
 }
 
 /// A script language's worker SDK (`javascript`, `perl`): `$VAR`, or `adapters/<name>` in

@@ -24,4 +24,4 @@ The node runs it with `python3 -m cocaine.worker CODE_PATH`; see README.md.
 from .api import App, Cancelled, Error, is_streaming, streaming
 
 __all__ = ["App", "Cancelled", "Error", "is_streaming", "streaming"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
