@@ -3,11 +3,9 @@
 Kept apart from the worker's machinery so that `import cocaine` in an app loads nothing but
 this (the worker itself runs as `python3 -m cocaine.worker`, and importing that module a
 second time under its package name would create a second copy of it). Annotations are
-strings (`from __future__ import annotations`) and `typing` is imported for type checkers
-only, so the hints cost the worker's start nothing.
+string literals and `typing` is imported for type checkers only, so the hints cost the
+worker's start nothing (not even `from __future__ import annotations`, a module to load).
 """
-
-from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +18,7 @@ __all__ = ["App", "Cancelled", "Error", "is_streaming", "streaming"]
 _MARK = "_cocaine_streaming"
 
 
-def streaming(handler: F) -> F:
+def streaming(handler: "F") -> "F":
     """Marks `handler` as streaming: it is called as `handler(request, response)` when the job
     starts, instead of with the whole request once it has arrived.
 
@@ -33,7 +31,7 @@ def streaming(handler: F) -> F:
     return handler
 
 
-def is_streaming(handler: Callable[..., Any]) -> bool:
+def is_streaming(handler: "Callable[..., Any]") -> bool:
     """Whether `handler` was marked with `@streaming`."""
     return getattr(handler, _MARK, False) is True
 
@@ -61,27 +59,28 @@ class App:
     """
 
     def __init__(self) -> None:
-        self.handlers: Dict[str, Callable[..., Any]] = {}
+        self.handlers: "Dict[str, Callable[..., Any]]" = {}
 
-    def handler(self, event: Optional[str] = None, *,
-                streaming: bool = False) -> Callable[[F], F]:
+    def handler(self, event: "Optional[str]" = None, *,
+                streaming: bool = False) -> "Callable[[F], F]":
         """Registers the decorated function as the handler of `event` (default: the function's
         own name); `streaming=True` marks it streaming, as `@cocaine.streaming` does."""
         if event is not None and (type(event) is not str or not event):
             raise ValueError("an event name must be a non-empty str, got %r" % (event,))
 
-        def register(function: F) -> F:
+        def register(function: "F") -> "F":
             self.add(event if event is not None else function.__name__, function,
                      streaming=streaming)
             return function
 
         return register
 
-    def streaming(self, event: Optional[str] = None) -> Callable[[F], F]:
+    def streaming(self, event: "Optional[str]" = None) -> "Callable[[F], F]":
         """`@app.streaming("name")`: the same as `@app.handler("name", streaming=True)`."""
         return self.handler(event, streaming=True)
 
-    def add(self, event: str, function: Callable[..., Any], *, streaming: bool = False) -> None:
+    def add(self, event: str, function: "Callable[..., Any]", *,
+            streaming: bool = False) -> None:
         """Registers `function` for `event` without a decorator."""
         if not callable(function):
             raise TypeError("the handler of %r must be callable, not %s"
@@ -97,7 +96,7 @@ class App:
         self.handlers[event] = function
 
 
-def _mark_streaming(function: Callable[..., Any]) -> None:
+def _mark_streaming(function: "Callable[..., Any]") -> None:
     try:
         setattr(function, _MARK, True)
     except AttributeError:  # a bound method or a builtin: no attributes of its own
@@ -105,7 +104,7 @@ def _mark_streaming(function: Callable[..., Any]) -> None:
                         % _name(function)) from None
 
 
-def _name(function: Any) -> str:
+def _name(function: "Any") -> str:
     module = getattr(function, "__module__", None)
     name = getattr(function, "__qualname__", None) or repr(function)
     return "%s.%s" % (module, name) if module else name
