@@ -14,7 +14,7 @@ exception fails the job with 502, as for a synchronous handler.
 import _thread
 import asyncio
 import time
-from _collections import deque
+from collections import deque  # loaded by asyncio already
 from contextvars import ContextVar
 
 from . import job as _job
@@ -153,10 +153,10 @@ class AsyncRequest:
         self.event = job.event
         self.meta = job.meta
 
-    def __aiter__(self):
+    def __aiter__(self) -> "AsyncRequest":
         return self
 
-    async def __anext__(self):
+    async def __anext__(self) -> bytes:
         if self._job.cancelled:
             raise Cancelled("job %d was cancelled" % self.sid)
         if self._done:
@@ -169,6 +169,6 @@ class AsyncRequest:
             raise StopAsyncIteration
         return item
 
-    async def read(self):
+    async def read(self) -> bytes:
         """The rest of the request as one bytes value (waits for its end)."""
         return b"".join([chunk async for chunk in self])

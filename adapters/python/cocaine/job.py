@@ -16,6 +16,12 @@ from . import protocol
 from ._log import log_exception
 from .api import Cancelled, Error
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Tuple, Union
+    from contextvars import ContextVar
+    from typing import Optional
+
 __all__ = ["Job", "Request", "Response", "current"]
 
 # The job whose handler runs on this thread, for `cocaine.http.request()` (`_thread._local`
@@ -24,7 +30,7 @@ _current = _thread._local()
 
 
 # Set by aio.py when the app has async handlers: the job of the running asyncio task.
-task_job = None
+task_job: "Optional[ContextVar[Optional[Job]]]" = None
 
 
 def current():
@@ -271,10 +277,10 @@ class Request:
         self.event = job.event
         self.meta = job.meta
 
-    def __iter__(self):
+    def __iter__(self) -> "Request":
         return self
 
-    def __next__(self):
+    def __next__(self) -> bytes:
         if self._job.cancelled:
             raise Cancelled("job %d was cancelled" % self.sid)
         if self._done:
@@ -287,7 +293,7 @@ class Request:
             raise StopIteration
         return item
 
-    def read(self):
+    def read(self) -> bytes:
         """The rest of the request as one bytes value (waits for its end)."""
         return b"".join(self)
 
@@ -304,31 +310,31 @@ class Response:
         self._job = job
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether the reply has ended (closed, failed or cancelled)."""
         return self._job.ended or self._job.cancelled
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """Whether the node cancelled the job."""
         return self._job.cancelled
 
-    def write(self, chunk):
+    def write(self, chunk: "Union[bytes, bytearray, memoryview, str]") -> None:
         """Sends a chunk (bytes, or str sent as UTF-8)."""
         if not self._job.write(chunk):
             if self._job.cancelled:
                 raise Cancelled("job %d was cancelled" % self._job.sid)
             raise RuntimeError("job %d: write after the response was closed" % self._job.sid)
 
-    def close(self):
+    def close(self) -> None:
         """Ends the reply successfully."""
         self._job._finish()
 
-    def head(self, status, headers=()):
+    def head(self, status: int, headers: "Iterable[Tuple[str, str]]" = ()) -> None:
         """Sets the HTTP status and headers (a list of (name, value)); before any write."""
         self._job.head(status, headers)
 
-    def error(self, code, message):
+    def error(self, code: int, message: object) -> None:
         """Ends the reply with an error code (e.g. 404, 500) and message."""
         if type(code) is not int or not 0 <= code <= 0xFFFFFFFF:
             raise ValueError("error code must be an integer in 0..2**32-1, got %r" % (code,))
