@@ -270,12 +270,15 @@ def node(runtime, tmp_path):
     Each node gets its own store (`n.store`) and control endpoint on a free port (`n.control`),
     so parallel nodes never share the default port or the user's store.
 
+    `sdk_from_repo=False` leaves out `--python-path`, so the node finds the Python SDK by its
+    own rule (docs/sdk.md).
+
     At teardown every node still running is stopped with SIGTERM and must exit 0, and no
     worker process of any node may remain."""
     started = []
     counter = [0]
 
-    def start(apps, expect_up=True, timeout=30.0, extra_args=()):
+    def start(apps, expect_up=True, timeout=30.0, extra_args=(), sdk_from_repo=True):
         counter[0] += 1
         folder = tmp_path / ("node%d" % counter[0])
         folder.mkdir()
@@ -301,7 +304,7 @@ def node(runtime, tmp_path):
             extra_args += ["--control", control]
         argv = [
             cocaine_bin(), "node", "--log-level", "debug", "--runtime", runtime,
-            "--python-path", str(PYTHON_SDK), *extra_args, *paths,
+            *(["--python-path", str(PYTHON_SDK)] if sdk_from_repo else []), *extra_args, *paths,
         ]
         n = Node(argv, {}, apps)
         n.store = store

@@ -26,6 +26,8 @@ def rust_worker():
 SDKS = {
     "python": ([sys.executable, "-m", "cocaine.worker", str(APPS / "conformance.py")],
                {"PYTHONPATH": str(REPO / "adapters" / "python")}, set()),
+    "python-async": ([sys.executable, "-m", "cocaine.worker", str(APPS / "conformance_async.py")],
+                     {"PYTHONPATH": str(REPO / "adapters" / "python")}, set()),
     "javascript": (["node", str(REPO / "adapters" / "javascript" / "bin" / "cocaine-worker.js"),
                     str(APPS / "conformance.js")], {}, set()),
     "perl": (["perl", str(REPO / "adapters" / "perl" / "bin" / "cocaine-worker-perl"),

@@ -6,6 +6,7 @@ mod check;
 mod log;
 mod manage;
 mod node;
+mod python_sdk;
 mod reach;
 mod run_dir;
 mod watch;

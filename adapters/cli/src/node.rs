@@ -18,6 +18,7 @@ use cocaine_store::Store;
 use crate::check;
 use crate::log::{parse_level, LogFormat, Logger};
 use crate::run_dir::{self, RunDir};
+use crate::python_sdk::PythonSdk;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
@@ -50,10 +51,11 @@ pub struct NodeArgs {
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// The Python interpreter for python apps.
-    #[arg(long, default_value = "python3")]
+    #[arg(long, default_value = DEFAULT_PYTHON)]
     python: String,
-    /// The folder holding the `cocaine` Python package (default: found beside the binary's
-    /// source tree, or $COCAINE_PYTHON_PATH).
+    /// The folder holding the `cocaine` Python package (default: $COCAINE_PYTHON_PATH, else
+    /// the one installed for a --python given, else the binary's source tree's
+    /// `adapters/python`, else the one installed for python3).
     #[arg(long)]
     python_path: Option<PathBuf>,
     /// The program that runs native apps with `backend: process` (default:
@@ -81,6 +83,9 @@ pub struct NodeArgs {
 }
 
 const DEFAULT_CONTROL: &str = "tcp://127.0.0.1:5000";
+
+/// The interpreter for python apps unless `--python` names another.
+const DEFAULT_PYTHON: &str = "python3";
 
 pub fn run(args: NodeArgs) -> ExitCode {
     let logger = Logger::new(args.log_level, args.log_format);
@@ -127,11 +132,14 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
 }
 
 fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
+    let chosen = args.python != DEFAULT_PYTHON;
+    let python_sdk = PythonSdk::find(&args.python, chosen, args.python_path.clone());
+    logger.log(LogLevel::Info, &python_sdk.describe(&args.python));
     let config = NodeConfig {
         hostname: args.hostname.clone().unwrap_or_else(hostname),
         run_dir: prepared.run_dir.path().to_owned(),
         python: args.python.clone(),
-        python_path: args.python_path.clone().or_else(find_python_sdk),
+        python_path: python_sdk.path(),
         javascript_sdk: find_sdk("COCAINE_JAVASCRIPT_SDK", "javascript", "cocaine-worker.js"),
         perl_sdk: find_sdk("COCAINE_PERL_SDK", "perl", "cocaine-worker-perl"),
         native_host: args.native_host.clone().or_else(find_native_host),
@@ -460,18 +468,6 @@ fn hostname() -> String {
     } else {
         "localhost".to_owned()
     }
-}
-
-/// The Python SDK: `$COCAINE_PYTHON_PATH`, or `adapters/python` in a source tree that holds
-/// this binary (a `cargo run` or `cargo build` checkout).
-fn find_python_sdk() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("COCAINE_PYTHON_PATH") {
-        return Some(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .map(|dir| dir.join("adapters/python"))
-        .find(|candidate| candidate.join("cocaine/__init__.py").is_file())
 }
 
 /// A script language's worker SDK (`javascript`, `perl`): `$VAR`, or `adapters/<name>` in

@@ -12,10 +12,16 @@ An app is a module whose public functions are its events::
         for chunk in request:
             response.write(chunk.upper())
 
+    app = cocaine.App()           # or explicit registration, beside the functions
+
+    @app.handler("echo2")
+    async def echo2(request):     # async def: runs on an asyncio loop
+        return [request]
+
 The node runs it with `python3 -m cocaine.worker CODE_PATH`; see README.md.
 """
 
-from .api import Cancelled, Error, is_streaming, streaming
+from .api import App, Cancelled, Error, is_streaming, streaming
 
-__all__ = ["Cancelled", "Error", "is_streaming", "streaming"]
-__version__ = "0.1.0"
+__all__ = ["App", "Cancelled", "Error", "is_streaming", "streaming"]
+__version__ = "0.2.0"

@@ -1,57 +1,78 @@
-"""Diagnostics on stderr, which the node captures and shows with the worker's exit.
+"""Diagnostics through the `logging` module, on stderr, which the node captures and shows
+with the worker's exit.
 
-Lines carry a `cocaine worker <app>/<id>:` prefix so they stand out from the app's own output;
-a lock keeps lines (and tracebacks) from different job threads from interleaving.
+The SDK logs to the `cocaine.worker` logger. `logging` is imported on the first line logged,
+not at start (it costs the worker's start several milliseconds). Unless the app has
+configured logging itself (handlers on the root or `cocaine` logger, before that first line),
+the `cocaine` logger gets one handler writing `cocaine worker <app>/<id>: message` lines to
+stderr, so they stand out from the app's own output. Tracebacks start at the app's code:
+the SDK's own frames at their top are left out.
 """
 
 import os
 import sys
-import _thread
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
-_lock = _thread.allocate_lock()
 _prefix = "cocaine worker"
+_logger = None
+_handler = None  # the SDK's own stderr handler, when it installed one
 
 
 def set_identity(app, worker_id):
     """Sets the prefix once the app name and worker id are known."""
     global _prefix
     _prefix = "cocaine worker %s/%s" % (app, worker_id)
+    if _handler is not None:
+        _handler.setFormatter(_formatter())
+
+
+def _formatter():
+    import logging
+
+    return logging.Formatter(_prefix.replace("%", "%%") + ": %(message)s")
+
+
+def _get_logger():
+    global _logger, _handler
+    if _logger is None:
+        import logging
+
+        logger = logging.getLogger("cocaine.worker")
+        parent = logging.getLogger("cocaine")
+        if not parent.handlers and not logging.getLogger().handlers:
+            _handler = logging.StreamHandler(sys.stderr)
+            _handler.setFormatter(_formatter())
+            parent.addHandler(_handler)
+            parent.propagate = False
+            parent.setLevel(logging.INFO)
+        _logger = logger
+    return _logger
 
 
 def log(message):
-    """Writes one diagnostic line."""
-    with _lock:
-        try:
-            sys.stderr.write("%s: %s\n" % (_prefix, message))
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass  # stderr closed: nothing better to do with a diagnostic
+    """Logs one diagnostic line (a warning)."""
+    try:
+        _get_logger().warning("%s", message)
+    except Exception:  # a module of the app's own folder shadowing one logging needs
+        _fallback(message)
 
 
 def log_exception(message, exc):
-    """Writes a diagnostic line followed by the traceback of `exc`.
-
-    The SDK's own frames at the top of the traceback are left out, so it starts at the app's
-    code, the part its author can act on.
-    """
+    """Logs `message` as an error, followed by the traceback of `exc` from the app's code."""
     try:
-        import traceback  # only once something failed: it costs startup time otherwise
-    except Exception:  # e.g. a module of the app's own folder shadowing one it needs
-        traceback = None
+        _get_logger().error("%s", message,
+                            exc_info=(type(exc), exc, _app_frames(exc.__traceback__)))
+    except Exception:
+        _fallback("%s\n%s: %s" % (message, type(exc).__name__, exc))
 
-    with _lock:
-        try:
-            sys.stderr.write("%s: %s\n" % (_prefix, message))
-            if traceback is None:
-                sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
-            else:
-                traceback.print_exception(type(exc), exc, _app_frames(exc.__traceback__),
-                                          file=sys.stderr)
-            sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
+
+def _fallback(message):
+    try:
+        sys.stderr.write("%s: %s\n" % (_prefix, message))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed: nothing better to do with a diagnostic
 
 
 def _app_frames(tb):

@@ -14,14 +14,28 @@ import sys
 from importlib._bootstrap import module_from_spec
 from importlib._bootstrap_external import spec_from_file_location
 
-__all__ = ["AppLoadError", "find_handler", "load_app"]
+from .api import App, is_streaming
+
+__all__ = ["AppLoadError", "Handlers", "find_handler", "load_app", "STREAMING", "ASYNC"]
+
+# A handler's kind, as bits: how the worker runs it.
+STREAMING = 1  # called at the job's start with (request, response)
+ASYNC = 2      # an `async def` (or async generator): a task on the worker's asyncio loop
+
+# Code flags of `async def` functions and async generators (inspect's names; inspect itself is
+# slow to import).
+_CO_ASYNC = 0x80 | 0x200
 
 # Standard modules the worker relies on without importing them at start (to start faster):
 # traceback and what it imports, only once a handler fails, and the modules wrapping the C
 # ones the worker uses directly. An app module of one of these names would be as ambiguous
 # as one named like a module already imported.
+# `logging` (and what it imports) once the worker logs something, `asyncio` (and what it
+# imports) when the app has an `async def` handler.
 _RESERVED = frozenset(("traceback", "linecache", "tokenize", "token", "re", "socket",
-                       "threading", "queue", "collections"))
+                       "threading", "queue", "collections", "logging", "string", "weakref",
+                       "asyncio", "selectors", "concurrent", "contextvars", "heapq", "ssl",
+                       "signal", "inspect", "functools", "enum", "types"))
 
 _ModuleType = type(sys)
 
@@ -97,3 +111,74 @@ def _defined_in(handler, module_name):
     owner = getattr(handler, "__module__", None)
     return isinstance(owner, str) and (owner == module_name
                                        or owner.startswith(module_name + "."))
+
+
+def kind_of(handler):
+    """STREAMING and ASYNC bits of `handler` (0: a plain synchronous function)."""
+    kind = STREAMING if is_streaming(handler) else 0
+    code = getattr(handler, "__code__", None)
+    if code is None:  # a callable object: its __call__ decides
+        code = getattr(getattr(type(handler), "__call__", None), "__code__", None)
+    if code is not None and code.co_flags & _CO_ASYNC:
+        kind |= ASYNC
+    return kind
+
+
+class Handlers:
+    """The app's events: those registered on the `App` objects among the module's globals,
+    then the module-level functions of the 2012 convention (`find_handler`), minus functions
+    registered on an `App` (they answer to their registered names only).
+
+    `lookup(event)` gives `(handler, kind)` or None; found handlers are remembered while the
+    module keeps the same object under that name.
+    """
+
+    def __init__(self, module):
+        self._module = module
+        self._apps = [value for value in list(vars(module).values()) if isinstance(value, App)]
+        self._registered = {}
+        for app in self._apps:
+            for event, handler in app.handlers.items():
+                self._claim(event, handler)
+        self._cache = {}
+
+    def _claim(self, event, handler):
+        other = self._registered.get(event)
+        if other is not None and other is not handler:
+            raise AppLoadError("event %r is registered on two cocaine.App objects" % event)
+        self._registered[event] = handler
+        function = find_handler(self._module, event)
+        if function is not None and function is not handler and not self._is_registered(
+                function):
+            raise AppLoadError(
+                "event %r is both registered on a cocaine.App and the module-level function "
+                "%s.%s; rename one of them" % (event, self._module.__name__, event))
+
+    def _is_registered(self, function):
+        return any(function is h for app in self._apps for h in app.handlers.values())
+
+    def has_async(self):
+        """Whether any event's handler is an `async def` (the worker then loads asyncio)."""
+        for app in self._apps:
+            if any(kind_of(h) & ASYNC for h in app.handlers.values()):
+                return True
+        for name, value in list(vars(self._module).items()):
+            if find_handler(self._module, name) is value and kind_of(value) & ASYNC:
+                return True
+        return False
+
+    def lookup(self, event):
+        """`(handler, kind, registered)` for `event`, or None."""
+        cached = self._cache.get(event)
+        if cached is not None and (cached[2] or getattr(self._module, event, None) is cached[0]):
+            return cached
+        for app in self._apps:
+            handler = app.handlers.get(event)
+            if handler is not None:
+                found = self._cache[event] = (handler, kind_of(handler), True)
+                return found
+        handler = find_handler(self._module, event)
+        if handler is None or (self._apps and self._is_registered(handler)):
+            return None
+        found = self._cache[event] = (handler, kind_of(handler), False)
+        return found

@@ -14,7 +14,13 @@ from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
-from .api import Cancelled, Error, is_streaming
+from .api import Cancelled, Error
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Tuple, Union
+    from contextvars import ContextVar
+    from typing import Optional
 
 __all__ = ["Job", "Request", "Response", "current"]
 
@@ -23,9 +29,16 @@ __all__ = ["Job", "Request", "Response", "current"]
 _current = _thread._local()
 
 
+# Set by aio.py when the app has async handlers: the job of the running asyncio task.
+task_job: "Optional[ContextVar[Optional[Job]]]" = None
+
+
 def current():
-    """The job whose handler runs on the calling thread, or None."""
-    return getattr(_current, "job", None)
+    """The job whose handler runs on the calling thread (or asyncio task), or None."""
+    job = getattr(_current, "job", None)
+    if job is None and task_job is not None:
+        job = task_job.get()
+    return job
 
 # Markers put in a streaming job's request queue after its chunks.
 _END = object()
@@ -64,12 +77,18 @@ class Job:
     thread can see it, so the reading thread may set it alone).
     """
 
-    def __init__(self, sid, event, meta, handler, channel, on_done):
+    # The aio.AsyncRunner of an `async def` handler's job (None: a synchronous handler).
+    aio = None
+    # The asyncio task running an async job's handler, once started.
+    task = None
+    task_began = False
+
+    def __init__(self, sid, event, meta, handler, streaming, channel, on_done):
         self.sid = sid
         self.event = event
         self.meta = meta
         self.handler = handler
-        self.streaming = is_streaming(handler)
+        self.streaming = streaming
         self.ended = False
         self.cancelled = False
         self.started = False
@@ -121,6 +140,8 @@ class Job:
         self._channel.cancel(self)
         if self.streaming:
             self.queue.put(_CANCELLED)
+        if self.aio is not None:
+            self.aio.cancel(self)
 
     # -- the thread running the handler ------------------------------------------------------
 
@@ -153,10 +174,16 @@ class Job:
             self._on_done(self)
 
     def _run_plain(self, poll):
+        self.emit(self.handler(self.take_request()), poll)
+
+    def take_request(self):
+        """The whole request of a plain job, as one bytes value (once)."""
         chunks = self._chunks
-        request = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = None
-        result = self.handler(request)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def emit(self, result, poll):
+        """Sends what a plain handler returned: chunks, None, or a `cocaine.http.Response`."""
         split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
         if split is not None:
             (status, headers), result = split()
@@ -226,7 +253,7 @@ class Job:
         return self._end(self._channel.error_frame(self.sid, code, message))
 
     def _fail(self, exc):
-        if isinstance(exc, Cancelled) and self.cancelled:
+        if self.cancelled and isinstance(exc, Cancelled):
             return  # the normal way out of a cancelled streaming handler
         if isinstance(exc, Error):
             self.fail(exc.code, exc.message)
@@ -250,10 +277,10 @@ class Request:
         self.event = job.event
         self.meta = job.meta
 
-    def __iter__(self):
+    def __iter__(self) -> "Request":
         return self
 
-    def __next__(self):
+    def __next__(self) -> bytes:
         if self._job.cancelled:
             raise Cancelled("job %d was cancelled" % self.sid)
         if self._done:
@@ -266,7 +293,7 @@ class Request:
             raise StopIteration
         return item
 
-    def read(self):
+    def read(self) -> bytes:
         """The rest of the request as one bytes value (waits for its end)."""
         return b"".join(self)
 
@@ -283,31 +310,31 @@ class Response:
         self._job = job
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """Whether the reply has ended (closed, failed or cancelled)."""
         return self._job.ended or self._job.cancelled
 
     @property
-    def cancelled(self):
+    def cancelled(self) -> bool:
         """Whether the node cancelled the job."""
         return self._job.cancelled
 
-    def write(self, chunk):
+    def write(self, chunk: "Union[bytes, bytearray, memoryview, str]") -> None:
         """Sends a chunk (bytes, or str sent as UTF-8)."""
         if not self._job.write(chunk):
             if self._job.cancelled:
                 raise Cancelled("job %d was cancelled" % self._job.sid)
             raise RuntimeError("job %d: write after the response was closed" % self._job.sid)
 
-    def close(self):
+    def close(self) -> None:
         """Ends the reply successfully."""
         self._job._finish()
 
-    def head(self, status, headers=()):
+    def head(self, status: int, headers: "Iterable[Tuple[str, str]]" = ()) -> None:
         """Sets the HTTP status and headers (a list of (name, value)); before any write."""
         self._job.head(status, headers)
 
-    def error(self, code, message):
+    def error(self, code: int, message: object) -> None:
         """Ends the reply with an error code (e.g. 404, 500) and message."""
         if type(code) is not int or not 0 <= code <= 0xFFFFFFFF:
             raise ValueError("error code must be an integer in 0..2**32-1, got %r" % (code,))

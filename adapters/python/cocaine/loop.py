@@ -5,6 +5,8 @@ and decodes them all before any handler runs. Plain handlers then run on a runne
 (runners.py): inline on this same thread when the node gives the worker one job at a time
 (`COCAINE_CONCURRENCY=1`), else on a bounded pool of threads that outlive their jobs.
 Streaming handlers get a thread of their own, as they read their request while it arrives.
+`async def` handlers run as tasks on an asyncio loop of its own thread (aio.py), loaded only
+for an app that has one.
 
 Heartbeats come from a thread that sleeps between them, so a long handler (even one running
 inline) never makes the node take the worker for hung. While an inline handler runs, nothing
@@ -23,7 +25,7 @@ from _socket import MSG_DONTWAIT, SO_RCVTIMEO, SOL_SOCKET
 from . import protocol
 from ._log import flush_and_exit, log
 from ._wire import read_hot
-from .app import find_handler
+from .app import ASYNC, STREAMING
 from .channel import Channel
 from .job import Job
 from .runners import make_runner
@@ -84,14 +86,17 @@ class Flag:
 class Worker:
     """Serves one node connection until the node lets it go or disappears.
 
-    `concurrency` is how many jobs the node may give this worker at once (None: not known,
+    `handlers` is the app's app.Handlers. `concurrency` is how many jobs the node may give this worker at once (None: not known,
     so any number).
     """
 
-    def __init__(self, sock, app, worker_id, heartbeat_s, timeout_s,
+    def __init__(self, sock, handlers, worker_id, heartbeat_s, timeout_s,
                  max_message=protocol.DEFAULT_MAX_MESSAGE, concurrency=None):
         self._sock = sock
-        self._app = app
+        self._handlers = handlers
+        self._aio = None
+        if handlers.has_async():
+            self._async_runner()  # before connecting: asyncio takes a while to import
         self._worker_id = worker_id
         self._heartbeat_s = heartbeat_s
         self._timeout_s = timeout_s
@@ -101,7 +106,6 @@ class Worker:
         # looks up; a job is removed by whichever thread ends it.
         self._jobs = {}
         self._jobs_lock = _thread.allocate_lock()
-        self._handlers = {}
         self._terminating = False
         self._eof = False
         self._bad_messages = 0
@@ -222,7 +226,7 @@ class Worker:
                 self._bad_message("chunk for job %d after the end of its request" % sid)
         elif kind == protocol.CHOKE:
             if job.end_request():
-                self._runner.submit(job)
+                (job.aio or self._runner).submit(job)
         elif kind == protocol.CANCEL:
             job.cancel()
             if not job.started:
@@ -236,24 +240,25 @@ class Worker:
         if sid in self._jobs:
             self._bad_message("invoke for job %d, which is still running" % sid)
             return
-        handler = self._handler(event)
-        if handler is None:
+        found = self._handlers.lookup(event)
+        if found is None:
             self.channel.send([protocol.ERROR, sid, 404, "no handler for event '%s'" % event])
             return
-        job = Job(sid, event, meta, handler, self.channel, self._job_done)
+        handler, kind, _ = found
+        job = Job(sid, event, meta, handler, kind & STREAMING, self.channel, self._job_done)
         self._jobs[sid] = job
-        if job.streaming:
+        if kind & ASYNC:
+            job.aio = self._aio or self._async_runner()
+            if job.streaming:
+                job.aio.start_streaming(job)
+        elif job.streaming:
             job.start_thread()
 
-    def _handler(self, event):
-        """find_handler, remembered per event while the app keeps the same object there."""
-        handler = self._handlers.get(event)
-        if handler is not None and getattr(self._app, event, None) is handler:
-            return handler
-        handler = find_handler(self._app, event)
-        if handler is not None:
-            self._handlers[event] = handler
-        return handler
+    def _async_runner(self):
+        from .aio import AsyncRunner
+
+        self._aio = AsyncRunner()
+        return self._aio
 
     def _bad_message(self, reason):
         self._bad_messages += 1

@@ -11,7 +11,7 @@ from _socket import AF_UNIX, SOCK_STREAM
 from _socket import socket as _unix_socket
 
 from . import _log
-from .app import AppLoadError, load_app
+from .app import AppLoadError, Handlers, load_app
 from .loop import Worker
 from .protocol import DEFAULT_MAX_MESSAGE
 
@@ -144,6 +144,7 @@ def main(argv=None):
 
     try:
         module = load_app(args.code_path)
+        handlers = Handlers(module)
     except AppLoadError as e:
         _log.log("cannot load the app: %s" % e)
         return 1
@@ -157,7 +158,7 @@ def main(argv=None):
     except OSError as e:
         _log.log("cannot connect to %s: %s" % (args.socket, e))
         return 1
-    return Worker(sock, module, args.worker_id, heartbeat_s, timeout_s, max_message,
+    return Worker(sock, handlers, args.worker_id, heartbeat_s, timeout_s, max_message,
                   _env_concurrency()).run()
 
 
