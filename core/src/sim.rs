@@ -4,6 +4,10 @@
 //!
 //! The harness applies the engine's outputs as a runtime would and records what a client
 //! would see: replies by reply token, kills, published events and logs.
+//!
+//! [`SimWorker`] is the one simulated worker of the code base: this engine harness, the node
+//! tests' harness, the node fuzzer and the `simulate` example all drive it. Behind the `sim`
+//! feature: not part of the core's normal build.
 
 mod worker;
 
