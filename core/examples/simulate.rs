@@ -6,11 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::BytesMut;
-use cocaine_core::codec::frame::FrameDecoder;
-use cocaine_core::codec::worker::{self as wire, WorkerMessage};
+use bytes::Bytes;
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{Input, Node, NodeConfig, Output};
+use cocaine_core::sim::{self, Answer, Script, SimWorker};
 use cocaine_core::Now;
 
 fn main() {
@@ -37,7 +36,15 @@ fn main() {
         hostname: "sim".into(),
         ..NodeConfig::default()
     });
-    let mut decoders = std::collections::HashMap::new();
+    // Every worker handshakes, answers heartbeats, answers each job once its request ends,
+    // and leaves when signalled.
+    let script = Script {
+        handshake: true,
+        answer: Answer::Chunks(vec![Bytes::from_static(b"{\"answered\": true}")]),
+        obey: true,
+        heartbeat: true,
+    };
+    let mut workers = std::collections::HashMap::new();
     let mut inputs = vec![Input::Deploy {
         manifest: Box::new(manifest),
         origin: cocaine_core::node::AppOrigin::CommandLine,
@@ -57,39 +64,39 @@ fn main() {
                     result: Ok(()),
                 }),
                 Output::Spawn(spec) => {
-                    let mut hello = BytesMut::new();
-                    wire::encode_handshake(&mut hello, &spec.worker.to_string(), 1, 4242);
-                    decoders.insert(spec.worker, FrameDecoder::new(usize::MAX));
+                    let mut worker = SimWorker::new(spec.worker, script.clone());
+                    let hello: Vec<_> = worker.greet().into_iter().collect();
+                    workers.insert(spec.worker, worker);
                     inputs.push(Input::WorkerData {
                         worker: spec.worker,
-                        bytes: hello.freeze(),
+                        bytes: sim::encode(&hello),
                     });
                 }
                 Output::ToWorker { worker, bytes } => {
-                    let Some(decoder) = decoders.get_mut(&worker) else {
+                    let Some(w) = workers.get_mut(&worker) else {
                         continue;
                     };
-                    decoder.push(&bytes);
-                    while let Ok(Some(frame)) = decoder.next_frame() {
-                        let message = WorkerMessage::decode(&frame);
-                        if let Ok(WorkerMessage::Heartbeat) = message {
-                            let mut beat = BytesMut::new();
-                            wire::encode_heartbeat(&mut beat);
-                            inputs.push(Input::WorkerData {
-                                worker,
-                                bytes: beat.freeze(),
-                            });
-                        }
-                        if let Ok(WorkerMessage::Invoke { sid, event, .. }) = message {
-                            let mut reply = BytesMut::new();
-                            let body = format!("{{\"event\": \"{event}\", \"answered\": true}}");
-                            wire::encode_chunk(&mut reply, sid, body.as_bytes());
-                            wire::encode_choke(&mut reply, sid);
-                            inputs.push(Input::WorkerData {
-                                worker,
-                                bytes: reply.freeze(),
-                            });
-                        }
+                    if let Err(e) = w.receive(&bytes) {
+                        println!("           {e}");
+                        continue;
+                    }
+                    let mut replies: Vec<_> = w.beat().into_iter().collect();
+                    replies.extend(w.answer());
+                    if !replies.is_empty() {
+                        inputs.push(Input::WorkerData {
+                            worker,
+                            bytes: sim::encode(&replies),
+                        });
+                    }
+                }
+                Output::Kill { worker, signal } => {
+                    let Some(w) = workers.get_mut(&worker) else {
+                        continue;
+                    };
+                    w.signal(signal);
+                    if w.leaving() {
+                        let status = w.exit();
+                        inputs.push(Input::WorkerExited { worker, status });
                     }
                 }
                 _ => {}

@@ -45,7 +45,8 @@
 //! - [`manifest`]: parsing and validating app manifests.
 //! - [`codec`]: the worker channel and native protocol codecs.
 //! - [`stats`]: counters and fixed-memory latency histograms.
-//! - [`sim`]: simulated workers for tests, benchmarks and fuzzing.
+//! - `sim` (feature `sim`): simulated workers for tests, benchmarks and fuzzing.
+//! - `*::fuzzing` (feature `fuzzing`): the property checks behind the `fuzz/` targets.
 
 pub mod arena;
 pub mod codec;
@@ -58,6 +59,7 @@ mod json;
 pub mod manifest;
 pub mod node;
 pub mod process;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
 pub mod status;

@@ -4,24 +4,33 @@
 //!
 //! The harness applies the engine's outputs as a runtime would and records what a client
 //! would see: replies by reply token, kills, published events and logs.
+//!
+//! [`SimWorker`] is the one simulated worker of the code base: this engine harness, the node
+//! tests' harness, the node fuzzer and the `simulate` example all drive it. Behind the `sim`
+//! feature: not part of the core's normal build.
+
+mod worker;
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::codec::frame::FrameDecoder;
-use crate::codec::worker::{WorkerMessage, PROTOCOL_VERSION};
+pub use worker::{encode, handshake_of, Answer, Breach, Script, SimJob, SimWorker};
+
+use crate::codec::worker::WorkerMessage;
 use crate::engine::{
     Engine, EngineConfig, EngineEvent, EngineOutput, JobId, JobPolicy, JobRequest, ReplyEvent,
     ReplyMode,
 };
 use crate::ids::{AppId, WorkerId};
-use crate::process::{ExitStatus, LogLevel, Signal};
+use crate::process::{ExitStatus, LogLevel};
 use crate::status::Failure;
 
-/// What a simulated worker does on its own.
+/// What a pool's simulated workers do on their own (the engine tests' shorthand for a
+/// [`Script`]: `echo` answers with the whole request as one chunk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Behaviour {
     /// Handshake as soon as spawned.
@@ -49,33 +58,40 @@ impl Behaviour {
         obey: false,
         heartbeat: false,
     };
+
+    pub fn script(self) -> Script {
+        Script {
+            handshake: self.handshake,
+            answer: if self.echo {
+                Answer::EchoJoined
+            } else {
+                Answer::Manual
+            },
+            obey: self.obey,
+            heartbeat: self.heartbeat,
+        }
+    }
 }
 
-/// One simulated worker's view of its channel.
+/// A pool's simulated worker, with when each job started on it.
 #[derive(Debug)]
-pub struct SimWorker {
-    decoder: FrameDecoder,
-    /// Every message the node sent, in order.
-    pub received: Vec<WorkerMessage>,
+pub struct PoolWorker {
+    pub worker: SimWorker,
     /// When each job was started on this worker, by sid.
     pub invoked_at: BTreeMap<u64, Instant>,
-    /// Jobs started and not yet answered, by sid.
-    pub jobs: BTreeMap<u64, SimJob>,
-    pub handshaked: bool,
-    /// Asked to terminate gracefully.
-    pub terminating: bool,
-    pub signals: Vec<Signal>,
-    /// Heartbeats from the node not answered yet.
-    pub heartbeats_owed: usize,
 }
 
-/// A job as a simulated worker holds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SimJob {
-    pub event: String,
-    pub chunks: Vec<Bytes>,
-    pub request_ended: bool,
-    pub cancelled: bool,
+impl Deref for PoolWorker {
+    type Target = SimWorker;
+    fn deref(&self) -> &SimWorker {
+        &self.worker
+    }
+}
+
+impl DerefMut for PoolWorker {
+    fn deref_mut(&mut self) -> &mut SimWorker {
+        &mut self.worker
+    }
 }
 
 /// An engine with simulated workers. `R` is the reply token; tests often use a number.
@@ -84,7 +100,7 @@ pub struct SimPool<R> {
     pub engine: Engine<R>,
     pub now: Instant,
     pub behaviour: Behaviour,
-    pub workers: BTreeMap<WorkerId, SimWorker>,
+    pub workers: BTreeMap<WorkerId, PoolWorker>,
     pub replies: Vec<(R, ReplyEvent)>,
     pub events: Vec<EngineEvent>,
     pub logs: Vec<(LogLevel, String)>,
@@ -168,14 +184,10 @@ impl<R: Clone> SimPool<R> {
 
     /// The worker says something.
     pub fn send(&mut self, worker: WorkerId, message: &WorkerMessage) {
-        if let WorkerMessage::Choke { sid } | WorkerMessage::Error { sid, .. } = message {
-            if let Some(w) = self.workers.get_mut(&worker) {
-                w.jobs.remove(sid);
-            }
+        if let Some(w) = self.workers.get_mut(&worker) {
+            w.said(message);
         }
-        let mut buf = BytesMut::new();
-        message.encode_framed(&mut buf);
-        self.send_bytes(worker, &buf);
+        self.send_bytes(worker, &encode(std::slice::from_ref(message)));
     }
 
     /// The worker writes raw bytes to its channel.
@@ -185,15 +197,7 @@ impl<R: Clone> SimPool<R> {
     }
 
     pub fn handshake(&mut self, worker: WorkerId) {
-        let message = WorkerMessage::Handshake {
-            worker_id: worker.to_string(),
-            version: PROTOCOL_VERSION,
-            pid: 1000 + (worker.0 & 0xffff) as u32,
-        };
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.handshaked = true;
-        }
-        self.send(worker, &message);
+        self.send(worker, &handshake_of(worker));
     }
 
     /// The worker process ends.
@@ -252,63 +256,28 @@ impl<R: Clone> SimPool<R> {
             EngineOutput::Reply { reply, event } => self.replies.push((reply, event)),
             EngineOutput::Spawn { worker } => {
                 self.spawned.push(worker);
-                self.workers.insert(
-                    worker,
-                    SimWorker {
-                        decoder: FrameDecoder::new(usize::MAX),
-                        received: Vec::new(),
-                        invoked_at: BTreeMap::new(),
-                        jobs: BTreeMap::new(),
-                        handshaked: false,
-                        terminating: false,
-                        signals: Vec::new(),
-                        heartbeats_owed: 0,
-                    },
-                );
+                let pool_worker = PoolWorker {
+                    worker: SimWorker::new(worker, self.behaviour.script()),
+                    invoked_at: BTreeMap::new(),
+                };
+                self.workers.insert(worker, pool_worker);
             }
             EngineOutput::Kill { worker, signal } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
-                    w.signals.push(signal);
+                    w.signal(signal);
                 }
             }
             EngineOutput::ToWorker { worker, bytes } => {
                 let Some(w) = self.workers.get_mut(&worker) else {
                     return;
                 };
-                w.decoder.push(&bytes);
-                while let Ok(Some(frame)) = w.decoder.next_frame() {
-                    let Ok(message) = WorkerMessage::decode(&frame) else {
-                        continue;
-                    };
-                    match &message {
-                        WorkerMessage::Invoke { sid, event, .. } => {
-                            w.invoked_at.insert(*sid, self.now);
-                            let job = SimJob {
-                                event: event.clone(),
-                                ..SimJob::default()
-                            };
-                            w.jobs.insert(*sid, job);
-                        }
-                        WorkerMessage::Chunk { sid, data } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.chunks.push(data.clone());
-                            }
-                        }
-                        WorkerMessage::Choke { sid } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.request_ended = true;
-                            }
-                        }
-                        WorkerMessage::Cancel { sid } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.cancelled = true;
-                            }
-                        }
-                        WorkerMessage::Terminate { .. } => w.terminating = true,
-                        WorkerMessage::Heartbeat => w.heartbeats_owed += 1,
-                        _ => {}
+                // The engine tests check the engine's replies, not its channel: a breach
+                // ends what this worker reads of the batch, as a real worker would.
+                let messages = w.worker.receive(&bytes).unwrap_or_default();
+                for message in messages {
+                    if let WorkerMessage::Invoke { sid, .. } = message {
+                        w.invoked_at.insert(sid, self.now);
                     }
-                    w.received.push(message);
                 }
             }
             EngineOutput::Event(event) => self.events.push(event),
@@ -319,58 +288,17 @@ impl<R: Clone> SimPool<R> {
 
     /// Lets automatic workers act on what they received; true if any did.
     fn react(&mut self) -> bool {
-        let b = self.behaviour;
         let mut to_send: Vec<(WorkerId, Vec<WorkerMessage>)> = Vec::new();
         let mut to_exit = Vec::new();
+        // A test may change `behaviour` mid-run: every worker follows it from then on.
+        let script = self.behaviour.script();
         for (id, w) in self.workers.iter_mut() {
-            let mut messages = Vec::new();
-            if b.handshake && !w.handshaked && w.signals.is_empty() {
-                w.handshaked = true;
-                messages.push(WorkerMessage::Handshake {
-                    worker_id: id.to_string(),
-                    version: PROTOCOL_VERSION,
-                    pid: 1000 + (id.0 & 0xffff) as u32,
-                });
-            }
-            if b.heartbeat && w.heartbeats_owed > 0 {
-                w.heartbeats_owed = 0;
-                messages.push(WorkerMessage::Heartbeat);
-            }
-            if b.echo && w.handshaked {
-                let done: Vec<u64> = w
-                    .jobs
-                    .iter()
-                    .filter(|(_, job)| job.request_ended || job.cancelled)
-                    .map(|(sid, _)| *sid)
-                    .collect();
-                for sid in done {
-                    let Some(job) = w.jobs.remove(&sid) else {
-                        continue;
-                    };
-                    if job.cancelled {
-                        messages.push(WorkerMessage::Error {
-                            sid,
-                            code: 499,
-                            message: "cancelled".into(),
-                        });
-                    } else {
-                        let data: Vec<u8> =
-                            job.chunks.iter().flat_map(|c| c.iter().copied()).collect();
-                        messages.push(WorkerMessage::Chunk {
-                            sid,
-                            data: Bytes::from(data),
-                        });
-                        messages.push(WorkerMessage::Choke { sid });
-                    }
-                }
-            }
-            if b.obey && (!w.signals.is_empty() || (w.terminating && w.jobs.is_empty())) {
-                let status = match w.signals.last() {
-                    Some(Signal::Kill) => ExitStatus::Signal(9),
-                    Some(Signal::Term) => ExitStatus::Signal(15),
-                    None => ExitStatus::Code(0),
-                };
-                to_exit.push((*id, status));
+            w.script = script.clone();
+            let mut messages: Vec<WorkerMessage> = w.greet().into_iter().collect();
+            messages.extend(w.beat());
+            messages.extend(w.answer());
+            if w.leaving() {
+                to_exit.push((*id, w.exit()));
             }
             if !messages.is_empty() {
                 to_send.push((*id, messages));
@@ -378,11 +306,7 @@ impl<R: Clone> SimPool<R> {
         }
         let acted = !to_send.is_empty() || !to_exit.is_empty();
         for (id, messages) in to_send {
-            let mut buf = BytesMut::new();
-            for m in &messages {
-                m.encode_framed(&mut buf);
-            }
-            self.engine.worker_data(self.now, id, &buf);
+            self.engine.worker_data(self.now, id, &encode(&messages));
         }
         for (id, status) in to_exit {
             if self.workers.remove(&id).is_some() {

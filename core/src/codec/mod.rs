@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http_wire;
 mod mp;

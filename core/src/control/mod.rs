@@ -29,6 +29,7 @@
 //! ```
 
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod reply;
 mod request;

@@ -28,6 +28,7 @@
 pub mod body;
 pub mod config;
 pub mod conn;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod meta;
 pub mod request;

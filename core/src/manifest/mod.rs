@@ -11,6 +11,7 @@ mod cluster;
 pub mod endpoint;
 mod engine;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod pubsub;
 mod reader;

@@ -22,12 +22,12 @@ use super::{
     BindError, FsEvent, FsEventKind, Input, Node, NodeConfig, Output, SocketKind, SpawnError,
     StoreError, WatchError,
 };
-use crate::codec::frame::FrameDecoder;
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
 use crate::ids::{ConnId, EndpointId, WatchId, WorkerId};
 use crate::manifest::Manifest;
-use crate::process::{ExitStatus, Signal};
+use crate::process::ExitStatus;
+use crate::sim::{self, Answer, Script, SimWorker};
 use crate::time::Now;
 
 /// The app with every driver the node runs: two servers, two sinks, two timers, a cron task,
@@ -173,20 +173,25 @@ impl Take for Bytes {
     }
 }
 
-/// A simulated worker, as the fuzzer's runtime sees it.
+/// A simulated worker, as the fuzzer's runtime sees it: the one simulated worker, and whether
+/// the node closed its channel (`Output::CloseWorker`): then it must not talk to it again.
+/// (Between the report of its end and the close it may: timers due at the report's time fire
+/// first.)
 #[derive(Debug)]
 struct FuzzWorker {
-    decoder: FrameDecoder,
-    /// Jobs invoked and not answered: whether the request ended, whether it was cancelled.
-    jobs: BTreeMap<u64, (bool, bool)>,
-    handshaked: bool,
-    terminating: bool,
-    signalled: bool,
-    /// Reported gone to the node (exited or failed to spawn).
-    gone: bool,
-    /// The node closed its channel (`Output::CloseWorker`): it must not talk to it again.
-    /// (Between the report and the close it may: timers due at the report's time fire first.)
+    worker: SimWorker,
     closed: bool,
+}
+
+/// Every fuzzed worker handshakes, answers each finished job with `{"ok": true}` (499 if
+/// cancelled) and leaves when signalled or told to terminate while idle.
+fn script() -> Script {
+    Script {
+        handshake: true,
+        answer: Answer::Chunks(vec![Bytes::from_static(b"{\"ok\": true}")]),
+        obey: true,
+        heartbeat: false,
+    }
 }
 
 /// What a native-server client sent and got, for one (endpoint, identity, sid).
@@ -612,7 +617,7 @@ impl Fuzz {
             .spawned
             .iter()
             .copied()
-            .filter(|w| !self.workers[w].gone)
+            .filter(|w| !self.workers[w].worker.exited)
             .collect();
         let choice = r.byte();
         let pool = if live.is_empty() || choice >= 240 {
@@ -626,7 +631,7 @@ impl Fuzz {
     /// Messages a worker sends, valid on the wire but not always in the protocol.
     fn worker_messages(&mut self, worker: WorkerId, r: &mut Bytes) -> Vec<WorkerMessage> {
         let sid = |f: &Self, r: &mut Bytes| -> u64 {
-            let jobs: Vec<u64> = f.workers[&worker].jobs.keys().copied().collect();
+            let jobs: Vec<u64> = f.workers[&worker].worker.jobs.keys().copied().collect();
             if !jobs.is_empty() && r.byte() < 200 {
                 jobs[usize::from(r.byte()) % jobs.len()]
             } else {
@@ -638,11 +643,6 @@ impl Fuzz {
             let message = match r.byte() % 9 {
                 0 => {
                     let right = r.byte() < 220;
-                    if right {
-                        if let Some(w) = self.workers.get_mut(&worker) {
-                            w.handshaked = true;
-                        }
-                    }
                     WorkerMessage::Handshake {
                         worker_id: if right {
                             worker.to_string()
@@ -683,10 +683,8 @@ impl Fuzz {
                     WorkerMessage::Choke { sid }
                 }
             };
-            if let WorkerMessage::Choke { sid } | WorkerMessage::Error { sid, .. } = &message {
-                if let Some(w) = self.workers.get_mut(&worker) {
-                    w.jobs.remove(sid);
-                }
+            if let Some(w) = self.workers.get_mut(&worker) {
+                w.worker.said(&message);
             }
             out.push(message);
         }
@@ -694,65 +692,27 @@ impl Fuzz {
     }
 
     /// Every live worker does what a well-behaved one would: handshake, answer the jobs
-    /// whose request ended (echo; 499 if cancelled), leave when told.
+    /// whose request ended (`{"ok": true}`; 499 if cancelled), leave when told.
     fn workers_act(&mut self) {
         let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         for id in ids {
-            let Some(w) = self.workers.get_mut(&id) else {
+            let Some(FuzzWorker { worker: w, .. }) = self.workers.get_mut(&id) else {
                 continue;
             };
-            if w.gone {
+            if w.exited {
                 continue;
             }
-            if w.signalled || (w.terminating && w.jobs.is_empty()) {
-                let status = if w.signalled {
-                    ExitStatus::Signal(15)
-                } else {
-                    ExitStatus::Code(0)
-                };
-                w.gone = true;
+            if w.leaving() {
+                let status = w.exit();
                 self.input(Input::WorkerExited { worker: id, status });
                 continue;
             }
-            let mut messages = Vec::new();
-            if !w.handshaked {
-                w.handshaked = true;
-                messages.push(WorkerMessage::Handshake {
-                    worker_id: id.to_string(),
-                    version: PROTOCOL_VERSION,
-                    pid: 4242,
-                });
-            }
-            let done: Vec<(u64, bool)> = w
-                .jobs
-                .iter()
-                .filter(|(_, (ended, cancelled))| *ended || *cancelled)
-                .map(|(sid, (_, cancelled))| (*sid, *cancelled))
-                .collect();
-            for (sid, cancelled) in done {
-                w.jobs.remove(&sid);
-                if cancelled {
-                    messages.push(WorkerMessage::Error {
-                        sid,
-                        code: 499,
-                        message: "cancelled".to_owned(),
-                    });
-                } else {
-                    messages.push(WorkerMessage::Chunk {
-                        sid,
-                        data: Bytes::from_static(b"{\"ok\": true}"),
-                    });
-                    messages.push(WorkerMessage::Choke { sid });
-                }
-            }
+            let mut messages: Vec<WorkerMessage> = w.greet().into_iter().collect();
+            messages.extend(w.answer());
             if !messages.is_empty() {
-                let mut buf = BytesMut::new();
-                for m in &messages {
-                    m.encode_framed(&mut buf);
-                }
                 self.input(Input::WorkerData {
                     worker: id,
-                    bytes: buf.freeze(),
+                    bytes: sim::encode(&messages),
                 });
             }
         }
@@ -760,7 +720,7 @@ impl Fuzz {
 
     fn gone(&mut self, worker: WorkerId) {
         if let Some(w) = self.workers.get_mut(&worker) {
-            w.gone = true;
+            w.worker.exited = true;
         }
     }
 
@@ -849,64 +809,21 @@ impl Fuzz {
             }
             Output::Spawn(spec) => {
                 assert!(!self.shutdown, "a worker spawned after shutdown");
-                let known = self.workers.insert(
-                    spec.worker,
-                    FuzzWorker {
-                        decoder: FrameDecoder::new(usize::MAX),
-                        jobs: BTreeMap::new(),
-                        handshaked: false,
-                        terminating: false,
-                        signalled: false,
-                        gone: false,
-                        closed: false,
-                    },
-                );
+                let worker = FuzzWorker {
+                    worker: SimWorker::new(spec.worker, script()),
+                    closed: false,
+                };
+                let known = self.workers.insert(spec.worker, worker);
                 assert!(known.is_none(), "worker id {} reused", spec.worker);
                 self.spawned.push(spec.worker);
             }
             Output::Kill { worker, signal } => {
-                let w = self.live_worker(worker, "signalled");
-                if signal == Signal::Kill || signal == Signal::Term {
-                    w.signalled = true;
-                }
+                self.live_worker(worker, "signalled").signal(signal);
             }
             Output::ToWorker { worker, bytes } => {
                 let w = self.live_worker(worker, "written to");
-                w.decoder.push(&bytes);
-                loop {
-                    let frame = match w.decoder.next_frame() {
-                        Ok(Some(frame)) => frame,
-                        Ok(None) => break,
-                        Err(e) => panic!("the node broke the channel of {worker}: {e}"),
-                    };
-                    let message = WorkerMessage::decode(&frame)
-                        .unwrap_or_else(|e| panic!("the node sent {worker} a bad message: {e}"));
-                    match message {
-                        WorkerMessage::Invoke { sid, .. } => {
-                            assert!(
-                                w.jobs.insert(sid, (false, false)).is_none(),
-                                "job {sid} invoked twice on {worker}"
-                            );
-                        }
-                        WorkerMessage::Chunk { sid, .. } => {
-                            if let Some(job) = w.jobs.get(&sid) {
-                                assert!(!job.0, "a request chunk after the request's end");
-                            }
-                        }
-                        WorkerMessage::Choke { sid } => {
-                            if let Some(job) = w.jobs.get_mut(&sid) {
-                                job.0 = true;
-                            }
-                        }
-                        WorkerMessage::Cancel { sid } => {
-                            if let Some(job) = w.jobs.get_mut(&sid) {
-                                job.1 = true;
-                            }
-                        }
-                        WorkerMessage::Terminate { .. } => w.terminating = true,
-                        WorkerMessage::Heartbeat => {}
-                        other => panic!("the node sent a worker {other:?}"),
-                    }
+                if let Err(breach) = w.receive(&bytes) {
+                    panic!("{breach}");
                 }
             }
             Output::Stopped => {
@@ -915,7 +832,10 @@ impl Fuzz {
             }
             Output::CloseWorker { worker } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
-                    assert!(w.gone, "{worker} closed before it was reported gone");
+                    assert!(
+                        w.worker.exited,
+                        "{worker} closed before it was reported gone"
+                    );
                     w.closed = true;
                 }
             }
@@ -1040,13 +960,13 @@ impl Fuzz {
         self.input(Input::Stored { token, result });
     }
 
-    fn live_worker(&mut self, worker: WorkerId, what: &str) -> &mut FuzzWorker {
+    fn live_worker(&mut self, worker: WorkerId, what: &str) -> &mut SimWorker {
         let w = self
             .workers
             .get_mut(&worker)
             .unwrap_or_else(|| panic!("{worker} {what} but never spawned"));
         assert!(!w.closed, "{worker} {what} after its channel was closed");
-        w
+        &mut w.worker
     }
 
     /// A native-protocol reply: `[identity, ("",) message...]`, every message decodable, and

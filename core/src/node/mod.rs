@@ -6,6 +6,7 @@ mod app;
 mod control;
 mod dispatch;
 mod driver;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod io;
 mod lifecycle;

@@ -8,18 +8,20 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use cocaine_core::codec::frame::FrameDecoder;
 use cocaine_core::codec::native::{self, NativeMessage, Policy};
-use cocaine_core::codec::worker::{JobMeta, WorkerMessage, PROTOCOL_VERSION};
+use cocaine_core::codec::worker::WorkerMessage;
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{
     AppOrigin, Input, Node, NodeConfig, Output, ScheduledJob, SocketKind, SpawnSpec, StoreDone,
     StoreError, StoreOp,
 };
 use cocaine_core::process::{ExitStatus, LogLevel, Signal};
+use cocaine_core::sim::{self, Script};
+pub use cocaine_core::sim::{handshake_of, Answer};
 use cocaine_core::{EndpointId, Now, WorkerId};
 
 /// The host name the harness's node publishes under.
@@ -27,19 +29,6 @@ pub const HOST: &str = "testhost";
 /// Wall-clock time at the harness's start, in unix milliseconds (envelopes read
 /// `1700000000.000` then).
 pub const EPOCH_MS: u64 = 1_700_000_000_000;
-
-/// How a simulated worker answers a job once its request has ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Every request chunk back as one reply chunk each, then a choke.
-    Echo,
-    /// Nothing: the test speaks for the worker.
-    Manual,
-    /// These chunks, then a choke.
-    Chunks(Vec<Bytes>),
-    /// An error with this code and message.
-    Fail(u32, String),
-}
 
 /// What the simulated workers of an app do by themselves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,31 +50,40 @@ impl Default for Behaviour {
     }
 }
 
-/// A job as a simulated worker holds it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SimJob {
-    pub event: String,
-    pub meta: JobMeta,
-    pub chunks: Vec<Bytes>,
-    pub ended: bool,
-    pub cancelled: bool,
+impl Behaviour {
+    /// The script of the one simulated worker (`cocaine_core::sim::SimWorker`) these workers
+    /// follow; they leave heartbeats unanswered.
+    fn script(&self) -> Script {
+        Script {
+            handshake: self.handshake,
+            answer: self.answer.clone(),
+            obey: self.obey,
+            heartbeat: false,
+        }
+    }
 }
 
-/// One simulated worker.
+/// One simulated worker as the harness keeps it: the worker, its spawn spec, and when it
+/// received each message.
 #[derive(Debug)]
 pub struct SimWorker {
     pub spec: SpawnSpec,
-    decoder: FrameDecoder,
     /// Every message the node sent it, with the time (since the harness's start).
     pub received: Vec<(Duration, WorkerMessage)>,
-    /// Jobs started and not answered yet, by sid.
-    pub jobs: BTreeMap<u64, SimJob>,
-    /// Sids of every invoke, in order.
-    pub invoked: Vec<u64>,
-    pub handshaked: bool,
-    pub terminating: bool,
-    pub signals: Vec<Signal>,
-    pub exited: bool,
+    worker: sim::SimWorker,
+}
+
+impl Deref for SimWorker {
+    type Target = sim::SimWorker;
+    fn deref(&self) -> &sim::SimWorker {
+        &self.worker
+    }
+}
+
+impl DerefMut for SimWorker {
+    fn deref_mut(&mut self) -> &mut sim::SimWorker {
+        &mut self.worker
+    }
 }
 
 impl SimWorker {
@@ -389,24 +387,29 @@ impl Harness {
 
     /// Obedient workers told to terminate exit once they hold no job.
     fn leave_when_done(&mut self, reactions: &mut Vec<Input>) {
-        let mut leaving = Vec::new();
-        for (id, w) in &self.workers {
-            if w.terminating
-                && w.jobs.is_empty()
-                && !w.exited
-                && self.behaviour_of(&w.spec.app).obey
-            {
-                leaving.push(*id);
+        self.follow_behaviours();
+        for (id, w) in self.workers.iter_mut() {
+            if w.terminating && w.leaving() {
+                let status = w.exit();
+                reactions.push(Input::WorkerExited {
+                    worker: *id,
+                    status,
+                });
             }
         }
-        for id in leaving {
+    }
+
+    /// A test may change `behaviours` or `default` mid-run: workers follow from then on.
+    fn follow_behaviours(&mut self) {
+        let scripts: Vec<(WorkerId, Script)> = self
+            .workers
+            .iter()
+            .map(|(id, w)| (*id, self.behaviour_of(&w.spec.app).script()))
+            .collect();
+        for (id, script) in scripts {
             if let Some(w) = self.workers.get_mut(&id) {
-                w.exited = true;
+                w.script = script;
             }
-            reactions.push(Input::WorkerExited {
-                worker: id,
-                status: ExitStatus::Code(0),
-            });
         }
     }
 
@@ -428,41 +431,27 @@ impl Harness {
                 }
             }
             Output::Spawn(spec) => {
-                let b = self.behaviour_of(&spec.app);
+                let mut worker =
+                    sim::SimWorker::new(spec.worker, self.behaviour_of(&spec.app).script());
                 self.spawned.push(spec.worker);
-                self.workers.insert(
-                    spec.worker,
-                    SimWorker {
-                        spec: spec.clone(),
-                        decoder: FrameDecoder::new(usize::MAX),
-                        received: Vec::new(),
-                        jobs: BTreeMap::new(),
-                        invoked: Vec::new(),
-                        handshaked: b.handshake,
-                        terminating: false,
-                        signals: Vec::new(),
-                        exited: false,
-                    },
-                );
-                if b.handshake {
-                    reactions.push(data_of(spec.worker, &[handshake_of(spec.worker)]));
+                if let Some(hello) = worker.greet() {
+                    reactions.push(data_of(spec.worker, &[hello]));
                 }
+                let record = SimWorker {
+                    spec: spec.clone(),
+                    received: Vec::new(),
+                    worker,
+                };
+                self.workers.insert(spec.worker, record);
             }
             Output::Kill { worker, signal } => {
-                let Some(app) = self.workers.get(worker).map(|w| w.spec.app.clone()) else {
-                    return;
-                };
-                let obey = self.behaviour_of(&app).obey;
+                self.follow_behaviours();
                 let Some(w) = self.workers.get_mut(worker) else {
                     return;
                 };
-                w.signals.push(*signal);
-                if obey && !w.exited {
-                    w.exited = true;
-                    let status = match signal {
-                        Signal::Term => ExitStatus::Signal(15),
-                        Signal::Kill => ExitStatus::Signal(9),
-                    };
+                w.signal(*signal);
+                if w.leaving() {
+                    let status = w.exit();
                     reactions.push(Input::WorkerExited {
                         worker: *worker,
                         status,
@@ -470,65 +459,18 @@ impl Harness {
                 }
             }
             Output::ToWorker { worker, bytes } => {
-                let Some(app) = self.workers.get(worker).map(|w| w.spec.app.clone()) else {
-                    return;
-                };
-                let b = self.behaviour_of(&app);
+                self.follow_behaviours();
                 let Some(w) = self.workers.get_mut(worker) else {
                     return;
                 };
-                w.decoder.push(bytes);
-                while let Ok(Some(frame)) = w.decoder.next_frame() {
-                    let message = WorkerMessage::decode(&frame)
-                        .unwrap_or_else(|e| panic!("the node sent {worker} a bad message: {e}"));
-                    match &message {
-                        WorkerMessage::Invoke { sid, event, meta } => {
-                            w.invoked.push(*sid);
-                            self.invokes.push((*worker, *sid));
-                            w.jobs.insert(
-                                *sid,
-                                SimJob {
-                                    event: event.clone(),
-                                    meta: meta.clone(),
-                                    ..SimJob::default()
-                                },
-                            );
-                        }
-                        WorkerMessage::Chunk { sid, data } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.chunks.push(data.clone());
-                            }
-                        }
-                        WorkerMessage::Choke { sid } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.ended = true;
-                            }
-                        }
-                        WorkerMessage::Cancel { sid } => {
-                            if let Some(job) = w.jobs.get_mut(sid) {
-                                job.cancelled = true;
-                            }
-                        }
-                        WorkerMessage::Terminate { .. } => w.terminating = true,
-                        _ => {}
+                let messages = w.worker.receive(bytes).unwrap_or_else(|e| panic!("{e}"));
+                for message in messages {
+                    if let WorkerMessage::Invoke { sid, .. } = &message {
+                        self.invokes.push((*worker, *sid));
                     }
                     w.received.push((at, message));
                 }
-                let mut answers = Vec::new();
-                if w.handshaked && !w.exited && b.answer != Answer::Manual {
-                    let done: Vec<u64> = w
-                        .jobs
-                        .iter()
-                        .filter(|(_, j)| j.ended || j.cancelled)
-                        .map(|(sid, _)| *sid)
-                        .collect();
-                    for sid in done {
-                        let Some(job) = w.jobs.remove(&sid) else {
-                            continue;
-                        };
-                        answers.extend(answer(&b.answer, sid, &job));
-                    }
-                }
+                let answers = w.answer();
                 if !answers.is_empty() {
                     reactions.push(data_of(*worker, &answers));
                 }
@@ -606,50 +548,10 @@ impl Harness {
     }
 }
 
-fn answer(answer: &Answer, sid: u64, job: &SimJob) -> Vec<WorkerMessage> {
-    if job.cancelled {
-        return vec![WorkerMessage::Error {
-            sid,
-            code: 499,
-            message: "cancelled".into(),
-        }];
-    }
-    let chunks = match answer {
-        Answer::Manual => return Vec::new(),
-        Answer::Fail(code, message) => {
-            return vec![WorkerMessage::Error {
-                sid,
-                code: *code,
-                message: message.clone(),
-            }]
-        }
-        Answer::Echo => job.chunks.clone(),
-        Answer::Chunks(chunks) => chunks.clone(),
-    };
-    let mut out: Vec<WorkerMessage> = chunks
-        .into_iter()
-        .map(|data| WorkerMessage::Chunk { sid, data })
-        .collect();
-    out.push(WorkerMessage::Choke { sid });
-    out
-}
-
-pub fn handshake_of(worker: WorkerId) -> WorkerMessage {
-    WorkerMessage::Handshake {
-        worker_id: worker.to_string(),
-        version: PROTOCOL_VERSION,
-        pid: 1000 + (worker.0 & 0xffff) as u32,
-    }
-}
-
 fn data_of(worker: WorkerId, messages: &[WorkerMessage]) -> Input {
-    let mut buf = BytesMut::new();
-    for m in messages {
-        m.encode_framed(&mut buf);
-    }
     Input::WorkerData {
         worker,
-        bytes: buf.freeze(),
+        bytes: sim::encode(messages),
     }
 }
 
