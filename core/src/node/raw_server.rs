@@ -170,11 +170,17 @@ impl Driver for RawServer {
         Some(Box::new(std::mem::take(&mut self.held)))
     }
 
-    fn take_over(&mut self, _cx: &mut Cx<'_>, from: Handover) {
-        if let Ok(held) = from.downcast::<Conns>() {
-            self.held.conns.extend(held.conns);
-            self.held.tokens.extend(held.tokens);
+    fn take_over(&mut self, cx: &mut Cx<'_>, from: Handover) {
+        let Ok(held) = from.downcast::<Conns>() else {
+            return;
+        };
+        for &conn in held.conns.keys() {
+            // Ours from now on, also once the old version is gone: a reset reported after
+            // that must still reach the driver holding the connection.
+            cx.own_conn(conn);
         }
+        self.held.conns.extend(held.conns);
+        self.held.tokens.extend(held.tokens);
     }
 
     fn job_moved(&mut self, token: u64, to: JobRef) {
