@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
@@ -28,6 +28,9 @@ use crate::timers::TimerHandle;
 
 /// The manifest `type` of this driver's tasks.
 const TYPE: &str = "http-server";
+/// The driver's own key besides the HTTP layer's: each request's job timeout (ms; 504 when
+/// it passes), none by default.
+const TIMEOUT_KEY: &str = "timeout";
 
 /// One client connection.
 #[derive(Debug)]
@@ -56,12 +59,14 @@ struct Conns {
 pub(super) struct HttpServer {
     endpoint: String,
     config: Arc<HttpConfig>,
+    /// Every request's job policy (its `timeout`).
+    policy: JobPolicy,
     held: Conns,
 }
 
-/// http-server: `endpoint` (bound, TCP only) and the HTTP keys (`routes`, `max-header`,
+/// http-server: `endpoint` (bound, TCP only), the HTTP keys (`routes`, `max-header`,
 /// `max-body`, `header-timeout`), read by `HttpConfig::from_task` and kept, defaults filled
-/// in, as the task's settings.
+/// in, as the task's settings, and `timeout`.
 pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
     let endpoint = endpoint(o, Role::Bind, p);
     if !endpoint.is_empty() && !endpoint.starts_with("tcp://") {
@@ -74,7 +79,8 @@ pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKin
             given.insert((*key).to_owned(), v.clone());
         }
     }
-    let settings = match HttpConfig::from_task(&Value::Object(given), ctx.max_message) {
+    let timeout = o.ms("timeout", p);
+    let mut settings = match HttpConfig::from_task(&Value::Object(given), ctx.max_message) {
         Ok(config) => settings_of(&config),
         Err(problems) => {
             for problem in problems {
@@ -83,6 +89,9 @@ pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKin
             Map::new()
         }
     };
+    if let Some(t) = timeout {
+        settings.insert(TIMEOUT_KEY.to_owned(), Value::from(millis(t)));
+    }
     TaskKind::Other(OtherTask {
         type_name: TYPE,
         endpoint: Some((endpoint, Role::Bind)),
@@ -100,9 +109,13 @@ fn settings_of(config: &HttpConfig) -> Map<String, Value> {
     }
     settings.insert("max-header".to_owned(), Value::from(config.max_header));
     settings.insert("max-body".to_owned(), Value::from(config.max_body));
-    let timeout = u64::try_from(config.header_timeout.as_millis()).unwrap_or(u64::MAX);
+    let timeout = millis(config.header_timeout);
     settings.insert("header-timeout".to_owned(), Value::from(timeout));
     settings
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
@@ -112,9 +125,16 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
     let (endpoint, _) = other.endpoint.as_ref().filter(|_| other.type_name == TYPE)?;
     let settings = Value::Object(other.settings.clone());
     let config = HttpConfig::from_task(&settings, DEFAULT_MAX_MESSAGE).ok()?;
+    let timeout = (other.settings.get(TIMEOUT_KEY))
+        .and_then(Value::as_u64)
+        .map(Duration::from_millis);
     Some(Box::new(HttpServer {
         endpoint: endpoint.clone(),
         config: Arc::new(config),
+        policy: JobPolicy {
+            timeout,
+            ..JobPolicy::default()
+        },
         held: Conns::default(),
     }))
 }
@@ -321,7 +341,7 @@ impl HttpServer {
         let seq = request.seq;
         let job = Job {
             event: Some(request.event.clone()),
-            policy: JobPolicy::default(),
+            policy: self.policy.clone(),
             mode: ReplyMode::Stream,
             origin: Some(Box::new(request.origin(Some(c.peer.clone())))),
             body: None,
