@@ -314,8 +314,11 @@ impl HttpServer {
                 }
             }
             HttpEvent::Cancel { seq } => {
-                if let Some(job) = c.jobs.remove(&seq) {
-                    cx.cancel(job);
+                let peer = c.peer.clone();
+                if let Some(job) = c.jobs.remove(&seq).filter(|job| cx.cancel(*job)) {
+                    let message =
+                        format!("http connection {conn} ({peer}): request {seq} cancelled ({job:?})");
+                    cx.log(LogLevel::Debug, message);
                 }
                 self.held.tokens.retain(|_, at| *at != (conn, seq));
             }
