@@ -228,6 +228,8 @@ impl Driver for HttpServer {
         self.held.tokens.extend(held.tokens);
         self.held.timers.extend(held.timers);
         for conn in moved {
+            // Ours from now on, also once the old version is gone.
+            cx.own_conn(conn);
             if let Some(c) = self.held.conns.get_mut(&conn) {
                 c.http.reconfigure(self.config.clone(), task.clone());
             }
