@@ -346,7 +346,7 @@ impl HttpServer {
         let seq = request.seq;
         let job = Job {
             event: Some(request.event.clone()),
-            policy: self.policy.clone(),
+            policy: self.policy,
             mode: ReplyMode::Stream,
             origin: Some(Box::new(request.origin(Some(c.peer.clone())))),
             body: None,
