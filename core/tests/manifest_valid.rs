@@ -118,7 +118,9 @@ const ALL_TASKS: &str = r#"{
     "sub": {"type": "zeromq-subscriber", "endpoint": "tcp://127.0.0.1:9200",
             "subscribe": ["all:tick", "all:drift "]},
     "raw": {"type": "raw-server", "endpoint": "tcp://*:9103", "framing": "line",
-            "max-line": 100}
+            "max-line": 100},
+    "web": {"type": "http-server", "endpoint": "tcp://127.0.0.1:9104",
+            "routes": {"/api": "api"}, "header-timeout": 500}
   }
 }"#;
 
@@ -215,6 +217,14 @@ fn all_eleven_task_types() {
             max_line: 100,
             max_message: 1000
         }
+    );
+    // A type known only to its driver: its settings with defaults filled in (max-body is
+    // the engine's max-message).
+    assert_eq!(
+        serde_json::to_value(kind("web")).unwrap(),
+        serde_json::json!({"type": "http-server", "endpoint": "tcp://127.0.0.1:9104",
+                           "routes": {"/api": "api"}, "max-header": 65536, "max-body": 1000,
+                           "header-timeout": 500})
     );
 }
 

@@ -34,6 +34,7 @@ registry::drivers! {
     native_sink => [("native-sink", parse, make)],
     subscriber => [("zeromq-subscriber", parse, make)],
     raw_server => [("raw-server", parse, make)],
+    http_server => [("http-server", parse, make)],
 }
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
