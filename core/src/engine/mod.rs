@@ -409,7 +409,7 @@ impl<R: Clone> Engine<R> {
 pub fn one_line(report: &str) -> String {
     let mut lines = report.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default();
-    match lines.last() {
+    match lines.next_back() {
         Some(last) => format!("{first}: {last}"),
         None => first.to_owned(),
     }
