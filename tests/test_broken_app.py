@@ -32,3 +32,14 @@ def test_an_app_that_cannot_import_lists_as_broken_with_one_line(cnode):
     line = [l for l in shown.stdout.splitlines() if l.startswith("broken")]
     assert len(line) == 1 and "broken" in line[0] and "Traceback" not in shown.stdout, shown.stdout
     assert re.search(r"ModuleNotFoundError", line[0]), shown.stdout
+
+
+def test_a_crash_loop_logs_the_full_report_once_then_one_line(cnode):
+    broken = python_app("broken.py", {"echo": {"type": "native-server", "endpoint": endpoint()}},
+                        engine={"pool-min": 1, "restart-intensity": 100, "restart-period": 1})
+    n = cnode(manifests={"broken": broken})
+    n.wait_for_log(r"broken: worker \S+ failed: exited before its handshake [^\n]*"
+                   + re.escape(EXCEPTION) + r" \(repeated\)")
+    failures = re.findall(r"ERROR broken: worker \S+ failed: [^\n]*", n.log)
+    full = [f for f in failures if not f.endswith("(repeated)")]
+    assert len(full) == 1 and len(failures) >= 2, n.tail()

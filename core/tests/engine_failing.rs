@@ -60,3 +60,32 @@ fn one_line_keeps_the_first_and_the_last_line() {
     assert_eq!(one_line("a\n\n  b  \nc\n\n"), "a: c");
     assert_eq!(one_line("\n\nonly\n"), "only");
 }
+
+#[test]
+fn a_repeated_failure_is_logged_in_full_once_then_in_one_line() {
+    let mut p = pool();
+    p.submit(1, b"x", JobPolicy::default()).unwrap();
+    for _ in 0..3 {
+        let w = *p.spawned.last().unwrap();
+        for line in TRACEBACK {
+            p.engine.worker_stderr(w, line);
+        }
+        p.exit(w, ExitStatus::Code(1));
+        p.advance(Duration::from_millis(10));
+    }
+    let failures: Vec<&str> = p
+        .logs
+        .iter()
+        .filter(|(_, m)| m.contains("failed: exited before its handshake"))
+        .map(|(_, m)| m.as_str())
+        .collect();
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert!(failures[0].contains("Traceback"), "{failures:?}");
+    for repeat in &failures[1..] {
+        assert!(
+            !repeat.contains('\n') && repeat.ends_with("(repeated)"),
+            "{repeat}"
+        );
+        assert!(repeat.contains("ModuleNotFoundError"), "{repeat}");
+    }
+}

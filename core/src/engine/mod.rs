@@ -130,6 +130,8 @@ pub struct Engine<R> {
     /// Whether any worker of this engine ever finished its handshake: until one has, a
     /// worker failure means the app's code cannot start at all.
     ever_ready: bool,
+    /// The last worker failure logged in full (its reason and stderr), to log repeats short.
+    last_failure_logged: Option<String>,
     stats: Vec<TaskStats>,
     out: VecDeque<EngineOutput<R>>,
 }
@@ -166,6 +168,7 @@ impl<R: Clone> Engine<R> {
             recovered_at: None,
             last_error: None,
             ever_ready: false,
+            last_failure_logged: None,
             stats,
             out: VecDeque::new(),
         };
