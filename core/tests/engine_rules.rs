@@ -241,8 +241,12 @@ fn a_deadline_passing_while_running_means_520() {
 
 #[test]
 fn heartbeats_flow_and_a_silent_worker_is_killed() {
+    // The job runs for 50 s: longer than the default job timeout, which is not under test.
     let mut p = pool(
-        config(),
+        EngineConfig {
+            job_timeout: None,
+            ..config()
+        },
         Behaviour {
             echo: false,
             heartbeat: false,

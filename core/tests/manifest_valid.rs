@@ -2,7 +2,7 @@
 
 use cocaine_core::engine::config::{
     default_grow_threshold, Backend, BusynessConfig, EngineConfig, PoolPolicyConfig,
-    DEFAULT_MAX_MESSAGE,
+    DEFAULT_JOB_TIMEOUT, DEFAULT_MAX_MESSAGE,
 };
 use cocaine_core::manifest::{
     AppType, Framing, Manifest, Overlap, TaskKind, DEFAULT_MAX_LINE, DEFAULT_REPLY_LIMIT,
@@ -49,6 +49,7 @@ fn readme_manifest_2012() {
         max_requests: 0,
         pool_policy: PoolPolicyConfig::Queue,
         max_message: DEFAULT_MAX_MESSAGE,
+        job_timeout: Some(DEFAULT_JOB_TIMEOUT),
     };
     assert_eq!(m.engine, expected_engine);
     assert_eq!(m.engine.grow_threshold, default_grow_threshold(5, 20));

@@ -212,7 +212,7 @@ fn stats_are_published_every_interval() {
     assert_eq!(s["queue"], json!(1));
     assert_eq!(
         s["workers"],
-        json!({"starting": 0, "ready": 1, "busy": 1, "draining": 0})
+        json!({"starting": 0, "ready": 1, "idle": 0, "busy": 1, "draining": 0, "total": 1})
     );
     assert_eq!(s["jobs"], json!({"running": 1}));
     assert_eq!(s["tasks"]["serve"]["accepted"], json!(2));

@@ -73,7 +73,14 @@ pub struct EngineConfig {
     pub pool_policy: PoolPolicyConfig,
     /// The largest message accepted on the worker channel, in bytes.
     pub max_message: usize,
+    /// How long a job may run when its request names no `timeout` (manifest `job-timeout`);
+    /// `None` lets it run for ever.
+    pub job_timeout: Option<Duration>,
 }
+
+/// The default `job-timeout`: shorter than a client's usual 30 s patience, so a hung handler
+/// is answered with 504 (and logged) rather than left to the caller to give up on.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The default `max-message`: 64 MiB on every endpoint and the worker channel.
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
@@ -99,6 +106,7 @@ impl Default for EngineConfig {
             max_requests: 0,
             pool_policy: PoolPolicyConfig::Queue,
             max_message: DEFAULT_MAX_MESSAGE,
+            job_timeout: Some(DEFAULT_JOB_TIMEOUT),
         }
     }
 }

@@ -126,7 +126,8 @@ impl<R: Clone> Engine<R> {
         };
         job.state = JobState::Running { worker, since: now };
         self.timers.cancel_slot(&mut job.timer);
-        let timeout_at = job.timeout.map(|t| after(now, t));
+        let timeout = job.timeout.or(self.config.job_timeout);
+        let timeout_at = timeout.map(|t| after(now, t));
         let deadline_at = job.deadline_at;
         let expires = match (timeout_at, deadline_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -139,7 +140,7 @@ impl<R: Clone> Engine<R> {
         let origin = job.origin.as_deref();
         let meta = MetaRef {
             urgent: job.urgent,
-            timeout_ms: job.timeout.map(|t| t.as_millis() as u64),
+            timeout_ms: timeout.map(|t| t.as_millis() as u64),
             deadline_ms: deadline_at.map(|d| d.saturating_duration_since(now).as_millis() as u64),
             user: origin.and_then(|o| o.user.as_deref()),
             peer: origin.and_then(|o| o.peer.as_deref()),

@@ -9,13 +9,16 @@ use super::{AppState, Engine};
 use crate::stats::TaskStatsSnapshot;
 use crate::status::Failure;
 
-/// Workers by state. `busy` counts ready workers holding at least one job.
+/// Workers by state. `ready` is `idle + busy` (a busy worker holds at least one job), so
+/// `starting + idle + busy + draining` is every worker there is (`total`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct WorkerCounts {
     pub starting: usize,
     pub ready: usize,
+    pub idle: usize,
     pub busy: usize,
     pub draining: usize,
+    pub total: usize,
 }
 
 /// A snapshot of one app's engine.
@@ -44,12 +47,17 @@ impl<R: Clone> Engine<R> {
                 WorkerState::Starting => workers.starting += 1,
                 WorkerState::Ready if w.departure.is_none() => {
                     workers.ready += 1;
-                    workers.busy += usize::from(!w.jobs.is_empty());
+                    if w.jobs.is_empty() {
+                        workers.idle += 1;
+                    } else {
+                        workers.busy += 1;
+                    }
                 }
                 WorkerState::Ready | WorkerState::Draining | WorkerState::Killed => {
                     workers.draining += 1
                 }
             }
+            workers.total += 1;
         }
         let reason = match &self.state {
             AppState::Broken { reason, .. } => Some(reason.clone()),

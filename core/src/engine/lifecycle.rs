@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use super::job::JobState;
 use super::output::{EngineEvent, EngineOutput, ReplyEvent, WorkerEvent};
 use super::worker::{Departure, Signalled, Worker, WorkerState};
-use super::{AppState, Engine, EngineTimer, BACKOFF_BASE, BACKOFF_MAX};
+use super::{one_line, AppState, Engine, EngineTimer, BACKOFF_BASE, BACKOFF_MAX};
 use crate::codec::worker as wire;
 use crate::ids::WorkerId;
 use crate::process::{ExitStatus, LogLevel, Signal};
@@ -208,7 +208,18 @@ impl<R: Clone> Engine<R> {
                 report.push('\n');
                 report.push_str(&stderr);
             }
-            self.log(LogLevel::Error, format!("{}: {report}", self.app));
+            // The whole report (often a traceback) once per distinct failure; a repeat of
+            // the same failure (a crash loop) gets one line, so it cannot flood the log.
+            // Keyed by the reason and stderr's last line: earlier lines may name the worker.
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+            let key = format!("{reason}\n{}", last.unwrap_or_default());
+            let line = if self.last_failure_logged.as_deref() == Some(key.as_str()) {
+                format!("{}: {} (repeated)", self.app, one_line(&report))
+            } else {
+                self.last_failure_logged = Some(key);
+                format!("{}: {report}", self.app)
+            };
+            self.log(LogLevel::Error, line);
             self.record_failure(now, report);
         }
         if self.state == AppState::Stopping && self.workers.is_empty() {

@@ -34,6 +34,7 @@ use crate::status::{self, Failure};
 use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
+
 pub use handover::QueuedJob;
 pub use info::{EngineInfo, WorkerCounts};
 pub use job::{JobPolicy, JobRequest, Origin, ReplyMode};
@@ -126,6 +127,11 @@ pub struct Engine<R> {
     consecutive_breaks: u32,
     recovered_at: Option<Instant>,
     last_error: Option<Failure>,
+    /// Whether any worker of this engine ever finished its handshake: until one has, a
+    /// worker failure means the app's code cannot start at all.
+    ever_ready: bool,
+    /// The last worker failure logged in full (its reason and stderr), to log repeats short.
+    last_failure_logged: Option<String>,
     stats: Vec<TaskStats>,
     out: VecDeque<EngineOutput<R>>,
 }
@@ -161,6 +167,8 @@ impl<R: Clone> Engine<R> {
             consecutive_breaks: 0,
             recovered_at: None,
             last_error: None,
+            ever_ready: false,
+            last_failure_logged: None,
             stats,
             out: VecDeque::new(),
         };
@@ -179,6 +187,18 @@ impl<R: Clone> Engine<R> {
 
     pub fn app_id(&self) -> AppId {
         self.app_id
+    }
+
+    /// Whether the app's code cannot start: it is broken, or every worker it ever started
+    /// failed before its handshake. The reason, cut to one line, for listings.
+    pub fn failing(&self) -> Option<String> {
+        match &self.state {
+            AppState::Broken { reason, .. } => Some(one_line(reason)),
+            AppState::Running if !self.ever_ready => {
+                self.last_error.as_ref().map(|f| one_line(&f.message))
+            }
+            _ => None,
+        }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -384,5 +404,16 @@ impl<R: Clone> Engine<R> {
 
     fn publish(&mut self, event: EngineEvent) {
         self.out.push_back(EngineOutput::Event(event));
+    }
+}
+
+/// A multi-line report (a failure and the worker's stderr, often a traceback) as one line:
+/// its first line and, if there are more, its last non-empty one (a traceback's exception).
+pub fn one_line(report: &str) -> String {
+    let mut lines = report.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    match lines.next_back() {
+        Some(last) => format!("{first}: {last}"),
+        None => first.to_owned(),
     }
 }

@@ -10,7 +10,7 @@ use super::worker::{Departure, Signalled, WorkerState};
 use super::{AppState, Engine, EngineTimer, JobId};
 use crate::codec::worker as wire;
 use crate::ids::WorkerId;
-use crate::process::Signal;
+use crate::process::{LogLevel, Signal};
 use crate::status::{self, Failure};
 use crate::time::after;
 
@@ -47,21 +47,40 @@ impl<R: Clone> Engine<R> {
                 let failure = Failure::new(status::DEADLINE, "deadline expired in the queue");
                 self.end_early(now, id, failure);
             }
-            JobState::Running { .. } => {
+            JobState::Running { worker, .. } => {
                 let deadline_passed = job.deadline_at.is_some_and(|d| d <= now);
                 let failure = if deadline_passed {
                     Failure::new(status::DEADLINE, "deadline expired")
                 } else {
-                    let t = job.timeout.unwrap_or_default();
+                    let t = job.timeout.or(self.config.job_timeout).unwrap_or_default();
                     Failure::new(
                         status::TIMEOUT,
                         format!("timed out after {} ms", t.as_millis()),
                     )
                 };
+                let task = self
+                    .tasks
+                    .get(job.task as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                let message = format!(
+                    "{}/{worker}: job {} ({task}) {}; cancelling it",
+                    self.app,
+                    id.to_u64(),
+                    failure.message
+                );
+                self.log(LogLevel::Warn, message);
                 self.end_early(now, id, failure);
             }
             JobState::Abandoned { worker } => {
                 // The worker did not let go of a cancelled job in time.
+                let message = format!(
+                    "{}/{worker}: did not let go of cancelled job {} within {} ms; killing it",
+                    self.app,
+                    id.to_u64(),
+                    self.config.termination_timeout.as_millis()
+                );
+                self.log(LogLevel::Warn, message);
                 self.kill(now, worker, Departure::Overran);
             }
         }

@@ -127,6 +127,7 @@ impl<R: Clone> Engine<R> {
         };
         w.state = WorkerState::Ready;
         w.pid = Some(pid);
+        self.ever_ready = true;
         self.timers.cancel_slot(&mut w.liveness);
         let config = &self.config;
         w.liveness = Some(self.timers.arm(

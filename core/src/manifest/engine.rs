@@ -60,6 +60,10 @@ pub(crate) fn parse(
         .secs("termination-timeout", p)
         .unwrap_or(c.termination_timeout);
     c.restart_period = o.secs("restart-period", p).unwrap_or(c.restart_period);
+    // `0` is allowed here and means no default timeout at all.
+    if let Some(secs) = o.opt("job-timeout", p, job_timeout) {
+        c.job_timeout = secs;
+    }
 
     let pool_limit = o.int("pool-limit", 1, p);
     let pool_min = o.int("pool-min", 0, p);
@@ -194,4 +198,12 @@ fn busyness(mut o: Obj<'_>, p: &mut Problems) -> Option<BusynessConfig> {
     }
     o.finish(p);
     (p.len() == before).then_some(c)
+}
+
+/// `job-timeout`: seconds like the other timeouts, but `0` means none.
+fn job_timeout(v: &Value, path: &str, p: &mut Problems) -> Option<Option<std::time::Duration>> {
+    if v.as_f64() == Some(0.0) {
+        return Some(None);
+    }
+    value::seconds(v, path, p).map(Some)
 }

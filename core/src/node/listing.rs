@@ -31,7 +31,7 @@ impl Node {
                 "state": state_of(app),
                 "tasks": tasks_of(app),
             });
-            if let Some(reason) = app.engine.info().reason {
+            if let Some(reason) = app.engine.failing() {
                 entry["error"] = Value::String(reason);
             }
             if self.successors.contains_key(name) {
@@ -99,6 +99,9 @@ impl Node {
 fn state_of(app: &App) -> &'static str {
     if !app.started() {
         "starting"
+    } else if app.engine.failing().is_some() {
+        // Running, but no worker ever came up: calls can only fail until the code is fixed.
+        "broken"
     } else {
         app.engine.state().name()
     }
