@@ -17,8 +17,8 @@ use cocaine_store::Store;
 
 use crate::check;
 use crate::log::{parse_level, LogFormat, Logger};
-use crate::run_dir::{self, RunDir};
 use crate::python_sdk::PythonSdk;
+use crate::run_dir::{self, RunDir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Runtime {
