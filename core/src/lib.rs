@@ -48,6 +48,7 @@
 //! - [`sim`]: simulated workers for tests, benchmarks and fuzzing.
 
 pub mod arena;
+pub mod auth;
 pub mod codec;
 pub mod control;
 pub mod cron;
