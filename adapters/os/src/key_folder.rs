@@ -10,7 +10,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use bytes::Bytes;
 use cocaine_core::auth::check_user_name;
@@ -196,7 +195,7 @@ fn user_of(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     const ALICE: &[u8] = include_bytes!("../../../core/tests/data/auth/alice.pem");
     const BOB: &[u8] = include_bytes!("../../../core/tests/data/auth/bob.pem");
