@@ -247,11 +247,14 @@ def test_refused_requests(cnode, zctx):
     assert sorted(e["app"] for e in ok(n, "list")) == ["app", "cmd"]
 
     # Actions for later issues.
-    for action, args in [("peers", {}), ("fetch", {"app": "app"}), ("keys", {})]:
+    for action, args in [("peers", {}), ("fetch", {"app": "app"})]:
         message = error(n, action, 500, **args)
         assert "not available" in message, message
+    # `keys` answers (docs/security.md): no key folder, no users.
+    keys = ok(n, "keys")
+    assert keys["users"] == [] and keys["control_auth"] == "optional", keys
 
-    # A signed request: no key store yet, so refused.
+    # A signed request: no key for this user (and a bad nonce), so refused.
     body = json.dumps({**V, "action": "list", "user": "me", "ts": int(time.time() * 1000),
                        "nonce": "n1"}).encode()
     reply = raw(n, body, b"signature")

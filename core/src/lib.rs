@@ -49,6 +49,7 @@
 //! - `*::fuzzing` (feature `fuzzing`): the property checks behind the `fuzz/` targets.
 
 pub mod arena;
+pub mod auth;
 pub mod codec;
 pub mod control;
 pub mod cron;

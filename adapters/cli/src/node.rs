@@ -7,11 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
+use cocaine_core::node::auth::AuthMode;
 use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
 use cocaine_os::folder::FolderWatcher;
 use cocaine_os::host::{Reaction, Setup};
 use cocaine_os::inbox::Inbox;
+use cocaine_os::key_folder::KeyFolder;
 use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
 
@@ -80,6 +82,18 @@ pub struct NodeArgs {
     /// deployed when it appears or changes, removed when it goes away.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
+    /// A folder of `<user>.pem` public keys of the users who may sign requests, followed
+    /// for changes (docs/security.md).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// Whether control requests must be signed: required, optional or off (default:
+    /// optional when every control address is local to the machine, else required).
+    #[arg(long, value_name = "MODE", value_parser = parse_auth)]
+    auth: Option<AuthMode>,
+}
+
+fn parse_auth(text: &str) -> Result<AuthMode, String> {
+    AuthMode::parse(text).ok_or_else(|| format!("{text:?}: use required, optional or off"))
 }
 
 const DEFAULT_CONTROL: &str = "tcp://127.0.0.1:5000";
@@ -144,6 +158,7 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         perl_sdk: find_sdk("COCAINE_PERL_SDK", "perl", "cocaine-worker-perl"),
         native_host: args.native_host.clone().or_else(find_native_host),
         control: prepared.control,
+        control_auth: args.auth,
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the
@@ -156,6 +171,20 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
                 Ok(w) => Some(w),
                 Err(e) => {
                     logger.log(LogLevel::Error, &e.to_string());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
+    let key_folder = match &args.keys {
+        Some(dir) => {
+            let key_logger = logger.clone();
+            let log = Box::new(move |level, message: &str| key_logger.log(level, message));
+            match KeyFolder::start(dir, prepared.inbox.clone(), log) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    logger.log(LogLevel::Error, &format!("--keys: {e}"));
                     return ExitCode::from(2);
                 }
             }
@@ -187,6 +216,7 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         }
     };
     drop(watcher);
+    drop(key_folder);
     // The run folder goes once every worker is gone.
     drop(prepared.run_dir);
     match result {

@@ -19,6 +19,7 @@ pub mod folder;
 pub mod fs_watch;
 pub mod host;
 pub mod inbox;
+pub mod key_folder;
 pub mod lines;
 pub mod process;
 pub mod store;

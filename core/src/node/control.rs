@@ -158,12 +158,7 @@ impl Node {
                 return;
             }
         };
-        if request.signed.is_some() {
-            self.reply_error(
-                &requester,
-                status::UNAUTHORIZED,
-                "this node has no key store, so it cannot verify signatures; send the request unsigned",
-            );
+        if !self.control_authorized(now, &requester, request.signed.as_ref()) {
             return;
         }
         self.control_action(now, requester, request.action);
@@ -202,16 +197,19 @@ impl Node {
                 body,
             } => self.control_schedule(now, requester, app, task, when, body),
             Action::Unschedule { id } => self.control_unschedule(requester, id),
-            Action::Peers | Action::Fetch { .. } | Action::Keys => {
+            Action::Keys => {
+                let keys = self.keys_listing();
+                self.reply_ok(&requester, keys);
+            }
+            Action::Peers | Action::Fetch { .. } => {
                 let name = match action {
                     Action::Peers => "peers",
-                    Action::Fetch { .. } => "fetch",
-                    _ => "keys",
+                    _ => "fetch",
                 };
                 self.reply_error(
                     &requester,
                     status::INTERNAL_ERROR,
-                    format!("`{name}` is not available on this node yet: it has no cluster or key store"),
+                    format!("`{name}` is not available on this node yet: it has no cluster"),
                 );
             }
         }

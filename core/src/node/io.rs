@@ -93,6 +93,11 @@ pub enum Input {
     /// The node logs it and asks for the watch again after a backoff; the app keeps running.
     /// A path that does not exist yet is not a failure (it is watched from its parent).
     WatchFailed { watch: WatchId, error: WatchError },
+    /// The key folder has `<user>.pem` with these bytes (new or changed): the node reads it
+    /// into its key store, or logs why not and keeps the key it had.
+    KeySet { user: String, pem: Bytes },
+    /// `<user>.pem` left the key folder: requests signed by `user` are refused from now on.
+    KeyRemoved { user: String },
 }
 
 /// Why an endpoint could not be set up (`Input::Bound`). Each variant keeps the runtime's

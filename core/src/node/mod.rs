@@ -3,6 +3,7 @@
 //! each task type means on its wire) live in one module each.
 
 mod app;
+pub mod auth;
 mod control;
 mod dispatch;
 mod driver;
@@ -87,6 +88,11 @@ pub struct NodeConfig {
     pub control: Vec<String>,
     /// The largest control frame accepted (a deploy's package is one); larger is 413.
     pub control_max_message: usize,
+    /// Whether control requests must be signed; none picks by the control addresses
+    /// (`optional` when all are local to the machine, `required` otherwise).
+    pub control_auth: Option<auth::AuthMode>,
+    /// The replay window and nonce cache bounds for signed requests.
+    pub replay: crate::auth::ReplayLimits,
 }
 
 impl Default for NodeConfig {
@@ -102,6 +108,8 @@ impl Default for NodeConfig {
             max_open_per_peer: 512,
             control: Vec::new(),
             control_max_message: DEFAULT_CONTROL_MAX_MESSAGE,
+            control_auth: None,
+            replay: crate::auth::ReplayLimits::default(),
         }
     }
 }
@@ -136,11 +144,13 @@ pub struct Node {
     shared: driver::Shared,
     out: VecDeque<Output>,
     shutting_down: bool,
+    auth: auth::AuthState,
 }
 
 impl Node {
     /// A node with no apps. Its control endpoints are asked for at once (`Output::Bind`).
     pub fn new(config: NodeConfig) -> Self {
+        let auth = auth::AuthState::new(config.control_auth, &config.control, config.replay);
         let mut node = Self {
             config,
             apps: BTreeMap::new(),
@@ -156,6 +166,7 @@ impl Node {
             shared: driver::Shared::default(),
             out: VecDeque::new(),
             shutting_down: false,
+            auth,
         };
         node.bind_control();
         node
@@ -171,6 +182,7 @@ impl Node {
         self.fire_timers(now);
         match input {
             Input::Tick => {}
+            input @ (Input::KeySet { .. } | Input::KeyRemoved { .. }) => self.key_input(input),
             Input::Deploy { manifest, origin } => {
                 self.deploy(now, *manifest, origin, None, None);
             }

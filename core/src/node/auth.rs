@@ -1,0 +1,173 @@
+//! Signed control requests on the node: the control endpoint's auth mode, the key store the
+//! runtime keeps in step with the key folder (`Input::KeySet`, `Input::KeyRemoved`), and the
+//! `keys` listing. The checks themselves are [`crate::auth`]; docs/security.md has the rules.
+
+use serde_json::{json, Value};
+
+use super::control::Requester;
+use super::{Input, Node};
+use crate::auth::{AuthError, Claim, KeyStore, ReplayLimits, Verifier};
+use crate::control::Signed;
+use crate::process::LogLevel;
+use crate::status;
+use crate::time::Now;
+
+/// Whether a signature is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Signatures are neither needed nor checked.
+    Off,
+    /// Unsigned requests pass; a signed request must verify.
+    Optional,
+    /// Every request must be signed and verify.
+    Required,
+}
+
+impl AuthMode {
+    /// Reads `required`, `optional` or `off`.
+    pub fn parse(text: &str) -> Option<AuthMode> {
+        match text {
+            "off" => Some(AuthMode::Off),
+            "optional" => Some(AuthMode::Optional),
+            "required" => Some(AuthMode::Required),
+            _ => None,
+        }
+    }
+
+    /// The default for endpoints bound at these addresses: `optional` when every one is local
+    /// to the machine (loopback TCP, `ipc://`, `inproc://`), `required` otherwise.
+    pub fn default_for<'a>(addresses: impl IntoIterator<Item = &'a str>) -> AuthMode {
+        if addresses.into_iter().all(is_local_address) {
+            AuthMode::Optional
+        } else {
+            AuthMode::Required
+        }
+    }
+}
+
+/// True for an address only this machine can reach: `ipc://`, `inproc://`, and `tcp://` on
+/// `127.x.y.z`, `localhost` or `[::1]`. A wildcard or an interface name is not.
+pub fn is_local_address(address: &str) -> bool {
+    if address.starts_with("ipc://") || address.starts_with("inproc://") {
+        return true;
+    }
+    let Some(rest) = address.strip_prefix("tcp://") else {
+        return false;
+    };
+    let host = match rest.rsplit_once(':') {
+        Some((host, _port)) => host,
+        None => rest,
+    };
+    host == "localhost"
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The node's verifier and the control endpoint's mode.
+#[derive(Debug)]
+pub(super) struct AuthState {
+    pub(super) control_mode: AuthMode,
+    pub(super) verifier: Verifier,
+}
+
+impl AuthState {
+    pub(super) fn new(
+        control_mode: Option<AuthMode>,
+        control: &[String],
+        limits: ReplayLimits,
+    ) -> Self {
+        AuthState {
+            control_mode: control_mode
+                .unwrap_or_else(|| AuthMode::default_for(control.iter().map(String::as_str))),
+            verifier: Verifier::new(KeyStore::new(), limits),
+        }
+    }
+}
+
+impl Node {
+    /// Handles `Input::KeySet` and `Input::KeyRemoved`; other inputs are not for here.
+    pub(super) fn key_input(&mut self, input: Input) {
+        match input {
+            Input::KeySet { user, pem } => {
+                match self.auth.verifier.keys_mut().set_pem(&user, &pem) {
+                    Ok(key) => {
+                        let message = format!("key of {user:?} set: {}", key.fingerprint());
+                        self.log(LogLevel::Info, message);
+                    }
+                    Err(error) => {
+                        let message = format!("key of {user:?} not taken: {error}");
+                        self.log(LogLevel::Warn, message);
+                    }
+                }
+            }
+            Input::KeyRemoved { user } if self.auth.verifier.keys_mut().remove(&user) => {
+                self.log(LogLevel::Info, format!("key of {user:?} removed"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks a control request's signature against the control mode; on refusal answers 401
+    /// with the reason and returns false.
+    pub(super) fn control_authorized(
+        &mut self,
+        now: Now,
+        requester: &Requester,
+        signed: Option<&Signed>,
+    ) -> bool {
+        let result = match (self.auth.control_mode, signed) {
+            (AuthMode::Off, _) | (AuthMode::Optional, None) => Ok(()),
+            (AuthMode::Required, None) => Err(self.auth.verifier.refuse_unsigned()),
+            (_, Some(signed)) => self.verify_signed(now, signed),
+        };
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                self.reply_error(requester, status::UNAUTHORIZED, error.to_string());
+                false
+            }
+        }
+    }
+
+    fn verify_signed(&mut self, now: Now, signed: &Signed) -> Result<(), AuthError> {
+        let claim = Claim {
+            user: &signed.user,
+            ts: signed.ts,
+            nonce: &signed.nonce,
+        };
+        self.auth.verifier.verify(
+            claim,
+            &signed.signed_bytes,
+            &signed.signature,
+            now.unix_ms(),
+        )
+    }
+
+    /// The `keys` reply: the control mode, every user with a fingerprint, the counters.
+    pub(super) fn keys_listing(&self) -> Value {
+        let verifier = &self.auth.verifier;
+        let users: Vec<Value> = verifier
+            .keys()
+            .iter()
+            .map(|(user, key)| json!({"user": user, "fingerprint": key.fingerprint(), "bits": key.bits()}))
+            .collect();
+        let s = verifier.stats();
+        json!({
+            "control_auth": match self.auth.control_mode {
+                AuthMode::Off => "off",
+                AuthMode::Optional => "optional",
+                AuthMode::Required => "required",
+            },
+            "window_ms": verifier.guard().limits().window_ms,
+            "nonces": verifier.guard().len(),
+            "users": users,
+            "stats": {
+                "accepted": s.accepted, "unsigned": s.unsigned, "unknown_user": s.unknown_user,
+                "bad_nonce": s.bad_nonce, "expired": s.expired, "future": s.future,
+                "bad_signature": s.bad_signature, "replayed": s.replayed, "too_many": s.too_many,
+            },
+        })
+    }
+}
