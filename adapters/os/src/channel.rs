@@ -162,9 +162,12 @@ mod tests {
 
     #[test]
     fn bytes_flow_both_ways() {
-        let dir = std::env::temp_dir().join(format!("cocaine-os-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("w.sock");
+        // Removed with everything in it when the test ends.
+        let dir = tempfile::Builder::new()
+            .prefix("cocaine-os-test-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("w.sock");
         let listener = ChannelListener::bind(&path).unwrap();
         assert!(listener.accept().unwrap().is_none());
         let mut peer = UnixStream::connect(&path).unwrap();
