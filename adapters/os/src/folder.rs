@@ -58,28 +58,30 @@ enum Message {
     Stop,
 }
 
-/// A running folder watcher. Dropping it stops its thread.
-pub struct FolderWatcher {
+/// What a followed folder's thread does: tell whether an event may change the folder, and
+/// rescan it.
+pub(crate) trait Rescan: Send + 'static {
+    fn relevant(&mut self, event: notify::Result<Event>) -> bool;
+    fn scan(&mut self);
+}
+
+/// A folder followed by a thread of its own: scanned once before `start` returns, then
+/// rescanned once each burst of events has calmed down. Dropping it stops the thread.
+pub(crate) struct Followed {
     messages: mpsc::Sender<Message>,
     thread: Option<JoinHandle<()>>,
     // Kept for its side effect: events flow while it lives.
     _watcher: RecommendedWatcher,
 }
 
-impl FolderWatcher {
-    /// Watches `dir`: deploys every manifest in it now (the inputs are in `inbox` when this
-    /// returns), then follows its changes on a thread of its own.
-    pub fn start(dir: &Path, inbox: Inbox, log: LogFn) -> Result<FolderWatcher, WatchError> {
-        Self::with_debounce(dir, inbox, log, DEBOUNCE)
-    }
-
-    /// [`FolderWatcher::start`] with another quiet time before a rescan.
-    pub fn with_debounce(
+impl Followed {
+    /// Follows `dir` with the scanner `make` builds for its absolute path.
+    pub(crate) fn start<S: Rescan>(
         dir: &Path,
-        inbox: Inbox,
-        log: LogFn,
+        thread_name: &str,
         debounce: Duration,
-    ) -> Result<FolderWatcher, WatchError> {
+        make: impl FnOnce(PathBuf) -> S,
+    ) -> Result<Followed, WatchError> {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         if !dir.is_dir() {
             return Err(WatchError::NotAFolder(dir));
@@ -98,22 +100,13 @@ impl FolderWatcher {
         watcher
             .watch(&dir, RecursiveMode::NonRecursive)
             .map_err(notify_error)?;
-        let mut folder = Folder {
-            dir,
-            known: BTreeMap::new(),
-            inbox,
-            log,
-        };
-        folder.say(
-            LogLevel::Info,
-            format!("watching {} for manifests", folder.dir.display()),
-        );
-        folder.scan();
+        let mut scanner = make(dir);
+        scanner.scan();
         let thread = std::thread::Builder::new()
-            .name("cocaine-watch".to_owned())
-            .spawn(move || follow(folder, received, debounce))
+            .name(thread_name.to_owned())
+            .spawn(move || follow(scanner, received, debounce))
             .map_err(WatchError::Thread)?;
-        Ok(FolderWatcher {
+        Ok(Followed {
             messages,
             thread: Some(thread),
             _watcher: watcher,
@@ -121,7 +114,7 @@ impl FolderWatcher {
     }
 }
 
-impl Drop for FolderWatcher {
+impl Drop for Followed {
     fn drop(&mut self) {
         let _ = self.messages.send(Message::Stop);
         if let Some(thread) = self.thread.take() {
@@ -130,8 +123,46 @@ impl Drop for FolderWatcher {
     }
 }
 
-/// The watcher thread: waits for a relevant event, lets the burst calm down, rescans.
-fn follow(mut folder: Folder, messages: mpsc::Receiver<Message>, debounce: Duration) {
+/// A running folder watcher. Dropping it stops its thread.
+pub struct FolderWatcher {
+    _followed: Followed,
+}
+
+impl FolderWatcher {
+    /// Watches `dir`: deploys every manifest in it now (the inputs are in `inbox` when this
+    /// returns), then follows its changes on a thread of its own.
+    pub fn start(dir: &Path, inbox: Inbox, log: LogFn) -> Result<FolderWatcher, WatchError> {
+        Self::with_debounce(dir, inbox, log, DEBOUNCE)
+    }
+
+    /// [`FolderWatcher::start`] with another quiet time before a rescan.
+    pub fn with_debounce(
+        dir: &Path,
+        inbox: Inbox,
+        log: LogFn,
+        debounce: Duration,
+    ) -> Result<FolderWatcher, WatchError> {
+        let followed = Followed::start(dir, "cocaine-watch", debounce, |dir| {
+            let mut folder = Folder {
+                dir,
+                known: BTreeMap::new(),
+                inbox,
+                log,
+            };
+            folder.say(
+                LogLevel::Info,
+                format!("watching {} for manifests", folder.dir.display()),
+            );
+            folder
+        })?;
+        Ok(FolderWatcher {
+            _followed: followed,
+        })
+    }
+}
+
+/// The follower's thread: waits for a relevant event, lets the burst calm down, rescans.
+fn follow<S: Rescan>(mut folder: S, messages: mpsc::Receiver<Message>, debounce: Duration) {
     loop {
         match messages.recv() {
             Ok(Message::Event(event)) => {
@@ -182,7 +213,9 @@ impl Folder {
     fn say(&mut self, level: LogLevel, message: String) {
         (self.log)(level, &message);
     }
+}
 
+impl Rescan for Folder {
     /// Whether `event` may change what the folder holds. Reads (ours included) and metadata
     /// changes do not; an error or a lost event queue does (the rescan sorts it out).
     fn relevant(&mut self, event: notify::Result<Event>) -> bool {
@@ -235,7 +268,9 @@ impl Folder {
             self.check(&app);
         }
     }
+}
 
+impl Folder {
     /// The app names of the manifest files in the folder.
     fn list(&self) -> io::Result<BTreeSet<String>> {
         let mut apps = BTreeSet::new();

@@ -8,104 +8,37 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use cocaine_core::auth::check_user_name;
 use cocaine_core::node::Input;
 use cocaine_core::process::LogLevel;
-use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use notify::{Event, EventKind};
 
-use crate::folder::{LogFn, WatchError, DEBOUNCE};
+use crate::folder::{Followed, LogFn, Rescan, WatchError, DEBOUNCE};
 use crate::inbox::Inbox;
 
 /// A key file larger than this is not a public key; it is reported and not read.
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
-enum Message {
-    Event(notify::Result<Event>),
-    Stop,
-}
-
 /// A followed key folder. Dropping it stops its thread.
 pub struct KeyFolder {
-    messages: mpsc::Sender<Message>,
-    thread: Option<JoinHandle<()>>,
-    _watcher: RecommendedWatcher,
+    _followed: Followed,
 }
 
 impl KeyFolder {
     /// Reads every key in `dir` into `inbox`, then follows the folder on a thread.
     pub fn start(dir: &Path, inbox: Inbox, log: LogFn) -> Result<KeyFolder, WatchError> {
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-        if !dir.is_dir() {
-            return Err(WatchError::NotAFolder(dir));
-        }
-        let (messages, received) = mpsc::channel();
-        let events = messages.clone();
-        let notify_error = |source| WatchError::Notify {
-            path: dir.clone(),
-            source,
-        };
-        let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = events.send(Message::Event(event));
-        })
-        .map_err(notify_error)?;
-        // Watch first, then scan: a change made during the scan is an event, not lost.
-        watcher
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(notify_error)?;
-        let mut keys = Keys {
+        let followed = Followed::start(dir, "cocaine-keys", DEBOUNCE, |dir| Keys {
             dir,
             seen: BTreeMap::new(),
             inbox,
             log,
-        };
-        keys.scan();
-        let thread = std::thread::Builder::new()
-            .name("cocaine-keys".to_owned())
-            .spawn(move || follow(keys, received))
-            .map_err(WatchError::Thread)?;
+        })?;
         Ok(KeyFolder {
-            messages,
-            thread: Some(thread),
-            _watcher: watcher,
+            _followed: followed,
         })
     }
-}
-
-impl Drop for KeyFolder {
-    fn drop(&mut self) {
-        let _ = self.messages.send(Message::Stop);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn follow(mut keys: Keys, messages: mpsc::Receiver<Message>) {
-    loop {
-        match messages.recv() {
-            Ok(Message::Event(event)) if relevant(&event) => {}
-            Ok(Message::Event(_)) => continue,
-            Ok(Message::Stop) | Err(_) => return,
-        }
-        // Let the burst calm down (a key is often written in several steps), then rescan.
-        loop {
-            match messages.recv_timeout(DEBOUNCE) {
-                Ok(Message::Event(_)) => {}
-                Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => break,
-            }
-        }
-        keys.scan();
-    }
-}
-
-/// Reads of the folder (ours included) change nothing; anything else may.
-fn relevant(event: &notify::Result<Event>) -> bool {
-    !matches!(event, Ok(e) if matches!(e.kind, EventKind::Access(_)))
 }
 
 struct Keys {
@@ -116,7 +49,12 @@ struct Keys {
     log: LogFn,
 }
 
-impl Keys {
+impl Rescan for Keys {
+    /// Reads of the folder (ours included) change nothing; anything else may.
+    fn relevant(&mut self, event: notify::Result<Event>) -> bool {
+        !matches!(event, Ok(e) if matches!(e.kind, EventKind::Access(_)))
+    }
+
     fn scan(&mut self) {
         let present = match self.read_all() {
             Ok(present) => present,
@@ -143,7 +81,9 @@ impl Keys {
             }
         }
     }
+}
 
+impl Keys {
     /// Every `<user>.pem` file with a valid user name, read.
     fn read_all(&mut self) -> io::Result<BTreeMap<String, Bytes>> {
         let mut keys = BTreeMap::new();
