@@ -71,13 +71,10 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
             app,
             manifest_json,
             package,
-        } => store
-            .put_app(&app, &manifest_json, package.as_deref())
-            .map(|put| StoreDone {
-                package_dir: put.package_dir,
-                revision: Some(put.revision),
-            })
-            .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}"))),
+        } => match crate::code_check::missing_code(&app, &manifest_json, package.as_deref()) {
+            Some(missing) => Err(StoreError::MissingCode(format!("app {app:?}: {missing}"))),
+            None => put_app(store, app, manifest_json, package),
+        },
         StoreOp::Revert { app, to, from } => store
             .revert(&app, to, from)
             .map(|()| StoreDone::default())
@@ -118,6 +115,21 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
                 })
         }
     }
+}
+
+fn put_app(
+    store: &Store,
+    app: String,
+    manifest_json: Bytes,
+    package: Option<Bytes>,
+) -> Result<StoreDone, StoreError> {
+    store
+        .put_app(&app, &manifest_json, package.as_deref())
+        .map(|put| StoreDone {
+            package_dir: put.package_dir,
+            revision: Some(put.revision),
+        })
+        .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}")))
 }
 
 /// The inputs that bring back what `store` holds: one `Input::Restore` per stored app (by

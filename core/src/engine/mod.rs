@@ -201,6 +201,11 @@ impl<R: Clone> Engine<R> {
         }
     }
 
+    /// Whether any worker of this engine ever finished its handshake.
+    pub fn ever_ready(&self) -> bool {
+        self.ever_ready
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

@@ -397,6 +397,11 @@ impl Node {
         self.control.busy.remove(&app);
         match result {
             Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Err(StoreError::MissingCode(missing)) => {
+                let message = format!("{app}: not deployed: {missing}");
+                self.log(LogLevel::Warn, message.clone());
+                self.reply_error(&requester, status::BAD_REQUEST, message);
+            }
             Err(error) => {
                 let message = format!("{app}: not deployed: cannot store it: {error}");
                 self.log(LogLevel::Error, message.clone());

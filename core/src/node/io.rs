@@ -147,6 +147,10 @@ pub enum StoreError {
     /// Reading or writing the disk failed.
     #[error("{0}")]
     Io(String),
+    /// A deploy's manifest names code that is not there (in its package, or on the node for
+    /// an absolute path): nothing was written. The client's mistake, a 400.
+    #[error("{0}")]
+    MissingCode(String),
 }
 
 /// Why a watch failed (`Input::WatchFailed`).

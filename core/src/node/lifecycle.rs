@@ -237,6 +237,10 @@ impl Node {
         let Some(app) = self.apps.get_mut(&id) else {
             return;
         };
+        if !redeployed && awaits_first_worker(app) {
+            // Answered once its first worker is up, or has failed (`readiness.rs`).
+            return;
+        }
         let waiters = std::mem::take(&mut app.waiters);
         let reply = self.app_summary(id, redeployed);
         for waiter in waiters {
@@ -637,6 +641,12 @@ impl Node {
             ),
         );
     }
+}
+
+/// Whether a first version just started should answer its deploy only once a worker is up:
+/// with `pool-min` 0 no worker starts before the first job, so there is nothing to wait for.
+pub(super) fn awaits_first_worker(app: &App) -> bool {
+    app.engine.config().pool_min >= 1 && !app.engine.ever_ready()
 }
 
 /// A version of `manifest`, with a driver per task; or why it cannot run.

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::app::App;
+use super::app::{App, Phase};
 use super::Node;
 use crate::ids::AppId;
 use crate::time::Now;
@@ -102,6 +102,12 @@ fn state_of(app: &App) -> &'static str {
     } else if app.engine.failing().is_some() {
         // Running, but no worker ever came up: calls can only fail until the code is fixed.
         "broken"
+    } else if app.phase == Phase::Running
+        && app.engine.state() == &crate::engine::AppState::Running
+        && super::lifecycle::awaits_first_worker(app)
+    {
+        // pool-min ≥ 1 and its first worker has not said hello yet.
+        "starting"
     } else {
         app.engine.state().name()
     }

@@ -13,6 +13,7 @@ mod io;
 mod lifecycle;
 mod listing;
 mod publication;
+mod readiness;
 pub(crate) mod registry;
 mod route;
 mod scheduler;
