@@ -9,6 +9,7 @@
 
 pub mod config;
 mod dispatch;
+mod failure_log;
 mod handover;
 mod info;
 mod job;
@@ -33,6 +34,7 @@ use crate::stats::TaskStats;
 use crate::status::{self, Failure};
 use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
+pub use failure_log::{REPEAT_BURST, REPEAT_WINDOW};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
 
 pub use handover::QueuedJob;
@@ -130,8 +132,11 @@ pub struct Engine<R> {
     /// Whether any worker of this engine ever finished its handshake: until one has, a
     /// worker failure means the app's code cannot start at all.
     ever_ready: bool,
-    /// The last worker failure logged in full (its reason and stderr), to log repeats short.
-    last_failure_logged: Option<String>,
+    /// What the log has said of worker failures, to log repeats short and few.
+    failure_log: failure_log::FailureLog,
+    /// What a caller is told while the app is broken: the failure in one line, or the whole
+    /// report with `expose-errors`.
+    broken_message: Option<String>,
     stats: Vec<TaskStats>,
     out: VecDeque<EngineOutput<R>>,
 }
@@ -168,7 +173,8 @@ impl<R: Clone> Engine<R> {
             recovered_at: None,
             last_error: None,
             ever_ready: false,
-            last_failure_logged: None,
+            failure_log: failure_log::FailureLog::default(),
+            broken_message: None,
             stats,
             out: VecDeque::new(),
         };
@@ -315,10 +321,11 @@ impl<R: Clone> Engine<R> {
         match &self.state {
             AppState::Running => {}
             AppState::Broken { reason, .. } => {
+                let told = self.broken_message.as_deref().unwrap_or(reason);
                 return Err(Failure::new(
                     status::UNAVAILABLE,
-                    format!("app is broken: {reason}"),
-                ))
+                    format!("app is broken: {told}"),
+                ));
             }
             AppState::Stopping | AppState::Stopped => {
                 return Err(Failure::new(status::UNAVAILABLE, "app is stopping"))
