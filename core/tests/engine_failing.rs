@@ -125,7 +125,10 @@ fn callers_get_a_short_message_without_paths_or_tracebacks_by_default() {
     let refused = p.submit(2, b"x", JobPolicy::default()).unwrap_err().message;
     for message in [&queued, &refused] {
         assert!(message.starts_with("app is broken: worker "), "{message}");
-        assert!(message.contains("exited before its handshake (exit code 1)"), "{message}");
+        assert!(
+            message.contains("exited before its handshake (exit code 1)"),
+            "{message}"
+        );
         for leak in ["Traceback", "/srv/apps", "ModuleNotFoundError", "\n"] {
             assert!(!message.contains(leak), "{leak:?} in {message}");
         }
@@ -191,6 +194,10 @@ fn a_crash_loop_logs_at_most_a_burst_of_repeats() {
         .count();
     // Whole once, then the burst; and no traceback line logged on its own.
     assert_eq!(failures, 1 + REPEAT_BURST as usize, "{:?}", p.logs);
-    let tracebacks = p.logs.iter().filter(|(_, m)| m.contains("Traceback")).count();
+    let tracebacks = p
+        .logs
+        .iter()
+        .filter(|(_, m)| m.contains("Traceback"))
+        .count();
     assert_eq!(tracebacks, 1, "{:?}", p.logs);
 }

@@ -83,7 +83,10 @@ fn the_reply_waits_for_the_first_workers_hello() {
     let (mut h, control) = node();
     h.behaviours.insert("a".into(), manual());
     send(&mut h, control, deploy_request(1));
-    assert!(replies(&mut h, control).is_empty(), "no answer before the worker is up");
+    assert!(
+        replies(&mut h, control).is_empty(),
+        "no answer before the worker is up"
+    );
     assert_eq!(state_in_list(&mut h, control)["state"], "starting");
     let worker = h.last_worker("a");
     h.fresh();
@@ -111,9 +114,15 @@ fn a_first_worker_that_fails_makes_the_deploy_a_500_with_one_line() {
     assert_eq!(answered.len(), 1, "{answered:?}");
     assert_eq!(answered[0]["error"]["code"], 500);
     let message = answered[0]["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("a: deployed, but it is broken: worker "), "{message}");
+    assert!(
+        message.starts_with("a: deployed, but it is broken: worker "),
+        "{message}"
+    );
     assert!(message.contains("No module named 'nope'"), "{message}");
-    assert!(!message.contains('\n') && !message.contains("Traceback"), "{message}");
+    assert!(
+        !message.contains('\n') && !message.contains("Traceback"),
+        "{message}"
+    );
     let entry = state_in_list(&mut h, control);
     assert_eq!(entry["state"], "broken", "{entry}");
 }

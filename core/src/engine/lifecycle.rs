@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use super::job::JobState;
 use super::output::{EngineEvent, EngineOutput, ReplyEvent, WorkerEvent};
 use super::worker::{Departure, Signalled, Worker, WorkerState};
-use super::{AppState, Engine, EngineTimer, BACKOFF_BASE, BACKOFF_MAX};
+use super::{one_line, AppState, Engine, EngineTimer, BACKOFF_BASE, BACKOFF_MAX};
 use crate::codec::worker as wire;
 use crate::ids::WorkerId;
 use crate::process::{ExitStatus, LogLevel, Signal};
@@ -300,9 +300,11 @@ impl<R: Clone> Engine<R> {
         self.failures.clear();
         self.log(
             LogLevel::Error,
+            // The whole report was logged with the failure itself.
             format!(
-                "{}: app is broken, retrying in {backoff:?}: {reason}",
-                self.app
+                "{}: app is broken, retrying in {backoff:?}: {}",
+                self.app,
+                one_line(&reason)
             ),
         );
         self.publish(EngineEvent::State {

@@ -34,8 +34,8 @@ use crate::stats::TaskStats;
 use crate::status::{self, Failure};
 use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
-pub use failure_log::{REPEAT_BURST, REPEAT_WINDOW};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
+pub use failure_log::{REPEAT_BURST, REPEAT_WINDOW};
 
 pub use handover::QueuedJob;
 pub use info::{EngineInfo, WorkerCounts};
