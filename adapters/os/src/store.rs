@@ -96,6 +96,16 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
             .delete_app(&app)
             .map(|_| StoreDone::default())
             .map_err(|e| store_error(&e, format!("cannot delete app {app:?} from the store: {e}"))),
+        StoreOp::SetStopped { app, stopped } => store
+            .set_stopped(&app, stopped)
+            .map(|()| StoreDone::default())
+            .map_err(|e| {
+                let what = if stopped { "stopped" } else { "running" };
+                store_error(
+                    &e,
+                    format!("cannot mark app {app:?} {what} in the store: {e}"),
+                )
+            }),
         StoreOp::PutJob(job) => {
             let id = job.id.clone();
             store
@@ -165,6 +175,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
         manifest_json: Bytes::from(app.manifest_json),
         package_dir: app.package_dir,
         revision: app.revision,
+        stopped: app.stopped,
     }
 }
 

@@ -182,6 +182,15 @@ impl<R: Clone> Engine<R> {
         engine
     }
 
+    /// New pool bounds (`pool-min` ≤ `pool-limit`, the limit at least 1; the caller checks):
+    /// workers are started or idle ones retired to fit at once, busy ones above the limit
+    /// leave once idle.
+    pub fn scale(&mut self, now: Instant, pool_min: usize, pool_limit: usize) {
+        self.config.pool_min = pool_min;
+        self.config.pool_limit = pool_limit.max(1);
+        self.rebalance(now);
+    }
+
     /// Replaces the pool policy (the manifest's choice is the default).
     pub fn set_pool_policy(&mut self, policy: Box<dyn PoolPolicy>) {
         self.policy = policy;

@@ -99,6 +99,7 @@ impl Node {
             }
             None => {
                 self.failed.remove(&name);
+                self.stopped.remove(&name);
                 self.names.insert(name, id);
             }
         }

@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
+mod operate;
 mod publication;
 mod readiness;
 pub(crate) mod registry;
@@ -134,6 +135,8 @@ pub struct Node {
     successors: BTreeMap<String, AppId>,
     /// Apps that could not start, by name.
     failed: BTreeMap<String, lifecycle::FailedApp>,
+    /// Apps stopped over control (kept, and stored as stopped), by name.
+    stopped: BTreeMap<String, lifecycle::FailedApp>,
     control: control::ControlState,
     scheduler: scheduler::Scheduler,
     /// When the node took its first input: the start of its uptime.
@@ -158,6 +161,7 @@ impl Node {
             names: BTreeMap::new(),
             successors: BTreeMap::new(),
             failed: BTreeMap::new(),
+            stopped: BTreeMap::new(),
             control: control::ControlState::default(),
             scheduler: scheduler::Scheduler::default(),
             started_at: None,

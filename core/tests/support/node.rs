@@ -132,6 +132,8 @@ pub struct Harness {
     pub store_fails: Option<String>,
     /// The store's answer to every operation until cleared, when not `store_fails`.
     pub store_refuses: Option<StoreError>,
+    /// Apps the store holds marked stopped.
+    pub stopped_apps: std::collections::BTreeSet<String>,
 }
 
 /// Parses a manifest or fails the test with the parser's message.
@@ -185,6 +187,7 @@ impl Harness {
             stored_jobs: BTreeMap::new(),
             store_fails: None,
             store_refuses: None,
+            stopped_apps: std::collections::BTreeSet::new(),
         }
     }
 
@@ -538,6 +541,14 @@ impl Harness {
                 self.stored_apps.remove(app);
                 self.current_revision.remove(app);
                 self.revisions.retain(|(a, _)| a != app);
+                StoreDone::default()
+            }
+            StoreOp::SetStopped { app, stopped } => {
+                if *stopped {
+                    self.stopped_apps.insert(app.clone());
+                } else {
+                    self.stopped_apps.remove(app);
+                }
                 StoreDone::default()
             }
             StoreOp::PutJob(job) => {
