@@ -4,10 +4,11 @@ verbs (status, stop, start, scale, quit, top, --metrics)."""
 
 import json
 import shutil
+import time
 
-from conftest import APPS, endpoint, python_app
+from conftest import APPS, NativeClient, endpoint, python_app
 from control import (  # noqa: F401 (cnode is a fixture)
-    cli, cnode, error, ok, tar_package)
+    cli, cnode, error, ok, port_state, tar_package, wait_port_free, wait_state)
 
 EXCEPTION = "ModuleNotFoundError: No module named 'nonexistent_module_for_e2e'"
 MISSING = "local:///path/to/application/__init__.py"
@@ -85,3 +86,106 @@ def test_a_good_deploy_still_prints_running(cnode, tmp_path):
     done = cli("deploy", str(path), "--package", str(tmp_path), node=n, timeout=90)
     assert (done.returncode, done.stdout) == (0, "deployed good version 0 (running)\n"), \
         (done.stdout, done.stderr)
+
+
+# -- item 11: status, stop, start, scale, quit, top -------------------------------------------
+
+
+def wait_workers(n, app, ready, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = ok(n, "info", app=app)["engine"]["workers"]
+        if workers["ready"] == ready and workers["total"] == ready:
+            return workers
+        assert time.monotonic() < deadline, "%s: %r, waiting for %d ready" % (app, workers, ready)
+        time.sleep(0.1)
+
+
+def test_status_stop_start_and_a_restart_keeps_a_stopped_app_stopped(cnode, zctx):
+    n = cnode()
+    native = endpoint()
+    ok(n, "deploy", app="echo", manifest=basic({"pool-min": 1}, native), timeout=60)
+    assert NativeClient(zctx, native).call("echo", b"a").body == b"a"
+
+    shown = cli("status", node=n)
+    assert shown.returncode == 0, shown.stderr
+    row = [line for line in shown.stdout.splitlines() if line.startswith("echo ")]
+    assert len(row) == 1 and "running" in row[0] and "1 ready (0 busy)" in row[0], shown.stdout
+    status = json.loads(cli("status", "--json", node=n).stdout)
+    assert status["apps"][0]["jobs"]["completed"] == 1, status
+
+    done = cli("stop", "echo", node=n)
+    assert (done.returncode, done.stdout) == (0, "stopped echo\n"), done.stderr
+    wait_port_free(native)
+    assert wait_state(n, "echo", "stopped")["state"] == "stopped"
+    assert "echo: stopped" in n.log
+
+    # A restart keeps it stopped.
+    store, control = n.store, n.control
+    assert n.stop() == 0
+    n = cnode(store=store, control=control)
+    assert ok(n, "list")[0]["state"] == "stopped"
+    assert port_state(native) == "free"
+    done = cli("start", "echo", node=n, timeout=90)
+    assert (done.returncode, done.stdout) == (0, "started echo version 0 (running)\n"), \
+        (done.stdout, done.stderr)
+    assert NativeClient(zctx, native).call("echo", b"b").body == b"b"
+    # Started means running after a restart too.
+    store = n.store
+    assert n.stop() == 0
+    n = cnode(store=store, control=control)
+    assert wait_state(n, "echo", "running")["state"] == "running"
+    # Errors: unknown apps, bad bounds.
+    assert cli("stop", "nope", node=n).stderr.startswith("error 404: ")
+    done = cli("scale", "echo", node=n)
+    assert done.returncode == 2 and "--pool-min" in done.stderr, done.stderr
+
+
+def test_scale_at_run_time(cnode):
+    n = cnode()
+    ok(n, "deploy", app="echo", manifest=basic({"pool-min": 1, "pool-limit": 4}), timeout=60)
+    done = cli("scale", "echo", "--pool-min", "3", node=n)
+    assert (done.returncode, done.stdout) == (0, "scaled echo: pool-min 3, pool-limit 4\n"), \
+        done.stderr
+    wait_workers(n, "echo", 3)
+    done = cli("scale", "echo", "--pool-min", "1", "--pool-limit", "1", node=n)
+    assert done.returncode == 0, done.stderr
+    wait_workers(n, "echo", 1)
+    done = cli("scale", "echo", "--pool-min", "5", node=n)
+    assert done.returncode == 1 and done.stderr.startswith("error 400: "), done.stderr
+
+
+def test_top_once_shows_every_app(cnode, zctx):
+    n = cnode()
+    native = endpoint()
+    ok(n, "deploy", app="echo", manifest=basic({"pool-min": 1}, native), timeout=60)
+    ok(n, "deploy", app="idle", manifest=basic(), timeout=60)
+    client = NativeClient(zctx, native)
+    for i in range(5):
+        assert client.call("echo", b"%d" % i).ok
+    done = cli("top", "--once", "--interval", "0.2", node=n)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cocaine top  %s  uptime " % n.control), lines
+    assert "\x1b" not in done.stdout
+    header = lines[2].split()
+    assert header == ["APP", "STATE", "REQ/S", "QUEUE", "BUSY", "IDLE", "STARTING", "P50", "P99",
+                      "ERRORS"], lines
+    rows = {line.split()[0]: line.split() for line in lines[3:]}
+    assert set(rows) == {"echo", "idle"}, lines
+    echo = rows["echo"]
+    assert echo[1] == "running" and echo[5] == "1" and echo[7] != "-", echo
+    assert rows["idle"][7] == "-", rows
+
+
+def test_quit_stops_the_node(cnode):
+    n = cnode()
+    ok(n, "deploy", app="echo", manifest=basic({"pool-min": 1}), timeout=60)
+    # Asked to stop, as with SIGTERM: its workers are checked for at teardown.
+    n.sample_workers()
+    n.signalled = True
+    done = cli("quit", node=n)
+    assert (done.returncode, done.stdout) == (0, "the node at %s is stopping\n" % n.control), \
+        done.stderr
+    assert n.wait_exit(30) == 0, n.tail()
+    assert "quit asked over control" in n.log
