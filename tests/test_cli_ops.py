@@ -2,9 +2,14 @@
 say whether the first worker came up (broken apps do not report success), and the operator's
 verbs (status, stop, start, scale, quit, top, --metrics)."""
 
+import http.client
 import json
+import re
 import shutil
+import socket
 import time
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import APPS, NativeClient, endpoint, python_app
 from control import (  # noqa: F401 (cnode is a fixture)
@@ -189,3 +194,105 @@ def test_quit_stops_the_node(cnode):
         done.stderr
     assert n.wait_exit(30) == 0, n.tail()
     assert "quit asked over control" in n.log
+
+
+# -- item 11: --metrics ------------------------------------------------------------------------
+
+
+def get(address, method="GET", path="/metrics"):
+    host, port = address[len("tcp://"):].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        conn.close()
+
+
+def raw_exchange(address, data):
+    host, port = address[len("tcp://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def samples(text):
+    """{(name, frozenset(labels)): value} of every sample, parsed by prometheus_client."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return found
+
+
+def test_metrics_in_the_prometheus_text_format(cnode, zctx):
+    metrics = endpoint()
+    n = cnode(extra_args=["--metrics", metrics[len("tcp://"):]])
+    n.wait_for_log(r"metrics endpoint listening on %s" % re.escape(metrics))
+    native = endpoint()
+    ok(n, "deploy", app="echo", manifest=basic({"pool-min": 1}, native), timeout=60)
+    ok(n, "deploy", app="off", manifest=basic(), timeout=60)
+    ok(n, "stop", app="off")
+    client = NativeClient(zctx, native)
+    for i in range(3):
+        assert client.call("echo", b"%d" % i).ok
+    assert client.call("nope").code == 404
+
+    status, headers, body = get(metrics)
+    assert status == 200, (status, body)
+    assert headers["content-type"].startswith("text/plain; version=0.0.4"), headers
+    found = samples(body)
+    echo = {("app", "echo")}
+
+    def value(name, **labels):
+        key = (name, frozenset(set(labels.items()) | echo if "app" not in labels
+                               else labels.items()))
+        assert key in found, (key, sorted(found))
+        return found[key]
+
+    assert value("cocaine_app_up", state="running") == 1
+    assert value("cocaine_app_up", app="off", state="stopped") == 0
+    assert value("cocaine_jobs_completed_total", task="echo") == 3
+    assert value("cocaine_jobs_failed_total", task="echo") == 1
+    assert value("cocaine_jobs_accepted_total", task="echo") == 4
+    assert value("cocaine_app_workers", state="idle") + value("cocaine_app_workers", state="busy") \
+        == 1
+    assert value("cocaine_app_pool_min_workers") == 1
+    assert value("cocaine_job_run_seconds_count", task="echo") == 4
+    assert value("cocaine_job_run_seconds", task="echo", quantile="0.99") >= 0
+    assert value("cocaine_app_queue_jobs") == 0
+    uptime = [v for (name, _), v in found.items() if name == "cocaine_node_uptime_seconds"]
+    assert len(uptime) == 1 and uptime[0] > 0, uptime
+    # HEAD: the same head, no body.
+    status, headers, body = get(metrics, method="HEAD")
+    assert (status, body) == (200, ""), (status, body)
+
+
+def test_the_metrics_endpoint_answers_bad_requests_and_stays_up(cnode):
+    metrics = endpoint()
+    n = cnode(extra_args=["--metrics", metrics])
+    n.wait_for_log(r"metrics endpoint listening on ")
+    assert get(metrics, path="/")[0] == 404
+    assert get(metrics, path="/metrics/x")[0] == 404
+    assert get(metrics, method="POST")[0] == 405
+    assert raw_exchange(metrics, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw_exchange(metrics, b"GET /metrics HTTP/9.9\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    huge = b"GET /metrics HTTP/1.1\r\nx-pad: " + b"a" * 20000 + b"\r\n\r\n"
+    assert raw_exchange(metrics, huge).startswith(b"HTTP/1.1 431 "), "an oversized head"
+    assert raw_exchange(metrics, b"GET /metr") == b"", "a truncated head is closed unanswered"
+    assert raw_exchange(metrics, b"") == b""
+    assert get(metrics)[0] == 200, "still serving"
+    done = cli("list", node=n)
+    assert done.returncode == 0
+
+
+def test_a_bad_metrics_address_is_refused(cnode, tmp_path):
+    done = cli("node", "--metrics", "udp://127.0.0.1:1", "--store", str(tmp_path / "s"))
+    assert done.returncode == 2 and "--metrics" in done.stderr, done.stderr

@@ -176,6 +176,10 @@ impl Node {
             self.control_bound(endpoint, result);
             return;
         }
+        if self.owns_metrics(endpoint) {
+            self.metrics_bound(endpoint, result);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };
@@ -539,6 +543,7 @@ impl Node {
             self.out.push_back(Output::Unbind { endpoint });
         }
         self.control.clear();
+        self.unbind_metrics();
         if self.apps.is_empty() {
             self.out.push_back(Output::Stopped);
         }
