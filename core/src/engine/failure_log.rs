@@ -63,7 +63,7 @@ mod tests {
         let t0 = Instant::now();
         let mut log = FailureLog::default();
         let report = "worker 1 failed: boom\nTraceback\nError: x";
-        let mut at = |log: &mut FailureLog, s: u64| {
+        let at = |log: &mut FailureLog, s: u64| {
             log.line(t0 + Duration::from_secs(s), "a", "k".into(), report)
         };
         assert_eq!(at(&mut log, 0).as_deref(), Some(&*format!("a: {report}")));

@@ -13,7 +13,7 @@ use crate::http::request::{find_head_end, parse_head};
 use crate::http::response::{encode_error, encode_head, BodyFraming};
 use crate::ids::{ConnId, EndpointId};
 use crate::process::LogLevel;
-use crate::stats::prometheus::{self, AppMetrics};
+use crate::stats::prometheus::{self, AppMetrics, EngineMetrics};
 use crate::time::Now;
 
 /// The longest request head read; a longer one is 431.
@@ -28,6 +28,13 @@ pub(super) struct MetricsState {
     endpoints: Vec<(EndpointId, String)>,
     conns: HashMap<ConnId, BytesMut>,
 }
+
+/// An app's name, state and, when it runs, its engine's snapshot and pool bounds.
+type Snapshot = (
+    String,
+    String,
+    Option<(crate::engine::EngineInfo, usize, usize)>,
+);
 
 /// What happened on a metrics connection.
 pub(super) enum ConnEvent {
@@ -176,11 +183,7 @@ impl Node {
             .unwrap_or(0.0);
         let list = self.list_apps();
         let entries = list.as_array().map(Vec::as_slice).unwrap_or_default();
-        let infos: Vec<(
-            String,
-            String,
-            Option<(crate::engine::EngineInfo, usize, usize)>,
-        )> = entries
+        let infos: Vec<Snapshot> = entries
             .iter()
             .map(|e| {
                 let name = e["app"].as_str().unwrap_or_default().to_owned();
@@ -197,7 +200,13 @@ impl Node {
             .map(|(app, state, engine)| AppMetrics {
                 app,
                 state,
-                engine: engine.as_ref().map(|(i, min, limit)| (i, *min, *limit)),
+                engine: engine
+                    .as_ref()
+                    .map(|(info, pool_min, pool_limit)| EngineMetrics {
+                        info,
+                        pool_min: *pool_min,
+                        pool_limit: *pool_limit,
+                    }),
             })
             .collect();
         prometheus::render(uptime, &apps)

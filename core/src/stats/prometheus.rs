@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::{Percentiles, TaskStatsSnapshot};
 use crate::engine::EngineInfo;
 
 /// One app as the metrics see it.
@@ -13,8 +14,61 @@ pub struct AppMetrics<'a> {
     /// `running`, `starting`, `broken`, `stopped`, `failed`...
     pub state: &'a str,
     /// The engine of a running app; none for a stopped or failed one.
-    pub engine: Option<(&'a EngineInfo, usize, usize)>,
+    pub engine: Option<EngineMetrics<'a>>,
 }
+
+/// A running app's engine snapshot and its pool bounds now.
+#[derive(Clone, Copy)]
+pub struct EngineMetrics<'a> {
+    pub info: &'a EngineInfo,
+    pub pool_min: usize,
+    pub pool_limit: usize,
+}
+
+/// A per-task counter: its name, help and where its value is.
+type Counter = (&'static str, &'static str, fn(&TaskStatsSnapshot) -> u64);
+/// A per-task duration summary: its name, help and which percentiles it shows.
+type Durations = (
+    &'static str,
+    &'static str,
+    fn(&TaskStatsSnapshot) -> &Percentiles,
+);
+
+const COUNTERS: [Counter; 4] = [
+    (
+        "cocaine_jobs_accepted_total",
+        "Jobs admitted to the queue.",
+        |t| t.accepted,
+    ),
+    (
+        "cocaine_jobs_rejected_total",
+        "Jobs refused at admission.",
+        |t| t.rejected,
+    ),
+    (
+        "cocaine_jobs_completed_total",
+        "Jobs that ended with success.",
+        |t| t.completed,
+    ),
+    (
+        "cocaine_jobs_failed_total",
+        "Admitted jobs that ended with an error.",
+        |t| t.failed,
+    ),
+];
+
+const DURATIONS: [Durations; 2] = [
+    (
+        "cocaine_job_wait_seconds",
+        "From arrival to dispatch.",
+        |t| &t.wait,
+    ),
+    (
+        "cocaine_job_run_seconds",
+        "From dispatch to the end.",
+        |t| &t.run,
+    ),
+];
 
 /// The whole exposition: node uptime, then every app's state, pool, workers, queue and
 /// per-task job counters and duration quantiles.
@@ -27,7 +81,6 @@ pub fn render(uptime_secs: f64, apps: &[AppMetrics<'_>]) -> String {
         "Seconds since the node started.",
     );
     let _ = writeln!(out, "cocaine_node_uptime_seconds {uptime_secs}");
-
     family(
         &mut out,
         "cocaine_app_up",
@@ -36,165 +89,106 @@ pub fn render(uptime_secs: f64, apps: &[AppMetrics<'_>]) -> String {
     );
     for a in apps {
         let up = u8::from(a.state == "running");
+        let (app, state) = (esc(a.app), esc(a.state));
         let _ = writeln!(
             out,
-            "cocaine_app_up{{app=\"{}\",state=\"{}\"}} {up}",
-            esc(a.app),
-            esc(a.state)
+            "cocaine_app_up{{app=\"{app}\",state=\"{state}\"}} {up}"
         );
     }
-    let running: Vec<(&str, &EngineInfo, usize, usize)> = apps
+    let running: Vec<(String, EngineMetrics<'_>)> = apps
         .iter()
-        .filter_map(|a| a.engine.map(|(info, min, limit)| (a.app, info, min, limit)))
+        .filter_map(|a| a.engine.map(|e| (esc(a.app), e)))
         .collect();
-
-    family(
-        &mut out,
-        "cocaine_app_queue_jobs",
-        "gauge",
-        "Jobs waiting in the app's queue.",
-    );
-    for (app, info, _, _) in &running {
-        let _ = writeln!(
-            out,
-            "cocaine_app_queue_jobs{{app=\"{}\"}} {}",
-            esc(app),
-            info.queue
-        );
-    }
-    family(
-        &mut out,
-        "cocaine_app_running_jobs",
-        "gauge",
-        "Jobs held by the app's workers.",
-    );
-    for (app, info, _, _) in &running {
-        let _ = writeln!(
-            out,
-            "cocaine_app_running_jobs{{app=\"{}\"}} {}",
-            esc(app),
-            info.jobs.running
-        );
-    }
-    family(
-        &mut out,
-        "cocaine_app_workers",
-        "gauge",
-        "The app's workers by state.",
-    );
-    for (app, info, _, _) in &running {
-        let w = &info.workers;
-        for (state, n) in [
-            ("starting", w.starting),
-            ("idle", w.idle),
-            ("busy", w.busy),
-            ("draining", w.draining),
-        ] {
-            let _ = writeln!(
-                out,
-                "cocaine_app_workers{{app=\"{}\",state=\"{state}\"}} {n}",
-                esc(app)
-            );
-        }
-    }
-    family(
-        &mut out,
-        "cocaine_app_pool_min_workers",
-        "gauge",
-        "The app's pool-min.",
-    );
-    for (app, _, min, _) in &running {
-        let _ = writeln!(
-            out,
-            "cocaine_app_pool_min_workers{{app=\"{}\"}} {min}",
-            esc(app)
-        );
-    }
-    family(
-        &mut out,
-        "cocaine_app_pool_limit_workers",
-        "gauge",
-        "The app's pool-limit.",
-    );
-    for (app, _, _, limit) in &running {
-        let _ = writeln!(
-            out,
-            "cocaine_app_pool_limit_workers{{app=\"{}\"}} {limit}",
-            esc(app)
-        );
-    }
-
-    let counters: [(&str, &str, fn(&crate::stats::TaskStatsSnapshot) -> u64); 4] = [
-        (
-            "cocaine_jobs_accepted_total",
-            "Jobs admitted to the queue.",
-            |t| t.accepted,
-        ),
-        (
-            "cocaine_jobs_rejected_total",
-            "Jobs refused at admission.",
-            |t| t.rejected,
-        ),
-        (
-            "cocaine_jobs_completed_total",
-            "Jobs that ended with success.",
-            |t| t.completed,
-        ),
-        (
-            "cocaine_jobs_failed_total",
-            "Admitted jobs that ended with an error.",
-            |t| t.failed,
-        ),
-    ];
-    for (name, help, value) in counters {
+    engine_gauges(&mut out, &running);
+    for (name, help, value) in COUNTERS {
         family(&mut out, name, "counter", help);
-        for (app, info, _, _) in &running {
-            for (task, stats) in &info.tasks {
+        for (app, e) in &running {
+            for (task, stats) in &e.info.tasks {
+                let task = esc(task);
                 let _ = writeln!(
                     out,
-                    "{name}{{app=\"{}\",task=\"{}\"}} {}",
-                    esc(app),
-                    esc(task),
+                    "{name}{{app=\"{app}\",task=\"{task}\"}} {}",
                     value(stats)
                 );
             }
         }
     }
-
-    let durations: [(
-        &str,
-        &str,
-        fn(&crate::stats::TaskStatsSnapshot) -> &crate::stats::Percentiles,
-    ); 2] = [
-        (
-            "cocaine_job_wait_seconds",
-            "From arrival to dispatch.",
-            |t| &t.wait,
-        ),
-        (
-            "cocaine_job_run_seconds",
-            "From dispatch to the end.",
-            |t| &t.run,
-        ),
-    ];
-    for (name, help, value) in durations {
+    for (name, help, value) in DURATIONS {
         family(&mut out, name, "summary", help);
-        for (app, info, _, _) in &running {
-            for (task, stats) in &info.tasks {
-                let p = value(stats);
-                let labels = format!("app=\"{}\",task=\"{}\"", esc(app), esc(task));
-                for (q, us) in [("0.5", p.p50_us), ("0.9", p.p90_us), ("0.99", p.p99_us)] {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{{labels},quantile=\"{q}\"}} {}",
-                        us as f64 / 1e6
-                    );
-                }
-                let _ = writeln!(out, "{name}_count{{{labels}}} {}", p.count);
+        for (app, e) in &running {
+            for (task, stats) in &e.info.tasks {
+                let labels = format!("app=\"{app}\",task=\"{}\"", esc(task));
+                summary(&mut out, name, &labels, value(stats));
             }
         }
     }
     out
+}
+
+/// Queue, running jobs, workers by state and pool bounds of each running app.
+fn engine_gauges(out: &mut String, running: &[(String, EngineMetrics<'_>)]) {
+    type Gauge = (&'static str, &'static str, fn(&EngineMetrics<'_>) -> usize);
+    const GAUGES: [Gauge; 4] = [
+        (
+            "cocaine_app_queue_jobs",
+            "Jobs waiting in the app's queue.",
+            |e| e.info.queue,
+        ),
+        (
+            "cocaine_app_running_jobs",
+            "Jobs held by the app's workers.",
+            |e| e.info.jobs.running,
+        ),
+        (
+            "cocaine_app_pool_min_workers",
+            "The app's pool-min now.",
+            |e| e.pool_min,
+        ),
+        (
+            "cocaine_app_pool_limit_workers",
+            "The app's pool-limit now.",
+            |e| e.pool_limit,
+        ),
+    ];
+    for (name, help, value) in GAUGES {
+        family(out, name, "gauge", help);
+        for (app, e) in running {
+            let _ = writeln!(out, "{name}{{app=\"{app}\"}} {}", value(e));
+        }
+    }
+    family(
+        out,
+        "cocaine_app_workers",
+        "gauge",
+        "The app's workers by state.",
+    );
+    for (app, e) in running {
+        let w = &e.info.workers;
+        let states = [
+            ("starting", w.starting),
+            ("idle", w.idle),
+            ("busy", w.busy),
+            ("draining", w.draining),
+        ];
+        for (state, n) in states {
+            let _ = writeln!(
+                out,
+                "cocaine_app_workers{{app=\"{app}\",state=\"{state}\"}} {n}"
+            );
+        }
+    }
+}
+
+/// A summary's quantiles (in seconds) and count.
+fn summary(out: &mut String, name: &str, labels: &str, p: &Percentiles) {
+    for (q, us) in [("0.5", p.p50_us), ("0.9", p.p90_us), ("0.99", p.p99_us)] {
+        let _ = writeln!(
+            out,
+            "{name}{{{labels},quantile=\"{q}\"}} {}",
+            us as f64 / 1e6
+        );
+    }
+    let _ = writeln!(out, "{name}_count{{{labels}}} {}", p.count);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
