@@ -123,7 +123,9 @@ def broken_app(lang, node, zctx, app_file):
     n = node({
         "broken": lang.manifest(
             app_file, {"echo": {"type": "native-server", "endpoint": bad_ep}},
-            engine={"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5}),
+            # expose-errors: callers get the whole report, which names the app's file.
+            engine={"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5,
+                    "expose-errors": True}),
         "good": lang.manifest("basic." + lang.ext,
                               {"echo": {"type": "native-server", "endpoint": good_ep}}),
     })

@@ -57,7 +57,10 @@ def test_app_that_fails_to_import(node, zctx):
         "broken": python_app(
             "broken.py",
             {"echo": {"type": "native-server", "endpoint": bad_ep}},
-            engine={"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5},
+            # expose-errors: the caller gets the whole report (the default is one short line,
+            # test_a_broken_apps_callers_get_no_traceback_by_default).
+            engine={"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5,
+                    "expose-errors": True},
         ),
         "good": python_app("basic.py", {"echo": {"type": "native-server", "endpoint": good_ep}}),
     })
@@ -82,3 +85,23 @@ def test_app_that_fails_to_import(node, zctx):
     for i in range(3):
         reply = good.call("echo", b"good %d" % i)
         assert reply.ok and reply.body == b"good %d" % i, reply
+
+
+def test_a_broken_apps_callers_get_no_traceback_by_default(node, zctx):
+    """Callers hear one short line with no server paths; the log has the whole report once
+    and then one line per repeat, and no traceback line logged on its own."""
+    bad_ep = endpoint()
+    n = node({"broken": python_app(
+        "broken.py", {"echo": {"type": "native-server", "endpoint": bad_ep}},
+        engine={"restart-intensity": 1, "restart-period": 30, "startup-timeout": 5})})
+    bad = NativeClient(zctx, bad_ep)
+    for body in (b"x", b"y"):
+        reply = bad.call("echo", body, timeout=10)
+        assert reply.code in (500, 503), reply
+        assert reply.message.startswith("app is broken: worker "), reply
+        assert "exited before its handshake" in reply.message, reply
+        for leak in ("Traceback", "File ", "broken.py", "ModuleNotFoundError", "\n"):
+            assert leak not in reply.message, (leak, reply)
+    n.wait_for_log(r"broken: app is broken, retrying in", timeout=5)
+    assert len(re.findall(r"Traceback \(most recent call last\)", n.log)) == 1, n.log
+    assert "ModuleNotFoundError" in n.log

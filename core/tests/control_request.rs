@@ -109,6 +109,41 @@ fn every_action_decodes() {
         action(json!({"version": 1, "action": "keys"})),
         Action::Keys
     );
+    assert_eq!(
+        action(json!({"version": 1, "action": "status"})),
+        Action::Status
+    );
+    assert_eq!(
+        action(json!({"version": 1, "action": "stop", "app": "echo"})),
+        Action::Stop { app: "echo".into() }
+    );
+    assert_eq!(
+        action(json!({"version": 1, "action": "start", "app": "echo"})),
+        Action::Start { app: "echo".into() }
+    );
+    assert_eq!(
+        action(json!({"version": 1, "action": "scale", "app": "echo", "pool-limit": 8})),
+        Action::Scale {
+            app: "echo".into(),
+            pool_min: None,
+            pool_limit: Some(8)
+        }
+    );
+    assert_eq!(
+        decode(json!({"version": 1, "action": "scale", "app": "echo"})),
+        Err(ControlError::NothingToScale)
+    );
+    assert!(matches!(
+        decode(json!({"version": 1, "action": "scale", "app": "echo", "pool-min": -1})),
+        Err(ControlError::WrongType {
+            key: "pool-min",
+            ..
+        })
+    ));
+    assert_eq!(
+        action(json!({"version": 1, "action": "quit"})),
+        Action::Quit
+    );
     for name in ACTIONS {
         let a = decode(
             json!({"version": 1, "action": name, "app": "x", "manifest": {},
@@ -308,9 +343,14 @@ fn unknown_actions_and_keys_are_named_with_a_suggestion() {
         error(json!({"version": 1, "action": "Unschedule"})),
         "unknown action \"Unschedule\"; did you mean \"unschedule\"?"
     );
+    // A name far from every action gets no hint ("restart" has one since `start` exists).
+    assert_eq!(
+        error(json!({"version": 1, "action": "frobnicate"})),
+        "unknown action \"frobnicate\""
+    );
     assert_eq!(
         error(json!({"version": 1, "action": "restart"})),
-        "unknown action \"restart\""
+        "unknown action \"restart\"; did you mean \"start\"?"
     );
     assert_eq!(
         error(json!({"version": 1, "action": "delete", "ap": "echo"})),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use cocaine_core::engine::{one_line, EngineConfig, JobPolicy};
+use cocaine_core::engine::{one_line, EngineConfig, JobPolicy, ReplyEvent, REPEAT_BURST};
 use cocaine_core::process::ExitStatus;
 use cocaine_core::sim::{Behaviour, SimPool};
 
@@ -88,4 +88,116 @@ fn a_repeated_failure_is_logged_in_full_once_then_in_one_line() {
         );
         assert!(repeat.contains("ModuleNotFoundError"), "{repeat}");
     }
+}
+
+/// A pool whose workers die before their handshake with a traceback, until it breaks.
+fn crash_loop(expose_errors: bool) -> SimPool<u32> {
+    let config = EngineConfig {
+        restart_intensity: 1,
+        expose_errors,
+        ..EngineConfig::default()
+    };
+    let mut p = SimPool::new(Instant::now(), config, &["event"], Behaviour::MANUAL);
+    p.submit(1, b"x", JobPolicy::default()).unwrap();
+    for _ in 0..2 {
+        let w = *p.spawned.last().unwrap();
+        for line in TRACEBACK {
+            p.engine.worker_stderr(w, line);
+        }
+        p.exit(w, ExitStatus::Code(1));
+        p.advance(Duration::from_millis(10));
+    }
+    assert_eq!(p.engine.state().name(), "broken");
+    p
+}
+
+fn error_of(p: &SimPool<u32>, tag: u32) -> String {
+    match p.replies_for(&tag).last() {
+        Some(ReplyEvent::Error(f)) => f.message.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn callers_get_a_short_message_without_paths_or_tracebacks_by_default() {
+    let mut p = crash_loop(false);
+    let queued = error_of(&p, 1);
+    let refused = p.submit(2, b"x", JobPolicy::default()).unwrap_err().message;
+    for message in [&queued, &refused] {
+        assert!(message.starts_with("app is broken: worker "), "{message}");
+        assert!(
+            message.contains("exited before its handshake (exit code 1)"),
+            "{message}"
+        );
+        for leak in ["Traceback", "/srv/apps", "ModuleNotFoundError", "\n"] {
+            assert!(!message.contains(leak), "{leak:?} in {message}");
+        }
+    }
+    // The operator still sees everything: the log and `info`.
+    assert!(p.logs.iter().any(|(_, m)| m.contains("Traceback")));
+    let info = p.engine.info();
+    assert!(info.reason.unwrap().contains("ModuleNotFoundError"));
+}
+
+#[test]
+fn expose_errors_gives_callers_the_whole_report() {
+    let mut p = crash_loop(true);
+    let queued = error_of(&p, 1);
+    let refused = p.submit(2, b"x", JobPolicy::default()).unwrap_err().message;
+    for message in [&queued, &refused] {
+        assert!(message.contains("Traceback"), "{message}");
+        assert!(message.contains("ModuleNotFoundError"), "{message}");
+    }
+}
+
+#[test]
+fn stderr_of_a_starting_worker_is_logged_in_its_report_or_at_its_hello() {
+    let mut p = pool();
+    p.submit(1, b"x", JobPolicy::default()).unwrap();
+    let w = p.spawned[0];
+    p.engine.worker_stderr(w, "loading the model");
+    p.advance(Duration::ZERO);
+    assert!(
+        !p.logs.iter().any(|(_, m)| m.contains("loading the model")),
+        "held until the handshake"
+    );
+    p.handshake(w);
+    let shown: Vec<_> = p
+        .logs
+        .iter()
+        .filter(|(_, m)| m.ends_with(": loading the model"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{:?}", p.logs);
+    assert!(shown[0].1.contains(&format!("/{w}: ")), "{shown:?}");
+    p.engine.worker_stderr(w, "serving");
+    p.advance(Duration::ZERO);
+    assert!(p.logs.iter().any(|(_, m)| m.ends_with(": serving")));
+}
+
+#[test]
+fn a_crash_loop_logs_at_most_a_burst_of_repeats() {
+    let mut p = pool();
+    let config_failures = REPEAT_BURST as usize + 4;
+    p.submit(1, b"x", JobPolicy::default()).unwrap();
+    for _ in 0..config_failures {
+        let w = *p.spawned.last().unwrap();
+        for line in TRACEBACK {
+            p.engine.worker_stderr(w, line);
+        }
+        p.exit(w, ExitStatus::Code(1));
+        p.advance(Duration::from_millis(10));
+    }
+    let failures = p
+        .logs
+        .iter()
+        .filter(|(_, m)| m.contains("failed: exited before its handshake"))
+        .count();
+    // Whole once, then the burst; and no traceback line logged on its own.
+    assert_eq!(failures, 1 + REPEAT_BURST as usize, "{:?}", p.logs);
+    let tracebacks = p
+        .logs
+        .iter()
+        .filter(|(_, m)| m.contains("Traceback"))
+        .count();
+    assert_eq!(tracebacks, 1, "{:?}", p.logs);
 }

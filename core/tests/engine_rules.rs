@@ -308,6 +308,9 @@ fn a_crash_loop_breaks_the_app_then_it_recovers_with_backoff() {
     cfg.restart_intensity = 2;
     cfg.restart_period = Duration::from_secs(10);
     cfg.queue_limit = 10;
+    // Callers are told the whole report (`expose-errors`); by default they get one short
+    // line (engine_failing.rs).
+    cfg.expose_errors = true;
     let mut p = pool(cfg, Behaviour::MANUAL);
     p.submit(1, b"x", JobPolicy::default()).unwrap();
     p.submit(2, b"x", JobPolicy::default()).unwrap();

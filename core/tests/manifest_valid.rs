@@ -50,6 +50,7 @@ fn readme_manifest_2012() {
         pool_policy: PoolPolicyConfig::Queue,
         max_message: DEFAULT_MAX_MESSAGE,
         job_timeout: Some(DEFAULT_JOB_TIMEOUT),
+        expose_errors: false,
     };
     assert_eq!(m.engine, expected_engine);
     assert_eq!(m.engine.grow_threshold, default_grow_threshold(5, 20));

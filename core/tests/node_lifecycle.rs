@@ -172,8 +172,11 @@ fn a_crash_loop_breaks_the_app_with_its_traceback_and_spares_the_other_app() {
             obey: true,
         },
     );
+    // expose-errors: callers get the whole report; by default one short line
+    // (engine_failing.rs).
     let extra = format!(
-        r#", "engine": {{"restart-intensity": 2, "restart-period": 10, "pool-limit": 1}},
+        r#", "engine": {{"restart-intensity": 2, "restart-period": 10, "pool-limit": 1,
+                         "expose-errors": true}},
             "pubsub": {{"endpoint": "{PUBSUB}", "interval": 600000}}"#
     );
     h.deploy("crashy", &server_app(EP_A, &extra));

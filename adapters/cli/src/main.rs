@@ -50,6 +50,18 @@ enum Command {
     Schedule(manage::ScheduleArgs),
     /// Cancel a scheduled job.
     Unschedule(manage::UnscheduleArgs),
+    /// The node and every app at a glance: state, pool, workers, queue, job counts.
+    Status(manage::ops::StatusArgs),
+    /// Stop an app's workers and endpoints but keep it (a restart keeps it stopped).
+    Stop(manage::AppArgs),
+    /// Start a stopped app again.
+    Start(manage::AppArgs),
+    /// Change an app's pool bounds while it runs (until it is redeployed or the node restarts).
+    Scale(manage::ops::ScaleArgs),
+    /// Stop the node gracefully, as SIGTERM does.
+    Quit(manage::ops::QuitArgs),
+    /// A live view of every app: requests/s, queue, workers, run-time percentiles, errors.
+    Top(manage::top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,5 +78,11 @@ fn main() -> ExitCode {
         Command::Info(args) => manage::info(args),
         Command::Schedule(args) => manage::schedule(args),
         Command::Unschedule(args) => manage::unschedule(args),
+        Command::Status(args) => manage::ops::status(args),
+        Command::Stop(args) => manage::ops::stop(args),
+        Command::Start(args) => manage::ops::start(args),
+        Command::Scale(args) => manage::ops::scale(args),
+        Command::Quit(args) => manage::ops::quit(args),
+        Command::Top(args) => manage::top::top(args),
     }
 }

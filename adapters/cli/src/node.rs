@@ -90,6 +90,24 @@ pub struct NodeArgs {
     /// optional when every control address is local to the machine, else required).
     #[arg(long, value_name = "MODE", value_parser = parse_auth)]
     auth: Option<AuthMode>,
+    /// Serve the node's statistics in the Prometheus text format at GET /metrics on this
+    /// TCP address (`127.0.0.1:9101` or `tcp://127.0.0.1:9101`); repeat for several.
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_metrics)]
+    metrics: Vec<String>,
+}
+
+/// `--metrics`: `HOST:PORT` or `tcp://HOST:PORT`, as the node binds it.
+fn parse_metrics(text: &str) -> Result<String, String> {
+    let address = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("tcp://{text}")
+    };
+    if !address.starts_with("tcp://") {
+        return Err(format!("{text:?}: metrics are served over TCP: HOST:PORT"));
+    }
+    cocaine_core::manifest::Endpoint::parse(&address).map_err(|e| e.to_string())?;
+    Ok(address)
 }
 
 fn parse_auth(text: &str) -> Result<AuthMode, String> {
@@ -159,6 +177,7 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         native_host: args.native_host.clone().or_else(find_native_host),
         control: prepared.control,
         control_auth: args.auth,
+        metrics: args.metrics.clone(),
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the

@@ -14,6 +14,7 @@
 
 pub mod boundary;
 pub mod channel;
+pub mod code_check;
 pub mod endpoint;
 pub mod folder;
 pub mod fs_watch;

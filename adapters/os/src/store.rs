@@ -71,13 +71,10 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
             app,
             manifest_json,
             package,
-        } => store
-            .put_app(&app, &manifest_json, package.as_deref())
-            .map(|put| StoreDone {
-                package_dir: put.package_dir,
-                revision: Some(put.revision),
-            })
-            .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}"))),
+        } => match crate::code_check::missing_code(&app, &manifest_json, package.as_deref()) {
+            Some(missing) => Err(StoreError::MissingCode(format!("app {app:?}: {missing}"))),
+            None => put_app(store, app, manifest_json, package),
+        },
         StoreOp::Revert { app, to, from } => store
             .revert(&app, to, from)
             .map(|()| StoreDone::default())
@@ -99,6 +96,16 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
             .delete_app(&app)
             .map(|_| StoreDone::default())
             .map_err(|e| store_error(&e, format!("cannot delete app {app:?} from the store: {e}"))),
+        StoreOp::SetStopped { app, stopped } => store
+            .set_stopped(&app, stopped)
+            .map(|()| StoreDone::default())
+            .map_err(|e| {
+                let what = if stopped { "stopped" } else { "running" };
+                store_error(
+                    &e,
+                    format!("cannot mark app {app:?} {what} in the store: {e}"),
+                )
+            }),
         StoreOp::PutJob(job) => {
             let id = job.id.clone();
             store
@@ -118,6 +125,21 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
                 })
         }
     }
+}
+
+fn put_app(
+    store: &Store,
+    app: String,
+    manifest_json: Bytes,
+    package: Option<Bytes>,
+) -> Result<StoreDone, StoreError> {
+    store
+        .put_app(&app, &manifest_json, package.as_deref())
+        .map(|put| StoreDone {
+            package_dir: put.package_dir,
+            revision: Some(put.revision),
+        })
+        .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}")))
 }
 
 /// The inputs that bring back what `store` holds: one `Input::Restore` per stored app (by
@@ -153,6 +175,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
         manifest_json: Bytes::from(app.manifest_json),
         package_dir: app.package_dir,
         revision: app.revision,
+        stopped: app.stopped,
     }
 }
 

@@ -47,6 +47,9 @@ use revision::{CURRENT, MANIFEST, PACKAGE};
 
 const APPS: &str = "apps";
 const SCHEDULE: &str = "schedule";
+/// Present in an app's folder while the app is stopped (`cocaine stop`): a restart keeps it
+/// stopped. A new deploy removes it.
+const STOPPED: &str = "stopped";
 
 /// An app as stored: its current revision's manifest bytes and, if a package was deployed
 /// with it, where it is unpacked (the `base_dir` to give `Manifest::parse`).
@@ -56,6 +59,8 @@ pub struct StoredApp {
     pub package_dir: Option<PathBuf>,
     /// The revision's number (0 for an app stored in the layout from before revisions).
     pub revision: u64,
+    /// Whether the app was stopped (see [`Store::set_stopped`]).
+    pub stopped: bool,
 }
 
 /// What [`Store::put_app`] stored.
@@ -183,6 +188,8 @@ impl Store {
                 }
                 return Err(e);
             }
+            // A deploy starts the app: it is no longer stopped.
+            self.set_stopped(app, false)?;
         } else {
             // A new app: its whole folder (revision and `current`) is built aside and appears
             // with one rename, so there is never an app folder without a current revision.
@@ -256,6 +263,30 @@ impl Store {
         remove_revision(&dir, revision)
     }
 
+    /// Marks `app` stopped (an empty `apps/<app>/stopped` file, fsynced) or running again.
+    /// An app that is not stored is an error.
+    pub fn set_stopped(&self, app: &str, stopped: bool) -> Result<(), StoreError> {
+        name::validate(app, &self.apps_dir())?;
+        let dir = self.app_dir(app);
+        if !is_real_dir(&dir) {
+            return Err(StoreError::Corrupt {
+                path: dir,
+                reason: "no such app in the store".into(),
+            });
+        }
+        let marker = dir.join(STOPPED);
+        if stopped {
+            atomic::write(&marker, b"")?;
+        } else {
+            match fs::remove_file(&marker) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(StoreError::io("remove", &marker)(e)),
+            }
+        }
+        atomic::sync_dir(&dir)
+    }
+
     /// Removes `app` with all its revisions. Returns whether it was stored.
     pub fn delete_app(&self, app: &str) -> Result<bool, StoreError> {
         name::validate(app, &self.apps_dir())?;
@@ -301,6 +332,7 @@ impl Store {
             manifest_json,
             package_dir: is_real_dir(&package).then_some(package),
             revision,
+            stopped: dir.join(STOPPED).exists(),
         })
     }
 

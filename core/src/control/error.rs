@@ -85,6 +85,9 @@ pub enum ControlError {
     /// `schedule` has neither `at` nor `after`.
     #[error("`schedule` needs `at` (unix ms) or `after` (ms)")]
     NeitherAtNorAfter,
+    /// `scale` with neither `pool-min` nor `pool-limit`.
+    #[error("`scale` needs `pool-min`, `pool-limit` or both")]
+    NothingToScale,
     /// `body` is not valid base64.
     #[error("key `body` is not valid base64: {0}")]
     BadBase64(String),

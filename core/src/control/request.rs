@@ -10,7 +10,7 @@ use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of docs/protocol.md §7.
-pub const ACTIONS: [&str; 10] = [
+pub const ACTIONS: [&str; 15] = [
     "deploy",
     "delete",
     "reload",
@@ -21,6 +21,11 @@ pub const ACTIONS: [&str; 10] = [
     "peers",
     "fetch",
     "keys",
+    "status",
+    "stop",
+    "start",
+    "scale",
+    "quit",
 ];
 
 /// Longest app name accepted.
@@ -93,6 +98,29 @@ pub enum Action {
     },
     /// List the key store.
     Keys,
+    /// The node and every app at a glance: state, workers, queue, counts.
+    Status,
+    /// Stop an app's workers and endpoints but keep it (stored as stopped).
+    Stop {
+        /// The app.
+        app: String,
+    },
+    /// Start a stopped app again.
+    Start {
+        /// The app.
+        app: String,
+    },
+    /// Change an app's pool bounds while it runs; at least one is given.
+    Scale {
+        /// The app.
+        app: String,
+        /// The new `pool-min`, if given.
+        pool_min: Option<u64>,
+        /// The new `pool-limit`, if given.
+        pool_limit: Option<u64>,
+    },
+    /// Stop the node gracefully, as SIGTERM does; answered before it stops.
+    Quit,
 }
 
 impl Action {
@@ -109,6 +137,11 @@ impl Action {
             Action::Peers => "peers",
             Action::Fetch { .. } => "fetch",
             Action::Keys => "keys",
+            Action::Status => "status",
+            Action::Stop { .. } => "stop",
+            Action::Start { .. } => "start",
+            Action::Scale { .. } => "scale",
+            Action::Quit => "quit",
         }
     }
 }
@@ -263,7 +296,8 @@ impl ControlRequest {
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "deploy" => &["app", "manifest"],
-        "delete" | "reload" | "info" | "fetch" => &["app"],
+        "delete" | "reload" | "info" | "fetch" | "stop" | "start" => &["app"],
+        "scale" => &["app", "pool-min", "pool-limit"],
         "schedule" => &["app", "task", "at", "after", "body"],
         "unschedule" => &["id"],
         _ => &[],
@@ -410,6 +444,27 @@ impl Args<'_> {
             "fetch" => Action::Fetch {
                 app: self.required_app()?,
             },
+            "status" => Action::Status,
+            "stop" => Action::Stop {
+                app: self.required_app()?,
+            },
+            "start" => Action::Start {
+                app: self.required_app()?,
+            },
+            "scale" => {
+                let app = self.required_app()?;
+                let pool_min = self.u64("pool-min")?;
+                let pool_limit = self.u64("pool-limit")?;
+                if pool_min.is_none() && pool_limit.is_none() {
+                    return Err(ControlError::NothingToScale);
+                }
+                Action::Scale {
+                    app,
+                    pool_min,
+                    pool_limit,
+                }
+            }
+            "quit" => Action::Quit,
             // The only action left: `decode` passes names from ACTIONS only.
             _ => Action::Keys,
         })

@@ -76,6 +76,9 @@ pub struct EngineConfig {
     /// How long a job may run when its request names no `timeout` (manifest `job-timeout`);
     /// `None` lets it run for ever.
     pub job_timeout: Option<Duration>,
+    /// Tell callers the whole failure report (a worker's stderr, often a traceback with the
+    /// node's paths) rather than one short line (manifest `expose-errors`; for development).
+    pub expose_errors: bool,
 }
 
 /// The default `job-timeout`: shorter than a client's usual 30 s patience, so a hung handler
@@ -107,6 +110,7 @@ impl Default for EngineConfig {
             pool_policy: PoolPolicyConfig::Queue,
             max_message: DEFAULT_MAX_MESSAGE,
             job_timeout: Some(DEFAULT_JOB_TIMEOUT),
+            expose_errors: false,
         }
     }
 }

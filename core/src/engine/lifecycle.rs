@@ -144,8 +144,32 @@ impl<R: Clone> Engine<R> {
             return;
         };
         w.push_stderr(line);
+        if w.state == WorkerState::Starting {
+            // Held until the handshake: a worker that cannot start (a traceback at import)
+            // is reported once, whole, by `worker_gone`, not line by line at each retry.
+            w.unlogged = (w.unlogged + 1).min(w.stderr.len());
+            return;
+        }
         let message = format!("{}/{worker}: {}", self.app, line.trim_end());
         self.log(LogLevel::Info, message);
+    }
+
+    /// The worker said hello: the stderr lines it wrote while starting are logged now.
+    pub(super) fn log_held_stderr(&mut self, worker: WorkerId) {
+        let Some(w) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        let held = std::mem::take(&mut w.unlogged);
+        let skip = w.stderr.len().saturating_sub(held);
+        let lines: Vec<String> = w
+            .stderr
+            .iter()
+            .skip(skip)
+            .map(|line| format!("{}/{worker}: {line}", self.app))
+            .collect();
+        for line in lines {
+            self.log(LogLevel::Info, line);
+        }
     }
 
     /// The runtime could not start the worker at all.
@@ -187,7 +211,7 @@ impl<R: Clone> Engine<R> {
         });
         let stderr = w.stderr_tail();
         let why = match &departure {
-            Departure::Fault(reason) => format!("worker died: {reason}"),
+            Departure::Fault(reason) => format!("worker died: {}", for_callers(reason)),
             _ => format!(
                 "worker died: {}",
                 status_text.as_deref().unwrap_or("vanished")
@@ -208,19 +232,18 @@ impl<R: Clone> Engine<R> {
                 report.push('\n');
                 report.push_str(&stderr);
             }
-            // The whole report (often a traceback) once per distinct failure; a repeat of
-            // the same failure (a crash loop) gets one line, so it cannot flood the log.
             // Keyed by the reason and stderr's last line: earlier lines may name the worker.
             let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
             let key = format!("{reason}\n{}", last.unwrap_or_default());
-            let line = if self.last_failure_logged.as_deref() == Some(key.as_str()) {
-                format!("{}: {} (repeated)", self.app, one_line(&report))
+            if let Some(line) = self.failure_log.line(now, &self.app, key, &report) {
+                self.log(LogLevel::Error, line);
+            }
+            let told = if self.config.expose_errors {
+                report.clone()
             } else {
-                self.last_failure_logged = Some(key);
-                format!("{}: {report}", self.app)
+                format!("worker {worker} failed: {}", for_callers(&reason))
             };
-            self.log(LogLevel::Error, line);
-            self.record_failure(now, report);
+            self.record_failure(now, report, told);
         }
         if self.state == AppState::Stopping && self.workers.is_empty() {
             self.state = AppState::Stopped;
@@ -236,7 +259,8 @@ impl<R: Clone> Engine<R> {
     }
 
     /// Counts a worker fault; too many within `restart-period` break the app.
-    fn record_failure(&mut self, now: Instant, report: String) {
+    /// `told` is what callers hear of it (see `broken_message`).
+    fn record_failure(&mut self, now: Instant, report: String, told: String) {
         self.last_error = Some(Failure::new(status::WORKER_FAILED, report.clone()));
         if self.state != AppState::Running {
             return;
@@ -250,13 +274,13 @@ impl<R: Clone> Engine<R> {
             }
         }
         if self.failures.len() > self.config.restart_intensity as usize {
-            self.break_app(now, report);
+            self.break_app(now, report, told);
         }
     }
 
     /// The app is in a crash loop: refuse work, fail what waits, and try again after a
     /// back-off that doubles with each consecutive break.
-    fn break_app(&mut self, now: Instant, reason: String) {
+    fn break_app(&mut self, now: Instant, reason: String, told: String) {
         // A run as long as a restart period since the last recovery makes this break a new
         // episode rather than a continuation.
         let healthy_since_recovery = self
@@ -276,16 +300,19 @@ impl<R: Clone> Engine<R> {
         self.failures.clear();
         self.log(
             LogLevel::Error,
+            // The whole report was logged with the failure itself.
             format!(
-                "{}: app is broken, retrying in {backoff:?}: {reason}",
-                self.app
+                "{}: app is broken, retrying in {backoff:?}: {}",
+                self.app,
+                one_line(&reason)
             ),
         );
         self.publish(EngineEvent::State {
             state: "broken",
             reason: Some(reason.clone()),
         });
-        let message = format!("app is broken: {reason}");
+        let message = format!("app is broken: {told}");
+        self.broken_message = Some(told);
         self.fail_queue(now, Failure::new(status::WORKER_FAILED, message));
         for worker in self.worker_ids() {
             self.retire(now, worker, "app is broken", false);
@@ -350,5 +377,16 @@ impl<R: Clone> Engine<R> {
             });
             self.out.push_back(EngineOutput::Stopped);
         }
+    }
+}
+
+/// A worker's failure as a remote caller may see it: the engine's own words, without what the
+/// operating system said when a spawn failed (it names the node's paths).
+fn for_callers(reason: &str) -> &str {
+    const SPAWN: &str = "could not spawn";
+    if reason.starts_with(SPAWN) {
+        SPAWN
+    } else {
+        reason
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod config;
 mod dispatch;
+mod failure_log;
 mod handover;
 mod info;
 mod job;
@@ -34,6 +35,7 @@ use crate::status::{self, Failure};
 use crate::time::after;
 use crate::timers::{TimerHandle, Timers};
 pub use config::{Backend, BusynessConfig, EngineConfig, PoolPolicyConfig};
+pub use failure_log::{REPEAT_BURST, REPEAT_WINDOW};
 
 pub use handover::QueuedJob;
 pub use info::{EngineInfo, WorkerCounts};
@@ -130,8 +132,11 @@ pub struct Engine<R> {
     /// Whether any worker of this engine ever finished its handshake: until one has, a
     /// worker failure means the app's code cannot start at all.
     ever_ready: bool,
-    /// The last worker failure logged in full (its reason and stderr), to log repeats short.
-    last_failure_logged: Option<String>,
+    /// What the log has said of worker failures, to log repeats short and few.
+    failure_log: failure_log::FailureLog,
+    /// What a caller is told while the app is broken: the failure in one line, or the whole
+    /// report with `expose-errors`.
+    broken_message: Option<String>,
     stats: Vec<TaskStats>,
     out: VecDeque<EngineOutput<R>>,
 }
@@ -168,12 +173,22 @@ impl<R: Clone> Engine<R> {
             recovered_at: None,
             last_error: None,
             ever_ready: false,
-            last_failure_logged: None,
+            failure_log: failure_log::FailureLog::default(),
+            broken_message: None,
             stats,
             out: VecDeque::new(),
         };
         engine.rebalance(now);
         engine
+    }
+
+    /// New pool bounds (`pool-min` ≤ `pool-limit`, the limit at least 1; the caller checks):
+    /// workers are started or idle ones retired to fit at once, busy ones above the limit
+    /// leave once idle.
+    pub fn scale(&mut self, now: Instant, pool_min: usize, pool_limit: usize) {
+        self.config.pool_min = pool_min;
+        self.config.pool_limit = pool_limit.max(1);
+        self.rebalance(now);
     }
 
     /// Replaces the pool policy (the manifest's choice is the default).
@@ -199,6 +214,11 @@ impl<R: Clone> Engine<R> {
             }
             _ => None,
         }
+    }
+
+    /// Whether any worker of this engine ever finished its handshake.
+    pub fn ever_ready(&self) -> bool {
+        self.ever_ready
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -310,10 +330,11 @@ impl<R: Clone> Engine<R> {
         match &self.state {
             AppState::Running => {}
             AppState::Broken { reason, .. } => {
+                let told = self.broken_message.as_deref().unwrap_or(reason);
                 return Err(Failure::new(
                     status::UNAVAILABLE,
-                    format!("app is broken: {reason}"),
-                ))
+                    format!("app is broken: {told}"),
+                ));
             }
             AppState::Stopping | AppState::Stopped => {
                 return Err(Failure::new(status::UNAVAILABLE, "app is stopping"))

@@ -47,6 +47,9 @@ pub(crate) struct Worker {
     pub last_heard: Instant,
     pub decoder: FrameDecoder,
     pub stderr: VecDeque<String>,
+    /// Lines of `stderr` written before the handshake and not logged yet: a worker that
+    /// fails to start has them in its failure report instead, once per distinct failure.
+    pub unlogged: usize,
     /// Set once the engine decided this worker goes; the first reason wins.
     pub departure: Option<Departure>,
     /// Startup timeout while starting, heartbeat timeout once ready.
@@ -79,6 +82,7 @@ impl Worker {
             last_heard: now,
             decoder: FrameDecoder::new(max_message),
             stderr: VecDeque::new(),
+            unlogged: 0,
             departure: None,
             liveness: None,
             heartbeat: None,

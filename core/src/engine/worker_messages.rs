@@ -140,6 +140,7 @@ impl<R: Clone> Engine<R> {
         ));
         let departing = w.departure.is_some();
         self.reindex(worker, before);
+        self.log_held_stderr(worker);
         self.publish(EngineEvent::Worker {
             id: worker,
             pid: Some(pid),

@@ -65,6 +65,8 @@ pub(crate) fn parse(
         c.job_timeout = secs;
     }
 
+    c.expose_errors = o.bool("expose-errors", p).unwrap_or(c.expose_errors);
+
     let pool_limit = o.int("pool-limit", 1, p);
     let pool_min = o.int("pool-min", 0, p);
     c.pool_limit = pool_limit.unwrap_or(c.pool_limit);

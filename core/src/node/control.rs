@@ -44,6 +44,14 @@ pub(super) enum StoreWait {
         requester: Requester,
         app: String,
     },
+    Stop {
+        requester: Requester,
+        app: String,
+    },
+    Start {
+        requester: Requester,
+        app: String,
+    },
     Schedule {
         requester: Requester,
         job: ScheduledJob,
@@ -65,7 +73,7 @@ pub(super) struct ControlState {
     next_token: u64,
     waits: HashMap<u64, StoreWait>,
     /// Apps with a store operation in flight.
-    busy: BTreeSet<String>,
+    pub(super) busy: BTreeSet<String>,
 }
 
 impl ControlState {
@@ -201,6 +209,18 @@ impl Node {
                 let keys = self.keys_listing();
                 self.reply_ok(&requester, keys);
             }
+            Action::Status => {
+                let status = self.status(now);
+                self.reply_ok(&requester, status);
+            }
+            Action::Stop { app } => self.control_stop(requester, app),
+            Action::Start { app } => self.control_start(requester, app),
+            Action::Scale {
+                app,
+                pool_min,
+                pool_limit,
+            } => self.control_scale(now, requester, app, pool_min, pool_limit),
+            Action::Quit => self.control_quit(now, requester),
             Action::Peers | Action::Fetch { .. } => {
                 let name = match action {
                     Action::Peers => "peers",
@@ -250,7 +270,7 @@ impl Node {
     }
 
     /// Whether `app` may be changed over control now.
-    fn check_storable(&self, app: &str) -> Result<(), (u32, String)> {
+    pub(super) fn check_storable(&self, app: &str) -> Result<(), (u32, String)> {
         if self.shutting_down {
             return Err((status::UNAVAILABLE, "the node is shutting down".to_owned()));
         }
@@ -263,7 +283,8 @@ impl Node {
         let origin = self
             .live(app)
             .map(|a| a.origin)
-            .or_else(|| self.failed.get(app).map(|f| f.origin));
+            .or_else(|| self.failed.get(app).map(|f| f.origin))
+            .or_else(|| self.stopped.get(app).map(|f| f.origin));
         match origin {
             Some(AppOrigin::CommandLine) => Err((
                 status::CONFLICT,
@@ -278,7 +299,10 @@ impl Node {
     }
 
     fn control_delete(&mut self, requester: Requester, app: String) {
-        if self.live(&app).is_none() && !self.failed.contains_key(&app) {
+        if self.live(&app).is_none()
+            && !self.failed.contains_key(&app)
+            && !self.stopped.contains_key(&app)
+        {
             self.reply_error(
                 &requester,
                 status::NOT_FOUND,
@@ -298,6 +322,11 @@ impl Node {
     }
 
     fn control_reload(&mut self, now: Now, requester: Requester, app: String) {
+        if self.stopped.contains_key(&app) {
+            let message = format!("{app:?} is stopped; start it (`cocaine start {app}`)");
+            self.reply_error(&requester, status::CONFLICT, message);
+            return;
+        }
         if self.control.busy.contains(&app) {
             let message = format!("another change to {app:?} is in progress");
             self.reply_error(&requester, status::CONFLICT, message);
@@ -358,6 +387,8 @@ impl Node {
             StoreWait::Delete { requester, app } => {
                 self.delete_written(now, requester, app, result)
             }
+            StoreWait::Stop { requester, app } => self.stop_written(now, requester, app, result),
+            StoreWait::Start { requester, app } => self.start_written(now, requester, app, result),
             StoreWait::Tidy { what } => {
                 if let Err(error) = result {
                     self.log(LogLevel::Warn, format!("{what}: {error}"));
@@ -397,6 +428,11 @@ impl Node {
         self.control.busy.remove(&app);
         match result {
             Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Err(StoreError::MissingCode(missing)) => {
+                let message = format!("{app}: not deployed: {missing}");
+                self.log(LogLevel::Warn, message.clone());
+                self.reply_error(&requester, status::BAD_REQUEST, message);
+            }
             Err(error) => {
                 let message = format!("{app}: not deployed: cannot store it: {error}");
                 self.log(LogLevel::Error, message.clone());
@@ -418,6 +454,7 @@ impl Node {
             Ok(_) => {
                 self.remove(now, &app, None);
                 self.failed.remove(&app);
+                self.stopped.remove(&app);
                 self.unschedule_app(&app);
                 self.log(LogLevel::Info, format!("{app}: deleted"));
                 self.reply_ok(&requester, json!({ "app": app }));
@@ -475,11 +512,23 @@ impl Node {
             return;
         }
         let revision = stored.as_ref().ok().map(|s| s.revision);
+        let stopped = stored.as_ref().is_ok_and(|s| s.stopped);
         let parsed = stored.and_then(|s| {
             Manifest::parse(&app, &s.manifest_json, s.package_dir.as_deref())
                 .map_err(|e| e.to_string())
         });
         match parsed {
+            Ok(manifest) if stopped => {
+                self.log(LogLevel::Info, format!("{app}: stopped, as it was left"));
+                let record = FailedApp {
+                    origin: AppOrigin::Store,
+                    reason: "stopped".to_owned(),
+                    version: Some(manifest.version),
+                    manifest: Some(Box::new(manifest)),
+                    revision,
+                };
+                self.stopped.insert(app, record);
+            }
             Ok(manifest) => {
                 self.deploy(now, manifest, AppOrigin::Store, revision, None);
             }

@@ -184,6 +184,7 @@ impl Node {
                     self.forget(now, id);
                 }
             }
+            self.check_first_workers();
             // A successor that takes over or is abandoned makes outputs of its own.
             if self.successors.is_empty() || !self.check_successors(now) {
                 return;

@@ -147,6 +147,10 @@ pub enum StoreError {
     /// Reading or writing the disk failed.
     #[error("{0}")]
     Io(String),
+    /// A deploy's manifest names code that is not there (in its package, or on the node for
+    /// an absolute path): nothing was written. The client's mistake, a 400.
+    #[error("{0}")]
+    MissingCode(String),
 }
 
 /// Why a watch failed (`Input::WatchFailed`).
@@ -209,6 +213,8 @@ pub struct StoredApp {
     pub package_dir: Option<PathBuf>,
     /// Which stored revision of the app this is (see `StoreOp::PutApp`).
     pub revision: u64,
+    /// The app was stopped (`StoreOp::SetStopped`): it is restored stopped, not started.
+    pub stopped: bool,
 }
 
 /// A one-shot job of a `manual-scheduler` task, as the store keeps it.
@@ -248,6 +254,12 @@ pub enum StoreOp {
     },
     DeleteApp {
         app: String,
+    },
+    /// Mark a stored app stopped (a restart keeps it stopped) or running again. `PutApp`
+    /// clears the mark: a deploy starts the app.
+    SetStopped {
+        app: String,
+        stopped: bool,
     },
     PutJob(ScheduledJob),
     DeleteJob {

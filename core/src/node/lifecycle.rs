@@ -99,6 +99,7 @@ impl Node {
             }
             None => {
                 self.failed.remove(&name);
+                self.stopped.remove(&name);
                 self.names.insert(name, id);
             }
         }
@@ -175,6 +176,10 @@ impl Node {
             self.control_bound(endpoint, result);
             return;
         }
+        if self.owns_metrics(endpoint) {
+            self.metrics_bound(endpoint, result);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };
@@ -237,6 +242,10 @@ impl Node {
         let Some(app) = self.apps.get_mut(&id) else {
             return;
         };
+        if !redeployed && awaits_first_worker(app) {
+            // Answered once its first worker is up, or has failed (`readiness.rs`).
+            return;
+        }
         let waiters = std::mem::take(&mut app.waiters);
         let reply = self.app_summary(id, redeployed);
         for waiter in waiters {
@@ -534,6 +543,7 @@ impl Node {
             self.out.push_back(Output::Unbind { endpoint });
         }
         self.control.clear();
+        self.unbind_metrics();
         if self.apps.is_empty() {
             self.out.push_back(Output::Stopped);
         }
@@ -637,6 +647,12 @@ impl Node {
             ),
         );
     }
+}
+
+/// Whether a first version just started should answer its deploy only once a worker is up:
+/// with `pool-min` 0 no worker starts before the first job, so there is nothing to wait for.
+pub(super) fn awaits_first_worker(app: &App) -> bool {
+    app.engine.config().pool_min >= 1 && !app.engine.ever_ready()
 }
 
 /// A version of `manifest`, with a driver per task; or why it cannot run.

@@ -2,15 +2,21 @@
 
 use serde_json::{json, Map, Value};
 
-use super::app::App;
+use super::app::{App, Phase};
 use super::Node;
 use crate::ids::AppId;
+use crate::manifest::Manifest;
 use crate::time::Now;
 
 impl Node {
     /// Every app, running or failed, by name.
     pub(super) fn list_apps(&self) -> Value {
-        let mut names: Vec<&String> = self.names.keys().chain(self.failed.keys()).collect();
+        let mut names: Vec<&String> = self
+            .names
+            .keys()
+            .chain(self.failed.keys())
+            .chain(self.stopped.keys())
+            .collect();
         names.sort();
         names.dedup();
         Value::Array(
@@ -29,7 +35,7 @@ impl Node {
                 "version": app.manifest.version,
                 "origin": app.origin,
                 "state": state_of(app),
-                "tasks": tasks_of(app),
+                "tasks": tasks_of(&app.manifest),
             });
             if let Some(reason) = app.engine.failing() {
                 entry["error"] = Value::String(reason);
@@ -38,6 +44,15 @@ impl Node {
                 entry["deploying"] = Value::Bool(true);
             }
             return Some(entry);
+        }
+        if let Some(stopped) = self.stopped.get(name) {
+            return Some(json!({
+                "app": name,
+                "version": stopped.version,
+                "origin": stopped.origin,
+                "state": "stopped",
+                "tasks": stopped.manifest.as_deref().map_or(json!({}), tasks_of),
+            }));
         }
         let failed = self.failed.get(name)?;
         Some(json!({
@@ -102,14 +117,20 @@ fn state_of(app: &App) -> &'static str {
     } else if app.engine.failing().is_some() {
         // Running, but no worker ever came up: calls can only fail until the code is fixed.
         "broken"
+    } else if app.phase == Phase::Running
+        && app.engine.state() == &crate::engine::AppState::Running
+        && super::lifecycle::awaits_first_worker(app)
+    {
+        // pool-min ≥ 1 and its first worker has not said hello yet.
+        "starting"
     } else {
         app.engine.state().name()
     }
 }
 
-fn tasks_of(app: &App) -> Value {
+fn tasks_of(manifest: &Manifest) -> Value {
     let mut tasks = Map::new();
-    for task in &app.manifest.tasks {
+    for task in &manifest.tasks {
         let mut entry = json!({ "type": task.kind.type_name() });
         if let Some((address, _)) = task.kind.endpoint() {
             entry["endpoint"] = Value::String(address.to_owned());

@@ -12,7 +12,10 @@ pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
+mod metrics;
+mod operate;
 mod publication;
+mod readiness;
 pub(crate) mod registry;
 mod route;
 mod scheduler;
@@ -93,6 +96,9 @@ pub struct NodeConfig {
     pub control_auth: Option<auth::AuthMode>,
     /// The replay window and nonce cache bounds for signed requests.
     pub replay: crate::auth::ReplayLimits,
+    /// Addresses (`tcp://HOST:PORT`) of plain TCP endpoints answering `GET /metrics` in the
+    /// Prometheus text format; bound when the node is made. None by default.
+    pub metrics: Vec<String>,
 }
 
 impl Default for NodeConfig {
@@ -110,6 +116,7 @@ impl Default for NodeConfig {
             control_max_message: DEFAULT_CONTROL_MAX_MESSAGE,
             control_auth: None,
             replay: crate::auth::ReplayLimits::default(),
+            metrics: Vec::new(),
         }
     }
 }
@@ -133,7 +140,10 @@ pub struct Node {
     successors: BTreeMap<String, AppId>,
     /// Apps that could not start, by name.
     failed: BTreeMap<String, lifecycle::FailedApp>,
+    /// Apps stopped over control (kept, and stored as stopped), by name.
+    stopped: BTreeMap<String, lifecycle::FailedApp>,
     control: control::ControlState,
+    metrics: metrics::MetricsState,
     scheduler: scheduler::Scheduler,
     /// When the node took its first input: the start of its uptime.
     started_at: Option<Instant>,
@@ -157,7 +167,9 @@ impl Node {
             names: BTreeMap::new(),
             successors: BTreeMap::new(),
             failed: BTreeMap::new(),
+            stopped: BTreeMap::new(),
             control: control::ControlState::default(),
+            metrics: metrics::MetricsState::default(),
             scheduler: scheduler::Scheduler::default(),
             started_at: None,
             endpoints: HashMap::new(),
@@ -169,6 +181,7 @@ impl Node {
             auth,
         };
         node.bind_control();
+        node.bind_metrics();
         node
     }
 
@@ -195,6 +208,18 @@ impl Node {
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
             Input::Received { endpoint, frames } => self.received(now, endpoint, frames),
+            Input::Accepted { endpoint, conn, .. } if self.owns_metrics(endpoint) => {
+                self.metrics_accepted(conn)
+            }
+            Input::ConnData { conn, bytes } if self.owns_metrics_conn(conn) => {
+                self.metrics_conn(now, conn, metrics::ConnEvent::Data(bytes))
+            }
+            Input::ConnEof { conn } if self.owns_metrics_conn(conn) => {
+                self.metrics_conn(now, conn, metrics::ConnEvent::Eof)
+            }
+            Input::ConnClosed { conn } if self.owns_metrics_conn(conn) => {
+                self.metrics_conn(now, conn, metrics::ConnEvent::Closed)
+            }
             Input::Accepted {
                 endpoint,
                 conn,

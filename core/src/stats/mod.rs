@@ -6,6 +6,7 @@
 //! measured by the engine from the `now` it is given, so nothing here reads a clock.
 
 mod histogram;
+pub mod prometheus;
 mod task;
 
 use serde::{Deserialize, Serialize};

@@ -130,6 +130,10 @@ pub struct Harness {
     pub revisions: std::collections::BTreeSet<(String, u64)>,
     pub stored_jobs: BTreeMap<String, ScheduledJob>,
     pub store_fails: Option<String>,
+    /// The store's answer to every operation until cleared, when not `store_fails`.
+    pub store_refuses: Option<StoreError>,
+    /// Apps the store holds marked stopped.
+    pub stopped_apps: std::collections::BTreeSet<String>,
 }
 
 /// Parses a manifest or fails the test with the parser's message.
@@ -182,6 +186,8 @@ impl Harness {
             revisions: std::collections::BTreeSet::new(),
             stored_jobs: BTreeMap::new(),
             store_fails: None,
+            store_refuses: None,
+            stopped_apps: std::collections::BTreeSet::new(),
         }
     }
 
@@ -476,9 +482,10 @@ impl Harness {
                 }
             }
             Output::Store { token, op } => {
-                let result = match &self.store_fails {
-                    Some(error) => Err(StoreError::Io(error.clone())),
-                    None => Ok(self.carry_out(op)),
+                let result = match (&self.store_fails, &self.store_refuses) {
+                    (Some(error), _) => Err(StoreError::Io(error.clone())),
+                    (None, Some(refusal)) => Err(refusal.clone()),
+                    (None, None) => Ok(self.carry_out(op)),
                 };
                 reactions.push(Input::Stored {
                     token: *token,
@@ -534,6 +541,14 @@ impl Harness {
                 self.stored_apps.remove(app);
                 self.current_revision.remove(app);
                 self.revisions.retain(|(a, _)| a != app);
+                StoreDone::default()
+            }
+            StoreOp::SetStopped { app, stopped } => {
+                if *stopped {
+                    self.stopped_apps.insert(app.clone());
+                } else {
+                    self.stopped_apps.remove(app);
+                }
                 StoreDone::default()
             }
             StoreOp::PutJob(job) => {

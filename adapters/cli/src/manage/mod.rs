@@ -12,10 +12,12 @@
 
 mod client;
 pub mod lookup;
+pub mod ops;
 mod package;
 mod render;
 mod request;
 mod table;
+pub mod top;
 mod when;
 
 use std::io::Read;

@@ -12,7 +12,7 @@ use super::when::format_time;
 
 const NONE: &str = "-";
 
-fn text(value: Option<&Value>) -> String {
+pub(super) fn text(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => NONE.to_owned(),
         Some(Value::String(s)) => s.clone(),
@@ -20,7 +20,7 @@ fn text(value: Option<&Value>) -> String {
     }
 }
 
-fn number(value: Option<&Value>) -> u64 {
+pub(super) fn number(value: Option<&Value>) -> u64 {
     value.and_then(Value::as_u64).unwrap_or(0)
 }
 
@@ -237,7 +237,7 @@ fn percentiles(p: Option<&Value>) -> String {
 }
 
 /// A duration in microseconds, in the unit that keeps it short: `850us`, `12.1ms`, `3.40s`.
-fn micros(us: u64) -> String {
+pub(super) fn micros(us: u64) -> String {
     if us < 1_000 {
         format!("{us}us")
     } else if us < 1_000_000 {
@@ -248,7 +248,7 @@ fn micros(us: u64) -> String {
 }
 
 /// `3d 4h 5m 6s`, leading zero units left out.
-fn uptime(ms: u64) -> String {
+pub(super) fn uptime(ms: u64) -> String {
     let s = ms / 1_000;
     let parts = [(s / 86_400, "d"), (s / 3_600 % 24, "h"), (s / 60 % 60, "m")];
     let mut out: Vec<String> = parts

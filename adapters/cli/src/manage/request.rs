@@ -91,6 +91,37 @@ pub fn unschedule(id: &str) -> Vec<u8> {
     request("unschedule", [("id", id.into())])
 }
 
+pub fn status() -> Vec<u8> {
+    request("status", [])
+}
+
+pub fn stop(app: &str) -> Vec<u8> {
+    request("stop", [("app", app.into())])
+}
+
+pub fn start(app: &str) -> Vec<u8> {
+    request("start", [("app", app.into())])
+}
+
+/// `scale`: only the bounds given travel.
+pub fn scale(app: &str, pool_min: Option<u64>, pool_limit: Option<u64>) -> Vec<u8> {
+    let mut object: Map<String, Value> = Map::new();
+    object.insert("app".into(), app.into());
+    if let Some(min) = pool_min {
+        object.insert("pool-min".into(), min.into());
+    }
+    if let Some(limit) = pool_limit {
+        object.insert("pool-limit".into(), limit.into());
+    }
+    object.insert("version".into(), VERSION.into());
+    object.insert("action".into(), "scale".into());
+    Value::Object(object).to_string().into_bytes()
+}
+
+pub fn quit() -> Vec<u8> {
+    request("quit", [])
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -175,6 +206,18 @@ mod tests {
             decode(unschedule("job-1"), &[]),
             Action::Unschedule { id: "job-1".into() }
         );
+        assert_eq!(decode(status(), &[]), Action::Status);
+        assert_eq!(decode(stop("a"), &[]), Action::Stop { app: "a".into() });
+        assert_eq!(decode(start("a"), &[]), Action::Start { app: "a".into() });
+        assert_eq!(
+            decode(scale("a", None, Some(3)), &[]),
+            Action::Scale {
+                app: "a".into(),
+                pool_min: None,
+                pool_limit: Some(3)
+            }
+        );
+        assert_eq!(decode(quit(), &[]), Action::Quit);
     }
 
     #[test]
