@@ -159,9 +159,15 @@ impl PeerTable {
         }
     }
 
-    /// Takes in one announcement (already decoded, so valid). A sender silent too long is
-    /// forgotten first, so an announcement after a long silence counts as a new node.
+    /// Takes in one announcement, from any source: checked ([`Announcement::validate`]) like
+    /// a decoded datagram, then judged. A sender silent too long is forgotten first, so an
+    /// announcement after a long silence counts as a new node.
     pub fn observe(&mut self, now: Now, source: Source, announcement: Announcement) -> Observed {
+        if let Err(e) = announcement.validate() {
+            self.stats.received += 1;
+            self.stats.malformed += 1;
+            return Observed::Dropped(DropReason::Malformed(e));
+        }
         let interval = self.config.interval;
         if self
             .peers
