@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::auth::AuthMode;
-use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
+use cocaine_core::node::{AppOrigin, DiscoveryConfig, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
 use cocaine_os::folder::FolderWatcher;
 use cocaine_os::host::{Reaction, Setup};
@@ -18,6 +18,7 @@ use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
 
 use crate::check;
+use crate::discovery::{self, DiscoveryArgs};
 use crate::log::{parse_level, LogFormat, Logger};
 use crate::python_sdk::PythonSdk;
 use crate::run_dir::{self, RunDir};
@@ -94,6 +95,8 @@ pub struct NodeArgs {
     /// TCP address (`127.0.0.1:9101` or `tcp://127.0.0.1:9101`); repeat for several.
     #[arg(long, value_name = "ADDRESS", value_parser = parse_metrics)]
     metrics: Vec<String>,
+    #[command(flatten)]
+    cluster: DiscoveryArgs,
 }
 
 /// `--metrics`: `HOST:PORT` or `tcp://HOST:PORT`, as the node binds it.
@@ -139,18 +142,26 @@ struct Prepared {
     restored: Vec<Input>,
     inbox: Inbox,
     run_dir: RunFolder,
+    cluster: Option<DiscoveryConfig>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
     let manifests = load(args)?;
     let control = control_addresses(&args.control, !args.manifests.is_empty())?;
-    let (store, restored) = match store_root(args, &control) {
+    let control = discovery::on_host(
+        control,
+        args.cluster.host.as_deref(),
+        args.control.is_empty(),
+    );
+    let root = store_root(args, &control);
+    let (store, restored) = match &root {
         Some(root) => {
-            let (store, restored) = open_store(&root)?;
+            let (store, restored) = open_store(root)?;
             (Some(store), restored)
         }
         None => (None, Vec::new()),
     };
+    let cluster = args.cluster.config(&control, root.as_deref())?;
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
     let run_dir = run_folder(args, logger)?;
     Ok(Prepared {
@@ -160,6 +171,7 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         restored,
         inbox,
         run_dir,
+        cluster,
     })
 }
 
@@ -178,6 +190,8 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         control: prepared.control,
         control_auth: args.auth,
         metrics: args.metrics.clone(),
+        host: args.cluster.host.clone(),
+        discovery: prepared.cluster,
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the

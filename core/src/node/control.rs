@@ -102,6 +102,7 @@ impl Node {
     /// Asks for the control endpoints of the config; called once, when the node is made.
     pub(super) fn bind_control(&mut self) {
         for address in self.config.control.clone() {
+            let address = self.on_host(&address);
             let endpoint = EndpointId(self.next_endpoint);
             self.next_endpoint += 1;
             self.control.endpoints.push((endpoint, address.clone()));
@@ -221,15 +222,15 @@ impl Node {
                 pool_limit,
             } => self.control_scale(now, requester, app, pool_min, pool_limit),
             Action::Quit => self.control_quit(now, requester),
-            Action::Peers | Action::Fetch { .. } => {
-                let name = match action {
-                    Action::Peers => "peers",
-                    _ => "fetch",
-                };
+            Action::Peers => {
+                let peers = self.peers_listing(now);
+                self.reply_ok(&requester, peers);
+            }
+            Action::Fetch { .. } => {
                 self.reply_error(
                     &requester,
                     status::INTERNAL_ERROR,
-                    format!("`{name}` is not available on this node yet: it has no cluster"),
+                    "`fetch` is not available on this node yet: it has no cluster",
                 );
             }
         }

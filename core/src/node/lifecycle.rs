@@ -131,10 +131,14 @@ impl Node {
             set_endpoint(app, task, endpoint);
             app.endpoints.push(endpoint);
             unbound += 1;
+            let address = match binding.kind {
+                SocketKind::Sub => binding.address,
+                _ => self.on_host(&binding.address),
+            };
             self.out.push_back(Output::Bind {
                 endpoint,
                 kind: binding.kind,
-                address: binding.address,
+                address,
                 subscribe: binding.subscribe,
             });
         }
@@ -178,6 +182,10 @@ impl Node {
         }
         if self.owns_metrics(endpoint) {
             self.metrics_bound(endpoint, result);
+            return;
+        }
+        if self.discovery_owns(endpoint) {
+            self.discovery_bound(now, endpoint, result);
             return;
         }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {

@@ -14,6 +14,7 @@ mod client;
 pub mod lookup;
 pub mod ops;
 mod package;
+mod peers;
 mod render;
 mod request;
 mod table;
@@ -31,6 +32,7 @@ use cocaine_core::manifest::Manifest;
 use serde_json::Value;
 
 pub use client::ControlFailure;
+pub use peers::{peers, PeersArgs};
 
 use crate::{check, reach};
 
