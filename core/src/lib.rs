@@ -50,6 +50,7 @@
 
 pub mod arena;
 pub mod auth;
+pub mod cluster;
 pub mod codec;
 pub mod control;
 pub mod cron;

@@ -1,0 +1,4 @@
+//! The cluster: nodes that find each other, copy each other's apps and share load
+//! (docs/cluster.md).
+
+pub mod registry;
