@@ -156,6 +156,15 @@ pub enum RegistryError {
         deleted + 1
     )]
     Deleted { app: String, deleted: u64 },
+    #[error(
+        "{app:?} runs version {running} in the cluster, newer than {version}: peers would bring \
+         {running} back; deploy version {running} or higher"
+    )]
+    Older {
+        app: String,
+        version: u64,
+        running: u64,
+    },
 }
 
 /// One node's records of every replicated app, plus the conflicts it sees.
@@ -186,15 +195,25 @@ impl Registry {
     }
 
     /// Whether a local deploy of `app` at `version` may go ahead: not over a tombstone of
-    /// that version or newer (the cluster would delete it again at once).
+    /// that version or newer (the cluster would delete it again at once), nor under a newer
+    /// live version (the cluster would bring that one back). The same version is allowed: with
+    /// other contents it is a conflict, reported until a higher version settles it.
     pub fn check_deploy(&self, app: &str, version: u64) -> Result<(), RegistryError> {
-        match self.records.get(app) {
-            Some(Record::Deleted { version: deleted, .. }) if *deleted >= version => {
-                Err(RegistryError::Deleted {
-                    app: app.to_owned(),
-                    deleted: *deleted,
-                })
-            }
+        let app = app.to_owned();
+        match self.records.get(&app) {
+            Some(Record::Deleted {
+                version: deleted, ..
+            }) if *deleted >= version => Err(RegistryError::Deleted {
+                app,
+                deleted: *deleted,
+            }),
+            Some(Record::Live {
+                version: running, ..
+            }) if *running > version => Err(RegistryError::Older {
+                app,
+                version,
+                running: *running,
+            }),
             _ => Ok(()),
         }
     }
@@ -259,17 +278,20 @@ impl Registry {
     /// when the node runs an app of that name that is not replicated (given on the command
     /// line, watched, or `replicate: false`): such an app is never replaced nor deleted by a
     /// peer.
-    pub fn merge(&mut self, peer: &str, app: &str, theirs: Record, local: bool) -> Option<Decision> {
+    pub fn merge(
+        &mut self,
+        peer: &str,
+        app: &str,
+        theirs: Record,
+        local: bool,
+    ) -> Option<Decision> {
         if local {
             return None;
         }
         let ours = self.records.get(app).copied();
         match ours {
             Some(ours) if theirs.rank() < ours.rank() => None,
-            Some(ours) if theirs.rank() == ours.rank() => {
-                self.note_conflict(peer, app, ours, theirs);
-                None
-            }
+            Some(ours) if theirs.rank() == ours.rank() => self.same_rank(peer, app, ours, theirs),
             _ => Some(self.adopt(peer, app, ours, theirs)),
         }
     }
@@ -306,12 +328,54 @@ impl Registry {
         }
     }
 
-    fn note_conflict(&mut self, peer: &str, app: &str, ours: Record, theirs: Record) {
-        let (Record::Live { version, hash: ours }, Record::Live { hash: theirs, .. }) =
-            (ours, theirs)
-        else {
-            return;
-        };
+    /// Records of one rank: two tombstones agree on the earlier time (so every node ends with
+    /// the same one; the new time is to be persisted); two live contents may conflict.
+    fn same_rank(
+        &mut self,
+        peer: &str,
+        app: &str,
+        ours: Record,
+        theirs: Record,
+    ) -> Option<Decision> {
+        match (ours, theirs) {
+            (
+                Record::Deleted {
+                    at_unix_ms: mine, ..
+                },
+                Record::Deleted {
+                    version,
+                    at_unix_ms,
+                },
+            ) if at_unix_ms < mine => {
+                self.records.insert(app.to_owned(), theirs);
+                Some(Decision::Remember {
+                    app: app.to_owned(),
+                    version,
+                    at_unix_ms,
+                })
+            }
+            (
+                Record::Live {
+                    version,
+                    hash: ours,
+                },
+                Record::Live { hash: theirs, .. },
+            ) => {
+                self.note_conflict(peer, app, version, ours, theirs);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn note_conflict(
+        &mut self,
+        peer: &str,
+        app: &str,
+        version: u64,
+        ours: ContentHash,
+        theirs: ContentHash,
+    ) {
         if ours == theirs || self.conflicts.contains_key(app) {
             return;
         }
@@ -449,6 +513,9 @@ mod tests {
         assert!(r.check_deploy("echo", 2).is_err());
         assert!(r.check_deploy("echo", 1).is_err());
         assert!(r.check_deploy("echo", 3).is_ok());
+        r.set_live("echo", 3, h(3));
+        assert!(r.check_deploy("echo", 3).is_ok());
+        assert!(r.check_deploy("echo", 2).is_err());
         assert_eq!(
             r.check_deploy("echo", 2).unwrap_err().to_string(),
             "\"echo\" was deleted at version 2 in the cluster; deploy version 3 or higher"
@@ -480,7 +547,10 @@ mod tests {
         let b = content_hash(br#"{"version":1,"args":"x","type":"python"}"#, None);
         assert_eq!(a, b);
         let p = package_digest(b"tar");
-        assert_ne!(a, content_hash(br#"{"version":1,"args":"x","type":"python"}"#, Some(&p)));
+        assert_ne!(
+            a,
+            content_hash(br#"{"version":1,"args":"x","type":"python"}"#, Some(&p))
+        );
         assert_eq!(content_hash(b"not json", None), None);
         let hex = p.to_hex();
         assert_eq!(ContentHash::from_hex(&hex), Some(p));
