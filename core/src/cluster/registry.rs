@@ -513,13 +513,16 @@ mod tests {
         assert!(r.check_deploy("echo", 2).is_err());
         assert!(r.check_deploy("echo", 1).is_err());
         assert!(r.check_deploy("echo", 3).is_ok());
-        r.set_live("echo", 3, h(3));
-        assert!(r.check_deploy("echo", 3).is_ok());
-        assert!(r.check_deploy("echo", 2).is_err());
         assert_eq!(
             r.check_deploy("echo", 2).unwrap_err().to_string(),
             "\"echo\" was deleted at version 2 in the cluster; deploy version 3 or higher"
         );
+        r.set_live("echo", 3, h(3));
+        assert!(r.check_deploy("echo", 3).is_ok());
+        assert!(matches!(
+            r.check_deploy("echo", 2),
+            Err(RegistryError::Older { running: 3, .. })
+        ));
         // Deleting what is not replicated leaves no tombstone.
         assert_eq!(r.delete("other", 10), None);
     }
