@@ -300,6 +300,7 @@ fn a_stored_app_that_cannot_start_is_listed_with_its_reason() {
             manifest_json: manifest,
             package_dir: Some("/store/apps/echo/package".into()),
             revision: 1,
+            package: None,
         }),
     });
     let list = ask(
@@ -340,6 +341,7 @@ fn a_command_line_app_wins_over_a_stored_one() {
             manifest_json: Bytes::from(echo_manifest(1).to_string()),
             package_dir: Some("/store/apps/echo/package".into()),
             revision: 1,
+            package: None,
         }),
     });
     let warned = h.all().iter().any(|o| {

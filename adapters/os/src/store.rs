@@ -117,15 +117,29 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
                     )
                 })
         }
+        StoreOp::PutTombstone { app, record } => store
+            .put_tombstone(&app, &record)
+            .map(|()| StoreDone::default())
+            .map_err(|e| store_error(&e, format!("cannot store the tombstone of {app:?}: {e}"))),
     }
 }
 
-/// The inputs that bring back what `store` holds: one `Input::Restore` per stored app (by
-/// name), then one `Input::RestoreJob` per stored job (by id). An app or job that cannot be
+/// The inputs that bring back what `store` holds: one `Input::RestoreTombstone` per
+/// replicated app deleted (first, so a deleted version is never started again), one
+/// `Input::Restore` per stored app (by name), then one `Input::RestoreJob` per stored job
+/// (by id). An app or job that cannot be
 /// read is its own error input, so the node reports it and goes on. Fails only when the list
 /// of apps itself cannot be read.
 pub fn restore_inputs(store: &Store) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
+    for (app, record) in store.load_tombstones() {
+        inputs.push(Input::RestoreTombstone {
+            record: record
+                .map(Bytes::from)
+                .map_err(|e| format!("cannot read the tombstone of {app:?}: {e}")),
+            app,
+        });
+    }
     for (app, stored) in store.load_apps() {
         match stored {
             // The store's way to say the apps folder itself is unreadable.
@@ -153,6 +167,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
         manifest_json: Bytes::from(app.manifest_json),
         package_dir: app.package_dir,
         revision: app.revision,
+        package: app.package_tar.map(Bytes::from),
     }
 }
 

@@ -2,7 +2,7 @@
 //! (docs/cluster.md).
 
 pub mod fetch;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod registry;
+#[cfg(feature = "fuzzing")]
+pub mod replication_fuzzing;
 pub mod tombstone;

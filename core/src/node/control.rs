@@ -39,6 +39,8 @@ pub(super) enum StoreWait {
         requester: Requester,
         app: String,
         manifest_json: Bytes,
+        /// Kept for peers that fetch a replicated app.
+        package: Option<Bytes>,
     },
     Delete {
         requester: Requester,
@@ -56,6 +58,17 @@ pub(super) enum StoreWait {
     Tidy {
         what: String,
     },
+    /// A replicated app copied from a peer (docs/cluster.md).
+    Pulled {
+        app: String,
+        manifest_json: Bytes,
+        package: Option<Bytes>,
+        peer: String,
+    },
+    /// A replicated app a peer's tombstone deleted.
+    PeerDelete {
+        app: String,
+    },
 }
 
 /// The control endpoints and the requests waiting on the store.
@@ -65,7 +78,7 @@ pub(super) struct ControlState {
     next_token: u64,
     waits: HashMap<u64, StoreWait>,
     /// Apps with a store operation in flight.
-    busy: BTreeSet<String>,
+    pub(super) busy: BTreeSet<String>,
 }
 
 impl ControlState {
@@ -201,11 +214,9 @@ impl Node {
                 let keys = self.keys_listing();
                 self.reply_ok(&requester, keys);
             }
-            Action::Peers | Action::Fetch { .. } => {
-                let name = match action {
-                    Action::Peers => "peers",
-                    _ => "fetch",
-                };
+            Action::Fetch { app } => self.control_fetch(&requester, &app),
+            Action::Peers => {
+                let name = "peers";
                 self.reply_error(
                     &requester,
                     status::INTERNAL_ERROR,
@@ -230,8 +241,14 @@ impl Node {
         // Check everything before anything is written: relative paths resolve against the
         // package, wherever the store unpacks it.
         let base = package.as_ref().map(|_| std::path::Path::new("/package"));
-        if let Err(error) = Manifest::parse(&app, &manifest_json, base) {
-            self.reply_error(&requester, status::BAD_REQUEST, error.to_string());
+        let checked = match Manifest::parse(&app, &manifest_json, base) {
+            Ok(manifest) => self
+                .replication_check_deploy(&manifest)
+                .map_err(|m| (status::CONFLICT, m)),
+            Err(error) => Err((status::BAD_REQUEST, error.to_string())),
+        };
+        if let Err((code, message)) = checked {
+            self.reply_error(&requester, code, message);
             return;
         }
         self.control.busy.insert(app.clone());
@@ -239,12 +256,13 @@ impl Node {
             StoreOp::PutApp {
                 app: app.clone(),
                 manifest_json: manifest_json.clone(),
-                package,
+                package: package.clone(),
             },
             StoreWait::Deploy {
                 requester,
                 app,
                 manifest_json,
+                package,
             },
         );
     }
@@ -354,7 +372,15 @@ impl Node {
                 requester,
                 app,
                 manifest_json,
-            } => self.deploy_written(now, requester, app, &manifest_json, result),
+                package,
+            } => self.deploy_written(now, requester, app, &manifest_json, package, result),
+            StoreWait::Pulled {
+                app,
+                manifest_json,
+                package,
+                peer,
+            } => self.pulled_written(now, app, manifest_json, package, peer, result),
+            StoreWait::PeerDelete { app } => self.peer_delete_written(now, app, result),
             StoreWait::Delete { requester, app } => {
                 self.delete_written(now, requester, app, result)
             }
@@ -392,11 +418,12 @@ impl Node {
         requester: Requester,
         app: String,
         manifest_json: &[u8],
+        package: Option<Bytes>,
         result: Result<StoreDone, StoreError>,
     ) {
         self.control.busy.remove(&app);
         match result {
-            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, package, done),
             Err(error) => {
                 let message = format!("{app}: not deployed: cannot store it: {error}");
                 self.log(LogLevel::Error, message.clone());
@@ -419,6 +446,7 @@ impl Node {
                 self.remove(now, &app, None);
                 self.failed.remove(&app);
                 self.unschedule_app(&app);
+                self.replication_deleted(now, &app);
                 self.log(LogLevel::Info, format!("{app}: deleted"));
                 self.reply_ok(&requester, json!({ "app": app }));
             }
@@ -436,10 +464,12 @@ impl Node {
         requester: Requester,
         app: String,
         manifest_json: &[u8],
+        package: Option<Bytes>,
         done: StoreDone,
     ) {
         match Manifest::parse(&app, manifest_json, done.package_dir.as_deref()) {
             Ok(manifest) => {
+                self.replication_stored(&manifest, manifest_json, package);
                 self.deploy(
                     now,
                     manifest,
@@ -477,10 +507,15 @@ impl Node {
         let revision = stored.as_ref().ok().map(|s| s.revision);
         let parsed = stored.and_then(|s| {
             Manifest::parse(&app, &s.manifest_json, s.package_dir.as_deref())
+                .map(|m| (m, s))
                 .map_err(|e| e.to_string())
         });
         match parsed {
-            Ok(manifest) => {
+            Ok((manifest, stored)) => {
+                if self.restored_but_deleted(&manifest) {
+                    return;
+                }
+                self.replication_restored(&manifest, &stored);
                 self.deploy(now, manifest, AppOrigin::Store, revision, None);
             }
             Err(reason) => {
@@ -508,8 +543,13 @@ impl Node {
     }
 
     fn reply(&mut self, requester: &Requester, reply: ControlReply) {
+        self.reply_frames(requester, vec![reply.encode()]);
+    }
+
+    /// A reply of several frames after the envelope (`fetch`: the JSON, then the package).
+    pub(super) fn reply_frames(&mut self, requester: &Requester, body: Vec<Bytes>) {
         let mut frames = requester.envelope.clone();
-        frames.push(reply.encode());
+        frames.extend(body);
         self.out.push_back(Output::Send {
             endpoint: requester.endpoint,
             frames,

@@ -98,6 +98,12 @@ pub enum Input {
     KeySet { user: String, pem: Bytes },
     /// `<user>.pem` left the key folder: requests signed by `user` are refused from now on.
     KeyRemoved { user: String },
+    /// A replicated app's tombstone read from the store at start (before the apps), as the
+    /// node wrote it (`StoreOp::PutTombstone`), or why it could not be read.
+    RestoreTombstone {
+        app: String,
+        record: Result<Bytes, String>,
+    },
 }
 
 /// Why an endpoint could not be set up (`Input::Bound`). Each variant keeps the runtime's
@@ -209,6 +215,8 @@ pub struct StoredApp {
     pub package_dir: Option<PathBuf>,
     /// Which stored revision of the app this is (see `StoreOp::PutApp`).
     pub revision: u64,
+    /// The package archive as deployed, when the store kept it: what peers fetch.
+    pub package: Option<Bytes>,
 }
 
 /// A one-shot job of a `manual-scheduler` task, as the store keeps it.
@@ -253,6 +261,12 @@ pub enum StoreOp {
     DeleteJob {
         id: String,
     },
+    /// Keep (or replace) the tombstone of a replicated app: bytes the node reads back with
+    /// `Input::RestoreTombstone`. Done means fsynced.
+    PutTombstone {
+        app: String,
+        record: Bytes,
+    },
 }
 
 /// What a carried-out `StoreOp` gives back.
@@ -278,6 +292,10 @@ pub enum SocketKind {
     /// A plain TCP listener (`tcp://HOST:PORT`, interface names allowed): raw servers. Each
     /// connection accepted is reported with `Input::Accepted`.
     Tcp,
+    /// ZeroMQ DEALER, connected: the node's own requests to a peer's control endpoint
+    /// (replication's `fetch`). Replies come back as `Input::Received`, without a routing
+    /// frame.
+    Dealer,
 }
 
 /// How to start a worker.

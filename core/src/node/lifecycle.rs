@@ -175,6 +175,10 @@ impl Node {
             self.control_bound(endpoint, result);
             return;
         }
+        if self.replication.owns(endpoint) {
+            self.link_bound(endpoint, result);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };

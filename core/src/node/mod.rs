@@ -14,6 +14,7 @@ mod lifecycle;
 mod listing;
 mod publication;
 pub(crate) mod registry;
+mod replication;
 mod route;
 mod scheduler;
 mod spawn;
@@ -145,6 +146,7 @@ pub struct Node {
     out: VecDeque<Output>,
     shutting_down: bool,
     auth: auth::AuthState,
+    replication: replication::Replication,
 }
 
 impl Node {
@@ -167,6 +169,7 @@ impl Node {
             out: VecDeque::new(),
             shutting_down: false,
             auth,
+            replication: replication::Replication::default(),
         };
         node.bind_control();
         node
@@ -180,6 +183,7 @@ impl Node {
     pub fn handle_input(&mut self, now: Now, input: Input) {
         self.started_at.get_or_insert(now.mono);
         self.fire_timers(now);
+        self.replication_timers(now);
         match input {
             Input::Tick => {}
             input @ (Input::KeySet { .. } | Input::KeyRemoved { .. }) => self.key_input(input),
@@ -191,6 +195,7 @@ impl Node {
             }
             Input::Restore { app, stored } => self.restore(now, app, stored),
             Input::RestoreJob { job } => self.restore_job(now, job),
+            Input::RestoreTombstone { app, record } => self.restore_tombstone(app, record),
             Input::Stored { token, result } => self.stored(now, token, result),
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
@@ -258,6 +263,7 @@ impl Node {
             .values()
             .filter_map(App::poll_timeout)
             .chain(self.scheduler.poll_timeout())
+            .chain(self.replication.poll_timeout())
             .min()
     }
 

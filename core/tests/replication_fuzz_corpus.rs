@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use cocaine_core::cluster::fetch::{decode_reply, encode_reply};
-use cocaine_core::cluster::fuzzing::{check_fetch_reply, check_tombstone, FUZZ_MAX_MESSAGE};
+use cocaine_core::cluster::replication_fuzzing::{
+    check_fetch_reply, check_tombstone, FUZZ_MAX_MESSAGE,
+};
 use cocaine_core::cluster::tombstone::{self, Tombstone};
 use proptest::prelude::*;
 
