@@ -107,6 +107,7 @@ impl Node {
     /// Asks for the control endpoints of the config; called once, when the node is made.
     pub(super) fn bind_control(&mut self) {
         for address in self.config.control.clone() {
+            let address = self.on_host(&address);
             let endpoint = EndpointId(self.next_endpoint);
             self.next_endpoint += 1;
             self.control.endpoints.push((endpoint, address.clone()));
@@ -216,12 +217,8 @@ impl Node {
             }
             Action::Fetch { app } => self.control_fetch(&requester, &app),
             Action::Peers => {
-                let name = "peers";
-                self.reply_error(
-                    &requester,
-                    status::INTERNAL_ERROR,
-                    format!("`{name}` is not available on this node yet: it has no cluster"),
-                );
+                let peers = self.peers_listing(now);
+                self.reply_ok(&requester, peers);
             }
         }
     }

@@ -101,7 +101,7 @@ impl Node {
             return;
         }
         if self.replication.owns(endpoint) {
-            self.link_received(now, frames);
+            self.link_received(frames);
             return;
         }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {

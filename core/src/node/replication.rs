@@ -26,6 +26,7 @@ use crate::cluster::registry::{
     content_hash, package_digest, ContentHash, Decision, Record, Registry,
 };
 use crate::cluster::tombstone::{self, Tombstone};
+use crate::cluster::{AppAnnouncement, AppState, Load};
 use crate::ids::EndpointId;
 use crate::manifest::Manifest;
 use crate::process::LogLevel;
@@ -73,25 +74,6 @@ impl Replication {
 
     pub fn owns(&self, endpoint: EndpointId) -> bool {
         self.links.values().any(|e| *e == endpoint)
-    }
-
-    /// The content hash a replicated app is announced with; `None` for a local app.
-    pub fn hash(&self, app: &str) -> Option<ContentHash> {
-        match self.registry.get(app)? {
-            Record::Live { hash, .. } => Some(*hash),
-            Record::Deleted { .. } => None,
-        }
-    }
-
-    /// The tombstones to announce, by app: `(version, deleted at)`.
-    pub fn tombstones(&self) -> impl Iterator<Item = (&str, u64, u64)> {
-        self.registry.records().filter_map(|(app, r)| match r {
-            Record::Deleted {
-                version,
-                at_unix_ms,
-            } => Some((app, *version, *at_unix_ms)),
-            Record::Live { .. } => None,
-        })
     }
 }
 
@@ -236,6 +218,58 @@ impl Node {
         self.replication_stored(manifest, &stored.manifest_json, stored.package.clone());
     }
 
+    /// The hash to announce for `app` serving `version`: empty unless it is replicated and
+    /// the registry holds that version.
+    pub(super) fn replicated_hash(&self, app: &str, version: u64) -> String {
+        match self.replication.registry.get(app) {
+            Some(Record::Live { version: v, hash }) if *v == version => hash.to_hex(),
+            _ => String::new(),
+        }
+    }
+
+    /// The tombstones to announce, each as an entry of state `deleted`.
+    pub(super) fn announced_tombstones(&self) -> Vec<(String, AppAnnouncement)> {
+        self.replication
+            .registry
+            .records()
+            .filter_map(|(app, record)| match record {
+                Record::Deleted { version, .. } => Some((
+                    app.to_owned(),
+                    AppAnnouncement {
+                        version: *version,
+                        hash: String::new(),
+                        tasks: BTreeMap::new(),
+                        load: Load::default(),
+                        state: AppState::Deleted,
+                    },
+                )),
+                Record::Live { .. } => None,
+            })
+            .collect()
+    }
+
+    /// A peer's announcement from `from` was taken into the peer table: its records are
+    /// merged.
+    pub(super) fn replicate_from_datagram(&mut self, now: Now, from: std::net::SocketAddr) {
+        let source = crate::cluster::Source::Datagram(from);
+        let Some(peer) = self.peer_table().and_then(|t| {
+            t.peers()
+                .find(|p| p.source == source && p.last_seen == now.mono)
+        }) else {
+            return;
+        };
+        let records: Vec<(String, Record)> = peer
+            .apps
+            .iter()
+            .filter_map(|(name, a)| {
+                let deleted = a.state == AppState::Deleted;
+                Some((name.clone(), peer_record(a.version, &a.hash, deleted, now)?))
+            })
+            .collect();
+        let (id, control) = (peer.node_id.clone(), peer.control.clone());
+        self.replicate_from(now, &id, &control, records);
+    }
+
     /// Whether the node runs (or failed to start) an app of this name that peers must leave
     /// alone: anything but a replicated app of the store.
     fn is_local(&self, app: &str) -> bool {
@@ -270,7 +304,7 @@ impl Node {
                     app,
                     version,
                     at_unix_ms,
-                }) => self.delete_by_peer(now, &app, peer, version, at_unix_ms),
+                }) => self.delete_by_peer(&app, peer, version, at_unix_ms),
                 Some(Decision::Remember {
                     app,
                     version,
@@ -283,7 +317,7 @@ impl Node {
 
     /// A peer's tombstone covers the version that runs here: the tombstone is stored, then
     /// the app is deleted as over control.
-    fn delete_by_peer(&mut self, now: Now, app: &str, peer: &str, version: u64, at: u64) {
+    fn delete_by_peer(&mut self, app: &str, peer: &str, version: u64, at: u64) {
         self.persist_tombstone(app, version, at);
         self.replication.held.remove(app);
         self.replication.pulls.remove(app);
@@ -305,7 +339,6 @@ impl Node {
                 app: app.to_owned(),
             },
         );
-        let _ = now;
     }
 
     /// The store removed an app a peer deleted: it stops.
@@ -438,7 +471,7 @@ impl Node {
     }
 
     /// A reply on a link: `[token, "", json, package?]`.
-    pub(super) fn link_received(&mut self, now: Now, frames: Vec<Bytes>) {
+    pub(super) fn link_received(&mut self, frames: Vec<Bytes>) {
         let token = frames
             .first()
             .and_then(|f| <[u8; 8]>::try_from(f.as_ref()).ok())
@@ -460,7 +493,7 @@ impl Node {
             .map_err(|e| e.to_string())
             .and_then(|f| check_pulled(&app, &pull, f));
         match checked {
-            Ok(fetched) => self.store_pulled(now, fetched, &pull.peer),
+            Ok(fetched) => self.store_pulled(fetched, &pull.peer),
             Err(reason) => self.log(
                 LogLevel::Warn,
                 format!("{app}: fetch from peer {} refused: {reason}", pull.peer),
@@ -469,7 +502,7 @@ impl Node {
     }
 
     /// A verified copy: stored, then started, like a control deploy.
-    fn store_pulled(&mut self, now: Now, fetched: Fetched, peer: &str) {
+    fn store_pulled(&mut self, fetched: Fetched, peer: &str) {
         let app = fetched.app.clone();
         let base = fetched
             .package
@@ -510,7 +543,6 @@ impl Node {
         if !still_wanted {
             return;
         }
-        let _ = now;
         self.control.busy.insert(app.clone());
         self.store(
             StoreOp::PutApp {
