@@ -50,6 +50,7 @@ pub use io::{
     AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
+pub use replication::FETCH_TIMEOUT;
 pub use route::Route;
 
 use crate::engine::Engine;
