@@ -247,8 +247,9 @@ fn nothing_is_started_when_the_store_fails_and_bad_requests_get_json_errors() {
     let peers = ask(&mut h, control, cluster, &[]);
     assert_eq!(peers["ok"]["peers"], json!([]), "{peers}");
     assert_eq!(peers["ok"]["discovery"], Value::Null, "{peers}");
+    // `fetch` serves replicated apps only (tests/node_replication.rs has the rest).
     let fetch = json!({"version": 1, "action": "fetch", "app": "app"});
-    assert_eq!(error_code(&ask(&mut h, control, fetch, &[])), 500);
+    assert_eq!(error_code(&ask(&mut h, control, fetch, &[])), 404);
     // Without the delimiter, the sender still hears back.
     h.fresh();
     h.receive(control, vec![b(b"operator"), b(b"{}")]);
