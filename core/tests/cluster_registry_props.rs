@@ -184,7 +184,7 @@ proptest! {
         for node in 1..NODES {
             prop_assert_eq!(&cluster.snapshot(node), &first);
         }
-        for (_, registry) in cluster.nodes.iter().enumerate() {
+        for registry in &cluster.nodes {
             prop_assert_eq!(registry.conflicts().count(), 0);
         }
     }
