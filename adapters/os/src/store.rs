@@ -481,4 +481,57 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn tombstones_are_stored_and_come_back_first_with_the_package_of_each_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tar = {
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_gnu();
+            header.set_size(2);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, "a.txt", &b"hi"[..])
+                .unwrap();
+            builder.into_inner().unwrap()
+        };
+        execute(
+            &store,
+            StoreOp::PutApp {
+                app: "web".into(),
+                manifest_json: Bytes::from_static(b"{}"),
+                package: Some(Bytes::from(tar.clone())),
+            },
+        )
+        .unwrap();
+        let record = Bytes::from_static(br#"{"app":"echo","version":2,"deleted_at":1}"#);
+        let put = StoreOp::PutTombstone {
+            app: "echo".into(),
+            record: record.clone(),
+        };
+        assert_eq!(execute(&store, put), Ok(StoreDone::default()));
+        let bad = StoreOp::PutTombstone {
+            app: "../x".into(),
+            record: record.clone(),
+        };
+        assert!(execute(&store, bad).is_err());
+
+        let inputs = restore_inputs(&store).unwrap();
+        match &inputs[..] {
+            [Input::RestoreTombstone {
+                app,
+                record: Ok(read),
+            }, Input::Restore {
+                app: web,
+                stored: Ok(stored),
+            }] => {
+                assert_eq!((app.as_str(), read), ("echo", &record));
+                assert_eq!(web, "web");
+                assert_eq!(stored.package.as_deref(), Some(tar.as_slice()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
