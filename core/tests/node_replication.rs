@@ -682,3 +682,71 @@ fn an_unanswered_fetch_is_given_up_and_tried_again() {
     let limit = cocaine_core::node::FETCH_TIMEOUT + TWO_INTERVALS;
     c.run_until(limit, |c| c.everywhere("echo", 1));
 }
+
+#[test]
+fn records_from_a_registry_replicate_like_datagrams() {
+    use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
+    use cocaine_core::cluster::Announcement;
+
+    let mut c = Cluster::new(1, 1);
+    let hash = "ab".repeat(32);
+    let entry = |state, hash: &str| AppAnnouncement {
+        version: 2,
+        hash: hash.to_owned(),
+        tasks: BTreeMap::new(),
+        load: Load {
+            queue: 0,
+            busy: 0,
+            workers: 0,
+            pool_limit: 1,
+            queue_limit: 1,
+        },
+        state,
+    };
+    let announcement = Announcement {
+        node_id: "node-r".into(),
+        seq: 1,
+        control: "tcp://127.0.0.9:5000".into(),
+        apps: [
+            ("echo".to_owned(), entry(AppState::Running, &hash)),
+            ("gone".to_owned(), entry(AppState::Deleted, "")),
+            ("private".to_owned(), entry(AppState::Running, "")),
+        ]
+        .into(),
+        sig: None,
+    };
+    let h = &mut c.members[0].h;
+    h.fresh();
+    h.input(Input::PeerRecord {
+        announcement: Box::new(announcement),
+    });
+    let out = h.fresh();
+    let link = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Bind {
+                endpoint,
+                kind: SocketKind::Dealer,
+                address,
+                ..
+            } if address == "tcp://127.0.0.9:5000" => Some(*endpoint),
+            _ => None,
+        })
+        .expect("a link to the registry's peer");
+    let sent = sends(&out, link);
+    assert_eq!(sent.len(), 1, "one fetch, for echo only: {sent:?}");
+    let request: Value = serde_json::from_slice(&sent[0][2]).unwrap();
+    assert_eq!(
+        request,
+        json!({"version": 1, "action": "fetch", "app": "echo"})
+    );
+    // The tombstone is kept; the app without a hash is the peer's own business.
+    assert!(h.stored_tombstones.contains_key("gone"));
+    let info = c.info(0);
+    assert_eq!(info["replication"]["apps"]["gone"]["version"], 2, "{info}");
+    assert!(
+        info["replication"]["apps"].get("private").is_none(),
+        "{info}"
+    );
+    assert_eq!(info["replication"]["fetching"]["echo"]["peer"], "node-r");
+}

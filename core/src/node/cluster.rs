@@ -479,7 +479,14 @@ impl Node {
             return;
         };
         let id = announcement.node_id.clone();
-        let message = match m.table.observe(now, Source::Registry, announcement) {
+        let observed = m.table.observe(now, Source::Registry, announcement);
+        if matches!(
+            observed,
+            Observed::New | Observed::Updated | Observed::Replaced { .. }
+        ) {
+            self.replicate_from_peer(now, &id);
+        }
+        let message = match observed {
             Observed::New => format!("discovery: new peer {id} from the registry"),
             Observed::Replaced { old_id } => {
                 format!("discovery: peer {old_id} restarted as {id} (registry)")

@@ -252,10 +252,20 @@ impl Node {
     /// merged.
     pub(super) fn replicate_from_datagram(&mut self, now: Now, from: std::net::SocketAddr) {
         let source = crate::cluster::Source::Datagram(from);
-        let Some(peer) = self.peer_table().and_then(|t| {
+        let id = self.peer_table().and_then(|t| {
             t.peers()
                 .find(|p| p.source == source && p.last_seen == now.mono)
-        }) else {
+                .map(|p| p.node_id.clone())
+        });
+        if let Some(id) = id {
+            self.replicate_from_peer(now, &id);
+        }
+    }
+
+    /// Peer `id`'s announcement (from a datagram or a registry) was taken into the peer
+    /// table: its records are merged.
+    pub(super) fn replicate_from_peer(&mut self, now: Now, id: &str) {
+        let Some(peer) = self.peer_table().and_then(|t| t.peer(id)) else {
             return;
         };
         let records: Vec<(String, Record)> = peer
@@ -266,8 +276,8 @@ impl Node {
                 Some((name.clone(), peer_record(a.version, &a.hash, deleted, now)?))
             })
             .collect();
-        let (id, control) = (peer.node_id.clone(), peer.control.clone());
-        self.replicate_from(now, &id, &control, records);
+        let control = peer.control.clone();
+        self.replicate_from(now, id, &control, records);
     }
 
     /// Whether the node runs (or failed to start) an app of this name that peers must leave
