@@ -247,11 +247,13 @@ def test_refused_requests(cnode, zctx):
     assert sorted(e["app"] for e in ok(n, "list")) == ["app", "cmd"]
 
     # `peers` with discovery off: this node and no peers (tests/test_cluster_membership.py
-    # has the cluster). `fetch` is for a later issue.
+    # has the cluster). `fetch` serves replicated apps only (tests/test_cluster_replication.py).
     peers = ok(n, "peers")
     assert peers["peers"] == [] and peers["discovery"] is None, peers
-    message = error(n, "fetch", 500, app="app")
-    assert "not available" in message, message
+    message = error(n, "fetch", 404, app="app")
+    assert "not replicated" in message, message
+    message = error(n, "fetch", 404, app="nosuch")
+    assert "no replicated app" in message, message
     # `keys` answers (docs/security.md): no key folder, no users.
     keys = ok(n, "keys")
     assert keys["users"] == [] and keys["control_auth"] == "optional", keys

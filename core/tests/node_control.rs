@@ -247,8 +247,9 @@ fn nothing_is_started_when_the_store_fails_and_bad_requests_get_json_errors() {
     let peers = ask(&mut h, control, cluster, &[]);
     assert_eq!(peers["ok"]["peers"], json!([]), "{peers}");
     assert_eq!(peers["ok"]["discovery"], Value::Null, "{peers}");
+    // `fetch` serves replicated apps only (tests/node_replication.rs has the rest).
     let fetch = json!({"version": 1, "action": "fetch", "app": "app"});
-    assert_eq!(error_code(&ask(&mut h, control, fetch, &[])), 500);
+    assert_eq!(error_code(&ask(&mut h, control, fetch, &[])), 404);
     // Without the delimiter, the sender still hears back.
     h.fresh();
     h.receive(control, vec![b(b"operator"), b(b"{}")]);
@@ -306,6 +307,7 @@ fn a_stored_app_that_cannot_start_is_listed_with_its_reason() {
             package_dir: Some("/store/apps/echo/package".into()),
             revision: 1,
             stopped: false,
+            package: None,
         }),
     });
     let list = ask(
@@ -347,6 +349,7 @@ fn a_command_line_app_wins_over_a_stored_one() {
             package_dir: Some("/store/apps/echo/package".into()),
             revision: 1,
             stopped: false,
+            package: None,
         }),
     });
     let warned = h.all().iter().any(|o| {

@@ -124,6 +124,10 @@ pub fn execute(store: &Store, op: StoreOp) -> Result<StoreDone, StoreError> {
                     )
                 })
         }
+        StoreOp::PutTombstone { app, record } => store
+            .put_tombstone(&app, &record)
+            .map(|()| StoreDone::default())
+            .map_err(|e| store_error(&e, format!("cannot store the tombstone of {app:?}: {e}"))),
     }
 }
 
@@ -142,12 +146,22 @@ fn put_app(
         .map_err(|e| store_error(&e, format!("cannot store app {app:?}: {e}")))
 }
 
-/// The inputs that bring back what `store` holds: one `Input::Restore` per stored app (by
-/// name), then one `Input::RestoreJob` per stored job (by id). An app or job that cannot be
+/// The inputs that bring back what `store` holds: one `Input::RestoreTombstone` per
+/// replicated app deleted (first, so a deleted version is never started again), one
+/// `Input::Restore` per stored app (by name), then one `Input::RestoreJob` per stored job
+/// (by id). An app or job that cannot be
 /// read is its own error input, so the node reports it and goes on. Fails only when the list
 /// of apps itself cannot be read.
 pub fn restore_inputs(store: &Store) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
+    for (app, record) in store.load_tombstones() {
+        inputs.push(Input::RestoreTombstone {
+            record: record
+                .map(Bytes::from)
+                .map_err(|e| format!("cannot read the tombstone of {app:?}: {e}")),
+            app,
+        });
+    }
     for (app, stored) in store.load_apps() {
         match stored {
             // The store's way to say the apps folder itself is unreadable.
@@ -176,6 +190,7 @@ pub fn from_store_app(app: cocaine_store::StoredApp) -> StoredApp {
         package_dir: app.package_dir,
         revision: app.revision,
         stopped: app.stopped,
+        package: app.package_tar.map(Bytes::from),
     }
 }
 
@@ -485,6 +500,59 @@ mod tests {
                     "{job_error}"
                 );
                 assert!(job_error.contains("j.json"), "{job_error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tombstones_are_stored_and_come_back_first_with_the_package_of_each_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tar = {
+            let mut builder = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_gnu();
+            header.set_size(2);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, "a.txt", &b"hi"[..])
+                .unwrap();
+            builder.into_inner().unwrap()
+        };
+        execute(
+            &store,
+            StoreOp::PutApp {
+                app: "web".into(),
+                manifest_json: Bytes::from_static(b"{}"),
+                package: Some(Bytes::from(tar.clone())),
+            },
+        )
+        .unwrap();
+        let record = Bytes::from_static(br#"{"app":"echo","version":2,"deleted_at":1}"#);
+        let put = StoreOp::PutTombstone {
+            app: "echo".into(),
+            record: record.clone(),
+        };
+        assert_eq!(execute(&store, put), Ok(StoreDone::default()));
+        let bad = StoreOp::PutTombstone {
+            app: "../x".into(),
+            record: record.clone(),
+        };
+        assert!(execute(&store, bad).is_err());
+
+        let inputs = restore_inputs(&store).unwrap();
+        match &inputs[..] {
+            [Input::RestoreTombstone {
+                app,
+                record: Ok(read),
+            }, Input::Restore {
+                app: web,
+                stored: Ok(stored),
+            }] => {
+                assert_eq!((app.as_str(), read), ("echo", &record));
+                assert_eq!(web, "web");
+                assert_eq!(stored.package.as_deref(), Some(tar.as_slice()));
             }
             other => panic!("{other:?}"),
         }

@@ -60,7 +60,7 @@ impl std::fmt::Debug for ZmqEndpoint {
 }
 
 impl ZmqEndpoint {
-    /// Binds (or, for a subscriber, connects) a socket of `kind` at `address`.
+    /// Binds (or, for a subscriber or a dealer, connects) a socket of `kind` at `address`.
     pub fn open(
         context: &zmq::Context,
         kind: SocketKind,
@@ -77,6 +77,7 @@ impl ZmqEndpoint {
             SocketKind::Pull => zmq::PULL,
             SocketKind::Sub => zmq::SUB,
             SocketKind::Pub => zmq::PUB,
+            SocketKind::Dealer => zmq::DEALER,
             SocketKind::Tcp => return Err(ZmqEndpointError::NotZeromq),
         };
         let socket = context.socket(socket_type).map_err(zmq_err)?;
@@ -98,6 +99,7 @@ impl ZmqEndpoint {
                 }
                 socket.connect(&resolved).map_err(zmq_err)?;
             }
+            SocketKind::Dealer => socket.connect(&resolved).map_err(zmq_err)?,
         }
         let address = socket
             .get_last_endpoint()

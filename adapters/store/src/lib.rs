@@ -8,7 +8,9 @@
 //! apps/<app>/current              the app's current revision number, in decimal ("3\n")
 //! apps/<app>/r<N>/manifest.json   revision N's manifest, as deployed
 //! apps/<app>/r<N>/package/        revision N's unpacked package, if it had one
+//! apps/<app>/r<N>/package.tar     the package as deployed, so it can be copied to peers
 //! schedule/<id>.json              a ScheduledJob
+//! tombstones/<app>.json           a replicated app's deletion (bytes the core gives and reads)
 //! ```
 //!
 //! An app folder in the layout from before revisions (`manifest.json` and `package/` in it,
@@ -43,13 +45,14 @@ pub use error::StoreError;
 pub use job::ScheduledJob;
 pub use name::MAX_NAME;
 
-use revision::{CURRENT, MANIFEST, PACKAGE};
+use revision::{CURRENT, MANIFEST, PACKAGE, PACKAGE_TAR};
 
 const APPS: &str = "apps";
 const SCHEDULE: &str = "schedule";
 /// Present in an app's folder while the app is stopped (`cocaine stop`): a restart keeps it
 /// stopped. A new deploy removes it.
 const STOPPED: &str = "stopped";
+const TOMBSTONES: &str = "tombstones";
 
 /// An app as stored: its current revision's manifest bytes and, if a package was deployed
 /// with it, where it is unpacked (the `base_dir` to give `Manifest::parse`).
@@ -57,6 +60,9 @@ const STOPPED: &str = "stopped";
 pub struct StoredApp {
     pub manifest_json: Vec<u8>,
     pub package_dir: Option<PathBuf>,
+    /// The package archive as deployed, kept beside the unpacked folder (none for a revision
+    /// stored before archives were kept, or without a package).
+    pub package_tar: Option<Vec<u8>>,
     /// The revision's number (0 for an app stored in the layout from before revisions).
     pub revision: u64,
     /// Whether the app was stopped (see [`Store::set_stopped`]).
@@ -328,9 +334,20 @@ impl Store {
         let manifest_json = fs::read(&manifest).map_err(StoreError::io("read", &manifest))?;
         check_json(&manifest_json, &manifest)?;
         let package = rev_dir.join(PACKAGE);
+        let package_dir = is_real_dir(&package).then_some(package);
+        let archive = rev_dir.join(PACKAGE_TAR);
+        let package_tar = match (&package_dir, revision) {
+            (Some(_), 1..) => match fs::read(&archive) {
+                Ok(bytes) => Some(bytes),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(StoreError::io("read", &archive)(e)),
+            },
+            _ => None,
+        };
         Ok(StoredApp {
             manifest_json,
-            package_dir: is_real_dir(&package).then_some(package),
+            package_dir,
+            package_tar,
             revision,
             stopped: dir.join(STOPPED).exists(),
         })
@@ -397,6 +414,45 @@ impl Store {
             .collect()
     }
 
+    /// Stores (or replaces) the tombstone of `app` as `tombstones/<app>.json`; its bytes are
+    /// the core's (the store only checks they are JSON).
+    pub fn put_tombstone(&self, app: &str, record_json: &[u8]) -> Result<(), StoreError> {
+        let dir = self.root.join(TOMBSTONES);
+        name::validate(app, &dir)?;
+        let path = dir.join(format!("{app}.json"));
+        check_json(record_json, &path)?;
+        if !is_real_dir(&dir) {
+            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+            atomic::sync_dir(&self.root)?;
+        }
+        atomic::write(&path, record_json)
+    }
+
+    /// Every stored tombstone, sorted by app, each with its own result (a file that cannot be
+    /// read fails that one only). No folder means none.
+    pub fn load_tombstones(&self) -> Vec<(String, Result<Vec<u8>, StoreError>)> {
+        let dir = self.root.join(TOMBSTONES);
+        if !is_real_dir(&dir) {
+            return Vec::new();
+        }
+        let names = match list(&dir) {
+            Ok(names) => names,
+            Err(e) => return vec![(String::new(), Err(e))],
+        };
+        names
+            .into_iter()
+            .map(|name| {
+                let path = dir.join(&name);
+                let Some(app) = name.strip_suffix(".json") else {
+                    let reason = "not a tombstone file (<app>.json)".into();
+                    return (name, Err(StoreError::Corrupt { path, reason }));
+                };
+                let read = fs::read(&path).map_err(StoreError::io("read", &path));
+                (app.to_owned(), read)
+            })
+            .collect()
+    }
+
     fn apps_dir(&self) -> PathBuf {
         self.root.join(APPS)
     }
@@ -436,6 +492,10 @@ impl Store {
         let apps = self.apps_dir();
         remove_temporaries(&apps)?;
         remove_temporaries(&self.schedule_dir())?;
+        let tombstones = self.root.join(TOMBSTONES);
+        if is_real_dir(&tombstones) {
+            remove_temporaries(&tombstones)?;
+        }
         for app in list(&apps)? {
             let dir = apps.join(&app);
             if !is_real_dir(&dir) {
@@ -466,6 +526,7 @@ fn build_revision(
     fs::create_dir(dir).map_err(StoreError::io("create directory", dir))?;
     atomic::write_new(&dir.join(MANIFEST), manifest_json)?;
     if let Some(tar) = package_tar {
+        atomic::write_new(&dir.join(PACKAGE_TAR), tar)?;
         let package = dir.join(PACKAGE);
         fs::create_dir(&package).map_err(StoreError::io("create directory", &package))?;
         unpack::unpack(tar, &package)?;

@@ -15,6 +15,7 @@ use crate::StoreError;
 pub const CURRENT: &str = "current";
 pub const MANIFEST: &str = "manifest.json";
 pub const PACKAGE: &str = "package";
+pub const PACKAGE_TAR: &str = "package.tar";
 
 /// The folder of revision `revision` of the app stored in `app_dir`.
 pub fn dir(app_dir: &Path, revision: u64) -> PathBuf {

@@ -86,10 +86,12 @@ fn put_load_round_trip() {
     assert_eq!(echo.manifest_json, MANIFEST);
     assert_eq!(echo.package_dir.as_deref(), Some(package.as_path()));
     assert_eq!(echo.revision, 1);
+    assert_eq!(echo.package_tar.as_deref(), Some(tar.as_slice()));
     let (name, plain) = &apps[1];
     assert_eq!(name, "plain");
     assert_eq!(plain.as_ref().unwrap().package_dir, None);
     assert_eq!(plain.as_ref().unwrap().revision, 1);
+    assert_eq!(plain.as_ref().unwrap().package_tar, None);
 
     assert!(store.delete_app("echo").unwrap());
     assert!(!store.delete_app("echo").unwrap());
@@ -140,6 +142,7 @@ fn a_put_adds_a_revision_and_keeps_the_old_one_until_dropped() {
             "r2",
             "r2/manifest.json",
             "r2/package",
+            "r2/package.tar",
             "r2/package/new.txt"
         ]
     );
@@ -281,6 +284,7 @@ fn open_sweeps_revisions_that_are_not_current() {
             "r2",
             "r2/manifest.json",
             "r2/package",
+            "r2/package.tar",
             "r2/package/a"
         ]
     );
@@ -614,6 +618,7 @@ fn interrupted_writes_leave_the_old_file() {
             "apps/app/r1",
             "apps/app/r1/manifest.json",
             "apps/app/r1/package",
+            "apps/app/r1/package.tar",
             "apps/app/r1/package/a.txt",
             "schedule",
             "schedule/j.json"
@@ -702,4 +707,33 @@ fn a_later_entry_never_writes_through_an_earlier_one() {
     assert_eq!(fs::read(package.join("target.txt")).unwrap(), b"orig");
     assert_eq!(fs::read(package.join("sym")).unwrap(), b"new via sym");
     assert_eq!(fs::read(package.join("hard")).unwrap(), b"new via hard");
+}
+
+#[test]
+fn tombstones_put_replace_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let store = Store::open(&root).unwrap();
+    assert!(store.load_tombstones().is_empty());
+    store.put_tombstone("echo", br#"{"version":1}"#).unwrap();
+    store.put_tombstone("echo", br#"{"version":2}"#).unwrap();
+    store.put_tombstone("web", br#"{"version":5}"#).unwrap();
+    assert!(store.put_tombstone("bad", b"not json").is_err());
+    assert!(store.put_tombstone("../x", b"{}").is_err());
+    fs::write(root.join("tombstones/stray.txt"), b"x").unwrap();
+
+    let store = Store::open(&root).unwrap();
+    let loaded: Vec<(String, Option<Vec<u8>>)> = store
+        .load_tombstones()
+        .into_iter()
+        .map(|(app, bytes)| (app, bytes.ok()))
+        .collect();
+    assert_eq!(
+        loaded,
+        vec![
+            ("echo".to_owned(), Some(br#"{"version":2}"#.to_vec())),
+            ("stray.txt".to_owned(), None),
+            ("web".to_owned(), Some(br#"{"version":5}"#.to_vec())),
+        ]
+    );
 }

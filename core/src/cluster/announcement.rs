@@ -101,15 +101,20 @@ pub enum AppState {
     Broken,
     /// Being removed or replaced; finishing its jobs.
     Stopping,
+    /// Not an app that runs: the tombstone of a replicated app deleted at `version`, announced
+    /// so that every peer deletes it too and none brings it back (docs/cluster.md). Its
+    /// `hash` is empty, `tasks` empty and its load zero.
+    Deleted,
 }
 
 impl AppState {
     /// Every state, in wire order.
-    pub const ALL: [AppState; 4] = [
+    pub const ALL: [AppState; 5] = [
         AppState::Starting,
         AppState::Running,
         AppState::Broken,
         AppState::Stopping,
+        AppState::Deleted,
     ];
 
     /// The name on the wire.
@@ -119,6 +124,7 @@ impl AppState {
             AppState::Running => "running",
             AppState::Broken => "broken",
             AppState::Stopping => "stopping",
+            AppState::Deleted => "deleted",
         }
     }
 

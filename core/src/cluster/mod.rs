@@ -4,15 +4,22 @@
 //!   their versions, hashes, endpoints, load and state), its codec and its checks.
 //! - [`peers`]: the peer table every discovery mode feeds (multicast, static peers, a
 //!   registry later): who is there, what they run, and forgetting the silent.
+//! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
+//!   wins, how a node copies one from a peer, and how deletions are kept.
 //!
 //! Discovery is one interface: a runtime (or an adapter thread) hands the core what it heard,
 //! as bytes from a datagram or as a typed announcement from a registry; the core keeps the
 //! table, its expiry and every decision, and says what to send. Nothing here does IO.
 
 pub mod announcement;
+pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod peers;
+pub mod registry;
+#[cfg(feature = "fuzzing")]
+pub mod replication_fuzzing;
+pub mod tombstone;
 
 pub use announcement::{
     check_node_id, Announcement, AppAnnouncement, AppState, EncodeError, Load, MAX_ANNOUNCEMENT,

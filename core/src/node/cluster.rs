@@ -300,12 +300,18 @@ impl Node {
         }
     }
 
-    /// What the node says about each app it serves: the serving version of each name.
+    /// What the node says about each app it serves: the serving version of each name, and
+    /// the tombstones of replicated apps deleted (docs/cluster.md).
     fn announced_apps(&self) -> BTreeMap<String, AppAnnouncement> {
-        self.names
+        let mut apps: BTreeMap<String, AppAnnouncement> = self
+            .names
             .iter()
             .filter_map(|(name, id)| Some((name.clone(), self.announced_app(self.apps.get(id)?))))
-            .collect()
+            .collect();
+        for (name, entry) in self.announced_tombstones() {
+            apps.entry(name).or_insert(entry);
+        }
+        apps
     }
 
     fn announced_app(&self, app: &App) -> AppAnnouncement {
@@ -340,10 +346,11 @@ impl Node {
         }
     }
 
-    /// The content hash announced for `app`: empty (unknown) until the replication registry
-    /// records the hash of what the node runs.
-    fn announced_hash(&self, _app: &App) -> String {
-        String::new()
+    /// The content hash announced for `app`: the replication registry's, for a replicated
+    /// app whose recorded version is the one serving; empty otherwise (a local app, or a
+    /// redeploy still taking over).
+    fn announced_hash(&self, app: &App) -> String {
+        self.replicated_hash(&app.name, app.manifest.version)
     }
 
     /// A datagram on a discovery endpoint: taken into the peer table, or dropped and counted.
@@ -362,6 +369,15 @@ impl Node {
         }
         let observed = m.table.receive(now, from, bytes);
         let malformed = m.table.stats().malformed;
+        if matches!(
+            observed,
+            Observed::New | Observed::Updated | Observed::Replaced { .. }
+        ) {
+            self.replicate_from_datagram(now, from);
+        }
+        let Some(m) = &mut self.membership else {
+            return;
+        };
         let message = match observed {
             Observed::New => {
                 let source = crate::cluster::Source::Datagram(from);
@@ -463,7 +479,14 @@ impl Node {
             return;
         };
         let id = announcement.node_id.clone();
-        let message = match m.table.observe(now, Source::Registry, announcement) {
+        let observed = m.table.observe(now, Source::Registry, announcement);
+        if matches!(
+            observed,
+            Observed::New | Observed::Updated | Observed::Replaced { .. }
+        ) {
+            self.replicate_from_peer(now, &id);
+        }
+        let message = match observed {
             Observed::New => format!("discovery: new peer {id} from the registry"),
             Observed::Replaced { old_id } => {
                 format!("discovery: peer {old_id} restarted as {id} (registry)")

@@ -39,6 +39,8 @@ pub(super) enum StoreWait {
         requester: Requester,
         app: String,
         manifest_json: Bytes,
+        /// Kept for peers that fetch a replicated app.
+        package: Option<Bytes>,
     },
     Delete {
         requester: Requester,
@@ -63,6 +65,17 @@ pub(super) enum StoreWait {
     /// Tidying nobody waits for (old revisions); a failure is only logged.
     Tidy {
         what: String,
+    },
+    /// A replicated app copied from a peer (docs/cluster.md).
+    Pulled {
+        app: String,
+        manifest_json: Bytes,
+        package: Option<Bytes>,
+        peer: String,
+    },
+    /// A replicated app a peer's tombstone deleted.
+    PeerDelete {
+        app: String,
     },
 }
 
@@ -222,16 +235,10 @@ impl Node {
                 pool_limit,
             } => self.control_scale(now, requester, app, pool_min, pool_limit),
             Action::Quit => self.control_quit(now, requester),
+            Action::Fetch { app } => self.control_fetch(&requester, &app),
             Action::Peers => {
                 let peers = self.peers_listing(now);
                 self.reply_ok(&requester, peers);
-            }
-            Action::Fetch { .. } => {
-                self.reply_error(
-                    &requester,
-                    status::INTERNAL_ERROR,
-                    "`fetch` is not available on this node yet: it has no cluster",
-                );
             }
         }
     }
@@ -251,8 +258,14 @@ impl Node {
         // Check everything before anything is written: relative paths resolve against the
         // package, wherever the store unpacks it.
         let base = package.as_ref().map(|_| std::path::Path::new("/package"));
-        if let Err(error) = Manifest::parse(&app, &manifest_json, base) {
-            self.reply_error(&requester, status::BAD_REQUEST, error.to_string());
+        let checked = match Manifest::parse(&app, &manifest_json, base) {
+            Ok(manifest) => self
+                .replication_check_deploy(&manifest)
+                .map_err(|m| (status::CONFLICT, m)),
+            Err(error) => Err((status::BAD_REQUEST, error.to_string())),
+        };
+        if let Err((code, message)) = checked {
+            self.reply_error(&requester, code, message);
             return;
         }
         self.control.busy.insert(app.clone());
@@ -260,12 +273,13 @@ impl Node {
             StoreOp::PutApp {
                 app: app.clone(),
                 manifest_json: manifest_json.clone(),
-                package,
+                package: package.clone(),
             },
             StoreWait::Deploy {
                 requester,
                 app,
                 manifest_json,
+                package,
             },
         );
     }
@@ -384,7 +398,15 @@ impl Node {
                 requester,
                 app,
                 manifest_json,
-            } => self.deploy_written(now, requester, app, &manifest_json, result),
+                package,
+            } => self.deploy_written(now, requester, app, &manifest_json, package, result),
+            StoreWait::Pulled {
+                app,
+                manifest_json,
+                package,
+                peer,
+            } => self.pulled_written(now, app, manifest_json, package, peer, result),
+            StoreWait::PeerDelete { app } => self.peer_delete_written(now, app, result),
             StoreWait::Delete { requester, app } => {
                 self.delete_written(now, requester, app, result)
             }
@@ -424,11 +446,12 @@ impl Node {
         requester: Requester,
         app: String,
         manifest_json: &[u8],
+        package: Option<Bytes>,
         result: Result<StoreDone, StoreError>,
     ) {
         self.control.busy.remove(&app);
         match result {
-            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, done),
+            Ok(done) => self.deploy_stored(now, requester, app, manifest_json, package, done),
             Err(StoreError::MissingCode(missing)) => {
                 let message = format!("{app}: not deployed: {missing}");
                 self.log(LogLevel::Warn, message.clone());
@@ -457,6 +480,7 @@ impl Node {
                 self.failed.remove(&app);
                 self.stopped.remove(&app);
                 self.unschedule_app(&app);
+                self.replication_deleted(now, &app);
                 self.log(LogLevel::Info, format!("{app}: deleted"));
                 self.reply_ok(&requester, json!({ "app": app }));
             }
@@ -474,10 +498,12 @@ impl Node {
         requester: Requester,
         app: String,
         manifest_json: &[u8],
+        package: Option<Bytes>,
         done: StoreDone,
     ) {
         match Manifest::parse(&app, manifest_json, done.package_dir.as_deref()) {
             Ok(manifest) => {
+                self.replication_stored(&manifest, manifest_json, package);
                 self.deploy(
                     now,
                     manifest,
@@ -516,21 +542,27 @@ impl Node {
         let stopped = stored.as_ref().is_ok_and(|s| s.stopped);
         let parsed = stored.and_then(|s| {
             Manifest::parse(&app, &s.manifest_json, s.package_dir.as_deref())
+                .map(|m| (m, s))
                 .map_err(|e| e.to_string())
         });
         match parsed {
-            Ok(manifest) if stopped => {
-                self.log(LogLevel::Info, format!("{app}: stopped, as it was left"));
-                let record = FailedApp {
-                    origin: AppOrigin::Store,
-                    reason: "stopped".to_owned(),
-                    version: Some(manifest.version),
-                    manifest: Some(Box::new(manifest)),
-                    revision,
-                };
-                self.stopped.insert(app, record);
-            }
-            Ok(manifest) => {
+            Ok((manifest, stored)) => {
+                if self.restored_but_deleted(&manifest) {
+                    return;
+                }
+                self.replication_restored(&manifest, &stored);
+                if stopped {
+                    self.log(LogLevel::Info, format!("{app}: stopped, as it was left"));
+                    let record = FailedApp {
+                        origin: AppOrigin::Store,
+                        reason: "stopped".to_owned(),
+                        version: Some(manifest.version),
+                        manifest: Some(Box::new(manifest)),
+                        revision,
+                    };
+                    self.stopped.insert(app, record);
+                    return;
+                }
                 self.deploy(now, manifest, AppOrigin::Store, revision, None);
             }
             Err(reason) => {
@@ -558,8 +590,13 @@ impl Node {
     }
 
     fn reply(&mut self, requester: &Requester, reply: ControlReply) {
+        self.reply_frames(requester, vec![reply.encode()]);
+    }
+
+    /// A reply of several frames after the envelope (`fetch`: the JSON, then the package).
+    pub(super) fn reply_frames(&mut self, requester: &Requester, body: Vec<Bytes>) {
         let mut frames = requester.envelope.clone();
-        frames.push(reply.encode());
+        frames.extend(body);
         self.out.push_back(Output::Send {
             endpoint: requester.endpoint,
             frames,

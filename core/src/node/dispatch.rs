@@ -100,6 +100,10 @@ impl Node {
             self.control_received(now, endpoint, frames);
             return;
         }
+        if self.replication.owns(endpoint) {
+            self.link_received(frames);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };

@@ -114,6 +114,12 @@ pub enum Input {
         from: SocketAddr,
         bytes: Bytes,
     },
+    /// A replicated app's tombstone read from the store at start (before the apps), as the
+    /// node wrote it (`StoreOp::PutTombstone`), or why it could not be read.
+    RestoreTombstone {
+        app: String,
+        record: Result<Bytes, String>,
+    },
 }
 
 /// Why an endpoint could not be set up (`Input::Bound`). Each variant keeps the runtime's
@@ -231,6 +237,8 @@ pub struct StoredApp {
     pub revision: u64,
     /// The app was stopped (`StoreOp::SetStopped`): it is restored stopped, not started.
     pub stopped: bool,
+    /// The package archive as deployed, when the store kept it: what peers fetch.
+    pub package: Option<Bytes>,
 }
 
 /// A one-shot job of a `manual-scheduler` task, as the store keeps it.
@@ -281,6 +289,12 @@ pub enum StoreOp {
     DeleteJob {
         id: String,
     },
+    /// Keep (or replace) the tombstone of a replicated app: bytes the node reads back with
+    /// `Input::RestoreTombstone`. Done means fsynced.
+    PutTombstone {
+        app: String,
+        record: Bytes,
+    },
 }
 
 /// What a carried-out `StoreOp` gives back.
@@ -306,6 +320,10 @@ pub enum SocketKind {
     /// A plain TCP listener (`tcp://HOST:PORT`, interface names allowed): raw servers. Each
     /// connection accepted is reported with `Input::Accepted`.
     Tcp,
+    /// ZeroMQ DEALER, connected: the node's own requests to a peer's control endpoint
+    /// (replication's `fetch`). Replies come back as `Input::Received`, without a routing
+    /// frame.
+    Dealer,
 }
 
 /// How to start a worker.

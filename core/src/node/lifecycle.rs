@@ -188,6 +188,10 @@ impl Node {
             self.discovery_bound(now, endpoint, result);
             return;
         }
+        if self.replication.owns(endpoint) {
+            self.link_bound(endpoint, result);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };

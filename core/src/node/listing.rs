@@ -82,6 +82,7 @@ impl Node {
                 "in_flight": in_flight,
                 "scheduled": self.scheduler.len(),
             },
+            "replication": self.replication_info(),
         })
     }
 
@@ -94,6 +95,7 @@ impl Node {
             .unwrap_or(Value::Null);
         entry["engine"] = engine;
         entry["scheduled"] = Value::Array(self.scheduler.of_app(name));
+        entry["replication"] = self.app_replication_info(name);
         Some(entry)
     }
 

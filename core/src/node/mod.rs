@@ -18,6 +18,7 @@ mod operate;
 mod publication;
 mod readiness;
 pub(crate) mod registry;
+mod replication;
 mod route;
 mod scheduler;
 mod spawn;
@@ -52,6 +53,7 @@ pub use io::{
     AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
+pub use replication::FETCH_TIMEOUT;
 pub use route::Route;
 
 use crate::engine::Engine;
@@ -166,6 +168,7 @@ pub struct Node {
     auth: auth::AuthState,
     /// None while discovery is off.
     membership: Option<cluster::Membership>,
+    replication: replication::Replication,
 }
 
 impl Node {
@@ -192,6 +195,7 @@ impl Node {
             shutting_down: false,
             auth,
             membership,
+            replication: replication::Replication::default(),
         };
         node.bind_control();
         node.bind_metrics();
@@ -208,6 +212,7 @@ impl Node {
         self.started_at.get_or_insert(now.mono);
         self.fire_timers(now);
         self.membership_timers(now);
+        self.replication_timers(now);
         match input {
             Input::Tick => {}
             Input::PeerRecord { announcement } => self.peer_record(now, *announcement),
@@ -221,6 +226,7 @@ impl Node {
             }
             Input::Restore { app, stored } => self.restore(now, app, stored),
             Input::RestoreJob { job } => self.restore_job(now, job),
+            Input::RestoreTombstone { app, record } => self.restore_tombstone(app, record),
             Input::Stored { token, result } => self.stored(now, token, result),
             Input::Shutdown => self.shutdown(now),
             Input::Bound { endpoint, result } => self.bound(now, endpoint, result),
@@ -310,6 +316,7 @@ impl Node {
                     .as_ref()
                     .and_then(cluster::Membership::poll_timeout),
             )
+            .chain(self.replication.poll_timeout())
             .min()
     }
 

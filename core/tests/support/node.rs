@@ -129,6 +129,8 @@ pub struct Harness {
     pub current_revision: BTreeMap<String, u64>,
     pub revisions: std::collections::BTreeSet<(String, u64)>,
     pub stored_jobs: BTreeMap<String, ScheduledJob>,
+    /// Tombstones of replicated apps, as the node gave them.
+    pub stored_tombstones: BTreeMap<String, Bytes>,
     pub store_fails: Option<String>,
     /// The store's answer to every operation until cleared, when not `store_fails`.
     pub store_refuses: Option<StoreError>,
@@ -185,6 +187,7 @@ impl Harness {
             current_revision: BTreeMap::new(),
             revisions: std::collections::BTreeSet::new(),
             stored_jobs: BTreeMap::new(),
+            stored_tombstones: BTreeMap::new(),
             store_fails: None,
             store_refuses: None,
             stopped_apps: std::collections::BTreeSet::new(),
@@ -557,6 +560,10 @@ impl Harness {
             }
             StoreOp::DeleteJob { id } => {
                 self.stored_jobs.remove(id);
+                StoreDone::default()
+            }
+            StoreOp::PutTombstone { app, record } => {
+                self.stored_tombstones.insert(app.clone(), record.clone());
                 StoreDone::default()
             }
         }
