@@ -119,6 +119,7 @@ fn an_app_stored_stopped_is_restored_stopped() {
             package_dir: None,
             revision: 3,
             stopped: true,
+            package: None,
         }),
     });
     assert!(h.spawned.is_empty(), "nothing starts");

@@ -149,6 +149,7 @@ impl Cluster {
                     package_dir: package.as_ref().map(|_| "/store/package".into()),
                     revision: old.h.current_revision.get(app).copied().unwrap_or(1),
                     package,
+                    stopped: false,
                 }),
             });
         }
