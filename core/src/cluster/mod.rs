@@ -1,0 +1,3 @@
+//! Nodes working together: balancing requests between the nodes that run an app.
+
+pub mod balance;
