@@ -114,6 +114,28 @@ impl Load {
     }
 }
 
+/// How loaded a node looks to one client: its own requests in flight there per worker the
+/// app may have, then the announced score. The client's own count is fresh where the
+/// announcement may be a second old; on its own, a stale announcement makes every client
+/// rush to the node that last looked idle (docs/cluster.md has the simulation that shows
+/// it). The announcement still decides between nodes the client has equally busy, and
+/// excludes nodes that cannot take a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClientScore {
+    pub own_per_worker: u64,
+    pub announced: Score,
+}
+
+/// The [`ClientScore`] of a node that announced `announced`, where this client has
+/// `in_flight` requests open; `None` when the node cannot take one.
+pub fn client_score(announced: &Load, in_flight: u64) -> Option<ClientScore> {
+    let announced_score = announced.score()?;
+    Some(ClientScore {
+        own_per_worker: in_flight.saturating_mul(SCALE) / announced.pool_limit.max(1),
+        announced: announced_score,
+    })
+}
+
 /// Power of two choices: draws two different candidates with `random` and returns the index
 /// of the less loaded one (the first drawn on a tie). A candidate `load` says is unavailable
 /// (`None`) loses to any available one; if both drawn are unavailable, the least loaded
@@ -122,9 +144,9 @@ impl Load {
 ///
 /// `random` should be uniform over `u64`; the two draws are taken from it (the bias of `%`
 /// is negligible for any realistic number of nodes).
-pub fn power_of_two<T>(
+pub fn power_of_two<T, S: Ord>(
     candidates: &[T],
-    load: impl Fn(&T) -> Option<Score>,
+    load: impl Fn(&T) -> Option<S>,
     random: u64,
 ) -> Option<usize> {
     let n = candidates.len();
@@ -151,7 +173,7 @@ fn two_distinct(n: usize, random: u64) -> (usize, usize) {
 
 /// `Less` when `a` is the better choice, `Greater` when `b` is, `Equal` on a tie; `None`
 /// when neither is available.
-fn better(a: Option<Score>, b: Option<Score>) -> Option<Ordering> {
+fn better<S: Ord>(a: Option<S>, b: Option<S>) -> Option<Ordering> {
     match (a, b) {
         (None, None) => None,
         (Some(_), None) => Some(Ordering::Less),
@@ -161,7 +183,7 @@ fn better(a: Option<Score>, b: Option<Score>) -> Option<Ordering> {
 }
 
 /// The index of the available candidate with the lowest score, the first on a tie.
-pub fn least_loaded<T>(candidates: &[T], load: impl Fn(&T) -> Option<Score>) -> Option<usize> {
+pub fn least_loaded<T, S: Ord>(candidates: &[T], load: impl Fn(&T) -> Option<S>) -> Option<usize> {
     candidates
         .iter()
         .enumerate()
@@ -311,6 +333,15 @@ mod tests {
     }
 
     #[test]
+    fn client_score_puts_own_requests_first() {
+        let quiet = client_score(&load(5, 4), 0).unwrap();
+        let busy = client_score(&load(0, 0), 1).unwrap();
+        assert!(quiet < busy);
+        assert!(client_score(&load(0, 0), 1) < client_score(&load(0, 1), 1));
+        assert_eq!(client_score(&load(10, 4), 0), None);
+    }
+
+    #[test]
     fn p2c_prefers_the_less_loaded_of_two() {
         let nodes = [load(5, 4), load(0, 0)];
         for r in 0..100 {
@@ -326,7 +357,7 @@ mod tests {
         }
         let all_full = [load(10, 4), load(10, 4)];
         assert_eq!(power_of_two(&all_full, Load::score, 7), None);
-        assert_eq!(power_of_two::<Load>(&[], Load::score, 7), None);
+        assert_eq!(power_of_two::<Load, Score>(&[], Load::score, 7), None);
         assert_eq!(power_of_two(&[load(10, 4)], Load::score, 7), None);
         assert_eq!(power_of_two(&[load(9, 4)], Load::score, 7), Some(0));
     }
