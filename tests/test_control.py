@@ -246,10 +246,12 @@ def test_refused_requests(cnode, zctx):
     error(n, "deploy", 409, app="cmd", manifest=good)
     assert sorted(e["app"] for e in ok(n, "list")) == ["app", "cmd"]
 
-    # Actions for later issues.
-    for action, args in [("peers", {}), ("fetch", {"app": "app"})]:
-        message = error(n, action, 500, **args)
-        assert "not available" in message, message
+    # `peers` with discovery off: this node and no peers (tests/test_cluster_membership.py
+    # has the cluster). `fetch` is for a later issue.
+    peers = ok(n, "peers")
+    assert peers["peers"] == [] and peers["discovery"] is None, peers
+    message = error(n, "fetch", 500, app="app")
+    assert "not available" in message, message
     # `keys` answers (docs/security.md): no key folder, no users.
     keys = ok(n, "keys")
     assert keys["users"] == [] and keys["control_auth"] == "optional", keys

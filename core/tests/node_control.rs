@@ -242,8 +242,13 @@ fn nothing_is_started_when_the_store_fails_and_bad_requests_get_json_errors() {
         .contains("did you mean \"list\""));
     let signed = json!({"version": 1, "action": "list", "user": "u", "ts": 1, "nonce": "n"});
     assert_eq!(error_code(&ask(&mut h, control, signed, &[b"sig"])), 401);
+    // `peers` answers with discovery off: no peers (tests/node_cluster.rs has the rest).
     let cluster = json!({"version": 1, "action": "peers"});
-    assert_eq!(error_code(&ask(&mut h, control, cluster, &[])), 500);
+    let peers = ask(&mut h, control, cluster, &[]);
+    assert_eq!(peers["ok"]["peers"], json!([]), "{peers}");
+    assert_eq!(peers["ok"]["discovery"], Value::Null, "{peers}");
+    let fetch = json!({"version": 1, "action": "fetch", "app": "app"});
+    assert_eq!(error_code(&ask(&mut h, control, fetch, &[])), 500);
     // Without the delimiter, the sender still hears back.
     h.fresh();
     h.receive(control, vec![b(b"operator"), b(b"{}")]);

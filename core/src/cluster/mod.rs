@@ -1,5 +1,29 @@
-//! Nodes working together: balancing requests between the nodes that run an app.
+//! The cluster: how nodes find each other and what they tell each other (docs/cluster.md).
+//!
+//! - [`announcement`]: the datagram every node sends each `announce-interval` (its apps,
+//!   their versions, hashes, endpoints, load and state), its codec and its checks.
+//! - [`peers`]: the peer table every discovery mode feeds (multicast, static peers, a
+//!   registry later): who is there, what they run, and forgetting the silent.
+//! - [`balance`]: choosing a node for a request by announced load (power of two choices),
+//!   the blind baselines, and the spillover decision.
+//! - `simulation` (feature `sim`): balancing at scale, simulated.
+//!
+//! Discovery is one interface: a runtime (or an adapter thread) hands the core what it heard,
+//! as bytes from a datagram or as a typed announcement from a registry; the core keeps the
+//! table, its expiry and every decision, and says what to send. Nothing here does IO.
 
+pub mod announcement;
 pub mod balance;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+pub mod peers;
 #[cfg(feature = "sim")]
 pub mod simulation;
+
+pub use announcement::{
+    check_node_id, Announcement, AppAnnouncement, AppState, EncodeError, Load, MAX_ANNOUNCEMENT,
+};
+pub use peers::{
+    resolve_wildcard, DropReason, MembershipStats, Observed, Peer, PeerTable, PeerTableConfig,
+    Source, DEFAULT_MAX_PEERS, SILENT_INTERVALS,
+};

@@ -6,7 +6,7 @@ pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http_wire;
-mod mp;
+pub(crate) mod mp;
 pub mod native;
 pub mod raw;
 pub mod worker;

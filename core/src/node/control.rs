@@ -94,6 +94,7 @@ impl Node {
     /// Asks for the control endpoints of the config; called once, when the node is made.
     pub(super) fn bind_control(&mut self) {
         for address in self.config.control.clone() {
+            let address = self.on_host(&address);
             let endpoint = EndpointId(self.next_endpoint);
             self.next_endpoint += 1;
             self.control.endpoints.push((endpoint, address.clone()));
@@ -201,15 +202,15 @@ impl Node {
                 let keys = self.keys_listing();
                 self.reply_ok(&requester, keys);
             }
-            Action::Peers | Action::Fetch { .. } => {
-                let name = match action {
-                    Action::Peers => "peers",
-                    _ => "fetch",
-                };
+            Action::Peers => {
+                let peers = self.peers_listing(now);
+                self.reply_ok(&requester, peers);
+            }
+            Action::Fetch { .. } => {
                 self.reply_error(
                     &requester,
                     status::INTERNAL_ERROR,
-                    format!("`{name}` is not available on this node yet: it has no cluster"),
+                    "`fetch` is not available on this node yet: it has no cluster",
                 );
             }
         }

@@ -862,6 +862,9 @@ impl Fuzz {
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
+            Output::OpenUdp { .. } | Output::SendTo { .. } => {
+                panic!("UDP with discovery off: {output:?}")
+            }
             Output::AppStarted { .. }
             | Output::ControlReady { .. }
             | Output::AppStopped { .. }

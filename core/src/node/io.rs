@@ -1,5 +1,6 @@
 //! The node's inputs and outputs: everything that crosses between the core and a runtime.
 
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -98,6 +99,13 @@ pub enum Input {
     KeySet { user: String, pem: Bytes },
     /// `<user>.pem` left the key folder: requests signed by `user` are refused from now on.
     KeyRemoved { user: String },
+    /// A datagram arrived on a UDP endpoint (`Output::OpenUdp`): an announcement, or
+    /// anything anyone sent to that port.
+    Datagram {
+        endpoint: EndpointId,
+        from: SocketAddr,
+        bytes: Bytes,
+    },
 }
 
 /// Why an endpoint could not be set up (`Input::Bound`). Each variant keeps the runtime's
@@ -393,4 +401,35 @@ pub enum Output {
     Unwatch {
         watch: WatchId,
     },
+    /// Open a UDP socket bound at `address` (`udp://HOST:PORT`, interface names allowed) and
+    /// report with `Input::Bound`; what arrives on it comes as `Input::Datagram`. With
+    /// `multicast`, the socket also joins that group (docs/cluster.md). Closed with
+    /// `Output::Unbind`.
+    OpenUdp {
+        endpoint: EndpointId,
+        address: String,
+        multicast: Option<Multicast>,
+    },
+    /// Send one datagram from a UDP endpoint. A datagram that cannot be sent is dropped
+    /// (UDP promises nothing): the runtime may log it, nothing is reported.
+    SendTo {
+        endpoint: EndpointId,
+        to: SocketAddr,
+        bytes: Bytes,
+    },
+}
+
+/// How a UDP endpoint takes part in a multicast group (`Output::OpenUdp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multicast {
+    /// The group and its port; the socket binds that port on every address, shared with
+    /// other sockets of the group on the machine.
+    pub group: SocketAddrV4,
+    /// The interface (an IPv4 address or an interface name) to join on and send from; none
+    /// lets the kernel choose by its routes.
+    pub interface: Option<String>,
+    /// Routers a datagram may cross: 1 keeps it on the local network.
+    pub ttl: u32,
+    /// Whether sockets on this machine hear what this one sends (nodes sharing a machine).
+    pub loopback: bool,
 }

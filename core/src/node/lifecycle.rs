@@ -130,10 +130,14 @@ impl Node {
             set_endpoint(app, task, endpoint);
             app.endpoints.push(endpoint);
             unbound += 1;
+            let address = match binding.kind {
+                SocketKind::Sub => binding.address,
+                _ => self.on_host(&binding.address),
+            };
             self.out.push_back(Output::Bind {
                 endpoint,
                 kind: binding.kind,
-                address: binding.address,
+                address,
                 subscribe: binding.subscribe,
             });
         }
@@ -173,6 +177,10 @@ impl Node {
     pub(super) fn bound(&mut self, now: Now, endpoint: EndpointId, result: Result<(), BindError>) {
         if self.control.owns(endpoint) {
             self.control_bound(endpoint, result);
+            return;
+        }
+        if self.discovery_owns(endpoint) {
+            self.discovery_bound(now, endpoint, result);
             return;
         }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {

@@ -4,6 +4,7 @@
 
 mod app;
 pub mod auth;
+mod cluster;
 mod control;
 mod dispatch;
 mod driver;
@@ -42,9 +43,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use cluster::{DiscoveryConfig, DEFAULT_ANNOUNCE_INTERVAL, DEFAULT_MULTICAST_GROUP};
 pub use control::DEFAULT_CONTROL_MAX_MESSAGE;
 pub use io::{
-    AppOrigin, BindError, FsEvent, FsEventKind, Input, Output, ScheduledJob, SocketKind,
+    AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
 pub use route::Route;
@@ -93,6 +95,11 @@ pub struct NodeConfig {
     pub control_auth: Option<auth::AuthMode>,
     /// The replay window and nonce cache bounds for signed requests.
     pub replay: crate::auth::ReplayLimits,
+    /// `--host`: the address every endpoint whose host is `*` is bound on (and announced
+    /// with), so that several nodes can share one machine; none binds `*` as it is.
+    pub host: Option<String>,
+    /// Discovery and membership (docs/cluster.md); none keeps the node to itself.
+    pub discovery: Option<DiscoveryConfig>,
 }
 
 impl Default for NodeConfig {
@@ -110,6 +117,8 @@ impl Default for NodeConfig {
             control_max_message: DEFAULT_CONTROL_MAX_MESSAGE,
             control_auth: None,
             replay: crate::auth::ReplayLimits::default(),
+            host: None,
+            discovery: None,
         }
     }
 }
@@ -145,12 +154,15 @@ pub struct Node {
     out: VecDeque<Output>,
     shutting_down: bool,
     auth: auth::AuthState,
+    /// None while discovery is off.
+    membership: Option<cluster::Membership>,
 }
 
 impl Node {
     /// A node with no apps. Its control endpoints are asked for at once (`Output::Bind`).
     pub fn new(config: NodeConfig) -> Self {
         let auth = auth::AuthState::new(config.control_auth, &config.control, config.replay);
+        let membership = config.discovery.clone().map(cluster::Membership::new);
         let mut node = Self {
             config,
             apps: BTreeMap::new(),
@@ -167,8 +179,10 @@ impl Node {
             out: VecDeque::new(),
             shutting_down: false,
             auth,
+            membership,
         };
         node.bind_control();
+        node.open_discovery();
         node
     }
 
@@ -180,6 +194,7 @@ impl Node {
     pub fn handle_input(&mut self, now: Now, input: Input) {
         self.started_at.get_or_insert(now.mono);
         self.fire_timers(now);
+        self.membership_timers(now);
         match input {
             Input::Tick => {}
             input @ (Input::KeySet { .. } | Input::KeyRemoved { .. }) => self.key_input(input),
@@ -204,6 +219,11 @@ impl Node {
                 self.conn_input(now, conn, DriverInput::ConnData { conn, bytes })
             }
             Input::ConnEof { conn } => self.conn_input(now, conn, DriverInput::ConnEof { conn }),
+            Input::Datagram {
+                endpoint,
+                from,
+                bytes,
+            } => self.datagram(now, endpoint, from, &bytes),
             Input::ConnClosed { conn } => {
                 self.conn_input(now, conn, DriverInput::ConnClosed { conn });
                 self.shared.conns.remove(&conn);
@@ -258,6 +278,11 @@ impl Node {
             .values()
             .filter_map(App::poll_timeout)
             .chain(self.scheduler.poll_timeout())
+            .chain(
+                self.membership
+                    .as_ref()
+                    .and_then(cluster::Membership::poll_timeout),
+            )
             .min()
     }
 

@@ -1,0 +1,106 @@
+//! Replays the committed seeds of the `announcement` fuzz target (`fuzz/corpus/announcement/`)
+//! through the checks the target runs. `seeds_are_current` checks the committed seeds against
+//! their generator; `COCAINE_WRITE_CORPUS=1` rewrites them instead.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
+use cocaine_core::cluster::fuzzing::check_announcement;
+use cocaine_core::cluster::Announcement;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/announcement")
+}
+
+fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let app = AppAnnouncement {
+        version: 2,
+        hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        tasks: BTreeMap::from([
+            ("hello".into(), "tcp://*:9110".into()),
+            ("http".into(), "tcp://127.0.0.2:8080".into()),
+        ]),
+        load: Load {
+            queue: 3,
+            busy: 2,
+            workers: 4,
+            pool_limit: 10,
+            queue_limit: 100,
+        },
+        state: AppState::Running,
+    };
+    let full = Announcement {
+        node_id: "n-1".into(),
+        seq: 1_700_000_000_000,
+        control: "tcp://127.0.0.2:5000".into(),
+        apps: BTreeMap::from([
+            ("echo".into(), app.clone()),
+            (
+                "broken".into(),
+                AppAnnouncement {
+                    state: AppState::Broken,
+                    tasks: BTreeMap::new(),
+                    ..app.clone()
+                },
+            ),
+        ]),
+        sig: None,
+    };
+    let empty = Announcement {
+        apps: BTreeMap::new(),
+        ..full.clone()
+    };
+    let signed = Announcement {
+        sig: Some(Bytes::from_static(&[7; 32])),
+        ..empty.clone()
+    };
+    let full_bytes = full.encode().unwrap().to_vec();
+    vec![
+        ("full", full_bytes.clone()),
+        ("empty-apps", empty.encode().unwrap().to_vec()),
+        ("signed", signed.encode().unwrap().to_vec()),
+        ("truncated", full_bytes[..full_bytes.len() / 2].to_vec()),
+        (
+            "wrong-kind",
+            [&[0x96u8, 0x02][..], &full_bytes[2..]].concat(),
+        ),
+        ("not-an-array", b"hello, cocaine".to_vec()),
+    ]
+}
+
+#[test]
+fn seeds_are_current() {
+    let write = std::env::var_os("COCAINE_WRITE_CORPUS").is_some();
+    for (name, bytes) in seeds() {
+        let path = dir().join(name);
+        if write {
+            fs::create_dir_all(dir()).unwrap();
+            fs::write(&path, &bytes).unwrap();
+        } else {
+            let committed = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                committed,
+                bytes,
+                "{} is stale (COCAINE_WRITE_CORPUS=1)",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_announcement_corpus() {
+    let mut files: Vec<_> = fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "seeds missing in {}", dir().display());
+    for path in files {
+        eprintln!("{}", path.display());
+        check_announcement(&fs::read(&path).unwrap());
+    }
+}
