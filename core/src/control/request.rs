@@ -10,7 +10,7 @@ use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of docs/protocol.md §7.
-pub const ACTIONS: [&str; 10] = [
+pub const ACTIONS: [&str; 11] = [
     "deploy",
     "delete",
     "reload",
@@ -21,6 +21,7 @@ pub const ACTIONS: [&str; 10] = [
     "peers",
     "fetch",
     "keys",
+    "resolve",
 ];
 
 /// Longest app name accepted.
@@ -93,6 +94,11 @@ pub enum Action {
     },
     /// List the key store.
     Keys,
+    /// The nodes that run an app, their endpoints and load (balancing clients).
+    Resolve {
+        /// The app.
+        app: String,
+    },
 }
 
 impl Action {
@@ -109,6 +115,7 @@ impl Action {
             Action::Peers => "peers",
             Action::Fetch { .. } => "fetch",
             Action::Keys => "keys",
+            Action::Resolve { .. } => "resolve",
         }
     }
 }
@@ -263,7 +270,7 @@ impl ControlRequest {
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "deploy" => &["app", "manifest"],
-        "delete" | "reload" | "info" | "fetch" => &["app"],
+        "delete" | "reload" | "info" | "fetch" | "resolve" => &["app"],
         "schedule" => &["app", "task", "at", "after", "body"],
         "unschedule" => &["id"],
         _ => &[],
@@ -408,6 +415,9 @@ impl Args<'_> {
             },
             "peers" => Action::Peers,
             "fetch" => Action::Fetch {
+                app: self.required_app()?,
+            },
+            "resolve" => Action::Resolve {
                 app: self.required_app()?,
             },
             // The only action left: `decode` passes names from ACTIONS only.

@@ -15,6 +15,7 @@ mod lifecycle;
 mod listing;
 mod publication;
 pub(crate) mod registry;
+mod resolve;
 mod route;
 mod scheduler;
 mod spawn;
