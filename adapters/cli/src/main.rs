@@ -3,6 +3,7 @@
 mod bench;
 mod call;
 mod check;
+mod discovery;
 mod log;
 mod manage;
 mod node;
@@ -46,6 +47,8 @@ enum Command {
     List(manage::ListArgs),
     /// Describe a node, or one of its apps (state, workers, per-task stats, scheduled jobs).
     Info(manage::InfoArgs),
+    /// The nodes this node hears from: each peer's apps, versions, load and last-seen.
+    Peers(manage::PeersArgs),
     /// Run a job of a manual-scheduler task at a given time; prints the job's id.
     Schedule(manage::ScheduleArgs),
     /// Cancel a scheduled job.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Reload(args) => manage::reload(args),
         Command::List(args) => manage::list(args),
         Command::Info(args) => manage::info(args),
+        Command::Peers(args) => manage::peers(args),
         Command::Schedule(args) => manage::schedule(args),
         Command::Unschedule(args) => manage::unschedule(args),
     }

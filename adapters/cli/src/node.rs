@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::auth::AuthMode;
-use cocaine_core::node::{AppOrigin, Input, Node, NodeConfig, Output};
+use cocaine_core::node::{AppOrigin, DiscoveryConfig, Input, Node, NodeConfig, Output};
 use cocaine_core::process::LogLevel;
 use cocaine_os::folder::FolderWatcher;
 use cocaine_os::host::{Reaction, Setup};
@@ -18,6 +18,7 @@ use cocaine_os::store::restore_inputs;
 use cocaine_store::Store;
 
 use crate::check;
+use crate::discovery::{self, DiscoveryArgs};
 use crate::log::{parse_level, LogFormat, Logger};
 use crate::python_sdk::PythonSdk;
 use crate::run_dir::{self, RunDir};
@@ -90,6 +91,8 @@ pub struct NodeArgs {
     /// optional when every control address is local to the machine, else required).
     #[arg(long, value_name = "MODE", value_parser = parse_auth)]
     auth: Option<AuthMode>,
+    #[command(flatten)]
+    cluster: DiscoveryArgs,
 }
 
 fn parse_auth(text: &str) -> Result<AuthMode, String> {
@@ -121,18 +124,26 @@ struct Prepared {
     restored: Vec<Input>,
     inbox: Inbox,
     run_dir: RunFolder,
+    cluster: Option<DiscoveryConfig>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
     let manifests = load(args)?;
     let control = control_addresses(&args.control, !args.manifests.is_empty())?;
-    let (store, restored) = match store_root(args, &control) {
+    let control = discovery::on_host(
+        control,
+        args.cluster.host.as_deref(),
+        args.control.is_empty(),
+    );
+    let root = store_root(args, &control);
+    let (store, restored) = match &root {
         Some(root) => {
-            let (store, restored) = open_store(&root)?;
+            let (store, restored) = open_store(root)?;
             (Some(store), restored)
         }
         None => (None, Vec::new()),
     };
+    let cluster = args.cluster.config(&control, root.as_deref())?;
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
     let run_dir = run_folder(args, logger)?;
     Ok(Prepared {
@@ -142,6 +153,7 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         restored,
         inbox,
         run_dir,
+        cluster,
     })
 }
 
@@ -159,6 +171,8 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         native_host: args.native_host.clone().or_else(find_native_host),
         control: prepared.control,
         control_auth: args.auth,
+        host: args.cluster.host.clone(),
+        discovery: prepared.cluster,
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the

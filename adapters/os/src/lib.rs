@@ -25,5 +25,6 @@ pub mod process;
 pub mod store;
 pub mod tcp;
 pub mod thread_worker;
+pub mod udp;
 pub mod write_queue;
 pub mod zmq_endpoint;

@@ -13,6 +13,7 @@
 mod client;
 pub mod lookup;
 mod package;
+mod peers;
 mod render;
 mod request;
 mod table;
@@ -29,6 +30,7 @@ use cocaine_core::manifest::Manifest;
 use serde_json::Value;
 
 pub use client::ControlFailure;
+pub use peers::{peers, PeersArgs};
 
 use crate::{check, reach};
 

@@ -42,6 +42,25 @@ impl<R: Runtime> Host<'_, R> {
                 path,
                 recursive,
             } => self.watch_path(watch, path, recursive),
+            Output::OpenUdp {
+                endpoint,
+                address,
+                multicast,
+            } => {
+                let result =
+                    self.udp
+                        .open(endpoint, &address, multicast.as_ref(), &mut self.runtime);
+                self.inputs.push_back(Input::Bound { endpoint, result });
+            }
+            Output::SendTo {
+                endpoint,
+                to,
+                bytes,
+            } => {
+                if let Err(message) = self.udp.send(endpoint, to, &bytes) {
+                    self.log(LogLevel::Debug, message);
+                }
+            }
             Output::Unwatch { watch } => {
                 if let Some(fs) = &self.fs {
                     fs.unwatch(watch);
@@ -64,7 +83,9 @@ impl<R: Runtime> Host<'_, R> {
     }
 
     fn unbind(&mut self, endpoint: EndpointId) {
-        if !self.tcp.unlisten(endpoint, &mut self.runtime) {
+        if !self.tcp.unlisten(endpoint, &mut self.runtime)
+            && !self.udp.close(endpoint, &mut self.runtime)
+        {
             self.endpoints.close(endpoint, &mut self.runtime);
         }
     }

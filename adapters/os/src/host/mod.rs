@@ -59,6 +59,7 @@ use crate::fs_watch::FsWatcher;
 use crate::inbox::Inbox;
 use crate::store::StoreThread;
 use crate::tcp::TcpTable;
+use crate::udp::UdpTable;
 use endpoints::Endpoints;
 use workers::Workers;
 
@@ -107,6 +108,7 @@ pub struct Host<'a, R> {
     endpoints: Endpoints,
     workers: Workers,
     tcp: TcpTable,
+    udp: UdpTable,
     inputs: VecDeque<Input>,
     observe: Observe<'a>,
     stopped: bool,
@@ -140,6 +142,7 @@ impl<'a, R: Runtime> Host<'a, R> {
             endpoints: Endpoints::new(),
             workers: Workers::default(),
             tcp: TcpTable::default(),
+            udp: UdpTable::default(),
             inputs,
             observe,
             stopped: false,
@@ -249,6 +252,7 @@ impl<'a, R: Runtime> Host<'a, R> {
             Source::Inbox => self.take_inbox(),
             Source::TcpListener(endpoint) => self.tcp.accept(endpoint, runtime, inputs),
             Source::Conn(conn) => self.tcp.ready(conn, readable, writable, runtime, inputs),
+            Source::Udp(endpoint) => self.udp.read(endpoint, inputs),
         }
     }
 

@@ -26,6 +26,8 @@ pub enum Source {
     TcpListener(EndpointId),
     /// An accepted TCP connection: readable, and writable while bytes wait.
     Conn(ConnId),
+    /// A discovery UDP socket: readable when datagrams wait.
+    Udp(EndpointId),
 }
 
 /// A watched source found ready by a wait.
