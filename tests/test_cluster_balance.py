@@ -71,6 +71,16 @@ def test_calls_spread_avoid_full_nodes_and_survive_a_dead_one(cnode, tmp_path, z
     answered_by = {cluster_call(nodes[0])[0] for _ in range(12)}
     assert len(answered_by) >= 2, answered_by
 
+    # The balancing benchmark runs against the same cluster and reports both choices (its
+    # figures are not checked here: speed belongs to benchmarks, not tests).
+    done = cli("bench", "balance", "basic", "--task", "sleep", "--event", "sleep", "--body", "0",
+               "--rate", "20", "--seconds", "0.5", "--pause", "0", "--node", nodes[0].control,
+               timeout=120)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "| ZeroMQ round-robin | 10 |" in done.stdout, done.stdout
+    assert "| p2c on load (cluster client) | 10 |" in done.stdout, done.stdout
+    assert "p99 load-aware / round-robin:" in done.stdout, done.stdout
+
     # Fill node-1 and node-2: one request running, one queued (the queue's limit).
     holders = []
     for i in (1, 2):

@@ -29,6 +29,9 @@ pub struct BalanceArgs {
     /// The event to open [default: the task's own name].
     #[arg(long, default_value = "")]
     event: String,
+    /// Each request's body.
+    #[arg(long, default_value = "")]
+    body: String,
     /// Requests per second, for each of the two runs.
     #[arg(long, default_value_t = 200.0)]
     rate: f64,
@@ -267,7 +270,7 @@ impl Runner<'_> {
         };
         let frames = [
             native::encode_open(sid, &self.args.event, &Policy::default(), None).to_vec(),
-            native::encode_chunk(sid, b"").to_vec(),
+            native::encode_chunk(sid, self.args.body.as_bytes()).to_vec(),
             native::encode_choke(sid).to_vec(),
         ];
         self.sockets[node]
