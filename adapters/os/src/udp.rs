@@ -245,3 +245,132 @@ fn set_multicast_interface(fd: RawFd, interface: Ipv4Addr) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Instant;
+
+    use cocaine_core::Now;
+
+    use super::*;
+    use crate::host::{system_now, Wake};
+
+    /// Takes every watch and never wakes: the tests read the sockets themselves.
+    struct Still;
+
+    impl Runtime for Still {
+        fn watch(&mut self, _: Source, _: RawFd) -> io::Result<()> {
+            Ok(())
+        }
+        fn want_read(&mut self, _: Source, _: bool) {}
+        fn want_write(&mut self, _: Source, _: bool) {}
+        fn unwatch(&mut self, _: Source) {}
+        fn wait(
+            &mut self,
+            _: Option<Instant>,
+            _: &mut Wake,
+        ) -> impl Future<Output = io::Result<()>> {
+            std::future::ready(Ok(()))
+        }
+        fn now(&self) -> Now {
+            system_now()
+        }
+    }
+
+    fn local(table: &UdpTable, endpoint: EndpointId) -> SocketAddr {
+        table.sockets[&endpoint].local_addr().unwrap()
+    }
+
+    #[test]
+    fn datagrams_come_in_as_inputs_and_go_out_to_their_address() {
+        let mut table = UdpTable::default();
+        let ep = EndpointId(1);
+        table
+            .open(ep, "udp://127.0.0.1:0", None, &mut Still)
+            .unwrap();
+        let at = local(&table, ep);
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"one", at).unwrap();
+        peer.send_to(&[7; 60_000], at).unwrap();
+        let mut inputs = VecDeque::new();
+        // Loopback delivers at once, but a read may still race the send: read until both.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while inputs.len() < 2 && Instant::now() < deadline {
+            table.read(ep, &mut inputs);
+        }
+        let got: Vec<(SocketAddr, usize)> = inputs
+            .iter()
+            .map(|i| match i {
+                Input::Datagram {
+                    from,
+                    bytes,
+                    endpoint,
+                } if *endpoint == ep => (*from, bytes.len()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let from = peer.local_addr().unwrap();
+        assert_eq!(got, [(from, 3), (from, 60_000)]);
+
+        table.send(ep, from, b"back").unwrap();
+        let mut buf = [0; 16];
+        let (n, sender) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!((&buf[..n], sender), (&b"back"[..], at));
+        assert!(table.close(ep, &mut Still));
+        assert!(!table.close(ep, &mut Still));
+        assert_eq!(table.send(ep, from, b"gone"), Ok(()));
+    }
+
+    #[test]
+    fn bad_addresses_are_bind_errors() {
+        let mut table = UdpTable::default();
+        let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = format!("udp://{}", taken.local_addr().unwrap());
+        assert!(matches!(
+            table.open(EndpointId(1), &address, None, &mut Still),
+            Err(BindError::AddressInUse(_))
+        ));
+        assert!(matches!(
+            table.open(EndpointId(2), "tcp://127.0.0.1:1", None, &mut Still),
+            Err(BindError::InvalidAddress(_))
+        ));
+        let not_a_group = Multicast {
+            group: "10.0.0.1:5001".parse().unwrap(),
+            interface: None,
+            ttl: 1,
+            loopback: true,
+        };
+        assert!(matches!(
+            table.open(
+                EndpointId(3),
+                "udp://10.0.0.1:5001",
+                Some(&not_a_group),
+                &mut Still
+            ),
+            Err(BindError::InvalidAddress(_))
+        ));
+        let no_such_interface = Multicast {
+            group: "239.192.74.66:5001".parse().unwrap(),
+            interface: Some("no-such-if0".into()),
+            ..not_a_group
+        };
+        let error = table
+            .open(
+                EndpointId(4),
+                "udp://239.192.74.66:5001",
+                Some(&no_such_interface),
+                &mut Still,
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("no-such-if0"), "{error}");
+    }
+
+    #[test]
+    fn every_node_on_a_machine_can_bind_the_group_port() {
+        let first = shared_socket(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let second = shared_socket(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)).unwrap();
+        assert_eq!(second.local_addr().unwrap().port(), port);
+    }
+}

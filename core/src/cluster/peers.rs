@@ -124,6 +124,9 @@ pub struct PeerTable {
     config: PeerTableConfig,
     peers: BTreeMap<String, Peer>,
     stats: MembershipStats,
+    /// No peer expires before this (it may be early, never late): expiring and the node's
+    /// timer cost nothing per input until then, however many peers there are.
+    due: Option<Instant>,
 }
 
 impl PeerTable {
@@ -132,6 +135,7 @@ impl PeerTable {
             config,
             peers: BTreeMap::new(),
             stats: MembershipStats::default(),
+            due: None,
         }
     }
 
@@ -155,10 +159,17 @@ impl PeerTable {
         }
     }
 
-    /// Takes in one announcement (already decoded, so valid). Peers silent too long are
+    /// Takes in one announcement (already decoded, so valid). A sender silent too long is
     /// forgotten first, so an announcement after a long silence counts as a new node.
     pub fn observe(&mut self, now: Now, source: Source, announcement: Announcement) -> Observed {
-        self.expire(now.mono);
+        let interval = self.config.interval;
+        if self
+            .peers
+            .get(&announcement.node_id)
+            .is_some_and(|p| p.expires_at(interval) <= now.mono)
+        {
+            self.forget(&announcement.node_id);
+        }
         self.stats.received += 1;
         let ip = match source {
             Source::Datagram(addr) => Some(addr.ip()),
@@ -192,6 +203,9 @@ impl PeerTable {
 
     /// Forgets every peer silent for [`SILENT_INTERVALS`] intervals by `now`, and returns them.
     pub fn expire(&mut self, now: Instant) -> Vec<Peer> {
+        if self.due.is_none_or(|due| due > now) {
+            return Vec::new();
+        }
         let interval = self.config.interval;
         let silent: Vec<String> = self
             .peers
@@ -204,13 +218,14 @@ impl PeerTable {
             .filter_map(|id| self.peers.remove(id))
             .collect();
         self.stats.forgotten += gone.len() as u64;
+        self.due = self.peers.values().map(|p| p.expires_at(interval)).min();
         gone
     }
 
-    /// When the next peer falls silent for good, if any: call [`PeerTable::expire`] then.
+    /// When the next peer may fall silent for good, if any: call [`PeerTable::expire`] then.
+    /// It may come early (the peer was heard since), never late.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let interval = self.config.interval;
-        self.peers.values().map(|p| p.expires_at(interval)).min()
+        self.due
     }
 
     /// Every known peer, by node id.
@@ -316,6 +331,8 @@ impl PeerTable {
             last_seen: now.mono,
             last_seen_unix_ms: now.unix_ms(),
         };
+        let expires = peer.expires_at(self.config.interval);
+        self.due = Some(self.due.map_or(expires, |due| due.min(expires)));
         self.peers.insert(peer.node_id.clone(), peer);
     }
 }
