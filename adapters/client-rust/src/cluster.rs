@@ -22,6 +22,9 @@ use cocaine_core::codec::native::Policy;
 /// How often the client asks for the app's nodes again: the nodes' announcement interval.
 pub const REFRESH: Duration = Duration::from_secs(1);
 
+/// The largest `resolve` answer taken: thousands of nodes fit; a larger one is refused.
+const MAX_RESOLVE_ANSWER: i64 = 16 << 20;
+
 /// The status a node answers when the app's queue is full.
 const BUSY: u32 = 503;
 
@@ -290,6 +293,9 @@ fn resolve_at(
     socket.set_linger(0).map_err(|e| e.to_string())?;
     socket.set_rcvtimeo(millis).map_err(|e| e.to_string())?;
     socket.set_sndtimeo(millis).map_err(|e| e.to_string())?;
+    socket
+        .set_maxmsgsize(MAX_RESOLVE_ANSWER)
+        .map_err(|e| e.to_string())?;
     socket.connect(control).map_err(|e| e.to_string())?;
     let request = json!({"version": 1, "action": "resolve", "app": app}).to_string();
     socket
@@ -303,7 +309,10 @@ fn resolve_at(
     if let Some(error) = reply.get("error") {
         return Err(format!("error {}: {}", error["code"], error["message"]));
     }
-    Ok(reply["ok"].clone())
+    match reply.get("ok") {
+        Some(ok) if ok["nodes"].is_array() => Ok(ok.clone()),
+        _ => Err("the answer has no list of nodes".to_owned()),
+    }
 }
 
 /// A node entry of a `resolve` answer, for `task`; `None` without that task. A wildcard

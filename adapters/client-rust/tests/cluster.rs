@@ -255,6 +255,69 @@ fn no_control_answering_is_an_error_naming_it() {
     }
 }
 
+/// A control endpoint that answers every request with these bytes.
+fn raw_control(reply: &'static [u8]) -> Server {
+    serve(zmq::ROUTER, move |socket, frames| {
+        socket
+            .send_multipart([frames[0].clone(), Vec::new(), reply.to_vec()], 0)
+            .unwrap();
+    })
+}
+
+#[test]
+fn malformed_resolve_answers_are_errors() {
+    for reply in [
+        &b"not json"[..],
+        b"",
+        b"[1, 2]",
+        br#"{"ok": {"nodes": "three"}}"#,
+        br#"{"ok": 5}"#,
+        br#"{"error": {"code": 404, "message": "no app named \"app\""}}"#,
+        b"\xff\xfe",
+    ] {
+        let ctl = raw_control(reply);
+        match ClusterClient::connect(std::slice::from_ref(&ctl.endpoint), "app", "hello") {
+            Err(ClusterError::Unresolved { reason, .. }) => {
+                assert!(reason.starts_with(&ctl.endpoint), "{reason}")
+            }
+            Err(other) => panic!("{reply:?}: {other:?}"),
+            Ok(_) => panic!("{reply:?} resolved"),
+        }
+    }
+}
+
+#[test]
+fn hostile_node_entries_are_skipped_or_read_safely() {
+    let good = node(|_| Ok(b"ok".to_vec()));
+    let g = good.endpoint.clone();
+    let ctl = control(move || {
+        json!([
+            {"node_id": 7, "tasks": {"hello": 5}},
+            {"tasks": "none"},
+            "a string",
+            null,
+            {"node_id": "odd", "state": "running", "tasks": {"other": "tcp://127.0.0.1:1"}},
+            {"node_id": "huge", "state": "running", "tasks": {"hello": "tcp://127.0.0.1:1"},
+             "queue": -1, "busy": "x", "pool_limit": 1e300, "queue_limit": u64::MAX},
+            entry("good", &g, 0, "running"),
+        ])
+    });
+    let mut client = connect(&ctl);
+    // Entries without the task's endpoint as a string are left out.
+    let ids: Vec<_> = client.nodes().iter().map(|n| n.node_id.clone()).collect();
+    assert_eq!(ids, [Some("huge".to_owned()), Some("good".to_owned())]);
+    // Garbage load reads as zeros (never a panic).
+    let huge = &client.nodes()[0];
+    assert_eq!(
+        (huge.load.queue, huge.load.busy, huge.load.pool_limit),
+        (0, 0, 0)
+    );
+    // Nothing listens at "huge": a call that tries it there times out and moves on.
+    for _ in 0..6 {
+        assert_eq!(client.call("hello", b"").unwrap().endpoint, good.endpoint);
+    }
+}
+
 #[test]
 fn wildcard_hosts_are_reached_through_the_node() {
     assert_eq!(
