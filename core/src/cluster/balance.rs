@@ -20,6 +20,8 @@
 
 use std::cmp::Ordering;
 
+use super::announcement::{AppAnnouncement, AppState};
+
 /// The fixed-point unit of a [`Score`]: a score of `SCALE` means one request waiting (or
 /// running) per worker the app may have.
 pub const SCALE: u64 = 1 << 16;
@@ -71,6 +73,24 @@ pub struct Load {
 pub struct Score {
     pub per_worker: u64,
     pub queue: u64,
+}
+
+impl From<&AppAnnouncement> for Load {
+    /// What a peer's announcement says about one app, as a choice reads it.
+    fn from(a: &AppAnnouncement) -> Load {
+        Load {
+            queue: a.load.queue,
+            busy: a.load.busy,
+            workers: a.load.workers,
+            pool_limit: a.load.pool_limit,
+            queue_limit: a.load.queue_limit,
+            health: match a.state {
+                AppState::Running => Health::Running,
+                AppState::Starting => Health::Starting,
+                AppState::Broken | AppState::Stopping => Health::Unavailable,
+            },
+        }
+    }
 }
 
 impl Load {
@@ -266,6 +286,33 @@ mod tests {
             pool_limit: 4,
             queue_limit: 10,
             health: Health::Running,
+        }
+    }
+
+    #[test]
+    fn an_announced_entry_reads_as_a_load() {
+        let mut entry = AppAnnouncement {
+            version: 1,
+            hash: String::new(),
+            tasks: Default::default(),
+            load: crate::cluster::announcement::Load {
+                queue: 3,
+                busy: 2,
+                workers: 2,
+                pool_limit: 4,
+                queue_limit: 10,
+            },
+            state: AppState::Running,
+        };
+        assert_eq!(Load::from(&entry), load(3, 2).with_workers(2));
+        for (state, health) in [
+            (AppState::Starting, Health::Starting),
+            (AppState::Broken, Health::Unavailable),
+            (AppState::Stopping, Health::Unavailable),
+        ] {
+            entry.state = state;
+            assert_eq!(Load::from(&entry).health, health);
+            assert_eq!(Health::from_name(state.name()), health);
         }
     }
 
