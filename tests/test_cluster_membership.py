@@ -6,8 +6,8 @@
   node killed with SIGKILL after three silent announcement intervals.
 - Datagrams sent with Python's socket (garbage, truncated, oversized, stale, forged with the
   node's own id) are dropped and counted; the node keeps serving.
-- Multicast discovery between two network namespaces the test makes (skipped with the reason
-  when namespaces cannot be made here).
+- Multicast discovery between two nodes on one machine, and between two network namespaces
+  the test makes (skipped with the reason when namespaces cannot be made here).
 
 Nothing sleeps a fixed time: every wait polls `peers` (or a log line) with a deadline.
 """
@@ -181,6 +181,26 @@ def test_garbage_and_forged_datagrams_are_dropped_and_counted(cnode, zctx):
     wait_peers(n, lambda r: r["peers"] == [], "the silent visitor to be forgotten")
     n.wait_for_log(r"dropped a malformed announcement from 127\.0\.0\.1:\d+")
     assert "panicked" not in n.log
+
+
+def test_multicast_on_one_machine(cnode):
+    """Two nodes on 127.0.0.2 and 127.0.0.3 join one group (on the loopback interface, by
+    --host) and hear each other with no peer named."""
+    port = free_port()
+    group = "239.192.74.66:%d" % free_port()
+    nodes = []
+    for i, host in enumerate(["127.0.0.2", "127.0.0.3"]):
+        n = cnode(control="tcp://*:%d" % port, extra_args=[
+            "--host", host, "--discovery", "multicast=" + group,
+            "--announce-interval", str(INTERVAL_MS), "--node-id", "mc-%d" % i])
+        n.control = "tcp://%s:%d" % (host, port)
+        nodes.append(n)
+    for i, n in enumerate(nodes):
+        other = "mc-%d" % (1 - i)
+        reply = wait_peers(n, lambda r, other=other: other in by_id(r), "%s by multicast" % other)
+        assert reply["discovery"] == {"multicast": group, "peers": [],
+                                      "interval_ms": INTERVAL_MS}, reply
+        assert by_id(reply)[other]["control"] == nodes[1 - i].control, reply
 
 
 # -- multicast between network namespaces ------------------------------------------------------

@@ -327,3 +327,76 @@ fn wildcards_resolve_to_the_senders_address() {
     assert_eq!(resolve_wildcard("ipc:///tmp/x", v4), "ipc:///tmp/x");
     assert_eq!(resolve_wildcard("tcp://*:80", None), "tcp://*:80");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// One step: a node (of 6) announces with a seq moved by `delta` from its last, from one
+    /// of two control endpoints, after `wait_ms` of silence.
+    #[derive(Debug, Clone)]
+    struct Step {
+        node: u8,
+        delta: i8,
+        control: bool,
+        wait_ms: u16,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        (0u8..6, any::<i8>(), any::<bool>(), 0u16..2500).prop_map(
+            |(node, delta, control, wait_ms)| Step {
+                node,
+                delta,
+                control,
+                wait_ms,
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever the order, timing and seqs: the table stays within its bound, holds no
+        /// peer silent for three intervals after `expire`, takes from a known node only a
+        /// seq past the last it took, never holds two peers with one control endpoint, and
+        /// counts every announcement once.
+        #[test]
+        fn the_table_keeps_its_rules(steps in prop::collection::vec(step(), 1..200)) {
+            let mut t = table(4);
+            let mut now = start();
+            let mut seqs: BTreeMap<u8, u64> = BTreeMap::new();
+            for s in &steps {
+                now = now + Duration::from_millis(u64::from(s.wait_ms));
+                let last = seqs.get(&s.node).copied().unwrap_or(1000);
+                let seq = last.saturating_add_signed(i64::from(s.delta));
+                seqs.insert(s.node, seq);
+                let id = format!("n{}", s.node);
+                // Two endpoints per pair of nodes: ids collide on them (restarts, moves).
+                let control = format!("tcp://10.0.{}.{}:5000", s.node / 2, u8::from(s.control));
+                let before = t.peer(&id).filter(|p| p.expires_at(INTERVAL) > now.mono).map(|p| p.seq);
+                let observed = t.observe(now, udp("10.0.0.1:1"), ann(&id, seq, &control, &[]));
+                match (&observed, before) {
+                    (Observed::Updated, Some(last)) => prop_assert!(seq > last),
+                    (Observed::Dropped(DropReason::Stale { .. }), Some(last)) => prop_assert!(seq <= last),
+                    (Observed::Dropped(DropReason::Stale { .. }), None) => prop_assert!(false, "stale from an unknown node"),
+                    _ => {}
+                }
+                t.expire(now.mono);
+                prop_assert!(t.len() <= 4);
+                for p in t.peers() {
+                    prop_assert!(p.expires_at(INTERVAL) > now.mono, "{} kept too long", p.node_id);
+                }
+                let mut controls: Vec<&str> = t.peers().map(|p| p.control.as_str()).collect();
+                controls.sort_unstable();
+                let n = controls.len();
+                controls.dedup();
+                prop_assert_eq!(controls.len(), n, "two peers with one control endpoint");
+                if let Some(due) = t.poll_timeout() {
+                    let earliest = t.peers().map(|p| p.expires_at(INTERVAL)).min();
+                    prop_assert!(earliest.is_none_or(|e| due <= e), "the timer would fire late");
+                }
+                let st = t.stats();
+                prop_assert_eq!(st.received, st.accepted + st.malformed + st.stale + st.own + st.full);
+            }
+        }
+    }
+}

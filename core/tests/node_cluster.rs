@@ -351,3 +351,42 @@ fn peers_answers_without_discovery() {
     assert_eq!(listing["peers"], json!([]));
     assert_eq!(listing["discovery"], Value::Null);
 }
+
+#[test]
+fn a_registry_feeds_the_same_table_through_inputs() {
+    let mut h = Harness::with_config(config(false, None));
+    h.pump();
+    open_udp(&mut h);
+    let record = Announcement::decode(&peer_announcement("node-r", 1, 2)).unwrap();
+    h.input(Input::PeerRecord {
+        announcement: Box::new(record.clone()),
+    });
+    let listing = peers(&mut h);
+    let r = &listing["peers"][0];
+    assert_eq!(r["node_id"], "node-r");
+    assert_eq!(r["source"], "registry");
+    assert_eq!(
+        r["control"], "tcp://*:5000",
+        "no sender address to resolve with"
+    );
+    assert_eq!(r["apps"]["echo"]["queue"], 2);
+
+    // A record is checked like a datagram.
+    let mut bad = record.clone();
+    bad.node_id = "no spaces allowed".into();
+    bad.seq = 2;
+    h.input(Input::PeerRecord {
+        announcement: Box::new(bad),
+    });
+    assert_eq!(peers(&mut h)["stats"]["malformed"], 1);
+
+    h.input(Input::PeerGone {
+        node_id: "node-r".into(),
+    });
+    let listing = peers(&mut h);
+    assert_eq!(listing["peers"], json!([]));
+    assert_eq!(listing["stats"]["forgotten"], 1);
+    assert!(logs(&h.all())
+        .iter()
+        .any(|(_, m)| m.contains("forgot peer node-r: the registry says it left")));
+}

@@ -74,8 +74,8 @@ pub enum Observed {
     New,
     /// A known node's newer announcement.
     Updated,
-    /// A new node id announcing the control endpoint of a known one: the node restarted with a
-    /// new id, and the old entry (this id) is gone.
+    /// A node announcing the control endpoint of another known one (a new id, usually: the
+    /// node restarted with a new id): the other entry (`old_id`) is gone.
     Replaced { old_id: String },
     /// Not taken in.
     Dropped(DropReason),
@@ -159,9 +159,15 @@ impl PeerTable {
         }
     }
 
-    /// Takes in one announcement (already decoded, so valid). A sender silent too long is
-    /// forgotten first, so an announcement after a long silence counts as a new node.
+    /// Takes in one announcement, from any source: checked ([`Announcement::validate`]) like
+    /// a decoded datagram, then judged. A sender silent too long is forgotten first, so an
+    /// announcement after a long silence counts as a new node.
     pub fn observe(&mut self, now: Now, source: Source, announcement: Announcement) -> Observed {
+        if let Err(e) = announcement.validate() {
+            self.stats.received += 1;
+            self.stats.malformed += 1;
+            return Observed::Dropped(DropReason::Malformed(e));
+        }
         let interval = self.config.interval;
         if self
             .peers
@@ -269,19 +275,31 @@ impl PeerTable {
         if a.node_id == self.config.own_id {
             return Observed::Dropped(DropReason::Own);
         }
-        if let Some(known) = self.peers.get(&a.node_id) {
+        let known = self.peers.get(&a.node_id);
+        if let Some(known) = known {
             if a.seq <= known.seq {
                 return Observed::Dropped(DropReason::Stale {
                     seq: a.seq,
                     last: known.seq,
                 });
             }
-            return Observed::Updated;
         }
-        if let Some(old) = self.peers.values().find(|p| p.control == control) {
-            return Observed::Replaced {
-                old_id: old.node_id.clone(),
-            };
+        // One control endpoint is one node: another id holding it is that node's past
+        // (looked for only when the endpoint is new for this id, so a steady peer costs
+        // nothing here).
+        if known.is_none_or(|k| k.control != control) {
+            let old = self
+                .peers
+                .values()
+                .find(|p| p.control == control && p.node_id != a.node_id);
+            if let Some(old) = old {
+                return Observed::Replaced {
+                    old_id: old.node_id.clone(),
+                };
+            }
+        }
+        if known.is_some() {
+            return Observed::Updated;
         }
         if self.peers.len() >= self.config.max_peers {
             return Observed::Dropped(DropReason::Full(self.config.max_peers));

@@ -13,7 +13,7 @@ use super::io::{BindError, Multicast, Output};
 use super::Node;
 use crate::cluster::{
     Announcement, AppAnnouncement, AppState, DropReason, Load, Observed, PeerTable,
-    PeerTableConfig, DEFAULT_MAX_PEERS,
+    PeerTableConfig, Source, DEFAULT_MAX_PEERS,
 };
 use crate::engine::AppState as EngineState;
 use crate::ids::EndpointId;
@@ -458,6 +458,39 @@ impl Node {
                 "too_large": m.too_large,
             },
         })
+    }
+}
+
+impl Node {
+    /// A registry's record of a node: into the peer table like a datagram's announcement.
+    pub(super) fn peer_record(&mut self, now: Now, announcement: Announcement) {
+        let Some(m) = &mut self.membership else {
+            return;
+        };
+        let id = announcement.node_id.clone();
+        let message = match m.table.observe(now, Source::Registry, announcement) {
+            Observed::New => format!("discovery: new peer {id} from the registry"),
+            Observed::Replaced { old_id } => {
+                format!("discovery: peer {old_id} restarted as {id} (registry)")
+            }
+            Observed::Dropped(DropReason::Malformed(e)) => {
+                format!("discovery: the registry's record of {id:?} is malformed: {e}")
+            }
+            _ => return,
+        };
+        self.log(LogLevel::Info, message);
+    }
+
+    /// The registry says a node left.
+    pub(super) fn peer_gone(&mut self, node_id: &str) {
+        let forgot = self
+            .membership
+            .as_mut()
+            .is_some_and(|m| m.table.forget(node_id));
+        if forgot {
+            let message = format!("discovery: forgot peer {node_id}: the registry says it left");
+            self.log(LogLevel::Info, message);
+        }
     }
 }
 

@@ -99,6 +99,14 @@ pub enum Input {
     KeySet { user: String, pem: Bytes },
     /// `<user>.pem` left the key folder: requests signed by `user` are refused from now on.
     KeyRemoved { user: String },
+    /// A registry of nodes (etcd, later) holds this announcement for a node: the peer table
+    /// takes it as it takes a datagram's, with no sender address (docs/cluster.md). An
+    /// adapter thread watching the registry sends it through the inbox.
+    PeerRecord {
+        announcement: Box<crate::cluster::Announcement>,
+    },
+    /// The registry says a node left (its lease ended): it is forgotten at once.
+    PeerGone { node_id: String },
     /// A datagram arrived on a UDP endpoint (`Output::OpenUdp`): an announcement, or
     /// anything anyone sent to that port.
     Datagram {

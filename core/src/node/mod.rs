@@ -198,6 +198,8 @@ impl Node {
         self.membership_timers(now);
         match input {
             Input::Tick => {}
+            Input::PeerRecord { announcement } => self.peer_record(now, *announcement),
+            Input::PeerGone { node_id } => self.peer_gone(&node_id),
             input @ (Input::KeySet { .. } | Input::KeyRemoved { .. }) => self.key_input(input),
             Input::Deploy { manifest, origin } => {
                 self.deploy(now, *manifest, origin, None, None);
