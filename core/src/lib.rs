@@ -44,6 +44,7 @@
 //! - [`cron`]: cron schedules and their next fire time in a time zone.
 //! - [`manifest`]: parsing and validating app manifests.
 //! - [`codec`]: the worker channel and native protocol codecs.
+//! - [`cluster`]: nodes working together; [`cluster::balance`] chooses a node by load.
 //! - [`stats`]: counters and fixed-memory latency histograms.
 //! - `sim` (feature `sim`): simulated workers for tests, benchmarks and fuzzing.
 //! - `*::fuzzing` (feature `fuzzing`): the property checks behind the `fuzz/` targets.

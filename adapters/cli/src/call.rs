@@ -9,6 +9,7 @@
 //! chunks' exact bytes). Failures print like every management command's: an error the app or
 //! the node answered as `error <code>: <message>`, anything else as `cocaine call: ...`.
 
+mod cluster;
 mod native;
 mod zeromq;
 
@@ -70,6 +71,11 @@ pub struct CallArgs {
     /// Put the request at the front of the queue. Native only.
     #[arg(long)]
     urgent: bool,
+    /// Call the app on whichever node of --node's cluster suits best: resolve it there,
+    /// choose by load (power of two choices), retry a 503 at another node. Native-server
+    /// tasks only; says on standard error which node answered.
+    #[arg(long)]
+    cluster: bool,
     /// The node's control endpoint, to find an app given by name.
     #[arg(
         long,
@@ -113,6 +119,9 @@ pub fn run(args: CallArgs) -> ExitCode {
 
 fn call(args: &CallArgs) -> Result<(), CommandError> {
     let (event, body) = event_and_body(args).map_err(CommandError::Usage)?;
+    if args.cluster {
+        return call_cluster(args, event, body);
+    }
     let (endpoint, protocol) = if args.target.contains("://") {
         reach::connect_endpoint(&args.target).map_err(CommandError::Usage)?;
         (
@@ -155,6 +164,43 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
     })
 }
 
+/// `--cluster`: the app resolved through --node, called where the load is lowest.
+fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), CommandError> {
+    if args.target.contains("://") {
+        return Err(CommandError::Usage(
+            "--cluster calls an app by name, not an endpoint".into(),
+        ));
+    }
+    let task = match &args.task {
+        Some(task) => task.clone(),
+        None => {
+            let (_, protocol, task) = find_task(args)?;
+            if protocol != Protocol::Native {
+                return Err(CommandError::Usage(
+                    "--cluster calls native-server tasks only".into(),
+                ));
+            }
+            task
+        }
+    };
+    let request = Request {
+        event,
+        body,
+        policy: cocaine_client::Policy::default(),
+        patience: Duration::from_secs_f64(args.timeout.max(0.001)),
+    };
+    let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
+    let mut out = Output::new(args.raw);
+    let result = cluster::call(&node, &args.target, &task, &request, &mut |c| out.chunk(c));
+    out.finish().map_err(CommandError::Failed)?;
+    result.map_err(|e| match e {
+        CallError::Answer { code, message } => {
+            CommandError::Control(ControlFailure::Reply { code, message })
+        }
+        CallError::Other(message) => CommandError::Failed(message),
+    })
+}
+
 /// The event and the body from the words after the target: `[BODY]`, or the older
 /// `EVENT BODY`.
 fn event_and_body(args: &CallArgs) -> Result<(String, Body), String> {
@@ -174,6 +220,12 @@ fn event_and_body(args: &CallArgs) -> Result<(String, Body), String> {
 
 /// The endpoint and protocol of the app named by `args.target`.
 fn find(args: &CallArgs) -> Result<(String, Protocol), CommandError> {
+    let (endpoint, protocol, _) = find_task(args)?;
+    Ok((endpoint, protocol))
+}
+
+/// The endpoint, protocol and task name of the app named by `args.target`.
+fn find_task(args: &CallArgs) -> Result<(String, Protocol, String), CommandError> {
     check_app_name(&args.target).map_err(|e| {
         CommandError::Usage(format!(
             "{:?} is neither an endpoint (tcp://HOST:PORT) nor an app name: {e}",
@@ -194,7 +246,11 @@ fn find(args: &CallArgs) -> Result<(String, Protocol), CommandError> {
     };
     // A wildcard bind is reached through the node's own host.
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
-    Ok((lookup::connect_address(&task.endpoint, &node), protocol))
+    Ok((
+        lookup::connect_address(&task.endpoint, &node),
+        protocol,
+        task.task,
+    ))
 }
 
 /// Reads standard input in pieces, giving each to `send`.

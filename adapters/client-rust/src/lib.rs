@@ -31,16 +31,22 @@
 //! }
 //! ```
 //!
-//! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `wire` the socket
+//! For an app that runs on several nodes, [`ClusterClient`] resolves it from any node and
+//! calls the node with the least load of two drawn at random, retrying a 503 elsewhere
+//! (docs/cluster.md).
+//!
+//! Map of the crate: `client` holds [`Client`]; `cluster` [`ClusterClient`]; `wire` the socket
 //! and the queue of received frames; `reply` the [`Reply`] type; `error` [`ClientError`].
 //! Messages are encoded and decoded with `cocaine-core`'s codec, the same one the node uses.
 
 mod client;
+mod cluster;
 mod error;
 mod reply;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
+pub use cluster::{reachable, ClusterClient, ClusterError, ClusterReply, NodeEntry, REFRESH};
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;
 pub use reply::{Reply, ReplyKind, Sid};

@@ -4,6 +4,9 @@
 //!   their versions, hashes, endpoints, load and state), its codec and its checks.
 //! - [`peers`]: the peer table every discovery mode feeds (multicast, static peers, a
 //!   registry later): who is there, what they run, and forgetting the silent.
+//! - [`balance`]: choosing a node for a request by announced load (power of two choices),
+//!   the blind baselines, and the spillover decision.
+//! - `simulation` (feature `sim`): balancing at scale, simulated.
 //! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
 //!   wins, how a node copies one from a peer, and how deletions are kept.
 //!
@@ -12,6 +15,7 @@
 //! table, its expiry and every decision, and says what to send. Nothing here does IO.
 
 pub mod announcement;
+pub mod balance;
 pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -19,6 +23,8 @@ pub mod peers;
 pub mod registry;
 #[cfg(feature = "fuzzing")]
 pub mod replication_fuzzing;
+#[cfg(feature = "sim")]
+pub mod simulation;
 pub mod tombstone;
 
 pub use announcement::{

@@ -10,7 +10,7 @@ use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of docs/protocol.md §7.
-pub const ACTIONS: [&str; 15] = [
+pub const ACTIONS: [&str; 16] = [
     "deploy",
     "delete",
     "reload",
@@ -26,6 +26,7 @@ pub const ACTIONS: [&str; 15] = [
     "start",
     "scale",
     "quit",
+    "resolve",
 ];
 
 /// Longest app name accepted.
@@ -121,6 +122,11 @@ pub enum Action {
     },
     /// Stop the node gracefully, as SIGTERM does; answered before it stops.
     Quit,
+    /// The nodes that run an app, their endpoints and load (balancing clients).
+    Resolve {
+        /// The app.
+        app: String,
+    },
 }
 
 impl Action {
@@ -142,6 +148,7 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Scale { .. } => "scale",
             Action::Quit => "quit",
+            Action::Resolve { .. } => "resolve",
         }
     }
 }
@@ -296,7 +303,7 @@ impl ControlRequest {
 fn action_keys(action: &str) -> &'static [&'static str] {
     match action {
         "deploy" => &["app", "manifest"],
-        "delete" | "reload" | "info" | "fetch" | "stop" | "start" => &["app"],
+        "delete" | "reload" | "info" | "fetch" | "resolve" | "stop" | "start" => &["app"],
         "scale" => &["app", "pool-min", "pool-limit"],
         "schedule" => &["app", "task", "at", "after", "body"],
         "unschedule" => &["id"],
@@ -465,6 +472,9 @@ impl Args<'_> {
                 }
             }
             "quit" => Action::Quit,
+            "resolve" => Action::Resolve {
+                app: self.required_app()?,
+            },
             // The only action left: `decode` passes names from ACTIONS only.
             _ => Action::Keys,
         })

@@ -124,6 +124,11 @@ impl Node {
         self.membership.as_ref().map(|m| &m.table)
     }
 
+    /// This node's id in the cluster, while discovery is on.
+    pub(super) fn node_id(&self) -> Option<&str> {
+        self.membership.as_ref().map(|m| m.config.node_id.as_str())
+    }
+
     /// `address` with a `*` host replaced by `--host`, if given.
     pub(super) fn on_host(&self, address: &str) -> String {
         match &self.config.host {
@@ -314,7 +319,7 @@ impl Node {
         apps
     }
 
-    fn announced_app(&self, app: &App) -> AppAnnouncement {
+    pub(super) fn announced_app(&self, app: &App) -> AppAnnouncement {
         let engine = &app.engine;
         let config = engine.config();
         let busy = engine

@@ -240,6 +240,14 @@ impl Node {
                 let peers = self.peers_listing(now);
                 self.reply_ok(&requester, peers);
             }
+            Action::Resolve { app } => match self.resolve_app(now, &app) {
+                Some(nodes) => self.reply_ok(&requester, nodes),
+                None => self.reply_error(
+                    &requester,
+                    status::NOT_FOUND,
+                    format!("no node known here runs an app named {app:?}"),
+                ),
+            },
         }
     }
 

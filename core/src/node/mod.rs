@@ -19,6 +19,7 @@ mod publication;
 mod readiness;
 pub(crate) mod registry;
 mod replication;
+mod resolve;
 mod route;
 mod scheduler;
 mod spawn;
