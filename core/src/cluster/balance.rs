@@ -87,7 +87,7 @@ impl From<&AppAnnouncement> for Load {
             health: match a.state {
                 AppState::Running => Health::Running,
                 AppState::Starting => Health::Starting,
-                AppState::Broken | AppState::Stopping => Health::Unavailable,
+                AppState::Broken | AppState::Stopping | AppState::Deleted => Health::Unavailable,
             },
         }
     }
