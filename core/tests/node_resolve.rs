@@ -187,6 +187,19 @@ fn forgotten_peers_leave_the_answer_and_unknown_apps_are_404() {
 }
 
 #[test]
+fn a_tombstone_announced_by_a_peer_is_no_node_running_the_app() {
+    let (mut h, udp) = node_with_peers();
+    hear(
+        &mut h,
+        udp,
+        "127.0.0.3:5000",
+        announcement("node-b", 10, "echo", 0, AppState::Deleted),
+    );
+    let answer = resolve(&mut h, "echo");
+    assert_eq!(answer["error"]["code"], 404, "{answer}");
+}
+
+#[test]
 fn resolve_without_discovery_names_this_node_only() {
     let mut h = Harness::with_config(config(false));
     h.pump();

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::Node;
-use crate::cluster::AppAnnouncement;
+use crate::cluster::{AppAnnouncement, AppState};
 use crate::time::Now;
 
 impl Node {
@@ -26,7 +26,9 @@ impl Node {
             ));
         }
         if let Some(table) = self.peer_table() {
-            for (peer, entry) in table.with_app(app) {
+            // A tombstone is announced as an entry too: no node runs that app.
+            let live = table.with_app(app).filter(|(_, a)| a.state != AppState::Deleted);
+            for (peer, entry) in live {
                 let silent = now.mono.saturating_duration_since(peer.last_seen);
                 nodes.push(node_entry(
                     Some(&peer.node_id),
