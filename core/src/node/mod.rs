@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod io;
 mod lifecycle;
 mod listing;
+mod native_auth;
 mod publication;
 pub(crate) mod registry;
 mod route;
