@@ -3,6 +3,8 @@
 mod bench;
 mod call;
 mod check;
+mod identity;
+mod keygen;
 mod log;
 mod manage;
 mod node;
@@ -50,6 +52,11 @@ enum Command {
     Schedule(manage::ScheduleArgs),
     /// Cancel a scheduled job.
     Unschedule(manage::UnscheduleArgs),
+    /// Write a new RSA key pair: NAME.key (private, mode 0600) and NAME.pem (public, for a
+    /// node's key folder).
+    Keygen(keygen::KeygenArgs),
+    /// Print a node's own public key (PEM) and its fingerprint.
+    Pubkey(manage::PubkeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,5 +73,7 @@ fn main() -> ExitCode {
         Command::Info(args) => manage::info(args),
         Command::Schedule(args) => manage::schedule(args),
         Command::Unschedule(args) => manage::unschedule(args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Pubkey(args) => manage::pubkey(args),
     }
 }

@@ -121,17 +121,20 @@ struct Prepared {
     restored: Vec<Input>,
     inbox: Inbox,
     run_dir: RunFolder,
+    /// The node's public key (PEM), when it keeps a state folder.
+    node_key: Option<String>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
     let manifests = load(args)?;
     let control = control_addresses(&args.control, !args.manifests.is_empty())?;
-    let (store, restored) = match store_root(args, &control) {
+    let (store, restored, node_key) = match store_root(args, &control) {
         Some(root) => {
             let (store, restored) = open_store(&root)?;
-            (Some(store), restored)
+            let node_key = own_key(&root, logger)?;
+            (Some(store), restored, Some(node_key))
         }
-        None => (None, Vec::new()),
+        None => (None, Vec::new(), None),
     };
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
     let run_dir = run_folder(args, logger)?;
@@ -142,7 +145,22 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         restored,
         inbox,
         run_dir,
+        node_key,
     })
+}
+
+/// The node's own key pair in its state folder, made on the first start (docs/security.md);
+/// its public half as PEM.
+fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
+    let key = cocaine_keys::files::node_key(root)
+        .map_err(|e| format!("the node's key pair in {}: {e}", root.display()))?;
+    let pem = key.public_pem().map_err(|e| e.to_string())?;
+    let fingerprint = key.fingerprint().map_err(|e| e.to_string())?;
+    logger.log(
+        LogLevel::Info,
+        &format!("node key: {fingerprint} ({})", root.join("node.pem").display()),
+    );
+    String::from_utf8(pem).map_err(|e| e.to_string())
 }
 
 fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
@@ -159,6 +177,7 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         native_host: args.native_host.clone().or_else(find_native_host),
         control: prepared.control,
         control_auth: args.auth,
+        node_key: prepared.node_key.clone(),
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the

@@ -31,6 +31,9 @@
 //! }
 //! ```
 //!
+//! Signed requests: [`Client::sign_as`] makes every later request signed by a user for one
+//! app (docs/security.md); a [`Signer`] over a private key comes from `cocaine-keys`.
+//!
 //! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `wire` the socket
 //! and the queue of received frames; `reply` the [`Reply`] type; `error` [`ClientError`].
 //! Messages are encoded and decoded with `cocaine-core`'s codec, the same one the node uses.
@@ -38,9 +41,11 @@
 mod client;
 mod error;
 mod reply;
+mod signing;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
+pub use cocaine_core::auth::Signer;
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;
 pub use reply::{Reply, ReplyKind, Sid};

@@ -45,7 +45,8 @@ pub enum KeyError {
     Refused(String),
 }
 
-/// An RSA key pair held by OpenSSL.
+/// An RSA key pair held by OpenSSL (a clone shares it).
+#[derive(Clone)]
 pub struct PrivateKey {
     pkey: PKey<Private>,
 }
@@ -121,7 +122,7 @@ impl PrivateKey {
 }
 
 /// A user name with their private key: what signs a client's requests.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UserKey {
     pub user: String,
     pub key: PrivateKey,

@@ -10,7 +10,7 @@ use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of docs/protocol.md §7.
-pub const ACTIONS: [&str; 10] = [
+pub const ACTIONS: [&str; 11] = [
     "deploy",
     "delete",
     "reload",
@@ -21,6 +21,7 @@ pub const ACTIONS: [&str; 10] = [
     "peers",
     "fetch",
     "keys",
+    "pubkey",
 ];
 
 /// Longest app name accepted.
@@ -93,6 +94,8 @@ pub enum Action {
     },
     /// List the key store.
     Keys,
+    /// The node's own public key.
+    Pubkey,
 }
 
 impl Action {
@@ -109,6 +112,7 @@ impl Action {
             Action::Peers => "peers",
             Action::Fetch { .. } => "fetch",
             Action::Keys => "keys",
+            Action::Pubkey => "pubkey",
         }
     }
 }
@@ -410,6 +414,7 @@ impl Args<'_> {
             "fetch" => Action::Fetch {
                 app: self.required_app()?,
             },
+            "pubkey" => Action::Pubkey,
             // The only action left: `decode` passes names from ACTIONS only.
             _ => Action::Keys,
         })

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::control::Requester;
 use super::{Input, Node};
-use crate::auth::{AuthError, Claim, KeyStore, ReplayLimits, Verifier};
+use crate::auth::{AuthError, Claim, KeyStore, PublicKey, ReplayLimits, Verifier};
 use crate::control::Signed;
 use crate::process::LogLevel;
 use crate::status;
@@ -92,6 +92,17 @@ impl Node {
             &signed.signature,
             now.unix_ms(),
         )
+    }
+
+    /// The `pubkey` reply: the node's public key as PEM, its fingerprint and size; why not
+    /// when the node has none (it runs without a state folder).
+    pub(super) fn node_public_key(&self) -> Result<Value, String> {
+        let Some(pem) = &self.config.node_key else {
+            return Err("this node has no key pair (it keeps no state folder: --store)".into());
+        };
+        let key = PublicKey::from_pem(pem.as_bytes())
+            .map_err(|e| format!("the node's public key is unreadable: {e}"))?;
+        Ok(json!({"pem": key.pem(), "fingerprint": key.fingerprint(), "bits": key.bits()}))
     }
 
     /// The `keys` reply: the control mode, every user with a fingerprint, the counters.

@@ -94,6 +94,9 @@ pub struct NodeConfig {
     pub control_auth: Option<auth::AuthMode>,
     /// The replay window and nonce cache bounds for signed requests.
     pub replay: crate::auth::ReplayLimits,
+    /// The node's own public key (PEM), answered by control `pubkey`; the runtime makes or
+    /// reads the pair in the node's state folder and keeps the private half.
+    pub node_key: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -111,6 +114,7 @@ impl Default for NodeConfig {
             control_max_message: DEFAULT_CONTROL_MAX_MESSAGE,
             control_auth: None,
             replay: crate::auth::ReplayLimits::default(),
+            node_key: None,
         }
     }
 }
