@@ -21,8 +21,8 @@ use cocaine_core::control::check_app_name;
 
 use crate::identity::Identity;
 use crate::manage::{self, lookup, CommandError, ControlFailure, Target};
-use cocaine_keys::UserKey;
 use crate::reach;
+use cocaine_keys::UserKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {

@@ -37,7 +37,10 @@ fn keygen(args: &KeygenArgs) -> Result<(), String> {
     let (private, public) = write_pair(&args.out, &args.name, &key).map_err(|e| e.to_string())?;
     let fingerprint = key.fingerprint().map_err(|e| e.to_string())?;
     println!("private key: {} (keep it; mode 0600)", private.display());
-    println!("public key:  {} (copy it into the node's key folder)", public.display());
+    println!(
+        "public key:  {} (copy it into the node's key folder)",
+        public.display()
+    );
     println!("fingerprint: {fingerprint}");
     Ok(())
 }

@@ -158,7 +158,10 @@ fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
     let fingerprint = key.fingerprint().map_err(|e| e.to_string())?;
     logger.log(
         LogLevel::Info,
-        &format!("node key: {fingerprint} ({})", root.join("node.pem").display()),
+        &format!(
+            "node key: {fingerprint} ({})",
+            root.join("node.pem").display()
+        ),
     );
     String::from_utf8(pem).map_err(|e| e.to_string())
 }

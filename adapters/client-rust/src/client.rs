@@ -79,7 +79,11 @@ impl Client {
     /// # Errors
     ///
     /// [`ClientError::Sign`] if the system has no random source for nonces.
-    pub fn sign_as(&mut self, app: &str, signer: Box<dyn Signer + Send>) -> Result<(), ClientError> {
+    pub fn sign_as(
+        &mut self,
+        app: &str,
+        signer: Box<dyn Signer + Send>,
+    ) -> Result<(), ClientError> {
         self.signing = Some(Signing::new(app, signer)?);
         Ok(())
     }

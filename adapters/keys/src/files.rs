@@ -22,7 +22,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
 
 /// Writes `dir/NAME.key` (0600) and `dir/NAME.pem` (0644). Neither may exist already: a key
 /// is never overwritten by accident. Returns both paths.
-pub fn write_pair(dir: &Path, name: &str, key: &PrivateKey) -> Result<(PathBuf, PathBuf), KeyError> {
+pub fn write_pair(
+    dir: &Path,
+    name: &str,
+    key: &PrivateKey,
+) -> Result<(PathBuf, PathBuf), KeyError> {
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pem"));
     for path in [&private, &public] {

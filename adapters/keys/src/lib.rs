@@ -161,5 +161,8 @@ pub fn stamp() -> Result<cocaine_core::auth::Stamp, KeyError> {
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Ok(cocaine_core::auth::Stamp { ts, nonce: nonce()? })
+    Ok(cocaine_core::auth::Stamp {
+        ts,
+        nonce: nonce()?,
+    })
 }
