@@ -57,6 +57,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Print a node's own public key (PEM) and its fingerprint.
     Pubkey(manage::PubkeyArgs),
+    /// Print a node's key store (users, fingerprints) and its signed-request counters.
+    Keys(manage::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,5 +77,6 @@ fn main() -> ExitCode {
         Command::Unschedule(args) => manage::unschedule(args),
         Command::Keygen(args) => keygen::run(&args),
         Command::Pubkey(args) => manage::pubkey(args),
+        Command::Keys(args) => manage::keys(args),
     }
 }

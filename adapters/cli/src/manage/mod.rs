@@ -366,6 +366,22 @@ pub fn list(args: ListArgs) -> ExitCode {
 }
 
 #[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `cocaine keys`: the node's key store (users, fingerprints) and its auth counters, as JSON.
+pub fn keys(args: KeysArgs) -> ExitCode {
+    exit(
+        "keys",
+        args.target
+            .send(DEFAULT_TIMEOUT_S, &request::keys(), &[])
+            .map(|reply| print_json(&reply)),
+    )
+}
+
+#[derive(Debug, Args)]
 pub struct PubkeyArgs {
     /// Print the reply as JSON (`pem`, `fingerprint`, `bits`), for scripts.
     #[arg(long)]

@@ -64,6 +64,10 @@ pub fn list() -> Vec<u8> {
     request("list", [])
 }
 
+pub fn keys() -> Vec<u8> {
+    request("keys", [])
+}
+
 pub fn pubkey() -> Vec<u8> {
     request("pubkey", [])
 }
