@@ -64,7 +64,7 @@ pub(crate) fn parse(
     let d = SecurityConfig::default();
     let sign = o.bool("sign", p);
     let auth = o.opt("auth", p, |v, at, p| value::choice(v, at, MODES, p));
-    let users = o.opt("users", p, |v, at, p| users(v, at, p));
+    let users = o.opt("users", p, users);
     let auth = resolve_mode(auth, sign, users.is_some(), &o.at("auth"), p);
     let c = SecurityConfig {
         auth,

@@ -69,7 +69,7 @@ fn verify(
     };
     cx.verifier().verify(claim, signed, &auth.sig, now_ms)?;
     if let Some(users) = security.and_then(|s| s.users.as_ref()) {
-        if !users.iter().any(|u| *u == auth.user) {
+        if !users.contains(&auth.user) {
             return Err(cx
                 .verifier()
                 .refuse(AuthError::NotAllowed(auth.user.clone())));

@@ -89,9 +89,10 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
         print_report(&target, &signed, &signed_figures, node_pid, signed_used);
         let ratio = signed_figures.rps() / figures.rps().max(1e-9);
         let cpu_ratio = match (used, signed_used) {
-            (Some(u), Some(s)) => {
-                Some(per_request_us(s.node, &signed_figures) / per_request_us(u.node, &figures).max(1e-9))
-            }
+            (Some(u), Some(s)) => Some(
+                per_request_us(s.node, &signed_figures)
+                    / per_request_us(u.node, &figures).max(1e-9),
+            ),
             _ => None,
         };
         println!(

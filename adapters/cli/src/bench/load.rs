@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use cocaine_core::auth::{body_digest, sign_open, Invoke};
 use cocaine_core::codec::native::{self, NativeMessage};
-use cocaine_keys::UserKey;
 use cocaine_core::stats::Histogram;
+use cocaine_keys::UserKey;
 
 /// How requests are framed: the native protocol (sids in msgpack) or a zeromq-server task
 /// (plain frames; the client adds a routing frame of its own to match replies to calls).
