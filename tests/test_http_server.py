@@ -153,6 +153,29 @@ def test_pipelining_answers_in_request_order(node):
     assert replies[3][1]["content-length"] == "13"
 
 
+def test_a_long_pipeline_is_read_as_replies_make_room(node):
+    """Thousands of pipelined requests in one stream: the node stops reading while its
+    pipeline is full and resumes when a reply makes room (reading what waited in the socket,
+    since no new readiness edge comes for it). Every request is answered, once, in order."""
+    n, ports = start_web(node)
+    count = 3000
+    raw = b"".join(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%d"
+                   % (len(b"%d" % i), i) for i in range(count))
+    raw += b"GET /chunks HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    s = connect(ports["api"])
+    # The node reads at the pace it answers, so the sender must not block the reader.
+    sender = threading.Thread(target=s.sendall, args=(raw,), daemon=True)
+    sender.start()
+    try:
+        replies = parse_responses(read_to_eof(s))
+    finally:
+        sender.join(TIMEOUT)
+        s.close()
+    assert len(replies) == count + 1
+    assert [(st, b) for st, _, b in replies[:count]] == [(200, b"%d" % i) for i in range(count)]
+    assert replies[count][::2] == (200, b"one,two,three")
+
+
 def test_chunked_request_and_streaming_reply_as_they_come(node):
     n, ports = start_web(node)
     # http.client sends a chunked body from an iterator.

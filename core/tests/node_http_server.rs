@@ -195,6 +195,61 @@ fn pipelined_replies_keep_request_order_with_the_handlers_head() {
     assert!(second.ends_with("\r\n\r\ntwo"), "{second:?}");
 }
 
+/// The `Output::ConnReading` switches in these outputs for `conn`, in order.
+fn reading_switches(outputs: &[Output], conn: ConnId) -> Vec<bool> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::ConnReading { conn: c, on } if *c == conn => Some(*on),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_pipeline_pauses_reading_until_a_reply_makes_room() {
+    let mut h = setup("", r#""pool-limit": 1, "concurrency": 64"#, Answer::Manual);
+    let c = accept(&mut h, 1);
+    let limit = cocaine_core::http::conn::MAX_IN_FLIGHT;
+    let pipelined = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n".repeat(limit + 3);
+    data(&mut h, c, &pipelined);
+    assert_eq!(h.invokes.len(), limit, "one job per pipeline place");
+    assert_eq!(
+        reading_switches(&h.fresh(), c),
+        [false],
+        "a full pipeline stops reading the socket"
+    );
+    let first = h.invokes[0];
+    h.worker_replies(first.0, first.1, &[b"one"]);
+    let outputs = h.fresh();
+    assert!(written(&outputs, c).0.starts_with("HTTP/1.1 200"));
+    // The reply made room for one buffered request, which fills the pipeline again.
+    assert_eq!(h.invokes.len(), limit + 1);
+    assert_eq!(reading_switches(&outputs, c), Vec::<bool>::new());
+    let mut answered = 1;
+    while answered < limit + 3 {
+        let (w, sid) = h.invokes[answered];
+        h.worker_replies(w, sid, &[b"more"]);
+        answered += 1;
+        let outputs = h.fresh();
+        let switches = reading_switches(&outputs, c);
+        if answered == 4 {
+            assert_eq!(
+                switches,
+                [true],
+                "room again, and nothing buffered: read on"
+            );
+        } else {
+            assert!(switches.is_empty(), "{answered}: {switches:?}");
+        }
+    }
+    assert_eq!(
+        h.invokes.len(),
+        limit + 3,
+        "every pipelined request ran once"
+    );
+}
+
 #[test]
 fn a_chunked_body_reaches_the_worker_piece_by_piece() {
     let mut h = setup("", "", Answer::Manual);

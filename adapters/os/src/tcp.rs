@@ -102,6 +102,9 @@ struct Conn {
     outbox: WriteQueue,
     /// The client sends no more.
     eof: bool,
+    /// The core asked to stop reading (`Output::ConnReading`): the client's bytes wait in
+    /// the kernel. Only an open connection pauses; a closing one reads to linger.
+    paused: bool,
     state: State,
 }
 
@@ -224,6 +227,7 @@ impl TcpTable {
                     stream,
                     outbox: WriteQueue::default(),
                     eof: false,
+                    paused: false,
                     state: State::Open,
                 },
             );
@@ -262,6 +266,28 @@ impl TcpTable {
         if matches!(c.state, State::Open) {
             c.outbox.push(bytes);
             self.unflushed.push(conn);
+        }
+    }
+
+    /// Stops or resumes reading `conn` for the core. Resuming reads at once: readiness may be
+    /// edge-triggered, and the edge for bytes that arrived while paused has passed.
+    pub fn set_reading(
+        &mut self,
+        conn: ConnId,
+        on: bool,
+        readiness: &mut impl Runtime,
+        inputs: &mut VecDeque<Input>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.eof || !matches!(c.state, State::Open) || c.paused != on {
+            return;
+        }
+        c.paused = !on;
+        readiness.want_read(Source::Conn(conn), on);
+        if on {
+            self.read(conn, readiness, inputs);
         }
     }
 
@@ -312,10 +338,10 @@ impl TcpTable {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.eof {
+            let open = matches!(c.state, State::Open);
+            if c.eof || (c.paused && open) {
                 return;
             }
-            let open = matches!(c.state, State::Open);
             match c.read(&mut self.scratch) {
                 Got::Data(bytes) => {
                     // A closing connection's input is dropped: the core has finished with it.
@@ -380,6 +406,11 @@ impl TcpTable {
                 until: readiness.now().mono + LINGER,
             };
             self.lingering.push(conn);
+            if std::mem::take(&mut c.paused) {
+                // Lingering drains what the client sent while reading was paused.
+                readiness.want_read(Source::Conn(conn), true);
+                self.read(conn, readiness, inputs);
+            }
         }
     }
 

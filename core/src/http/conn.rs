@@ -265,6 +265,13 @@ impl HttpConn {
             }
     }
 
+    /// Whether the pipeline is full and the next request head must wait for a reply: the
+    /// time to stop reading the socket, so a client that pipelines without end fills its own
+    /// buffers rather than the node's memory.
+    pub fn pipeline_full(&self) -> bool {
+        !self.closed && matches!(self.reading, Reading::Head) && self.slots.len() >= MAX_IN_FLIGHT
+    }
+
     /// Requests whose jobs still owe a reply.
     pub fn in_flight(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots.iter().filter(|s| s.job).map(|s| s.seq)

@@ -859,6 +859,10 @@ impl Fuzz {
             }
             Output::ConnSend { conn, bytes } => self.check_conn_output(conn, Some(&bytes)),
             Output::ConnClose { conn } => self.check_conn_output(conn, None),
+            // Raw servers never pause reading; only HTTP connections do.
+            Output::ConnReading { conn, .. } => {
+                panic!("raw connection {conn} paused or resumed")
+            }
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }

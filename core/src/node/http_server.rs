@@ -44,6 +44,8 @@ struct Conn {
     timer: Option<TimerHandle>,
     timer_token: u64,
     armed_for: Option<Instant>,
+    /// Reading is paused (`Output::ConnReading`) while the pipeline is full.
+    paused: bool,
 }
 
 /// The connections a driver holds, its jobs' tokens (-> connection, request place) and its
@@ -268,6 +270,7 @@ impl HttpServer {
             timer: None,
             timer_token,
             armed_for: None,
+            paused: false,
         };
         self.held.timers.insert(timer_token, conn);
         self.held.conns.insert(conn, c);
@@ -376,6 +379,11 @@ impl HttpServer {
             self.forget(cx, conn);
             cx.close_conn(conn);
             return;
+        }
+        let full = c.http.pipeline_full();
+        if full != c.paused {
+            c.paused = full;
+            cx.out().push_back(Output::ConnReading { conn, on: !full });
         }
         let deadline = c.http.header_deadline();
         if deadline != c.armed_for {

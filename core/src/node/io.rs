@@ -331,6 +331,13 @@ pub enum Output {
     ConnClose {
         conn: ConnId,
     },
+    /// Stop (`on: false`) or resume reading a TCP connection: backpressure for a client that
+    /// sends requests faster than they are answered, so its input waits in its own socket
+    /// buffers (and then its sender's) rather than in the node's memory. Reading starts on.
+    ConnReading {
+        conn: ConnId,
+        on: bool,
+    },
     Spawn(SpawnSpec),
     Kill {
         worker: WorkerId,

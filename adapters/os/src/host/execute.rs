@@ -32,6 +32,10 @@ impl<R: Runtime> Host<'_, R> {
             } => self.send(endpoint, vec![topic, value]),
             Output::ConnSend { conn, bytes } => self.tcp.send(conn, bytes),
             Output::ConnClose { conn } => self.tcp.close(conn),
+            Output::ConnReading { conn, on } => {
+                self.tcp
+                    .set_reading(conn, on, &mut self.runtime, &mut self.inputs)
+            }
             Output::Spawn(spec) => self.spawn(&spec),
             Output::Kill { worker, signal } => self.kill(worker, signal),
             Output::ToWorker { worker, bytes } => self.workers.queue(worker, bytes),
