@@ -82,6 +82,8 @@ fn native_opens(c: &mut Criterion) {
         user: "alice".into(),
         ts: 1_700_000_000_000,
         nonce: vec![7; 16].into(),
+        app: Some("echo".into()),
+        body: Some(vec![3; 32].into()),
         sig: vec![9; 256].into(),
     };
     for (name, auth) in [("native_open", None), ("native_open_signed", Some(&auth))] {

@@ -5,6 +5,7 @@ use std::fmt;
 
 pub const BAD_REQUEST: u32 = 400;
 pub const UNAUTHORIZED: u32 = 401;
+pub const FORBIDDEN: u32 = 403;
 pub const NOT_FOUND: u32 = 404;
 pub const CONFLICT: u32 = 409;
 pub const TOO_LARGE: u32 = 413;

@@ -35,3 +35,50 @@ fn hostile_inputs_do_not_panic() {
         check_auth_input(&input);
     }
 }
+
+/// The seeds of the `auth_native` target (`fuzz/corpus/auth_native/`): signed opens made with
+/// the `openssl` command line and the test key, and broken ones.
+#[test]
+fn replay_auth_native_corpus() {
+    use cocaine_core::auth::fuzzing::check_signed_open;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/auth_native");
+    let mut seeds: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= 8, "seeds missing in {}", dir.display());
+    for path in seeds {
+        eprintln!("{}", path.display());
+        check_signed_open(&fs::read(&path).unwrap());
+    }
+}
+
+/// The committed signed open verifies (so the target's "a verified signature stops verifying
+/// when changed" branch runs), and every truncation of it is refused without a panic.
+#[test]
+fn the_signed_seed_verifies_and_its_prefixes_do_not_panic() {
+    use cocaine_core::auth::fuzzing::check_signed_open;
+    use cocaine_core::auth::{signature, PublicKey};
+    use cocaine_core::codec::native::NativeMessage;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/auth_native");
+    let frame = fs::read(dir.join("signed-open")).unwrap();
+    let (message, signed) = NativeMessage::decode_signed(&frame, 1 << 20).unwrap();
+    let NativeMessage::Open {
+        auth: Some(auth), ..
+    } = message
+    else {
+        panic!("{message:?}")
+    };
+    let key = PublicKey::from_pem(include_bytes!("data/auth/alice.pem")).unwrap();
+    assert!(signature::verify(&key, &signed.unwrap(), &auth.sig));
+    for end in 0..frame.len() {
+        check_signed_open(&frame[..end]);
+        assert!(NativeMessage::decode_signed(&frame[..end], 1 << 20).is_err());
+    }
+    for i in 0..frame.len() {
+        let mut bad = frame.clone();
+        bad[i] ^= 0x41;
+        check_signed_open(&bad);
+    }
+}

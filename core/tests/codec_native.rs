@@ -23,6 +23,8 @@ fn auth() -> Auth {
         user: "bob".into(),
         ts: 1_700_000_000_000,
         nonce: Bytes::from_static(b"abc"),
+        app: None,
+        body: None,
         sig: Bytes::from_static(&[1, 2]),
     }
 }
@@ -349,6 +351,8 @@ fn error_policy_and_auth() {
                 user: "b".into(),
                 ts: 1,
                 nonce: Bytes::from_static(b"n"),
+                app: None,
+                body: None,
                 sig: Bytes::new()
             })
         })
@@ -383,11 +387,15 @@ fn arb_auth() -> impl Strategy<Value = Auth> {
         any::<u64>(),
         proptest::collection::vec(any::<u8>(), 0..40),
         proptest::collection::vec(any::<u8>(), 0..300),
+        proptest::option::of(any::<String>()),
+        proptest::option::of(any::<[u8; 32]>()),
     )
-        .prop_map(|(user, ts, nonce, sig)| Auth {
+        .prop_map(|(user, ts, nonce, sig, app, body)| Auth {
             user,
             ts,
             nonce: nonce.into(),
+            app,
+            body: body.map(|b| Bytes::copy_from_slice(&b)),
             sig: sig.into(),
         })
 }

@@ -178,6 +178,8 @@ fn native_seeds() -> Vec<(&'static str, Bytes)> {
         user: "bob".into(),
         ts: 1_700_000_000_000,
         nonce: Bytes::from_static(b"abc"),
+        app: None,
+        body: None,
         sig: Bytes::from_static(&[1, 2, 3, 4]),
     };
     vec![

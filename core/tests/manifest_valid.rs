@@ -74,7 +74,8 @@ fn readme_manifest_2012() {
         m.task("event").map(|t| &t.kind),
         Some(&TaskKind::NativeServer {
             endpoint: "tcp://lo:9100".into(),
-            max_message: DEFAULT_MAX_MESSAGE
+            max_message: DEFAULT_MAX_MESSAGE,
+            security: None,
         })
     );
     assert_eq!(
@@ -185,7 +186,8 @@ fn all_eleven_task_types() {
         kind("call"),
         TaskKind::NativeServer {
             endpoint: "tcp://127.0.0.1:9102".into(),
-            max_message: 2000
+            max_message: 2000,
+            security: None,
         }
     );
     assert_eq!(
@@ -199,7 +201,8 @@ fn all_eleven_task_types() {
         kind("npush"),
         TaskKind::NativeSink {
             endpoint: "inproc://npush".into(),
-            max_message: 1000
+            max_message: 1000,
+            security: None,
         }
     );
     // A subscriber connects, so it may name the pubsub endpoint of this very app.

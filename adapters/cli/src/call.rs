@@ -20,8 +20,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use cocaine_core::control::check_app_name;
 
+use crate::identity::Identity;
 use crate::manage::{self, lookup, CommandError, ControlFailure, Target};
 use crate::reach;
+use cocaine_keys::UserKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
@@ -85,6 +87,12 @@ pub struct CallArgs {
         value_parser = reach::connect_endpoint
     )]
     node: String,
+    /// The app a signed request is meant for, when ENDPOINT is an endpoint [default: the app
+    /// name given as the target].
+    #[arg(long, value_name = "APP")]
+    app: Option<String>,
+    #[command(flatten)]
+    identity: Identity,
 }
 
 /// What one call sends.
@@ -93,6 +101,8 @@ pub struct Request {
     pub body: Body,
     pub policy: cocaine_client::Policy,
     pub patience: Duration,
+    /// Who signs it, for which app.
+    pub signer: Option<(String, UserKey)>,
 }
 
 pub enum Body {
@@ -136,6 +146,7 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             "a zeromq-server task has no events: drop --event (or call a native-server)".into(),
         ));
     }
+    let signer = signer(args, protocol)?;
     let address =
         cocaine_os::endpoint::resolve(&endpoint).map_err(|e| CommandError::Usage(e.to_string()))?;
     reach::probe(&address, args.connect_timeout)
@@ -149,6 +160,7 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             deadline_ms: args.deadline,
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
+        signer,
     };
     let mut out = Output::new(args.raw);
     let result = match protocol {
@@ -183,11 +195,17 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
             task
         }
     };
+    if args.identity.load().map_err(CommandError::Usage)?.is_some() {
+        return Err(CommandError::Usage(
+            "--cluster calls cannot be signed yet: drop --user/--key, or call one node".into(),
+        ));
+    }
     let request = Request {
         event,
         body,
         policy: cocaine_client::Policy::default(),
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
+        signer: None,
     };
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
     let mut out = Output::new(args.raw);
@@ -199,6 +217,28 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
         }
         CallError::Other(message) => CommandError::Failed(message),
     })
+}
+
+/// The signing user's key and the app it signs for, with --user and --key.
+fn signer(args: &CallArgs, protocol: Protocol) -> Result<Option<(String, UserKey)>, CommandError> {
+    let Some(key) = args.identity.load().map_err(CommandError::Usage)? else {
+        return Ok(None);
+    };
+    if protocol == Protocol::ZeromqServer {
+        return Err(CommandError::Usage(
+            "zeromq-server requests cannot be signed; sign native-server calls".into(),
+        ));
+    }
+    let app = match &args.app {
+        Some(app) => app.clone(),
+        None if !args.target.contains("://") => args.target.clone(),
+        None => {
+            return Err(CommandError::Usage(
+                "a signed call to an endpoint needs --app NAME (the app it is signed for)".into(),
+            ))
+        }
+    };
+    Ok(Some((app, key)))
 }
 
 /// The event and the body from the words after the target: `[BODY]`, or the older
@@ -236,6 +276,7 @@ fn find_task(args: &CallArgs) -> Result<(String, Protocol, String), CommandError
         node: args.node.clone(),
         timeout: Some(Duration::from_secs_f64(args.timeout.max(0.001))),
         connect_timeout: args.connect_timeout,
+        identity: args.identity.clone(),
     };
     let info = manage::app_info(&target, &args.target)?;
     let task = lookup::request_reply(&info, args.task.as_deref())

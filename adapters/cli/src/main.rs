@@ -4,6 +4,8 @@ mod bench;
 mod call;
 mod check;
 mod discovery;
+mod identity;
+mod keygen;
 mod log;
 mod manage;
 mod node;
@@ -65,6 +67,13 @@ enum Command {
     Quit(manage::ops::QuitArgs),
     /// A live view of every app: requests/s, queue, workers, run-time percentiles, errors.
     Top(manage::top::TopArgs),
+    /// Write a new RSA key pair: NAME.key (private, mode 0600) and NAME.pem (public, for a
+    /// node's key folder).
+    Keygen(keygen::KeygenArgs),
+    /// Print a node's own public key (PEM) and its fingerprint.
+    Pubkey(manage::PubkeyArgs),
+    /// Print a node's key store (users, fingerprints) and its signed-request counters.
+    Keys(manage::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,5 +97,8 @@ fn main() -> ExitCode {
         Command::Scale(args) => manage::ops::scale(args),
         Command::Quit(args) => manage::ops::quit(args),
         Command::Top(args) => manage::top::top(args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Pubkey(args) => manage::pubkey(args),
+        Command::Keys(args) => manage::keys(args),
     }
 }

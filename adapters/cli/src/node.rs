@@ -143,6 +143,8 @@ struct Prepared {
     inbox: Inbox,
     run_dir: RunFolder,
     cluster: Option<DiscoveryConfig>,
+    /// The node's public key (PEM), when it keeps a state folder.
+    node_key: Option<String>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
@@ -154,12 +156,13 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         args.control.is_empty(),
     );
     let root = store_root(args, &control);
-    let (store, restored) = match &root {
+    let (store, restored, node_key) = match &root {
         Some(root) => {
             let (store, restored) = open_store(root)?;
-            (Some(store), restored)
+            let node_key = own_key(root, logger)?;
+            (Some(store), restored, Some(node_key))
         }
-        None => (None, Vec::new()),
+        None => (None, Vec::new(), None),
     };
     let cluster = args.cluster.config(&control, root.as_deref())?;
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
@@ -172,7 +175,25 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         inbox,
         run_dir,
         cluster,
+        node_key,
     })
+}
+
+/// The node's own key pair in its state folder, made on the first start (docs/security.md);
+/// its public half as PEM.
+fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
+    let key = cocaine_keys::files::node_key(root)
+        .map_err(|e| format!("the node's key pair in {}: {e}", root.display()))?;
+    let pem = key.public_pem().map_err(|e| e.to_string())?;
+    let fingerprint = key.fingerprint().map_err(|e| e.to_string())?;
+    logger.log(
+        LogLevel::Info,
+        &format!(
+            "node key: {fingerprint} ({})",
+            root.join("node.pem").display()
+        ),
+    );
+    String::from_utf8(pem).map_err(|e| e.to_string())
 }
 
 fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
@@ -192,6 +213,7 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         metrics: args.metrics.clone(),
         host: args.cluster.host.clone(),
         discovery: prepared.cluster,
+        node_key: prepared.node_key.clone(),
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the

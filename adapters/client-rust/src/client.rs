@@ -1,14 +1,17 @@
 //! The client: one DEALER connection, many requests told apart by sid.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use cocaine_core::codec::native::{
     encode_cancel, encode_choke, encode_chunk, encode_open, encode_ping, Policy,
 };
 
+use cocaine_core::auth::Signer;
+
 use crate::error::ClientError;
 use crate::reply::{Reply, ReplyKind, Sid};
+use crate::signing::{Pending, Signing};
 use crate::wire::{Incoming, Wire};
 
 /// Timeout of [`Client::call`] and of sends until [`Client::set_timeout`] changes it.
@@ -33,6 +36,10 @@ pub struct Client {
     /// Replies for `streams` that arrived while a call or ping waited.
     backlog: VecDeque<Reply>,
     timeout: Duration,
+    /// Set by [`sign_as`](Self::sign_as): every request from then on is signed.
+    signing: Option<Signing>,
+    /// Signed streams whose chunks wait for their end.
+    pending: HashMap<u64, Pending>,
 }
 
 impl Client {
@@ -59,7 +66,26 @@ impl Client {
             streams: HashSet::new(),
             backlog: VecDeque::new(),
             timeout: DEFAULT_TIMEOUT,
+            signing: None,
+            pending: HashMap::new(),
         })
+    }
+
+    /// Signs every later request as `signer`'s user, for `app` (the app the endpoint serves:
+    /// the node refuses a request signed for another app). A signed stream's chunks are kept
+    /// until [`end`](Self::end), then sent with its open: the signature covers the body's
+    /// SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Sign`] if the system has no random source for nonces.
+    pub fn sign_as(
+        &mut self,
+        app: &str,
+        signer: Box<dyn Signer + Send>,
+    ) -> Result<(), ClientError> {
+        self.signing = Some(Signing::new(app, signer)?);
+        Ok(())
     }
 
     /// Sets the timeout of [`call`](Self::call) and how long any send may wait for room.
@@ -104,11 +130,12 @@ impl Client {
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let deadline = Instant::now().checked_add(timeout);
         let sid = self.alloc_sid();
-        self.wire.send(&[
-            &encode_open(sid, event, &policy, None),
-            &encode_chunk(sid, body),
-            &encode_choke(sid),
-        ])?;
+        let open = match &mut self.signing {
+            Some(signing) => signing.open(sid, event, &policy, &[body])?,
+            None => encode_open(sid, event, &policy, None),
+        };
+        self.wire
+            .send(&[&open, &encode_chunk(sid, body), &encode_choke(sid)])?;
         let result = self.collect(sid, deadline);
         if result.is_err() {
             self.wire.send_now(&encode_cancel(sid));
@@ -156,7 +183,16 @@ impl Client {
     /// [`ClientError::Zmq`] otherwise.
     pub fn open(&mut self, event: &str, policy: Policy) -> Result<Sid, ClientError> {
         let sid = self.alloc_sid();
-        self.wire.send(&[&encode_open(sid, event, &policy, None)])?;
+        if self.signing.is_some() {
+            let pending = Pending {
+                event: event.to_owned(),
+                policy,
+                chunks: Vec::new(),
+            };
+            self.pending.insert(sid, pending);
+        } else {
+            self.wire.send(&[&encode_open(sid, event, &policy, None)])?;
+        }
         self.streams.insert(sid);
         Ok(Sid(sid))
     }
@@ -167,6 +203,10 @@ impl Client {
     ///
     /// As [`open`](Self::open).
     pub fn send(&mut self, sid: Sid, chunk: &[u8]) -> Result<(), ClientError> {
+        if let Some(pending) = self.pending.get_mut(&sid.0) {
+            pending.chunks.push(chunk.to_vec());
+            return Ok(());
+        }
         self.wire.send(&[&encode_chunk(sid.0, chunk)])
     }
 
@@ -176,7 +216,16 @@ impl Client {
     ///
     /// As [`open`](Self::open).
     pub fn end(&mut self, sid: Sid) -> Result<(), ClientError> {
-        self.wire.send(&[&encode_choke(sid.0)])
+        let (Some(pending), Some(signing)) = (self.pending.remove(&sid.0), &mut self.signing)
+        else {
+            return self.wire.send(&[&encode_choke(sid.0)]);
+        };
+        let chunks: Vec<&[u8]> = pending.chunks.iter().map(Vec::as_slice).collect();
+        let mut frames = vec![signing.open(sid.0, &pending.event, &pending.policy, &chunks)?];
+        frames.extend(chunks.iter().map(|c| encode_chunk(sid.0, c)));
+        frames.push(encode_choke(sid.0));
+        let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        self.wire.send(&frames)
     }
 
     /// Cancels `sid`. One terminal reply still follows through [`recv`](Self::recv):
@@ -186,6 +235,18 @@ impl Client {
     ///
     /// As [`open`](Self::open).
     pub fn cancel(&mut self, sid: Sid) -> Result<(), ClientError> {
+        if self.pending.remove(&sid.0).is_some() {
+            // Never sent: answer it here as the node would.
+            self.streams.remove(&sid.0);
+            self.backlog.push_back(Reply {
+                sid,
+                kind: ReplyKind::Error {
+                    code: 499,
+                    message: "cancelled".into(),
+                },
+            });
+            return Ok(());
+        }
         self.wire.send(&[&encode_cancel(sid.0)])
     }
 

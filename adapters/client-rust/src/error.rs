@@ -24,4 +24,7 @@ pub enum ClientError {
     /// frame is dropped; the connection stays usable.
     #[error("bad reply frame: {0}")]
     Protocol(#[from] DecodeError),
+    /// A request could not be signed (the signer failed, no random source for nonces).
+    #[error("{0}")]
+    Sign(String),
 }

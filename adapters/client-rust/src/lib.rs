@@ -35,7 +35,11 @@
 //! calls the node with the least load of two drawn at random, retrying a 503 elsewhere
 //! (docs/cluster.md).
 //!
-//! Map of the crate: `client` holds [`Client`]; `cluster` [`ClusterClient`]; `wire` the socket
+//! Signed requests: [`Client::sign_as`] makes every later request signed by a user for one
+//! app (docs/security.md); a [`Signer`] over a private key comes from `cocaine-keys`.
+//!
+//! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `cluster`
+//! [`ClusterClient`]; `signing` the signed opens; `wire` the socket
 //! and the queue of received frames; `reply` the [`Reply`] type; `error` [`ClientError`].
 //! Messages are encoded and decoded with `cocaine-core`'s codec, the same one the node uses.
 
@@ -43,10 +47,12 @@ mod client;
 mod cluster;
 mod error;
 mod reply;
+mod signing;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use cluster::{reachable, ClusterClient, ClusterError, ClusterReply, NodeEntry, REFRESH};
+pub use cocaine_core::auth::Signer;
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;
 pub use reply::{Reply, ReplyKind, Sid};

@@ -18,7 +18,8 @@ pub enum KeyError {
     UserName { name: String, why: &'static str },
 }
 
-/// Why a signed request was refused (answered 401).
+/// Why a signed request was refused: 401, or 403 for a verified user the task does not
+/// allow ([`AuthError::code`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
     /// A signature is required and the request has none.
@@ -45,6 +46,18 @@ pub enum AuthError {
     /// The user sent more signed requests within one window than the nonce cache holds.
     #[error("too many signed requests from {user:?}: {limit} within one window")]
     TooMany { user: String, limit: usize },
+    /// A signed native open without `auth.app` or `auth.body`: it binds too little.
+    #[error("a signed request must name its app and its body's SHA-256; `auth.{0}` is missing")]
+    Incomplete(&'static str),
+    /// A native request signed for another app (`auth.app`).
+    #[error("signed for app {signed_for:?}, not this one ({here:?})")]
+    WrongApp { signed_for: String, here: String },
+    /// The body that came is not the one whose SHA-256 the open signed.
+    #[error("the body does not match its signed digest")]
+    BodyMismatch,
+    /// A verified user the task's `security.users` does not list (403).
+    #[error("user {0:?} may not call this task")]
+    NotAllowed(String),
 }
 
 impl AuthError {
@@ -59,6 +72,18 @@ impl AuthError {
             AuthError::BadSignature(_) => "bad_signature",
             AuthError::Replayed(_) => "replayed",
             AuthError::TooMany { .. } => "too_many",
+            AuthError::Incomplete(_) => "incomplete",
+            AuthError::WrongApp { .. } => "wrong_app",
+            AuthError::BodyMismatch => "bad_body",
+            AuthError::NotAllowed(_) => "not_allowed",
+        }
+    }
+
+    /// The status code of the refusal: 403 for [`AuthError::NotAllowed`], 401 for the rest.
+    pub fn code(&self) -> u32 {
+        match self {
+            AuthError::NotAllowed(_) => crate::status::FORBIDDEN,
+            _ => crate::status::UNAUTHORIZED,
         }
     }
 }

@@ -35,3 +35,48 @@ pub fn check_signature(data: &[u8]) {
     let (message, signature) = data.split_at(split);
     assert!(!signature::verify(&key, message, signature));
 }
+
+/// Any bytes as a native-protocol frame, read as a node reads a signed open: no panic; the
+/// signed bytes of an open with `auth` are the frame without `auth.sig` (shorter, and not
+/// themselves a signed open); for a frame in our own encoding they are exactly what a client
+/// signs; and a signature that verifies stops verifying when one of its bytes changes.
+pub fn check_signed_open(data: &[u8]) {
+    use crate::codec::native::{self, NativeMessage};
+    use crate::codec::DecodeError;
+
+    let Ok((message, signed)) = NativeMessage::decode_signed(data, 1 << 20) else {
+        return;
+    };
+    let NativeMessage::Open {
+        sid,
+        event,
+        policy,
+        auth: Some(auth),
+    } = message
+    else {
+        assert!(signed.is_none(), "signed bytes without an auth map");
+        return;
+    };
+    let signed = signed.expect("a signed open has signed bytes");
+    assert!(signed.len() < data.len());
+    assert_eq!(
+        NativeMessage::decode(&signed, 1 << 20),
+        Err(DecodeError::MissingKey {
+            map: "auth",
+            key: "sig"
+        })
+    );
+    if native::encode_open(sid, &event, &policy, Some(&auth))[..] == *data {
+        assert_eq!(
+            native::encode_open_signed_part(sid, &event, &policy, &auth),
+            signed
+        );
+    }
+    let key = PublicKey::from_pem(FIXED_KEY).expect("the fixed key reads");
+    if !auth.sig.is_empty() && signature::verify(&key, &signed, &auth.sig) {
+        let mut sig = auth.sig.to_vec();
+        let last = sig.len() - 1;
+        sig[last] ^= 1;
+        assert!(!signature::verify(&key, &signed, &sig));
+    }
+}

@@ -12,16 +12,23 @@
 //! - [`replay`]: the time window and the bounded cache of seen nonces.
 //! - [`verifier`]: the three together, in the order that keeps the cache honest, with
 //!   counters per reason.
+//! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
+//! - [`sign`]: building signed requests for clients around a [`Signer`] the adapters
+//!   implement (the private-key operation never happens in the core).
 
 pub mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod keys;
+pub mod mode;
 pub mod replay;
+pub mod sign;
 pub mod signature;
 pub mod verifier;
 
 pub use error::{AuthError, KeyError};
 pub use keys::{check_user_name, KeyStore, PublicKey};
+pub use mode::AuthMode;
 pub use replay::{ReplayGuard, ReplayLimits};
+pub use sign::{body_digest, sign_control, sign_open, Invoke, SignError, Signer, Stamp};
 pub use verifier::{AuthStats, Claim, Verifier};

@@ -31,6 +31,10 @@ pub struct AuthStats {
     pub bad_signature: u64,
     pub replayed: u64,
     pub too_many: u64,
+    pub incomplete: u64,
+    pub wrong_app: u64,
+    pub bad_body: u64,
+    pub not_allowed: u64,
 }
 
 impl AuthStats {
@@ -45,6 +49,10 @@ impl AuthStats {
             AuthError::BadSignature(_) => &mut self.bad_signature,
             AuthError::Replayed(_) => &mut self.replayed,
             AuthError::TooMany { .. } => &mut self.too_many,
+            AuthError::Incomplete(_) => &mut self.incomplete,
+            AuthError::WrongApp { .. } => &mut self.wrong_app,
+            AuthError::BodyMismatch => &mut self.bad_body,
+            AuthError::NotAllowed(_) => &mut self.not_allowed,
         };
         *counter += 1;
     }
@@ -59,6 +67,10 @@ impl AuthStats {
             + self.bad_signature
             + self.replayed
             + self.too_many
+            + self.incomplete
+            + self.wrong_app
+            + self.bad_body
+            + self.not_allowed
     }
 }
 
@@ -99,8 +111,14 @@ impl Verifier {
 
     /// Counts a request refused for carrying no signature where one is required.
     pub fn refuse_unsigned(&mut self) -> AuthError {
-        self.stats.count(&AuthError::Unsigned);
-        AuthError::Unsigned
+        self.refuse(AuthError::Unsigned)
+    }
+
+    /// Counts a refusal decided outside [`Verifier::verify`] (a wrong app, a body that does
+    /// not match its digest, a user the task does not allow) and gives it back.
+    pub fn refuse(&mut self, error: AuthError) -> AuthError {
+        self.stats.count(&error);
+        error
     }
 
     fn check(

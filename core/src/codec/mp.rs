@@ -43,6 +43,11 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// How far into `input` (the slice this reader started on) the cursor is.
+    pub fn offset_in(&self, input: &[u8]) -> usize {
+        input.len() - self.rest.len()
+    }
+
     /// Fails unless the whole input was consumed.
     pub fn finish(self) -> Result<(), DecodeError> {
         if self.rest.is_empty() {

@@ -38,7 +38,10 @@ pub struct Policy {
     pub deadline_ms: Option<u64>,
 }
 
-/// The `auth` map of a signed open (docs/protocol.md §10); all four keys are required.
+/// The `auth` map of a signed open (docs/protocol.md §10, docs/security.md). `user`, `ts`,
+/// `nonce` and `sig` are required, and `sig` comes last: the signature covers the open encoded
+/// without it. `app` and `body` may be absent on the wire, but a node refuses a signed
+/// request that lacks them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
     /// The user whose key signed the message.
@@ -47,9 +50,20 @@ pub struct Auth {
     pub ts: u64,
     /// A value unique within the replay window; sent as str or bin, encoded as bin.
     pub nonce: Bytes,
+    /// The app the request is meant for, so a signed request cannot be sent to another app.
+    pub app: Option<String>,
+    /// The SHA-256 of the whole request body (its chunks concatenated), 32 bytes.
+    pub body: Option<Bytes>,
     /// The signature.
     pub sig: Bytes,
 }
+
+/// The most keys an `auth` map may have: its header is then one byte (a fixmap), and the
+/// signed bytes differ from the frame only in that byte and the `sig` entry.
+const MAX_AUTH_KEYS: usize = 15;
+
+/// The length of `auth.body`, a SHA-256.
+pub const BODY_DIGEST_LEN: usize = 32;
 
 /// One message of the native protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +101,17 @@ impl NativeMessage {
     /// [`DecodeError::TooLarge`] if `frame` exceeds `max_message` bytes, otherwise a
     /// [`DecodeError`] naming what was wrong; no input panics.
     pub fn decode(frame: &[u8], max_message: usize) -> Result<Self, DecodeError> {
+        Self::decode_signed(frame, max_message).map(|(message, _)| message)
+    }
+
+    /// Decodes one ZeroMQ frame like [`NativeMessage::decode`], and for a signed open also
+    /// returns the bytes its signature covers: the frame with `auth`'s last entry, `sig`,
+    /// taken out and the map's length one less. An `auth` whose last key is not `sig`, or
+    /// with more than 15 keys, is refused.
+    pub fn decode_signed(
+        frame: &[u8],
+        max_message: usize,
+    ) -> Result<(Self, Option<Bytes>), DecodeError> {
         if frame.len() > max_message {
             return Err(DecodeError::TooLarge {
                 size: frame.len(),
@@ -112,6 +137,7 @@ impl NativeMessage {
                 got: arity,
             });
         }
+        let mut signed = None;
         let msg = match kind {
             kind::OPEN => NativeMessage::Open {
                 sid: r.uint("sid")?,
@@ -120,7 +146,9 @@ impl NativeMessage {
                 auth: if r.nil() {
                     None
                 } else {
-                    Some(decode_auth(&mut r)?)
+                    let (auth, bytes) = decode_auth(&mut r, frame)?;
+                    signed = Some(bytes);
+                    Some(auth)
                 },
             },
             kind::CHUNK => NativeMessage::Chunk {
@@ -146,7 +174,7 @@ impl NativeMessage {
             },
         };
         r.finish()?;
-        Ok(msg)
+        Ok((msg, signed))
     }
 
     /// Encodes the message as one frame.
@@ -195,11 +223,21 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
     Ok(policy)
 }
 
-fn decode_auth(r: &mut Reader<'_>) -> Result<Auth, DecodeError> {
+fn decode_auth(r: &mut Reader<'_>, frame: &[u8]) -> Result<(Auth, Bytes), DecodeError> {
     const MAP: &str = "auth";
+    let map_at = r.offset_in(frame);
     let len = r.map_len(MAP)?;
-    let (mut user, mut ts, mut nonce, mut sig) = (None, None, None, None);
-    for _ in 0..len {
+    if len > MAX_AUTH_KEYS {
+        return Err(DecodeError::WrongType {
+            field: "auth",
+            expected: "a map of at most 15 keys",
+        });
+    }
+    let (mut user, mut ts, mut nonce, mut app, mut body, mut sig) =
+        (None, None, None, None, None, None);
+    let mut sig_at = 0;
+    for index in 0..len {
+        let key_at = r.offset_in(frame);
         match r.key(MAP)? {
             "user" => mp::set_once(&mut user, r.str("auth.user")?.to_owned(), MAP, "user")?,
             "ts" => mp::set_once(&mut ts, r.uint("auth.ts")?, MAP, "ts")?,
@@ -209,22 +247,57 @@ fn decode_auth(r: &mut Reader<'_>) -> Result<Auth, DecodeError> {
                 MAP,
                 "nonce",
             )?,
-            "sig" => mp::set_once(
-                &mut sig,
-                Bytes::copy_from_slice(r.bin("auth.sig")?),
-                MAP,
-                "sig",
-            )?,
+            "app" => mp::set_once(&mut app, r.str("auth.app")?.to_owned(), MAP, "app")?,
+            "body" => {
+                let digest = r.bin("auth.body")?;
+                if digest.len() != BODY_DIGEST_LEN {
+                    return Err(DecodeError::WrongType {
+                        field: "auth.body",
+                        expected: "a SHA-256 of 32 bytes",
+                    });
+                }
+                mp::set_once(&mut body, Bytes::copy_from_slice(digest), MAP, "body")?
+            }
+            "sig" => {
+                if index + 1 != len {
+                    return Err(DecodeError::WrongType {
+                        field: "auth.sig",
+                        expected: "the last key of auth",
+                    });
+                }
+                sig_at = key_at;
+                mp::set_once(
+                    &mut sig,
+                    Bytes::copy_from_slice(r.bin("auth.sig")?),
+                    MAP,
+                    "sig",
+                )?
+            }
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
     let missing = |key| DecodeError::MissingKey { map: MAP, key };
-    Ok(Auth {
+    let auth = Auth {
         user: user.ok_or_else(|| missing("user"))?,
         ts: ts.ok_or_else(|| missing("ts"))?,
         nonce: nonce.ok_or_else(|| missing("nonce"))?,
+        app,
+        body,
         sig: sig.ok_or_else(|| missing("sig"))?,
-    })
+    };
+    // A map of at most 15 keys read from a fixmap header is one byte, 0x80 | len: the signed
+    // bytes have 0x80 | (len - 1) there. (A map16 header for a small map is refused above.)
+    if frame.get(map_at) != Some(&(0x80 | len as u8)) {
+        return Err(DecodeError::WrongType {
+            field: "auth",
+            expected: "a map with a one-byte header",
+        });
+    }
+    let mut signed = Vec::with_capacity(sig_at);
+    signed.extend_from_slice(&frame[..map_at]);
+    signed.push(0x80 | (len as u8 - 1));
+    signed.extend_from_slice(&frame[map_at + 1..sig_at]);
+    Ok((auth, Bytes::from(signed)))
 }
 
 fn encode_policy(out: &mut BytesMut, policy: &Policy) {
@@ -252,20 +325,57 @@ fn encode_auth(out: &mut BytesMut, auth: Option<&Auth>) {
         mp::put_nil(out);
         return;
     };
-    mp::put_map_len(out, 4);
+    encode_auth_fields(out, auth, auth_len(auth));
+    mp::put_str(out, "sig");
+    mp::put_bin(out, &auth.sig);
+}
+
+/// The `auth` map's header (`len` keys) and every entry but `sig`, which goes last.
+fn encode_auth_fields(out: &mut BytesMut, auth: &Auth, len: u32) {
+    mp::put_map_len(out, len);
     mp::put_str(out, "user");
     mp::put_str(out, &auth.user);
     mp::put_str(out, "ts");
     mp::put_uint(out, auth.ts);
     mp::put_str(out, "nonce");
     mp::put_bin(out, &auth.nonce);
-    mp::put_str(out, "sig");
-    mp::put_bin(out, &auth.sig);
+    if let Some(app) = &auth.app {
+        mp::put_str(out, "app");
+        mp::put_str(out, app);
+    }
+    if let Some(body) = &auth.body {
+        mp::put_str(out, "body");
+        mp::put_bin(out, body);
+    }
+}
+
+/// How many keys `auth` has on the wire, `sig` included.
+fn auth_len(auth: &Auth) -> u32 {
+    4 + u32::from(auth.app.is_some()) + u32::from(auth.body.is_some())
+}
+
+/// The bytes a signed open's signature covers: the open encoded with `auth` lacking `sig`
+/// (`auth.sig` is not read). [`encode_open`] with the signature put back gives the frame.
+pub fn encode_open_signed_part(sid: u64, event: &str, policy: &Policy, auth: &Auth) -> Bytes {
+    let mut out = BytesMut::with_capacity(4 * mp::MAX_HEAD + event.len() + 120 + auth.user.len());
+    mp::put_array_len(&mut out, 5);
+    mp::put_uint(&mut out, kind::OPEN);
+    mp::put_uint(&mut out, sid);
+    mp::put_str(&mut out, event);
+    encode_policy(&mut out, policy);
+    encode_auth_fields(&mut out, auth, auth_len(auth) - 1);
+    out.freeze()
 }
 
 /// Encodes `[3, sid, event, policy, auth]`: open a request (c -> n).
 pub fn encode_open(sid: u64, event: &str, policy: &Policy, auth: Option<&Auth>) -> Bytes {
-    let auth_len = auth.map_or(0, |a| 32 + a.user.len() + a.nonce.len() + a.sig.len());
+    let auth_len = auth.map_or(0, |a| {
+        64 + a.user.len()
+            + a.nonce.len()
+            + a.app.as_ref().map_or(0, String::len)
+            + a.body.as_ref().map_or(0, Bytes::len)
+            + a.sig.len()
+    });
     let mut out = BytesMut::with_capacity(4 * mp::MAX_HEAD + event.len() + 40 + auth_len);
     mp::put_array_len(&mut out, 5);
     mp::put_uint(&mut out, kind::OPEN);

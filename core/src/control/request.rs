@@ -10,7 +10,7 @@ use crate::json::{self, JsonError};
 use crate::suggest::hint;
 
 /// Every action, in the order of docs/protocol.md §7.
-pub const ACTIONS: [&str; 16] = [
+pub const ACTIONS: [&str; 17] = [
     "deploy",
     "delete",
     "reload",
@@ -27,6 +27,7 @@ pub const ACTIONS: [&str; 16] = [
     "scale",
     "quit",
     "resolve",
+    "pubkey",
 ];
 
 /// Longest app name accepted.
@@ -127,6 +128,8 @@ pub enum Action {
         /// The app.
         app: String,
     },
+    /// The node's own public key.
+    Pubkey,
 }
 
 impl Action {
@@ -149,6 +152,7 @@ impl Action {
             Action::Scale { .. } => "scale",
             Action::Quit => "quit",
             Action::Resolve { .. } => "resolve",
+            Action::Pubkey => "pubkey",
         }
     }
 }
@@ -475,6 +479,7 @@ impl Args<'_> {
             "resolve" => Action::Resolve {
                 app: self.required_app()?,
             },
+            "pubkey" => Action::Pubkey,
             // The only action left: `decode` passes names from ACTIONS only.
             _ => Action::Keys,
         })

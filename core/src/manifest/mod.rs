@@ -39,6 +39,7 @@ pub(crate) mod keys {
     pub(crate) use super::endpoint::Role;
     pub(crate) use super::error::Problems;
     pub(crate) use super::reader::Obj;
+    pub(crate) use super::security::task_security;
     pub(crate) use super::tasks::{endpoint, interval, max_message, strings, Ctx};
     pub(crate) use super::value;
 }
@@ -114,16 +115,17 @@ impl Manifest {
         let version = o.int("version", 0, &mut p).unwrap_or(0);
         let engine = engine::parse(o.get("engine"), app_type, &mut p);
         let pubsub = o.opt("pubsub", &mut p, pubsub::parse);
+        let security = o.opt("security", &mut p, |v, at, p| {
+            security::parse(v, at, base_dir, p)
+        });
         let ctx = tasks::Ctx {
             base_dir,
             max_message: engine.max_message,
+            security: security.as_ref(),
         };
         let tasks = o
             .require("tasks", &mut p)
             .map(|v| tasks::parse(v, &ctx, &mut p));
-        let security = o.opt("security", &mut p, |v, at, p| {
-            security::parse(v, at, base_dir, p)
-        });
         let cluster = o.opt("cluster", &mut p, cluster::parse);
         o.finish(&mut p);
         binds::check(

@@ -48,20 +48,23 @@ pub enum TaskKind {
         reply_limit: usize,
         max_message: usize,
     },
-    /// ZeroMQ ROUTER speaking the native protocol (streams, policies, cancel).
+    /// ZeroMQ ROUTER speaking the native protocol (streams, policies, cancel); `security`
+    /// is the task's own or the app's section, `None` when neither is given.
     NativeServer {
         endpoint: String,
         max_message: usize,
+        security: Option<super::SecurityConfig>,
     },
     /// ZeroMQ PULL: every message a job; replies go to pubsub.
     ZeromqSink {
         endpoint: String,
         max_message: usize,
     },
-    /// ZeroMQ PULL with native invoke messages.
+    /// ZeroMQ PULL with native invoke messages; `security` as for `NativeServer`.
     NativeSink {
         endpoint: String,
         max_message: usize,
+        security: Option<super::SecurityConfig>,
     },
     /// ZeroMQ SUB connected to `endpoint`, subscribed to each prefix (none = everything).
     ZeromqSubscriber {
@@ -202,6 +205,8 @@ pub(crate) struct Ctx<'a> {
     pub base_dir: Option<&'a Path>,
     /// The engine's `max-message`, the default of every task's.
     pub max_message: usize,
+    /// The app's `security` section, the default of every native-protocol task's.
+    pub security: Option<&'a super::SecurityConfig>,
 }
 
 /// Reads the `tasks` object (required, non-empty). Tasks come out sorted by name.

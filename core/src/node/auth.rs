@@ -6,64 +6,13 @@ use serde_json::{json, Value};
 
 use super::control::Requester;
 use super::{Input, Node};
-use crate::auth::{AuthError, Claim, KeyStore, ReplayLimits, Verifier};
+use crate::auth::{AuthError, Claim, KeyStore, PublicKey, ReplayLimits, Verifier};
 use crate::control::Signed;
 use crate::process::LogLevel;
 use crate::status;
 use crate::time::Now;
 
-/// Whether a signature is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Signatures are neither needed nor checked.
-    Off,
-    /// Unsigned requests pass; a signed request must verify.
-    Optional,
-    /// Every request must be signed and verify.
-    Required,
-}
-
-impl AuthMode {
-    /// Reads `required`, `optional` or `off`.
-    pub fn parse(text: &str) -> Option<AuthMode> {
-        match text {
-            "off" => Some(AuthMode::Off),
-            "optional" => Some(AuthMode::Optional),
-            "required" => Some(AuthMode::Required),
-            _ => None,
-        }
-    }
-
-    /// The default for endpoints bound at these addresses: `optional` when every one is local
-    /// to the machine (loopback TCP, `ipc://`, `inproc://`), `required` otherwise.
-    pub fn default_for<'a>(addresses: impl IntoIterator<Item = &'a str>) -> AuthMode {
-        if addresses.into_iter().all(is_local_address) {
-            AuthMode::Optional
-        } else {
-            AuthMode::Required
-        }
-    }
-}
-
-/// True for an address only this machine can reach: `ipc://`, `inproc://`, and `tcp://` on
-/// `127.x.y.z`, `localhost` or `[::1]`. A wildcard or an interface name is not.
-pub fn is_local_address(address: &str) -> bool {
-    if address.starts_with("ipc://") || address.starts_with("inproc://") {
-        return true;
-    }
-    let Some(rest) = address.strip_prefix("tcp://") else {
-        return false;
-    };
-    let host = match rest.rsplit_once(':') {
-        Some((host, _port)) => host,
-        None => rest,
-    };
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub use crate::auth::mode::{is_local_address, AuthMode};
 
 /// The node's verifier and the control endpoint's mode.
 #[derive(Debug)]
@@ -145,6 +94,17 @@ impl Node {
         )
     }
 
+    /// The `pubkey` reply: the node's public key as PEM, its fingerprint and size; why not
+    /// when the node has none (it runs without a state folder).
+    pub(super) fn node_public_key(&self) -> Result<Value, String> {
+        let Some(pem) = &self.config.node_key else {
+            return Err("this node has no key pair (it keeps no state folder: --store)".into());
+        };
+        let key = PublicKey::from_pem(pem.as_bytes())
+            .map_err(|e| format!("the node's public key is unreadable: {e}"))?;
+        Ok(json!({"pem": key.pem(), "fingerprint": key.fingerprint(), "bits": key.bits()}))
+    }
+
     /// The `keys` reply: the control mode, every user with a fingerprint, the counters.
     pub(super) fn keys_listing(&self) -> Value {
         let verifier = &self.auth.verifier;
@@ -155,11 +115,7 @@ impl Node {
             .collect();
         let s = verifier.stats();
         json!({
-            "control_auth": match self.auth.control_mode {
-                AuthMode::Off => "off",
-                AuthMode::Optional => "optional",
-                AuthMode::Required => "required",
-            },
+            "control_auth": self.auth.control_mode.name(),
             "window_ms": verifier.guard().limits().window_ms,
             "nonces": verifier.guard().len(),
             "users": users,
@@ -167,6 +123,7 @@ impl Node {
                 "accepted": s.accepted, "unsigned": s.unsigned, "unknown_user": s.unknown_user,
                 "bad_nonce": s.bad_nonce, "expired": s.expired, "future": s.future,
                 "bad_signature": s.bad_signature, "replayed": s.replayed, "too_many": s.too_many,
+                "incomplete": s.incomplete, "wrong_app": s.wrong_app, "bad_body": s.bad_body, "not_allowed": s.not_allowed,
             },
         })
     }

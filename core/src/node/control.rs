@@ -223,6 +223,10 @@ impl Node {
                 let keys = self.keys_listing();
                 self.reply_ok(&requester, keys);
             }
+            Action::Pubkey => match self.node_public_key() {
+                Ok(key) => self.reply_ok(&requester, key),
+                Err(why) => self.reply_error(&requester, status::NOT_FOUND, why),
+            },
             Action::Status => {
                 let status = self.status(now);
                 self.reply_ok(&requester, status);

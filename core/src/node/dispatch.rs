@@ -37,8 +37,8 @@ impl Node {
             home,
             &mut self.apps,
             &mut self.out,
-            &self.config,
-            &mut self.shared,
+            (&self.config, &mut self.shared),
+            &mut self.auth.verifier,
         );
         let result = f(driver.as_mut(), &mut cx);
         if let Some(slot) = self

@@ -27,6 +27,7 @@ use super::app::{App, AppTimer, Phase};
 use super::io::{FsEvent, Output, SocketKind, WatchError};
 use super::route::Route;
 use super::NodeConfig;
+use crate::auth::Verifier;
 use crate::engine::{AppState, JobId, JobPolicy, JobRequest, ReplyEvent, ReplyMode};
 use crate::ids::{AppId, ConnId, EndpointId, IdMap, WatchId};
 use crate::process::LogLevel;
@@ -180,6 +181,7 @@ pub(super) struct Cx<'a> {
     out: &'a mut VecDeque<Output>,
     config: &'a NodeConfig,
     shared: &'a mut Shared,
+    verifier: &'a mut Verifier,
 }
 
 impl<'a> Cx<'a> {
@@ -188,8 +190,8 @@ impl<'a> Cx<'a> {
         (app, task): (AppId, usize),
         apps: &'a mut std::collections::BTreeMap<AppId, App>,
         out: &'a mut VecDeque<Output>,
-        config: &'a NodeConfig,
-        shared: &'a mut Shared,
+        (config, shared): (&'a NodeConfig, &'a mut Shared),
+        verifier: &'a mut Verifier,
     ) -> Self {
         Cx {
             now,
@@ -199,7 +201,13 @@ impl<'a> Cx<'a> {
             out,
             config,
             shared,
+            verifier,
         }
+    }
+
+    /// The node's signature checks (key store, replay guard, counters), for signed requests.
+    pub fn verifier(&mut self) -> &mut Verifier {
+        self.verifier
     }
 
     fn own(&mut self) -> Option<&mut App> {

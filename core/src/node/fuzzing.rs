@@ -1175,6 +1175,8 @@ fn open_message(sid: u64, r: &mut Bytes) -> Bytes {
         user: "fuzzer".to_owned(),
         ts: 1,
         nonce: Bytes::from_static(b"n"),
+        app: None,
+        body: None,
         sig: Bytes::from_static(b"s"),
     });
     native::encode_open(sid, event, &policy, auth.as_ref())

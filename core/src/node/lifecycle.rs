@@ -19,7 +19,7 @@ use super::io::{AppOrigin, BindError, Output, SocketKind, StoreOp};
 use super::{registry, EndpointOwner, Node};
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, TaskKind};
 use crate::process::LogLevel;
 use crate::status;
 use crate::time::Now;
@@ -669,6 +669,21 @@ pub(super) fn awaits_first_worker(app: &App) -> bool {
 
 /// A version of `manifest`, with a driver per task; or why it cannot run.
 fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result<App, String> {
+    let task_keys = manifest.tasks.iter().any(|t| match &t.kind {
+        TaskKind::NativeServer { security, .. } | TaskKind::NativeSink { security, .. } => {
+            security.as_ref().is_some_and(|s| s.keys.is_some())
+        }
+        _ => false,
+    });
+    if task_keys || manifest.security.as_ref().is_some_and(|s| s.keys.is_some()) {
+        // Parsed so manifests that name one keep reading, but not followed: refusing is
+        // better than silently checking signatures against another key store.
+        return Err(
+            "security.keys: a key folder per app is not supported; put the users' \
+                    keys in the node's key folder (--keys)"
+                .to_owned(),
+        );
+    }
     let mut tasks = Vec::with_capacity(manifest.tasks.len());
     for task in &manifest.tasks {
         let Some(driver) = registry::driver(task) else {

@@ -15,6 +15,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod operate;
+mod native_auth;
 mod publication;
 mod readiness;
 pub(crate) mod registry;
@@ -109,6 +110,9 @@ pub struct NodeConfig {
     pub host: Option<String>,
     /// Discovery and membership (docs/cluster.md); none keeps the node to itself.
     pub discovery: Option<DiscoveryConfig>,
+    /// The node's own public key (PEM), answered by control `pubkey`; the runtime makes or
+    /// reads the pair in the node's state folder and keeps the private half.
+    pub node_key: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -129,6 +133,7 @@ impl Default for NodeConfig {
             metrics: Vec::new(),
             host: None,
             discovery: None,
+            node_key: None,
         }
     }
 }

@@ -8,11 +8,12 @@ use bytes::Bytes;
 
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
-use crate::codec::native::{self, NativeMessage, Policy};
+use super::native_auth;
+use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
-use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
-use crate::manifest::{Task, TaskKind};
+use crate::manifest::keys::{endpoint, max_message, task_security, Ctx, Obj, Problems, Role};
+use crate::manifest::{SecurityConfig, Task, TaskKind};
 use crate::process::LogLevel;
 use crate::status;
 
@@ -32,6 +33,17 @@ struct Client {
     sid: u64,
 }
 
+/// A signed request whose body is still coming: the node holds it, chunks and all, until its
+/// end shows the body matches the digest the open signed; only then does the job exist.
+#[derive(Debug)]
+struct Held {
+    job: Job,
+    client: Client,
+    digest: Bytes,
+    chunks: Vec<Bytes>,
+    size: usize,
+}
+
 /// Open requests and how many each client has. They move with a redeploy: a request queued
 /// in the old version runs on the new one, and one running on the old workers still gets its
 /// later chunks and its reply.
@@ -40,6 +52,7 @@ struct Sessions {
     open: HashMap<SessionKey, (JobRef, u64)>,
     per_peer: HashMap<(EndpointId, Bytes), usize>,
     by_token: HashMap<u64, Client>,
+    held: HashMap<SessionKey, Held>,
 }
 
 impl Sessions {
@@ -50,10 +63,16 @@ impl Sessions {
     }
 
     fn open_count(&self, endpoint: EndpointId, peer: &Bytes) -> usize {
-        self.per_peer
-            .get(&(endpoint, peer.clone()))
-            .copied()
-            .unwrap_or(0)
+        let held = (self.held.keys())
+            .filter(|(e, p, _)| *e == endpoint && p == peer)
+            .count();
+        let open = self.per_peer.get(&(endpoint, peer.clone())).copied();
+        open.unwrap_or(0) + held
+    }
+
+    fn is_open(&self, endpoint: EndpointId, peer: &Bytes, sid: u64) -> bool {
+        let key = (endpoint, peer.clone(), sid);
+        self.open.contains_key(&key) || self.held.contains_key(&key)
     }
 
     fn insert(&mut self, client: Client, job: JobRef, token: u64) {
@@ -85,6 +104,7 @@ impl Sessions {
     }
 
     fn absorb(&mut self, other: Sessions) {
+        self.held.extend(other.held);
         self.open.extend(other.open);
         self.by_token.extend(other.by_token);
         for (key, count) in other.per_peer {
@@ -97,14 +117,16 @@ impl Sessions {
 pub(super) struct NativeServer {
     endpoint: String,
     max_message: usize,
+    security: Option<SecurityConfig>,
     sessions: Sessions,
 }
 
-/// native-server: `endpoint` (bound), `max-message`.
+/// native-server: `endpoint` (bound), `max-message`, `security` (the app's by default).
 pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
     TaskKind::NativeServer {
         endpoint: endpoint(o, Role::Bind, p),
         max_message: max_message(o, ctx, p),
+        security: task_security(o, ctx.base_dir, ctx.security, p),
     }
 }
 
@@ -112,6 +134,7 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
     let TaskKind::NativeServer {
         endpoint,
         max_message,
+        security,
     } = &task.kind
     else {
         return None;
@@ -119,6 +142,7 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
     Some(Box::new(NativeServer {
         endpoint: endpoint.clone(),
         max_message: *max_message,
+        security: security.clone(),
         sessions: Sessions::default(),
     }))
 }
@@ -139,6 +163,7 @@ impl Driver for NativeServer {
                 for client in gone {
                     self.sessions.close(&client);
                 }
+                self.sessions.held.retain(|(e, _, _), _| *e != endpoint);
             }
             _ => {}
         }
@@ -197,8 +222,10 @@ impl NativeServer {
         let mut replies = Vec::new();
         let mut bad = Vec::new();
         for frame in rest {
-            match NativeMessage::decode(&frame, self.max_message) {
-                Ok(message) => self.message(cx, &client, message, &mut replies),
+            match NativeMessage::decode_signed(&frame, self.max_message) {
+                Ok((message, signed)) => {
+                    self.message(cx, &client, (message, signed), &mut replies)
+                }
                 Err(e) => {
                     replies.push(native::encode_error(0, status::BAD_REQUEST, &e.to_string()));
                     bad.push(e.to_string());
@@ -224,7 +251,7 @@ impl NativeServer {
         &mut self,
         cx: &mut Cx<'_>,
         client: &Client,
-        message: NativeMessage,
+        (message, signed): (NativeMessage, Option<Bytes>),
         replies: &mut Vec<Bytes>,
     ) {
         let (endpoint, peer) = (client.endpoint, &client.peer);
@@ -243,32 +270,33 @@ impl NativeServer {
                     event: (!event.is_empty()).then(|| event.as_str().into()),
                     policy: policy_of(&policy),
                     mode: ReplyMode::Stream,
-                    origin: auth.map(|a| {
-                        Box::new(Origin {
-                            user: Some(a.user),
-                            peer: None,
-                            http: None,
-                        })
-                    }),
+                    origin: None,
                     body: None,
                 };
-                if let Err((sid, code, message)) = self.open(cx, client, job) {
+                let signed = auth.as_ref().zip(signed.as_deref());
+                if let Err((sid, code, message)) = self.open(cx, client, job, signed) {
                     replies.push(native::encode_error(sid, code, &message));
                 }
             }
             NativeMessage::Chunk { sid, data } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.push_chunk(job, data);
+                } else if let Some(error) = self.hold_chunk(cx, client, sid, data) {
+                    replies.push(error);
                 }
             }
             NativeMessage::Choke { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.end_request(job);
+                } else if let Some(error) = self.release(cx, client, sid) {
+                    replies.push(error);
                 }
             }
             NativeMessage::Cancel { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.cancel(job);
+                } else if self.sessions.held.remove(&(endpoint, peer.clone(), sid)).is_some() {
+                    replies.push(native::encode_error(sid, status::CANCELLED, "cancelled"));
                 }
             }
             NativeMessage::Ping { token } => replies.push(native::encode_pong(token)),
@@ -279,22 +307,21 @@ impl NativeServer {
         }
     }
 
-    /// Opens a request: a job, or why not (the sid to answer on, a code and a message).
+    /// Opens a request: a job, a signed request held until its body has come, or why not
+    /// (the sid to answer on, a code and a message). `signed` is the open's `auth` and the
+    /// bytes its signature covers.
     fn open(
         &mut self,
         cx: &mut Cx<'_>,
         client: Client,
-        job: Job,
+        mut job: Job,
+        signed: Option<(&Auth, &[u8])>,
     ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
         if sid == 0 {
             return Err((0, status::BAD_REQUEST, "sid 0 is reserved".to_owned()));
         }
-        if self
-            .sessions
-            .job(client.endpoint, &client.peer, sid)
-            .is_some()
-        {
+        if self.sessions.is_open(client.endpoint, &client.peer, sid) {
             return Err((
                 sid,
                 status::BAD_REQUEST,
@@ -306,6 +333,73 @@ impl NativeServer {
             let message = format!("too many open requests on this connection (limit {max_open})");
             return Err((sid, status::UNAVAILABLE, message));
         }
+        let (auth, signed_bytes) = signed.unzip();
+        let verified = native_auth::check_open(cx, self.security.as_ref(), auth, signed_bytes)
+            .map_err(|e| (sid, e.code(), e.to_string()))?;
+        let Some(verified) = verified else {
+            return self.start(cx, client, job);
+        };
+        job.origin = Some(Box::new(Origin {
+            user: Some(verified.user),
+            peer: None,
+            http: None,
+        }));
+        let key = (client.endpoint, client.peer.clone(), sid);
+        let held = Held {
+            job,
+            client,
+            digest: verified.body,
+            chunks: Vec::new(),
+            size: 0,
+        };
+        self.sessions.held.insert(key, held);
+        Ok(())
+    }
+
+    /// A chunk of a held request; an error to answer if it makes the body too large (the
+    /// request is then dropped).
+    fn hold_chunk(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: &Client,
+        sid: u64,
+        data: Bytes,
+    ) -> Option<Bytes> {
+        let key = (client.endpoint, client.peer.clone(), sid);
+        let held = self.sessions.held.get_mut(&key)?;
+        let limit = cx.max_message();
+        held.size += data.len();
+        if held.size > limit {
+            self.sessions.held.remove(&key);
+            let message = format!("a signed request's body over {limit} bytes");
+            return Some(native::encode_error(sid, status::TOO_LARGE, &message));
+        }
+        held.chunks.push(data);
+        None
+    }
+
+    /// The end of a held request: its body is checked against the signed digest and, if it
+    /// matches, the job starts with the whole body. An error to answer otherwise.
+    fn release(&mut self, cx: &mut Cx<'_>, client: &Client, sid: u64) -> Option<Bytes> {
+        let key = (client.endpoint, client.peer.clone(), sid);
+        let Held {
+            mut job,
+            client,
+            digest,
+            chunks,
+            ..
+        } = self.sessions.held.remove(&key)?;
+        if let Err(e) = native_auth::check_body(cx, &digest, &chunks) {
+            return Some(native::encode_error(sid, e.code(), &e.to_string()));
+        }
+        job.body = Some(chunks);
+        let (sid, code, message) = self.start(cx, client, job).err()?;
+        Some(native::encode_error(sid, code, &message))
+    }
+
+    /// Submits a job for a request that passed every check.
+    fn start(&mut self, cx: &mut Cx<'_>, client: Client, job: Job) -> Result<(), (u64, u32, String)> {
+        let sid = client.sid;
         let token = cx.token();
         match cx.submit(token, job) {
             Ok(job) => {

@@ -7,24 +7,27 @@ use bytes::Bytes;
 
 use super::driver::{Binding, Cx, Driver, DriverInput, Job};
 use super::io::SocketKind;
+use super::native_auth;
 use super::native_server::policy_of;
 use crate::codec::native::NativeMessage;
-use crate::engine::{ReplyEvent, ReplyMode};
-use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
-use crate::manifest::{Task, TaskKind};
+use crate::engine::{Origin, ReplyEvent, ReplyMode};
+use crate::manifest::keys::{endpoint, max_message, task_security, Ctx, Obj, Problems, Role};
+use crate::manifest::{SecurityConfig, Task, TaskKind};
 use crate::process::LogLevel;
 
 #[derive(Debug)]
 pub(super) struct NativeSink {
     endpoint: String,
     max_message: usize,
+    security: Option<SecurityConfig>,
 }
 
-/// native-sink: `endpoint` (bound), `max-message`.
+/// native-sink: `endpoint` (bound), `max-message`, `security` (the app's by default).
 pub(crate) fn parse(o: &mut Obj<'_>, ctx: &Ctx<'_>, p: &mut Problems) -> TaskKind {
     TaskKind::NativeSink {
         endpoint: endpoint(o, Role::Bind, p),
         max_message: max_message(o, ctx, p),
+        security: task_security(o, ctx.base_dir, ctx.security, p),
     }
 }
 
@@ -32,6 +35,7 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
     let TaskKind::NativeSink {
         endpoint,
         max_message,
+        security,
     } = &task.kind
     else {
         return None;
@@ -39,11 +43,14 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
     Some(Box::new(NativeSink {
         endpoint: endpoint.clone(),
         max_message: *max_message,
+        security: security.clone(),
     }))
 }
 
-/// A request being read: its sid, the job, its chunks so far.
-type Open = (u64, Job, Vec<Bytes>);
+/// A request being read: its sid, the job, its chunks so far, and what its signature check
+/// said: `Ok(Some(digest))` for a verified signed request whose body must match, `Ok(None)`
+/// for one that needs no check, `Err(why)` for a refused one (read to its end, then dropped).
+type Open = (u64, Job, Vec<Bytes>, Result<Option<Bytes>, String>);
 
 impl Driver for NativeSink {
     fn binding(&self) -> Option<Binding> {
@@ -57,7 +64,7 @@ impl Driver for NativeSink {
         let mut problems = Vec::new();
         let mut current: Option<Open> = None;
         for frame in frames {
-            match NativeMessage::decode(&frame, self.max_message) {
+            match NativeMessage::decode_signed(&frame, self.max_message) {
                 Ok(message) => self.step(cx, message, &mut current, &mut problems),
                 Err(e) => problems.push(e.to_string()),
             }
@@ -85,18 +92,21 @@ impl NativeSink {
     fn step(
         &self,
         cx: &mut Cx<'_>,
-        message: NativeMessage,
+        (message, signed): (NativeMessage, Option<Bytes>),
         current: &mut Option<Open>,
         problems: &mut Vec<String>,
     ) {
         match message {
             NativeMessage::Open {
-                sid, event, policy, ..
+                sid,
+                event,
+                policy,
+                auth,
             } => {
                 if current.is_some() {
                     problems.push("a request opened before the previous one ended".to_owned());
                 }
-                let job = Job {
+                let mut job = Job {
                     event: (!event.is_empty()).then(|| event.as_str().into()),
                     policy: policy_of(&policy),
                     mode: ReplyMode::Collect {
@@ -105,14 +115,36 @@ impl NativeSink {
                     origin: None,
                     body: None,
                 };
-                *current = Some((sid, job, Vec::new()));
+                let security = self.security.as_ref();
+                let check = native_auth::check_open(cx, security, auth.as_ref(), signed.as_deref())
+                    .map(|verified| {
+                        verified.map(|v| {
+                            job.origin = Some(Box::new(Origin {
+                                user: Some(v.user),
+                                peer: None,
+                                http: None,
+                            }));
+                            v.body
+                        })
+                    })
+                    .map_err(|e| format!("{} {e}", e.code()));
+                *current = Some((sid, job, Vec::new(), check));
             }
             NativeMessage::Chunk { sid, data } => match current.as_mut() {
-                Some((open, _, chunks)) if *open == sid => chunks.push(data),
+                Some((open, _, chunks, _)) if *open == sid => chunks.push(data),
                 _ => problems.push(format!("a chunk for sid {sid}, which is not open")),
             },
             NativeMessage::Choke { sid } => match current.take() {
-                Some((open, mut job, chunks)) if open == sid => {
+                Some((open, mut job, chunks, check)) if open == sid => {
+                    let check = check.and_then(|digest| match digest {
+                        Some(digest) => native_auth::check_body(cx, &digest, &chunks)
+                            .map_err(|e| format!("{} {e}", e.code())),
+                        None => Ok(()),
+                    });
+                    if let Err(why) = check {
+                        problems.push(format!("request {sid} refused: {why}"));
+                        return;
+                    }
                     job.body = Some(chunks);
                     if let Err(failure) = cx.submit(0, job) {
                         problems.push(format!("request {sid} refused: {failure}"));

@@ -2,6 +2,7 @@
 //! zeromq-server, an app in any language) and report throughput, latency, errors and the CPU
 //! the node and its workers spent per request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -10,6 +11,7 @@ use serde_json::{json, Value};
 use super::cpu::{self, Sample, Used};
 use super::load::{self, Figures, Load, Protocol};
 use crate::manage::{self, lookup, CommandError, Target};
+use cocaine_keys::UserKey;
 
 #[derive(Debug, Args)]
 pub struct CallArgs {
@@ -43,6 +45,9 @@ pub struct CallArgs {
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// With --user and --key, the app the signed calls are for when TARGET is an endpoint.
+    #[arg(long, value_name = "NAME")]
+    app: Option<String>,
     #[command(flatten)]
     node: Target,
 }
@@ -56,6 +61,7 @@ struct Resolved {
 
 pub fn run(args: &CallArgs) -> Result<(), String> {
     let target = resolve(args)?;
+    let signer = signer(args, &target)?;
     let load = Load {
         protocol: target.protocol,
         event: args.event.clone(),
@@ -64,10 +70,54 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
         size: args.size,
         duration: Duration::from_secs_f64(args.seconds.max(0.1)),
         progress: true,
+        signer: None,
     };
     let node_pid = args
         .node_pid
         .or_else(|| cpu::listener_pid(&target.endpoint));
+    let (figures, used) = measure(args, &target, &load, node_pid)?;
+    print_report(&target, &load, &figures, node_pid, used);
+    let mut report = report_json(&target, &load, &figures, node_pid, used);
+    if let Some(signer) = signer {
+        // The same load signed, measured right after: the unsigned run is its baseline.
+        let signed = Load {
+            signer: Some(Arc::new(signer)),
+            ..load.clone()
+        };
+        let (signed_figures, signed_used) = measure(args, &target, &signed, node_pid)?;
+        println!("signed:");
+        print_report(&target, &signed, &signed_figures, node_pid, signed_used);
+        let ratio = signed_figures.rps() / figures.rps().max(1e-9);
+        let cpu_ratio = match (used, signed_used) {
+            (Some(u), Some(s)) => Some(
+                per_request_us(s.node, &signed_figures)
+                    / per_request_us(u.node, &figures).max(1e-9),
+            ),
+            _ => None,
+        };
+        println!(
+            "signed / unsigned: throughput x{ratio:.2}{}",
+            cpu_ratio
+                .map(|r| format!(", node CPU per request x{r:.2}"))
+                .unwrap_or_default()
+        );
+        report["signed"] = report_json(&target, &signed, &signed_figures, node_pid, signed_used);
+        report["signed_rps_ratio"] = json!(ratio);
+        report["signed_node_cpu_ratio"] = json!(cpu_ratio);
+    }
+    if args.json {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+/// A warm-up, then the measurement with the node's CPU sampled around it.
+fn measure(
+    args: &CallArgs,
+    target: &Resolved,
+    load: &Load,
+    node_pid: Option<u32>,
+) -> Result<(Figures, Option<Used>), String> {
     // A warm-up, so that workers a pool starts on demand are up before the clock runs.
     let warm_up = Load {
         duration: Duration::from_secs_f64((args.seconds / 10.0).clamp(0.2, 1.0)),
@@ -77,18 +127,30 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
     load::run(&target.endpoint, &warm_up, || {})?;
 
     let mut samples = Vec::new();
-    let figures = load::run(&target.endpoint, &load, || {
+    let figures = load::run(&target.endpoint, load, || {
         samples.push(node_pid.and_then(Sample::take));
     })?;
     let used = match (samples.first(), samples.get(1)) {
         (Some(Some(before)), Some(Some(after))) => Some(before.until(after)),
         _ => None,
     };
-    print_report(&target, &load, &figures, node_pid, used);
-    if args.json {
-        println!("{}", report_json(&target, &load, &figures, node_pid, used));
+    Ok((figures, used))
+}
+
+/// With --user and --key: the key and the app the calls are signed for.
+fn signer(args: &CallArgs, target: &Resolved) -> Result<Option<(String, UserKey)>, String> {
+    let Some(key) = args.node.identity.load()? else {
+        return Ok(None);
+    };
+    if target.protocol != Protocol::Native {
+        return Err("only native calls can be signed (--user, --key)".into());
     }
-    Ok(())
+    let app = match &args.app {
+        Some(app) => app.clone(),
+        None if !args.target.contains("://") => args.target.clone(),
+        None => return Err("signed calls to an endpoint need --app NAME".into()),
+    };
+    Ok(Some((app, key)))
 }
 
 fn resolve(args: &CallArgs) -> Result<Resolved, String> {

@@ -57,6 +57,7 @@ pub fn run(args: &EchoArgs) -> Result<(), String> {
         size: args.size,
         duration: Duration::from_secs_f64(args.seconds.max(0.1)),
         progress: false,
+        signer: None,
     };
 
     let baseline = load::run(&start_baseline(Reply::Decoded)?, &load, || {})?;
@@ -283,6 +284,7 @@ impl NodeUnderTest {
             size: 0,
             duration: Duration::ZERO,
             progress: false,
+            signer: None,
         };
         for sid in 1..=(workers as u64 * 4) {
             load::send_call(&socket, &load, sid, b"warm-up")?;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use cocaine_core::auth::{body_digest, sign_open, Invoke};
 use cocaine_core::codec::native::{self, NativeMessage};
 use cocaine_core::stats::Histogram;
+use cocaine_keys::UserKey;
 
 /// How requests are framed: the native protocol (sids in msgpack) or a zeromq-server task
 /// (plain frames; the client adds a routing frame of its own to match replies to calls).
@@ -31,6 +33,9 @@ pub struct Load {
     pub duration: Duration,
     /// Print a progress line on stderr every second.
     pub progress: bool,
+    /// Sign every native call as this user, for this app (each call a fresh timestamp and
+    /// nonce, signed by OpenSSL on the client's thread).
+    pub signer: Option<Arc<(String, UserKey)>>,
 }
 
 /// What one measurement found.
@@ -185,7 +190,10 @@ fn client(
 pub fn send_call(socket: &zmq::Socket, load: &Load, sid: u64, body: &[u8]) -> Result<(), String> {
     let sent = match load.protocol {
         Protocol::Native => {
-            let open = native::encode_open(sid, &load.event, &native::Policy::default(), None);
+            let open = match &load.signer {
+                Some(signer) => signed_open(signer, load, sid, body)?,
+                None => native::encode_open(sid, &load.event, &native::Policy::default(), None),
+            };
             let chunk = native::encode_chunk(sid, body);
             let end = native::encode_choke(sid);
             socket.send_multipart([&open[..], &chunk[..], &end[..]], 0)
@@ -193,6 +201,26 @@ pub fn send_call(socket: &zmq::Socket, load: &Load, sid: u64, body: &[u8]) -> Re
         Protocol::Zeromq => socket.send_multipart([&sid.to_be_bytes()[..], b"", body], 0),
     };
     sent.map_err(|e| e.to_string())
+}
+
+/// The open of a signed call (docs/security.md).
+fn signed_open(
+    signer: &(String, UserKey),
+    load: &Load,
+    sid: u64,
+    body: &[u8],
+) -> Result<bytes::Bytes, String> {
+    let (app, key) = signer;
+    let policy = native::Policy::default();
+    let invoke = Invoke {
+        sid,
+        app,
+        event: &load.event,
+        policy: &policy,
+        body: body_digest([body]),
+    };
+    let stamp = cocaine_keys::stamp().map_err(|e| e.to_string())?;
+    sign_open(&invoke, &stamp, key).map_err(|e| e.to_string())
 }
 
 /// The calls a received message ends, with how.

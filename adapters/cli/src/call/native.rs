@@ -13,6 +13,11 @@ pub fn call(
     chunk: &mut dyn FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<(), CallError> {
     let mut client = Client::connect(address).map_err(|e| e.to_string())?;
+    if let Some((app, key)) = &request.signer {
+        client
+            .sign_as(app, Box::new(key.clone()))
+            .map_err(|e| e.to_string())?;
+    }
     let sid = client
         .open(&request.event, request.policy.clone())
         .map_err(|e| e.to_string())?;

@@ -34,6 +34,7 @@ use serde_json::Value;
 pub use client::ControlFailure;
 pub use peers::{peers, PeersArgs};
 
+use crate::identity::Identity;
 use crate::{check, reach};
 
 /// Where the node listens for control requests unless told otherwise.
@@ -64,13 +65,25 @@ pub struct Target {
     /// listening is found at once).
     #[arg(long, value_name = "SECS", value_parser = parse_timeout, default_value = "3")]
     pub connect_timeout: Duration,
+    #[command(flatten)]
+    pub identity: Identity,
 }
 
 impl Target {
     fn send(&self, default_s: f64, json: &[u8], frames: &[&[u8]]) -> Result<Value, CommandError> {
+        let signer = self.identity.load().map_err(CommandError::Usage)?;
         self.reachable()?;
         let timeout = self.timeout.unwrap_or(Duration::from_secs_f64(default_s));
-        client::request(&self.node, timeout, json, frames).map_err(CommandError::Control)
+        let Some(signer) = signer else {
+            return client::request(&self.node, timeout, json, frames)
+                .map_err(CommandError::Control);
+        };
+        let stamp = cocaine_keys::stamp().map_err(|e| CommandError::Failed(e.to_string()))?;
+        let (json, signature) = cocaine_core::auth::sign_control(json, &stamp, &signer)
+            .map_err(|e| CommandError::Failed(e.to_string()))?;
+        let mut frames = frames.to_vec();
+        frames.push(&signature);
+        client::request(&self.node, timeout, &json, &frames).map_err(CommandError::Control)
     }
 
     /// Fails at once when no node listens at `--node`, rather than after `--timeout`.
@@ -351,6 +364,52 @@ pub fn list(args: ListArgs) -> ExitCode {
                     print_json(&reply);
                 } else {
                     print!("{}", render::apps(&reply));
+                }
+            }),
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `cocaine keys`: the node's key store (users, fingerprints) and its auth counters, as JSON.
+pub fn keys(args: KeysArgs) -> ExitCode {
+    exit(
+        "keys",
+        args.target
+            .send(DEFAULT_TIMEOUT_S, &request::keys(), &[])
+            .map(|reply| print_json(&reply)),
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// Print the reply as JSON (`pem`, `fingerprint`, `bits`), for scripts.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// `cocaine pubkey`: the node's public key as PEM, then its fingerprint on standard error.
+pub fn pubkey(args: PubkeyArgs) -> ExitCode {
+    exit(
+        "pubkey",
+        args.target
+            .send(DEFAULT_TIMEOUT_S, &request::pubkey(), &[])
+            .map(|reply| {
+                if args.json {
+                    print_json(&reply);
+                } else {
+                    print!("{}", field(&reply, "pem").as_str().unwrap_or_default());
+                    eprintln!(
+                        "{} bits, {}",
+                        field(&reply, "bits"),
+                        field(&reply, "fingerprint").as_str().unwrap_or_default()
+                    );
                 }
             }),
     )

@@ -64,6 +64,14 @@ pub fn list() -> Vec<u8> {
     request("list", [])
 }
 
+pub fn keys() -> Vec<u8> {
+    request("keys", [])
+}
+
+pub fn pubkey() -> Vec<u8> {
+    request("pubkey", [])
+}
+
 pub fn info(app: Option<&str>) -> Vec<u8> {
     match app {
         Some(app) => request("info", [("app", app.into())]),
