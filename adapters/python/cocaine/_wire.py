@@ -142,21 +142,21 @@ _MAX_DEPTH = 6
 def _read_value(body, pos, depth):
     """(value, next position) of the meta value at `pos`: nil, bools, unsigned integers,
     strs, and maps with str keys and arrays of those (an http-server job's `http` entry),
-    or None. Raises IndexError for a cut body, as the readers above may."""
+    or None. Raises IndexError for a cut body and UnicodeDecodeError for a str that is not
+    UTF-8; read_invoke takes either as "not for the fast path"."""
     marker = body[pos]
-    if 0xA0 <= marker <= 0xBF or marker == 0xD9 or marker == 0xDA:
-        if marker == 0xDA:
-            if pos + 3 > len(body):
-                return None
-            start, n = pos + 3, _U16.unpack_from(body, pos + 1)[0]
-            end = start + n
-            if end > len(body):
-                return None
-            try:
-                return body[start:end].decode("utf-8"), end
-            except UnicodeDecodeError:
-                return None
-        return _read_str(body, pos)
+    if 0xA0 <= marker <= 0xBF:  # fixstr, the most common value: read inline
+        end = pos + 1 + (marker & 0x1F)
+        if end > len(body):
+            return None
+        return body[pos + 1:end].decode("utf-8"), end
+    if marker == 0xD9 or marker == 0xDA:
+        start, n = (pos + 2, body[pos + 1]) if marker == 0xD9 else \
+            (pos + 3, _U16.unpack_from(body, pos + 1)[0])
+        end = start + n
+        if end > len(body):
+            return None
+        return body[start:end].decode("utf-8"), end
     if marker in _CONSTANTS:
         return _CONSTANTS[marker], pos + 1
     if depth >= _MAX_DEPTH:
@@ -174,8 +174,6 @@ def _count(body, pos, small):
     marker = body[pos]
     if marker & 0xF0 == small:
         return marker & 0x0F, pos + 1
-    if pos + 3 > len(body):
-        raise IndexError("cut")
     return _U16.unpack_from(body, pos + 1)[0], pos + 3
 
 
@@ -183,7 +181,14 @@ def _read_map(body, pos, depth):
     n, pos = _count(body, pos, 0x80)
     result = {}
     for _ in range(n):
-        key, pos = _read_str(body, pos)
+        marker = body[pos]
+        if 0xA0 <= marker <= 0xBF:  # a fixstr key, as every key the node sends
+            end = pos + 1 + (marker & 0x1F)
+            if end > len(body):
+                return None
+            key, pos = body[pos + 1:end].decode("utf-8"), end
+        else:
+            key, pos = _read_str(body, pos)
         result[key], pos = _read_value(body, pos, depth)
     return result, pos
 
@@ -208,7 +213,9 @@ def read_invoke(body):
         if body[pos] & 0xF0 != 0x80:
             return None
         meta, pos = _read_map(body, pos, 0)
-    except (TypeError, IndexError):  # a None from a reader, or a cut body
+    # A None from a reader, a cut body (struct.error from a 16-bit count or length cut in
+    # two), or a str that is not UTF-8.
+    except (TypeError, IndexError, UnicodeDecodeError, struct.error):
         return None
     if pos != len(body):
         return None
