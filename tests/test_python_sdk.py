@@ -105,3 +105,24 @@ def test_the_node_finds_an_sdk_installed_in_a_virtualenv(node, zctx, tmp_path, m
     where = NativeClient(zctx, ep).call("where").body.decode()
     assert where.startswith(str(tmp_path / "venv")), where
     assert os.path.isfile(os.path.join(os.path.dirname(where), "py.typed"))
+
+
+def test_cocaine_inline_serves_several_jobs_per_worker(node, zctx, tmp_path, monkeypatch):
+    """COCAINE_INLINE=1 in the node's environment reaches its workers: with `concurrency` 4
+    each worker runs its jobs one after another on its reading thread, and every job of a
+    burst still gets its own reply."""
+    app = tmp_path / "inline.py"
+    app.write_text("import threading\n\n"
+                   "def where(request):\n"
+                   "    return [threading.current_thread().name.encode(), b':', request]\n")
+    ep = endpoint()
+    manifest = {"type": "python", "args": "local://%s" % app,
+                "engine": {"pool-limit": 1, "pool-min": 1, "concurrency": 4},
+                "tasks": {"where": {"type": "native-server", "endpoint": ep}}}
+    monkeypatch.setenv("COCAINE_INLINE", "1")
+    node({"inline": manifest})
+    client = NativeClient(zctx, ep)
+    sids = [client.send_call("where", b"%d" % i) for i in range(12)]
+    for i, sid in enumerate(sids):
+        reply = client.wait(sid)
+        assert reply.ok and reply.body == b"MainThread:%d" % i, reply

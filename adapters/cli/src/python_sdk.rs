@@ -12,9 +12,10 @@
 //!
 //! Asking an interpreter costs one run of it (about 100 ms, more through a pyenv shim), which
 //! would delay every node's first reply; so the default interpreter is asked only when there is
-//! no source tree to use.
+//! no source tree to use, and a virtualenv's interpreter is not run at all when its folder
+//! answers the question (see [`venv_answer`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Where the workers' `cocaine` package comes from.
@@ -73,10 +74,63 @@ impl PythonSdk {
     }
 }
 
-/// Whether `python` imports this SDK (not another package named `cocaine`) without help.
-/// The current folder, which `-c` puts first on `sys.path`, is left out: workers run in
-/// their app's folder, not in the node's.
+/// Whether `python` imports this SDK (not another package named `cocaine`) without help:
+/// from its virtualenv's folder when that is enough to know, else by asking it.
 fn installed(python: &str) -> bool {
+    venv_answer(python).unwrap_or_else(|| asks_yes(python))
+}
+
+/// What a virtualenv's layout says without running its interpreter: `Some(true)` when its
+/// `site-packages` holds the SDK, `Some(false)` when it cannot import it (no SDK there, no
+/// system site-packages, no `.pth` file that could add one, no `PYTHONPATH`), `None` when only
+/// the interpreter can tell (not a virtualenv, a bare command name, or any doubt).
+fn venv_answer(python: &str) -> Option<bool> {
+    if !python.contains('/') {
+        return None;
+    }
+    let root = Path::new(python).parent()?.parent()?;
+    let config = std::fs::read_to_string(root.join("pyvenv.cfg")).ok()?;
+    let mut sites = std::fs::read_dir(root.join("lib"))
+        .ok()?
+        .filter_map(|entry| Some(entry.ok()?.path().join("site-packages")))
+        .filter(|site| site.is_dir());
+    let site = sites.next()?;
+    if sites.next().is_some() {
+        return None; // several Python versions in one virtualenv: let the interpreter say
+    }
+    if site.join("cocaine/worker.py").is_file() && site.join("cocaine/__init__.py").is_file() {
+        return Some(true);
+    }
+    let isolated = config.lines().any(|line| {
+        line.split_once('=').is_some_and(|(key, value)| {
+            key.trim() == "include-system-site-packages" && value.trim() == "false"
+        })
+    });
+    let pythonpath = std::env::var_os("PYTHONPATH").is_some_and(|v| !v.is_empty());
+    if !isolated || pythonpath || pth_may_add_sdk(&site) {
+        return None;
+    }
+    Some(false)
+}
+
+/// Whether a `.pth` file in `site` might put an SDK on the path (an editable install, or
+/// any line naming `cocaine`).
+fn pth_may_add_sdk(site: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(site) else {
+        return true;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let path = entry.path();
+        path.extension().is_some_and(|ext| ext == "pth")
+            && std::fs::read_to_string(&path).map_or(true, |text| {
+                text.contains("cocaine") || text.contains("__editable__")
+            })
+    })
+}
+
+/// Runs `python` to ask. The current folder, which `-c` puts first on `sys.path`, is left
+/// out: workers run in their app's folder, not in the node's.
+fn asks_yes(python: &str) -> bool {
     const PROBE: &str = "import sys; del sys.path[0]; import importlib.util as u; import cocaine; \
                          sys.exit(0 if hasattr(cocaine, 'App') and u.find_spec('cocaine.worker') \
                          else 1)";
@@ -106,6 +160,63 @@ mod tests {
         let sdk = PythonSdk::find("/no/such/python", true, Some(PathBuf::from("/opt/sdk")));
         assert_eq!(sdk, PythonSdk::Given(PathBuf::from("/opt/sdk")));
         assert_eq!(sdk.path(), Some(PathBuf::from("/opt/sdk")));
+    }
+
+    /// A virtualenv's folder, with `files` ({relative path: text}) in it; the interpreter
+    /// path does not exist, so an answer can only come from the folder.
+    fn venv(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+        let dir = tempfile::Builder::new()
+            .prefix("cocaine-venv-test-")
+            .tempdir()
+            .unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let python = dir.path().join("bin/python").display().to_string();
+        (dir, python)
+    }
+
+    const ISOLATED: (&str, &str) = (
+        "pyvenv.cfg",
+        "home = /usr/bin\ninclude-system-site-packages = false\n",
+    );
+    const SITE: &str = "lib/python3.11/site-packages";
+
+    #[test]
+    fn a_virtualenv_folder_answers_without_running_its_interpreter() {
+        let with_sdk = format!("{SITE}/cocaine/worker.py");
+        let init = format!("{SITE}/cocaine/__init__.py");
+        let (_dir, python) = venv(&[ISOLATED, (&with_sdk, ""), (&init, "")]);
+        assert_eq!(venv_answer(&python), Some(true));
+        // `installed` would run the interpreter otherwise, which does not exist here.
+        assert!(installed(&python));
+
+        let other = format!("{SITE}/distutils-precedence.pth");
+        let (_dir, python) = venv(&[ISOLATED, (&other, "import os")]);
+        if std::env::var_os("PYTHONPATH").is_none_or(|v| v.is_empty()) {
+            assert_eq!(venv_answer(&python), Some(false));
+        }
+    }
+
+    #[test]
+    fn any_doubt_leaves_the_question_to_the_interpreter() {
+        let editable = format!("{SITE}/__editable__.cocaine_worker-0.2.0.pth");
+        let named = format!("{SITE}/sdk.pth");
+        let shared = ("pyvenv.cfg", "include-system-site-packages = true\n");
+        let two = "lib/python3.12/site-packages/x.py";
+        for files in [
+            vec![ISOLATED, (editable.as_str(), "import __editable___finder")],
+            vec![ISOLATED, (named.as_str(), "/src/cocaine-sdk")],
+            vec![shared, (named.as_str(), "")],
+            vec![ISOLATED, (named.as_str(), ""), (two, "")],
+            vec![(named.as_str(), "")],
+        ] {
+            let (_dir, python) = venv(&files);
+            assert_eq!(venv_answer(&python), None, "{files:?}");
+        }
+        assert_eq!(venv_answer("python3"), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use cocaine_core::{ConnId, EndpointId};
 
 use crate::boundary::bind_io;
 use crate::endpoint::{self, EndpointError};
-use crate::host::{Runtime, Source};
+use crate::host::{Ready, Runtime, Source};
 use crate::write_queue::WriteQueue;
 
 /// The most one read takes.
@@ -110,7 +110,8 @@ struct Conn {
 
 /// What a read found.
 enum Got {
-    Data(Bytes),
+    /// Bytes, and whether they filled the buffer (so that more may wait).
+    Data(Bytes, bool),
     Nothing,
     Eof,
     Failed,
@@ -121,7 +122,9 @@ impl Conn {
         loop {
             match self.stream.read(scratch) {
                 Ok(0) => return Got::Eof,
-                Ok(n) => return Got::Data(Bytes::copy_from_slice(&scratch[..n])),
+                Ok(n) => {
+                    return Got::Data(Bytes::copy_from_slice(&scratch[..n]), n == scratch.len())
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Got::Nothing,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Got::Failed,
@@ -241,16 +244,23 @@ impl TcpTable {
         }
     }
 
-    /// `conn` is ready.
+    /// `conn` is ready: read, write, or read to the end when the client hung up.
     pub fn ready(
         &mut self,
         conn: ConnId,
-        readable: bool,
-        writable: bool,
+        ready: Ready,
         readiness: &mut impl Runtime,
         inputs: &mut VecDeque<Input>,
     ) {
-        if readable {
+        let Ready {
+            readable,
+            writable,
+            hangup,
+            ..
+        } = ready;
+        if hangup {
+            self.read_until(conn, true, readiness, inputs);
+        } else if readable {
             self.read(conn, readiness, inputs);
         }
         if writable {
@@ -333,20 +343,39 @@ impl TcpTable {
         }
     }
 
+    /// Reads what the connection holds: until a short read, which on a stream socket means
+    /// its buffer was empty (asking again would only cost a system call that says so).
     fn read(&mut self, conn: ConnId, readiness: &mut impl Runtime, inputs: &mut VecDeque<Input>) {
+        self.read_until(conn, false, readiness, inputs);
+    }
+
+    /// Reads until the connection would block or ends (`to_end`: the client hung up, and an
+    /// end of file that came with the last bytes shows only to one more read).
+    fn read_until(
+        &mut self,
+        conn: ConnId,
+        to_end: bool,
+        readiness: &mut impl Runtime,
+        inputs: &mut VecDeque<Input>,
+    ) {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
             let open = matches!(c.state, State::Open);
-            if c.eof || (c.paused && open) {
+            // A hang-up is read to its end even while paused: the client is gone, what it
+            // left is bounded by the kernel's buffers, and an unread hang-up stays ready.
+            if c.eof || (c.paused && open && !to_end) {
                 return;
             }
             match c.read(&mut self.scratch) {
-                Got::Data(bytes) => {
+                Got::Data(bytes, full) => {
                     // A closing connection's input is dropped: the core has finished with it.
                     if open {
                         inputs.push_back(Input::ConnData { conn, bytes });
+                    }
+                    if !full && !to_end {
+                        return;
                     }
                 }
                 Got::Nothing => return,

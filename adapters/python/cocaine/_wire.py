@@ -132,33 +132,90 @@ def _read_chunk_data(body, sid, pos, size):
     return 4, sid, body[start:]
 
 
-_BOOLS = {0xC2: False, 0xC3: True}
+_CONSTANTS = {0xC0: None, 0xC2: False, 0xC3: True}
+
+# How deep a meta value may nest before the reader leaves it to the general decoder: the
+# node's deepest is 3 (meta -> http -> headers -> one header).
+_MAX_DEPTH = 6
+
+
+def _read_value(body, pos, depth):
+    """(value, next position) of the meta value at `pos`: nil, bools, unsigned integers,
+    strs, and maps with str keys and arrays of those (an http-server job's `http` entry),
+    or None. Raises IndexError for a cut body and UnicodeDecodeError for a str that is not
+    UTF-8; read_invoke takes either as "not for the fast path"."""
+    marker = body[pos]
+    if 0xA0 <= marker <= 0xBF:  # fixstr, the most common value: read inline
+        end = pos + 1 + (marker & 0x1F)
+        if end > len(body):
+            return None
+        return body[pos + 1:end].decode("utf-8"), end
+    if marker == 0xD9 or marker == 0xDA:
+        start, n = (pos + 2, body[pos + 1]) if marker == 0xD9 else \
+            (pos + 3, _U16.unpack_from(body, pos + 1)[0])
+        end = start + n
+        if end > len(body):
+            return None
+        return body[start:end].decode("utf-8"), end
+    if marker in _CONSTANTS:
+        return _CONSTANTS[marker], pos + 1
+    if depth >= _MAX_DEPTH:
+        return None
+    if 0x80 <= marker <= 0x8F or marker == 0xDE:
+        return _read_map(body, pos, depth + 1)
+    if 0x90 <= marker <= 0x9F or marker == 0xDC:
+        return _read_array(body, pos, depth + 1)
+    return _read_uint(body, pos)
+
+
+def _count(body, pos, small):
+    """(element count, position of the first element) of the map or array at `pos`, whose
+    fix form has marker `small`; the 16-bit form otherwise."""
+    marker = body[pos]
+    if marker & 0xF0 == small:
+        return marker & 0x0F, pos + 1
+    return _U16.unpack_from(body, pos + 1)[0], pos + 3
+
+
+def _read_map(body, pos, depth):
+    n, pos = _count(body, pos, 0x80)
+    result = {}
+    for _ in range(n):
+        marker = body[pos]
+        if 0xA0 <= marker <= 0xBF:  # a fixstr key, as every key the node sends
+            end = pos + 1 + (marker & 0x1F)
+            if end > len(body):
+                return None
+            key, pos = body[pos + 1:end].decode("utf-8"), end
+        else:
+            key, pos = _read_str(body, pos)
+        result[key], pos = _read_value(body, pos, depth)
+    return result, pos
+
+
+def _read_array(body, pos, depth):
+    n, pos = _count(body, pos, 0x90)
+    result = []
+    for _ in range(n):
+        value, pos = _read_value(body, pos, depth)
+        result.append(value)
+    return result, pos
 
 
 def read_invoke(body):
-    """`(sid, event, meta)` of `[3, sid, event, meta]` whose meta is a small map of str keys
-    to bools, unsigned integers and short strs (what the node sends), or None."""
+    """`(sid, event, meta)` of `[3, sid, event, meta]` whose meta is a map of str keys to the
+    values `_read_value` knows (what the node sends), or None."""
     if len(body) < 5 or body[0] != 0x94 or body[1] != 3:
         return None
     try:
         sid, pos = _read_uint(body, 2)
         event, pos = _read_str(body, pos)
-        marker = body[pos]
-        if not 0x80 <= marker <= 0x8F:
+        if body[pos] & 0xF0 != 0x80:
             return None
-        pos += 1
-        meta = {}
-        for _ in range(marker & 0x0F):
-            key, pos = _read_str(body, pos)
-            marker = body[pos]
-            if marker in _BOOLS:
-                value, pos = _BOOLS[marker], pos + 1
-            elif marker >= 0xA0 and (marker <= 0xBF or marker == 0xD9):
-                value, pos = _read_str(body, pos)
-            else:
-                value, pos = _read_uint(body, pos)
-            meta[key] = value
-    except (TypeError, IndexError):  # a None from a reader, or a cut body
+        meta, pos = _read_map(body, pos, 0)
+    # A None from a reader, a cut body (struct.error from a 16-bit count or length cut in
+    # two), or a str that is not UTF-8.
+    except (TypeError, IndexError, UnicodeDecodeError, struct.error):
         return None
     if pos != len(body):
         return None

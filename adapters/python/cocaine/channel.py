@@ -23,6 +23,9 @@ class Channel:
         self._closed = False
         self.max_message = max_message
         self.broken = False
+        # Job replies held by cork() until uncork(), and the thread whose replies they are.
+        self._corked = None
+        self._corker = None
 
     def send(self, message):
         """Sends a message that belongs to no job; returns whether it went out."""
@@ -43,7 +46,24 @@ class Channel:
                 return False
             if final:
                 job.ended = True
+            if self._corked is not None and _thread.get_ident() == self._corker:
+                self._corked.append(frame)
+                return not self._closed
             return self._send_locked(frame)
+
+    def cork(self):
+        """Holds the job replies this thread sends until uncork(), which writes them in one
+        system call: the inline runner's jobs of one read are answered together."""
+        with self._lock:
+            self._corked = []
+            self._corker = _thread.get_ident()
+
+    def uncork(self):
+        """Writes what cork() held."""
+        with self._lock:
+            frames, self._corked, self._corker = self._corked, None, None
+            if frames:
+                self._send_locked(b"".join(frames))
 
     def cancel(self, job):
         """Marks `job` cancelled unless it already ended: its chunks and ending are dropped

@@ -101,7 +101,8 @@ class Worker:
         self._heartbeat_s = heartbeat_s
         self._timeout_s = timeout_s
         self.channel = Channel(sock, max_message)
-        self._runner = make_runner(concurrency, self._poll)
+        self._runner = make_runner(concurrency, self._poll, self.channel,
+                                   os.environ.get("COCAINE_INLINE", "") == "1")
         # sid -> Job for every job the node considers running. The reading thread adds and
         # looks up; a job is removed by whichever thread ends it.
         self._jobs = {}

@@ -1,8 +1,11 @@
 """Where plain handlers run once their request has arrived.
 
-- `Inline` (the node gives the worker one job at a time): on the thread that reads the socket,
-  right after it has decoded everything it read. No thread is started or woken per job; the
-  only system calls of a request are the read that brought it and the write of its reply.
+- `Inline` (the node gives the worker one job at a time, or `COCAINE_INLINE=1`): on the thread
+  that reads the socket, right after it has decoded everything it read. No thread is started
+  or woken per job; the only system calls of a request are the read that brought it and the
+  write of its reply, and the jobs of one read are answered in one write. With several jobs at
+  once they run one after another: a slow one holds up the rest, so it is an option for apps
+  whose handlers are short.
 - `Pool` (several jobs at once, or a number not known): on threads kept between jobs, started
   only when every existing one is busy and never more than the node's `concurrency`.
 
@@ -17,23 +20,26 @@ from _queue import SimpleQueue
 __all__ = ["Inline", "Pool", "make_runner"]
 
 
-def make_runner(concurrency, poll):
-    """The runner for a worker the node gives `concurrency` jobs at once (None: unknown).
+def make_runner(concurrency, poll, channel=None, inline=False):
+    """The runner for a worker the node gives `concurrency` jobs at once (None: unknown);
+    `inline` (COCAINE_INLINE=1) runs jobs inline whatever the concurrency.
 
     `poll(job)` is what an inline job calls between its chunks and before its reply, so the
-    reading thread still hears a cancel while it runs the handler.
+    reading thread still hears a cancel while it runs the handler. `channel`, if given, lets
+    the inline runner write the replies of the jobs of one read together.
     """
-    if concurrency == 1:
-        return Inline(poll)
+    if concurrency == 1 or inline:
+        return Inline(poll, channel)
     return Pool(concurrency)
 
 
 class Inline:
     """Runs jobs in order on the reading thread, after the read that made them ready."""
 
-    def __init__(self, poll):
+    def __init__(self, poll, channel=None):
         self._ready = deque()
         self._poll = poll
+        self._channel = channel
 
     def submit(self, job):
         job.started = True
@@ -43,6 +49,15 @@ class Inline:
     def run_ready(self):
         # A job that polls may make further jobs ready; they run after it, in this loop.
         ready, poll = self._ready, self._poll
+        if len(ready) > 1 and self._channel is not None:
+            # Several jobs came in one read (concurrency above 1): one write answers them all.
+            self._channel.cork()
+            try:
+                while ready:
+                    ready.popleft().run(poll)
+            finally:
+                self._channel.uncork()
+            return
         while ready:
             ready.popleft().run(poll)
 

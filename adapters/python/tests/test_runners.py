@@ -29,6 +29,44 @@ class InlineTestCase(WorkerTestCase):
         return os.path.join(folder, "open")
 
 
+class CorkTest(unittest.TestCase):
+    """The inline runner's jobs of one read go out in one write (in-process, counted)."""
+
+    class Sock:
+        def __init__(self):
+            self.writes = []
+
+        def sendall(self, data):
+            self.writes.append(bytes(data))
+
+    class Job:
+        def __init__(self, channel, frame):
+            self.channel, self.frame = channel, frame
+            self.ended = self.cancelled = self.started = self.running = False
+
+        def run(self, poll):
+            self.channel.reply(self, self.frame, final=True)
+
+    def test_jobs_of_one_read_are_answered_in_one_write_and_a_lone_job_at_once(self):
+        from cocaine.channel import Channel
+        from cocaine.runners import Inline
+        sock = self.Sock()
+        channel = Channel(sock, 1 << 20)
+        runner = Inline(None, channel)
+        for frame in (b"a", b"b", b"c"):
+            runner.submit(self.Job(channel, frame))
+        runner.run_ready()
+        self.assertEqual(sock.writes, [b"abc"])
+        runner.submit(self.Job(channel, b"d"))
+        runner.run_ready()
+        self.assertEqual(sock.writes, [b"abc", b"d"])
+        # Other threads' frames (heartbeats) are never held.
+        channel.cork()
+        channel.send_frame(b"hb")
+        channel.uncork()
+        self.assertEqual(sock.writes[-1], b"hb")
+
+
 class InlineTest(InlineTestCase, unittest.TestCase):
     def test_plain_handlers_run_on_the_reading_thread(self):
         node = self.start_inline()
@@ -55,6 +93,21 @@ class InlineTest(InlineTestCase, unittest.TestCase):
         node.conn.settimeout(0)
         self.assertEqual(node.conn.recv(64, socket.MSG_PEEK)[:4], b"\x00\x00\x00\x03")
         self.assertEqual(node.recv(), [5, 1])
+
+    def test_cocaine_inline_runs_several_jobs_inline_and_answers_them_in_one_write(self):
+        node = self.start_inline(COCAINE_CONCURRENCY="4", COCAINE_INLINE="1")
+        from tests.fakenode import frame
+        data = b"".join(frame(m) for sid in (1, 2, 3)
+                        for m in ([3, sid, "thread_name", {}], [5, sid]))
+        node.send_raw(data)
+        expected = [[4, 1, b"main"], [5, 1], [4, 2, b"main"], [5, 2], [4, 3, b"main"], [5, 3]]
+        size = sum(len(frame(m)) for m in expected)
+        first = node.recv()
+        self.assertEqual(first, expected[0])
+        # Everything else is already there: the three replies came in one write.
+        node.conn.settimeout(0)
+        self.assertEqual(len(node.conn.recv(size, socket.MSG_PEEK)), size - len(frame(first)))
+        self.assertEqual([first] + [node.recv() for _ in range(5)], expected)
 
     def test_cancel_during_a_long_handler_is_answered_when_it_returns(self):
         node = self.start_inline()

@@ -21,6 +21,15 @@ def general(body):
         protocol._parse_fast = saved
 
 
+# An http-server job's meta (docs/http.md): nested maps, arrays, a long and a non-ASCII str.
+HTTP_META = {"peer": "127.0.0.1:45678", "task": "web",
+             "http": {"method": "POST", "path": "/api/" + "p" * 300, "query": "a=%20",
+                      "version": "1.1",
+                      "headers": [["host", "example.com"], ["x-name", "caf\u00e9"],
+                                  ["content-length", "64"]] + [["x-%d" % i, ""]
+                                                               for i in range(20)]}}
+
+
 def samples():
     for sid in SIDS:
         yield _msgpack.packb([4, sid, b"data"])
@@ -30,6 +39,7 @@ def samples():
         yield _msgpack.packb([3, sid, "ev", {"urgent": True, "timeout": 1500, "deadline": sid,
                                              "user": "ann", "peer": "tcp://1.2.3.4:5",
                                              "task": "t" * 40}])
+        yield _msgpack.packb([3, sid, "web", HTTP_META])
     for size in SIZES:
         yield _msgpack.packb([4, 9, b"x" * size])
 
@@ -76,10 +86,27 @@ class DecodeTest(unittest.TestCase):
                 mutated[rng.randrange(len(body))] = rng.randrange(256)
                 self.assert_agrees(bytes(mutated))
 
+    def test_http_meta_is_read_by_the_fast_path(self):
+        body = _msgpack.packb([3, 5, "web", HTTP_META])
+        self.assertEqual(_wire.read_invoke(body), (5, "web", HTTP_META))
+
+    def test_deep_or_unusual_meta_values_are_left_to_the_general_decoder(self):
+        deep = {"a": [[[[[[[["x"]]]]]]]]}
+        for meta in (deep, {"n": -1}, {"b": b"bin"}, {"m": {1: "int key"}},
+                     {"a": list(range(20))}, {"nil": None, "s": "x" * 70000}):
+            body = _msgpack.packb([3, 1, "e", meta])
+            self.assert_agrees(body)
+        self.assert_agrees(b"\x94\x03\x01\xa1e\x81\xa1f\xcb" + bytes(8))  # a float
+        self.assertIsNone(_wire.read_invoke(_msgpack.packb([3, 1, "e", deep])))
+
     def test_hostile_lengths_are_refused_not_trusted(self):
         for body in (b"\x93\x04\x01\xc6\xff\xff\xff\xff", b"\x93\x04\x01\xc5\xff\xff\x00",
                      b"\x94\x03\x01\xd9\xff\x81", b"\x94\x03\x01\xa1e\x8f", b"\x92\x05",
-                     b"\x92\x05\xcf\x00", b"\x94\x03\x01\xa1\xff\x80"):
+                     b"\x92\x05\xcf\x00", b"\x94\x03\x01\xa1\xff\x80",
+                     b"\x94\x03\x01\xa1e\x81\xa1k\xdc\xff\xff",
+                     b"\x94\x03\x01\xa1e\x81\xa1k\xde\xff\xff\xa1k",
+                     b"\x94\x03\x01\xa1e\x81\xa1k\xda\xff\xff",
+                     b"\x94\x03\x01\xa1e\x81\xa1k\x9f"):
             self.assertIsNone(_wire.read_hot(body), body)
             self.assert_agrees(body)
 

@@ -251,7 +251,7 @@ impl<'a, R: Runtime> Host<'a, R> {
             Source::Output(worker) => self.workers.read_output(worker, runtime, inputs),
             Source::Inbox => self.take_inbox(),
             Source::TcpListener(endpoint) => self.tcp.accept(endpoint, runtime, inputs),
-            Source::Conn(conn) => self.tcp.ready(conn, readable, writable, runtime, inputs),
+            Source::Conn(conn) => self.tcp.ready(conn, ready, runtime, inputs),
             Source::Udp(endpoint) => self.udp.read(endpoint, inputs),
         }
     }
