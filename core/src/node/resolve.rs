@@ -27,7 +27,9 @@ impl Node {
         }
         if let Some(table) = self.peer_table() {
             // A tombstone is announced as an entry too: no node runs that app.
-            let live = table.with_app(app).filter(|(_, a)| a.state != AppState::Deleted);
+            let live = table
+                .with_app(app)
+                .filter(|(_, a)| a.state != AppState::Deleted);
             for (peer, entry) in live {
                 let silent = now.mono.saturating_duration_since(peer.last_seen);
                 nodes.push(node_entry(
