@@ -8,6 +8,7 @@ checked with the openssl command line too, under both of the package's msgpack c
 
 import json
 import os
+import subprocess
 import sys
 
 import msgpack
@@ -130,6 +131,14 @@ def test_signed_open_bytes_verify_with_openssl(keys, tmp_path):
     # Nonces never repeat within a client.
     again = msgpack.unpackb(signing.open(8, "whoami", {}, chunks), raw=False)[4]
     assert again["nonce"] != auth["nonce"]
+
+
+def test_cryptography_is_imported_only_to_sign():
+    script = ("import sys; from cocaine.client import Client; Client('tcp://127.0.0.1:1').close();"
+              " print('cryptography' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=str(PYTHON_SDK),
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", done
 
 
 def test_bad_signing_arguments_are_refused(keys, tmp_path):
