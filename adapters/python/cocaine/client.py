@@ -14,8 +14,15 @@ One `Client` is one ZeroMQ DEALER connection. Several requests may be in flight 
 are sorted by the request's `sid`, so reading one request's chunks keeps the others' for later.
 A `Client` is not thread-safe (neither is a ZeroMQ socket): use one per thread.
 
-This module needs `pyzmq` (`pip install './adapters/python[client]'`); the worker side of the
-package does not, so `import cocaine` never imports it.
+Signed requests (docs/security.md): `Client(endpoint, user="alice", key="alice.key",
+app="echo")` signs every request's open as `alice` for the app `echo`, over the SHA-256 of the
+request's whole body. A signed open must know its body, so a signed `request()` keeps its
+chunks until `end()` and then sends the open, the chunks and the end at once; its reply can be
+read only after `end()` (the node holds a signed request until its end anyway).
+
+This module needs `pyzmq` (`pip install './adapters/python[client]'`), and signing needs
+`cryptography` (in the same extra), imported only when a client signs; the worker side of the
+package needs neither, so `import cocaine` never imports them.
 """
 
 import itertools
@@ -58,9 +65,11 @@ class Request:
     """One request on a `Client`: write request chunks, `end()` it, then iterate the reply's
     chunks (or take them joined with `result()`). An error reply raises `CallError`."""
 
-    def __init__(self, client, sid):
+    def __init__(self, client, sid, held=None):
         self._client = client
         self.sid = sid
+        # A signed request's open, kept with its chunks until `end()`: (event, policy, chunks).
+        self._held = held
         self._chunks = []
         self._done = False
         self._error = None
@@ -72,16 +81,32 @@ class Request:
             raise ValueError("request %d already ended" % self.sid)
         if isinstance(data, str):
             data = data.encode()
-        self._client._send([CHUNK, self.sid, bytes(data)])
+        if self._held is not None:
+            self._held[2].append(bytes(data))
+        else:
+            self._client._send([CHUNK, self.sid, bytes(data)])
 
     def end(self):
-        """Ends the request stream; the reply may already be under way."""
+        """Ends the request stream; the reply may already be under way. A signed request is
+        signed and sent now."""
         if not self._ended:
             self._ended = True
-            self._client._send([END, self.sid])
+            if self._held is not None:
+                event, policy, chunks = self._held
+                self._held = None
+                self._client._send_whole(self.sid, event, policy, chunks)
+            else:
+                self._client._send([END, self.sid])
 
     def cancel(self):
-        """Asks the node to stop the request; its reply still ends, usually with 499."""
+        """Asks the node to stop the request; its reply still ends, usually with 499. A signed
+        request not yet ended never left the client: it ends here with 499."""
+        if self._held is not None:
+            self._held = None
+            self._ended = self._done = True
+            self._error = CallError(499, "cancelled before it was sent")
+            self._client._open.pop(self.sid, None)
+            return
         self._client._send([CANCEL, self.sid])
 
     @property
@@ -93,6 +118,8 @@ class Request:
         """The reply's chunks as they arrive. Raises `CallError` for an error reply, and
         `TimeoutError` (after cancelling the request) when the reply does not end within
         `timeout` seconds (the client's default when None)."""
+        if self._held is not None:
+            raise RuntimeError("request %d is signed: its reply starts after end()" % self.sid)
         deadline = self._client._deadline(timeout)
         while True:
             while self._chunks:
@@ -131,9 +158,21 @@ class Client:
     """A connection to a native-server task at `endpoint` (`tcp://HOST:PORT`, `ipc://PATH`).
 
     `timeout` (seconds) is how long a call waits for its whole reply unless told otherwise;
-    ZeroMQ connects in the background, so an absent node shows as that timeout."""
+    ZeroMQ connects in the background, so an absent node shows as that timeout.
 
-    def __init__(self, endpoint, timeout=30.0, context=None):
+    With `user`, `key` and `app`, every request is signed as `user` for the app `app` (the node
+    refuses it for any other app): `key` is the path of the user's RSA private key in PEM (as
+    `cocaine keygen` writes it; a file other users may read is refused) or a loaded
+    `cryptography` RSA private key. A refused signature is a `CallError` (401, 403)."""
+
+    def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None):
+        if (user, key, app) != (None, None, None):
+            if None in (user, key, app):
+                raise ValueError("signing needs all of user=, key= and app=")
+            from ._signing import Signing  # imports `cryptography`, needed only here
+            self._signing = Signing(user, key, app)
+        else:
+            self._signing = None
         self.endpoint = endpoint
         self.timeout = timeout
         self._context = context or zmq.Context.instance()
@@ -153,9 +192,14 @@ class Client:
         and read from. `deadline` (seconds from now) and `timeout` (seconds from dispatch)
         bound it on the node; `urgent` puts it at the front of the app's queue."""
         sid = next(self._sids)
+        policy = _policy(urgent, deadline, timeout)
+        if self._signing is not None:
+            request = Request(self, sid, held=(event, policy, []))
+            self._open[sid] = request
+            return request
         request = Request(self, sid)
         self._open[sid] = request
-        self._send([OPEN, sid, event, _policy(urgent, deadline, timeout), None])
+        self._send([OPEN, sid, event, policy, None])
         return request
 
     def call(self, event="", body=b"", urgent=False, deadline=None, timeout=None):
@@ -168,11 +212,7 @@ class Client:
         if isinstance(body, str):
             body = body.encode()
         request._ended = True
-        self._socket.send_multipart([
-            protocol.pack([OPEN, sid, event, _policy(urgent, deadline, timeout), None]),
-            protocol.pack([CHUNK, sid, bytes(body)]),
-            protocol.pack([END, sid]),
-        ])
+        self._send_whole(sid, event, _policy(urgent, deadline, timeout), [bytes(body)])
         return request.result(None if timeout is None else timeout + _SLACK)
 
     def ping(self, timeout=None):
@@ -200,6 +240,17 @@ class Client:
 
     def _send(self, message):
         self._socket.send(protocol.pack(message))
+
+    def _send_whole(self, sid, event, policy, chunks):
+        """A whole request in one multipart message: the open (signed when signing), its
+        chunks, its end."""
+        if self._signing is not None:
+            opening = self._signing.open(sid, event, policy, chunks)
+        else:
+            opening = protocol.pack([OPEN, sid, event, policy, None])
+        self._socket.send_multipart(
+            [opening] + [protocol.pack([CHUNK, sid, chunk]) for chunk in chunks]
+            + [protocol.pack([END, sid])])
 
     def _deadline(self, timeout):
         return time.monotonic() + (self.timeout if timeout is None else timeout)
