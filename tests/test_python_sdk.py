@@ -126,3 +126,61 @@ def test_cocaine_inline_serves_several_jobs_per_worker(node, zctx, tmp_path, mon
     for i, sid in enumerate(sids):
         reply = client.wait(sid)
         assert reply.ok and reply.body == b"MainThread:%d" % i, reply
+
+
+def thread_app(tmp_path):
+    """An app whose `where` handler answers with the name of the thread it ran on."""
+    app = tmp_path / "where.py"
+    app.write_text("import threading\n\n"
+                   "def where(request):\n"
+                   "    return [threading.current_thread().name.encode(), b':', request]\n")
+    return app
+
+
+def concurrent_manifest(app, engine):
+    """One worker taking 4 jobs at once, plus `engine`; its native-server endpoint is fresh."""
+    return {"type": "python", "args": "local://%s" % app,
+            "engine": dict({"pool-limit": 1, "pool-min": 1, "concurrency": 4}, **engine),
+            "tasks": {"where": {"type": "native-server", "endpoint": endpoint()}}}
+
+
+def threads_of_a_burst(zctx, manifest, jobs=12):
+    """Sends `jobs` calls at once; every one must get its own reply. Returns the names of the
+    threads that ran them."""
+    client = NativeClient(zctx, manifest["tasks"]["where"]["endpoint"])
+    sids = [client.send_call("where", b"%d" % i) for i in range(jobs)]
+    names = set()
+    for i, sid in enumerate(sids):
+        reply = client.wait(sid)
+        assert reply.ok, reply
+        name, _, body = reply.body.partition(b":")
+        assert body == b"%d" % i, reply
+        names.add(name)
+    return names
+
+
+def test_the_manifest_inline_key_runs_that_apps_jobs_inline(node, zctx, tmp_path, monkeypatch):
+    """`engine.inline: true` starts the app's workers with COCAINE_INLINE=1: at `concurrency`
+    4 its one worker runs a burst of plain jobs one after another on its reading thread. The
+    setting is the app's own: another app of the same node, without the key, keeps its pool."""
+    monkeypatch.delenv("COCAINE_INLINE", raising=False)
+    app = thread_app(tmp_path)
+    fast = concurrent_manifest(app, {"inline": True})
+    plain = concurrent_manifest(app, {})
+    node({"fast": fast, "plain": plain})
+    assert threads_of_a_burst(zctx, fast) == {b"MainThread"}
+    pooled = threads_of_a_burst(zctx, plain)
+    assert b"MainThread" not in pooled, pooled
+
+
+def test_the_manifest_inline_key_wins_over_the_nodes_environment(node, zctx, tmp_path, monkeypatch):
+    """A node started with COCAINE_INLINE=1 makes that the default of its apps, but an app whose
+    manifest says `inline: false` runs its jobs on its pool all the same."""
+    monkeypatch.setenv("COCAINE_INLINE", "1")
+    app = thread_app(tmp_path)
+    off = concurrent_manifest(app, {"inline": False})
+    default = concurrent_manifest(app, {})
+    node({"off": off, "default": default})
+    pooled = threads_of_a_burst(zctx, off)
+    assert b"MainThread" not in pooled, pooled
+    assert threads_of_a_burst(zctx, default) == {b"MainThread"}

@@ -541,3 +541,23 @@ fn max_message_must_fit_a_frame_length() {
     assert!(text.contains("engine.max-message"), "{text}");
     assert!(text.contains("tasks.t.max-message"), "{text}");
 }
+
+#[test]
+fn inline_must_be_a_boolean() {
+    for (value, found) in [
+        (r#""yes""#, r#""yes""#),
+        ("1", "1"),
+        ("null", "null"),
+        ("[true]", "an array"),
+    ] {
+        let e = engine(&format!(r#"{{"inline": {value}}}"#));
+        assert_has(
+            &e,
+            "engine.inline",
+            &format!("expected true or false, found {found}"),
+        );
+    }
+    // A misspelling is named, with the right key suggested.
+    let e = engine(r#"{"inlined": true}"#);
+    assert_has(&e, "engine.inlined", "inline");
+}

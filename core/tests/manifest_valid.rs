@@ -51,6 +51,7 @@ fn readme_manifest_2012() {
         max_message: DEFAULT_MAX_MESSAGE,
         job_timeout: Some(DEFAULT_JOB_TIMEOUT),
         expose_errors: false,
+        inline: None,
     };
     assert_eq!(m.engine, expected_engine);
     assert_eq!(m.engine.grow_threshold, default_grow_threshold(5, 20));
@@ -285,7 +286,7 @@ fn every_engine_key() {
               "idle-timeout": 30, "startup-timeout": 1, "termination-timeout": 0.25,
               "restart-period": 60, "pool-limit": 8, "pool-min": 2, "queue-limit": 1000,
               "grow-threshold": 3, "concurrency": 4, "restart-intensity": 0,
-              "max-requests": 10000, "max-message": 65536,
+              "max-requests": 10000, "max-message": 65536, "inline": true,
               "pool-policy": {"type": "busyness", "window": 2000, "high": 0.75, "low": 0.1,
                               "backoff": 5, "step": 2}}}"#,
     );
@@ -302,6 +303,7 @@ fn every_engine_key() {
         (e.restart_intensity, e.max_requests, e.max_message),
         (0, 10000, 65536)
     );
+    assert_eq!(e.inline, Some(true));
     assert_eq!(
         e.pool_policy,
         PoolPolicyConfig::Busyness(BusynessConfig {
@@ -461,4 +463,19 @@ fn script_language_app_types() {
         assert_eq!(m.app_type, app_type);
         assert_eq!(app_type.as_str(), spelling);
     }
+}
+
+#[test]
+fn engine_inline_is_read_as_written_and_absent_by_default() {
+    let with_inline = |v: &str| {
+        parse(&format!(
+            r#"{{"type": "python", "args": "local:///srv/app.py", "engine": {{"inline": {v}}},
+                "tasks": {{"e": {{"type": "native-server", "endpoint": "tcp://*:9100"}}}}}}"#
+        ))
+        .engine
+        .inline
+    };
+    assert_eq!(with_inline("true"), Some(true));
+    assert_eq!(with_inline("false"), Some(false));
+    assert_eq!(parse(README).engine.inline, None);
 }

@@ -1,11 +1,11 @@
 """Where plain handlers run once their request has arrived.
 
-- `Inline` (the node gives the worker one job at a time, or `COCAINE_INLINE=1`): on the thread
-  that reads the socket, right after it has decoded everything it read. No thread is started
-  or woken per job; the only system calls of a request are the read that brought it and the
-  write of its reply, and the jobs of one read are answered in one write. With several jobs at
-  once they run one after another: a slow one holds up the rest, so it is an option for apps
-  whose handlers are short.
+- `Inline` (the node gives the worker one job at a time, or `COCAINE_INLINE=1`, which the node
+  sets from the manifest's `engine.inline`): on the thread that reads the socket, right after
+  it has decoded everything it read. No thread is started or woken per job; the only system
+  calls of a request are the read that brought it and the write of its reply, and the jobs of
+  one read are answered in one write. With several jobs at once they run one after another:
+  a slow one holds up the rest, so it is an option for apps whose handlers are short.
 - `Pool` (several jobs at once, or a number not known): on threads kept between jobs, started
   only when every existing one is busy and never more than the node's `concurrency`.
 

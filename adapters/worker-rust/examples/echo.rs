@@ -7,9 +7,10 @@
 //! - `sleep`: sleeps the number of milliseconds in the request, then replies with it.
 //! - `panic`: panics, to show the worker survives it.
 //!
-//! With `COCAINE_INLINE=1` in its environment (the node passes its own on), the plain
-//! handlers run inline ([`Worker::inline`]): faster for the benchmark's tiny jobs, but jobs no
-//! longer overlap, so the default stays off for the tests that check they do.
+//! With `COCAINE_INLINE=1` in its environment (set by the manifest's `engine.inline`, else
+//! inherited from the node's own), the plain handlers run inline ([`Worker::inline`]): faster
+//! for the benchmark's tiny jobs, but jobs no longer overlap, so the default stays off for the
+//! tests that check they do.
 
 use std::process::ExitCode;
 use std::time::Duration;

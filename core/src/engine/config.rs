@@ -79,6 +79,11 @@ pub struct EngineConfig {
     /// Tell callers the whole failure report (a worker's stderr, often a traceback with the
     /// node's paths) rather than one short line (manifest `expose-errors`; for development).
     pub expose_errors: bool,
+    /// Whether the app's workers run plain handlers inline (on the thread that reads the
+    /// channel, replies of one read written together) at any concurrency: manifest `inline`,
+    /// passed to workers as `COCAINE_INLINE`. `None` (the key absent) leaves the variable to
+    /// the node's own environment.
+    pub inline: Option<bool>,
 }
 
 /// The default `job-timeout`: shorter than a client's usual 30 s patience, so a hung handler
@@ -111,6 +116,7 @@ impl Default for EngineConfig {
             max_message: DEFAULT_MAX_MESSAGE,
             job_timeout: Some(DEFAULT_JOB_TIMEOUT),
             expose_errors: false,
+            inline: None,
         }
     }
 }

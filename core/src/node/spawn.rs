@@ -36,6 +36,12 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
             manifest.engine.concurrency.to_string(),
         ),
     ];
+    // Only a manifest that says so sets it: without the key the node's own environment
+    // (which every worker inherits) decides, as a node-wide default.
+    if let Some(inline) = manifest.engine.inline {
+        let value = if inline { "1" } else { "0" };
+        env.push(("COCAINE_INLINE".to_owned(), value.to_owned()));
+    }
     let path = code.display().to_string();
     let argv = match (manifest.app_type, manifest.engine.backend) {
         (AppType::Python, _) => {

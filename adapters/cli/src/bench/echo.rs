@@ -219,19 +219,18 @@ impl NodeUnderTest {
         let endpoint = format!("tcp://127.0.0.1:{port}");
         let dir = TempDir::new()?;
         let manifest = dir.path().join("bench.json");
+        // `inline`: the echo handlers are tiny, so the workers run them on the thread that
+        // reads the channel (see `cocaine_worker::Worker::inline`).
         let json = format!(
             r#"{{"type": "binary", "args": "local://{}",
                 "engine": {{"pool-limit": {workers}, "pool-min": {workers}, "queue-limit": 100000,
-                            "concurrency": {concurrency}}},
+                            "concurrency": {concurrency}, "inline": true}},
                 "tasks": {{"echo": {{"type": "native-server", "endpoint": "{endpoint}"}}}}}}"#,
             worker.display()
         );
         std::fs::write(&manifest, json).map_err(|e| e.to_string())?;
         let runtime = format!("{runtime:?}").to_lowercase();
         let mut child = Command::new(&exe)
-            // The echo workers inherit it: their handlers are tiny, so they run inline on the
-            // thread that reads the channel (see `cocaine_worker::Worker::inline`).
-            .env("COCAINE_INLINE", "1")
             .args(["node", "--log-level", "info", "--runtime", &runtime])
             // Neither the default control port nor the user's store: a bench touches no
             // state and may run beside a node.
