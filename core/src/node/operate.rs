@@ -112,6 +112,33 @@ impl Node {
         self.store(op, wait);
     }
 
+    /// Ends the control change of `app` the store carried out; a failed write is logged and
+    /// answered 500 ("`app`: not `done`: ..."). Whether the write went through.
+    fn store_went_through(
+        &mut self,
+        requester: &Requester,
+        app: &str,
+        done: &str,
+        result: Result<StoreDone, StoreError>,
+    ) -> bool {
+        self.control.busy.remove(app);
+        let Err(error) = result else {
+            return true;
+        };
+        let message = format!("{app}: not {done}: {error}");
+        self.log(LogLevel::Error, message.clone());
+        self.reply_error(requester, status::INTERNAL_ERROR, message);
+        false
+    }
+
+    fn reply_no_such_app(&mut self, requester: &Requester, app: &str) {
+        self.reply_error(
+            requester,
+            status::NOT_FOUND,
+            format!("no app named {app:?}"),
+        );
+    }
+
     /// The store marked `app` stopped: it stops gracefully and is kept.
     pub(super) fn stop_written(
         &mut self,
@@ -120,19 +147,11 @@ impl Node {
         app: String,
         result: Result<StoreDone, StoreError>,
     ) {
-        self.control.busy.remove(&app);
-        if let Err(error) = result {
-            let message = format!("{app}: not stopped: {error}");
-            self.log(LogLevel::Error, message.clone());
-            self.reply_error(&requester, status::INTERNAL_ERROR, message);
+        if !self.store_went_through(&requester, &app, "stopped", result) {
             return;
         }
         let Some(running) = self.live(&app) else {
-            self.reply_error(
-                &requester,
-                status::NOT_FOUND,
-                format!("no app named {app:?}"),
-            );
+            self.reply_no_such_app(&requester, &app);
             return;
         };
         let record = FailedApp {
@@ -156,19 +175,11 @@ impl Node {
         app: String,
         result: Result<StoreDone, StoreError>,
     ) {
-        self.control.busy.remove(&app);
-        if let Err(error) = result {
-            let message = format!("{app}: not started: {error}");
-            self.log(LogLevel::Error, message.clone());
-            self.reply_error(&requester, status::INTERNAL_ERROR, message);
+        if !self.store_went_through(&requester, &app, "started", result) {
             return;
         }
         let Some(record) = self.stopped.remove(&app) else {
-            self.reply_error(
-                &requester,
-                status::NOT_FOUND,
-                format!("no app named {app:?}"),
-            );
+            self.reply_no_such_app(&requester, &app);
             return;
         };
         match record.manifest {
