@@ -6,9 +6,11 @@ use std::path::Path;
 
 use cocaine_core::auth::fuzzing::check_auth_input;
 
-#[test]
-fn replay_auth_key_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/auth_key");
+/// Runs `check` on every seed of `fuzz/corpus/<target>/`, in name order; at least 8 must be there.
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut seeds: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -17,8 +19,13 @@ fn replay_auth_key_corpus() {
     assert!(seeds.len() >= 8, "seeds missing in {}", dir.display());
     for path in seeds {
         eprintln!("{}", path.display());
-        check_auth_input(&fs::read(&path).unwrap());
+        check(&fs::read(&path).unwrap());
     }
+}
+
+#[test]
+fn replay_auth_key_corpus() {
+    replay("auth_key", check_auth_input);
 }
 
 #[test]
@@ -40,18 +47,10 @@ fn hostile_inputs_do_not_panic() {
 /// the `openssl` command line and the test key, and broken ones.
 #[test]
 fn replay_auth_native_corpus() {
-    use cocaine_core::auth::fuzzing::check_signed_open;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/auth_native");
-    let mut seeds: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 8, "seeds missing in {}", dir.display());
-    for path in seeds {
-        eprintln!("{}", path.display());
-        check_signed_open(&fs::read(&path).unwrap());
-    }
+    replay(
+        "auth_native",
+        cocaine_core::auth::fuzzing::check_signed_open,
+    );
 }
 
 /// The committed signed open verifies (so the target's "a verified signature stops verifying
