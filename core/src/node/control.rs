@@ -485,23 +485,16 @@ impl Node {
         app: String,
         result: Result<StoreDone, StoreError>,
     ) {
-        self.control.busy.remove(&app);
-        match result {
-            Ok(_) => {
-                self.remove(now, &app, None);
-                self.failed.remove(&app);
-                self.stopped.remove(&app);
-                self.unschedule_app(&app);
-                self.replication_deleted(now, &app);
-                self.log(LogLevel::Info, format!("{app}: deleted"));
-                self.reply_ok(&requester, json!({ "app": app }));
-            }
-            Err(error) => {
-                let message = format!("{app}: not deleted: {error}");
-                self.log(LogLevel::Error, message.clone());
-                self.reply_error(&requester, status::INTERNAL_ERROR, message);
-            }
+        if !self.store_went_through(&requester, &app, "deleted", result) {
+            return;
         }
+        self.remove(now, &app, None);
+        self.failed.remove(&app);
+        self.stopped.remove(&app);
+        self.unschedule_app(&app);
+        self.replication_deleted(now, &app);
+        self.log(LogLevel::Info, format!("{app}: deleted"));
+        self.reply_ok(&requester, json!({ "app": app }));
     }
 
     fn deploy_stored(

@@ -114,7 +114,7 @@ impl Node {
 
     /// Ends the control change of `app` the store carried out; a failed write is logged and
     /// answered 500 ("`app`: not `done`: ..."). Whether the write went through.
-    fn store_went_through(
+    pub(super) fn store_went_through(
         &mut self,
         requester: &Requester,
         app: &str,
