@@ -13,6 +13,7 @@
 //! - [`verifier`]: the three together, in the order that keeps the cache honest, with
 //!   counters per reason.
 //! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
+//! - [`session`]: session keys, for signed traffic without an RSA operation per request.
 //! - [`sign`]: building signed requests for clients around a [`Signer`] the adapters
 //!   implement (the private-key operation never happens in the core).
 
@@ -22,6 +23,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod mode;
 pub mod replay;
+pub mod session;
 pub mod sign;
 pub mod signature;
 pub mod verifier;
