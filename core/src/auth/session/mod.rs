@@ -17,6 +17,8 @@
 
 pub mod drbg;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod request;
 pub mod store;
 pub mod window;
