@@ -7,10 +7,12 @@
 //! - [`PrivateKey`]: a key pair, made or read from PEM; [`PrivateKey::sign`] is the
 //!   signature every signed request (and, later, announcement) carries. It implements the
 //!   core's [`Signer`] through [`UserKey`].
+//! - [`unwrap`]: opening a session key the node sealed to the user's public key (RSA-OAEP).
 //! - [`files`]: `NAME.key` (mode 0600) and `NAME.pem`, and the node's own key pair in its
 //!   state folder.
 
 pub mod files;
+pub mod unwrap;
 
 use cocaine_core::auth::{SignError, Signer};
 use openssl::hash::MessageDigest;
