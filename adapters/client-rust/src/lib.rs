@@ -37,9 +37,11 @@
 //!
 //! Signed requests: [`Client::sign_as`] makes every later request signed by a user for one
 //! app (docs/security.md); a [`Signer`] over a private key comes from `cocaine-keys`.
+//! [`Client::session_as`] does the same with a session key: one signature opens a session,
+//! later requests carry an HMAC (a [`KeyUnwrapper`] opens the key the node sealed).
 //!
 //! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `cluster`
-//! [`ClusterClient`]; `signing` the signed opens; `wire` the socket
+//! [`ClusterClient`]; `signing` the signed opens; `session` requests in a session; `wire` the socket
 //! and the queue of received frames; `reply` the [`Reply`] type; `error` [`ClientError`].
 //! Messages are encoded and decoded with `cocaine-core`'s codec, the same one the node uses.
 
@@ -47,11 +49,13 @@ mod client;
 mod cluster;
 mod error;
 mod reply;
+mod session;
 mod signing;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use cluster::{reachable, ClusterClient, ClusterError, ClusterReply, NodeEntry, REFRESH};
+pub use cocaine_core::auth::session::KeyUnwrapper;
 pub use cocaine_core::auth::Signer;
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;
