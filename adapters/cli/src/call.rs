@@ -91,6 +91,10 @@ pub struct CallArgs {
     /// name given as the target].
     #[arg(long, value_name = "APP")]
     app: Option<String>,
+    /// With --user and --key, make the call in a session (a signed session-open, then the
+    /// call with an HMAC under the session key) rather than signing it (docs/security.md).
+    #[arg(long)]
+    session: bool,
     #[command(flatten)]
     identity: Identity,
 }
@@ -103,6 +107,8 @@ pub struct Request {
     pub patience: Duration,
     /// Who signs it, for which app.
     pub signer: Option<(String, UserKey)>,
+    /// With a signer: in a session rather than signed.
+    pub session: bool,
 }
 
 pub enum Body {
@@ -147,6 +153,11 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
         ));
     }
     let signer = signer(args, protocol)?;
+    if args.session && signer.is_none() {
+        return Err(CommandError::Usage(
+            "--session needs --user and --key".into(),
+        ));
+    }
     let address =
         cocaine_os::endpoint::resolve(&endpoint).map_err(|e| CommandError::Usage(e.to_string()))?;
     reach::probe(&address, args.connect_timeout)
@@ -161,6 +172,7 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer,
+        session: args.session,
     };
     let mut out = Output::new(args.raw);
     let result = match protocol {
@@ -206,6 +218,7 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
         policy: cocaine_client::Policy::default(),
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer: None,
+        session: false,
     };
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
     let mut out = Output::new(args.raw);

@@ -12,6 +12,7 @@
 //!   state folder.
 
 pub mod files;
+pub mod random;
 pub mod unwrap;
 
 use cocaine_core::auth::{SignError, Signer};
