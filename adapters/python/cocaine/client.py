@@ -163,15 +163,27 @@ class Client:
     With `user`, `key` and `app`, every request is signed as `user` for the app `app` (the node
     refuses it for any other app): `key` is the path of the user's RSA private key in PEM (as
     `cocaine keygen` writes it; a file other users may read is refused) or a loaded
-    `cryptography` RSA private key. A refused signature is a `CallError` (401, 403)."""
+    `cryptography` RSA private key. A refused signature is a `CallError` (401, 403).
 
-    def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None):
+    With `session=True` as well, one signed request opens a session and later requests carry an
+    HMAC under its key instead of a signature (docs/security.md, "Session keys"); the session is
+    renewed before it ends, and a call refused because the node no longer knows the session is
+    retried once in a new one."""
+
+    def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None,
+                 session=False):
+        self._sessions = None
         if (user, key, app) != (None, None, None):
             if None in (user, key, app):
                 raise ValueError("signing needs all of user=, key= and app=")
             from ._signing import Signing  # imports `cryptography`, needed only here
             self._signing = Signing(user, key, app)
+            if session:
+                from ._session import Sessions
+                self._sessions = Sessions(self._signing)
         else:
+            if session:
+                raise ValueError("a session needs user=, key= and app=")
             self._signing = None
         self.endpoint = endpoint
         self.timeout = timeout
@@ -212,8 +224,25 @@ class Client:
         if isinstance(body, str):
             body = body.encode()
         request._ended = True
-        self._send_whole(sid, event, _policy(urgent, deadline, timeout), [bytes(body)])
-        return request.result(None if timeout is None else timeout + _SLACK)
+        policy = _policy(urgent, deadline, timeout)
+        self._send_whole(sid, event, policy, [bytes(body)])
+        patience = None if timeout is None else timeout + _SLACK
+        if self._sessions is None:
+            return request.result(patience)
+        from ._session import is_stale
+        try:
+            return request.result(patience)
+        except CallError as error:
+            if not is_stale(error):
+                raise
+        # The node forgot the session; nothing ran: once more in a new one.
+        self._sessions.forget()
+        sid = next(self._sids)
+        request = Request(self, sid)
+        self._open[sid] = request
+        request._ended = True
+        self._send_whole(sid, event, policy, [bytes(body)])
+        return request.result(patience)
 
     def ping(self, timeout=None):
         """Round-trip time to the node in seconds (a protocol ping, answered by the node
@@ -241,10 +270,24 @@ class Client:
     def _send(self, message):
         self._socket.send(protocol.pack(message))
 
-    def _send_whole(self, sid, event, policy, chunks):
+    def _open_session(self):
+        """Opens a session when there is none fresh: a signed session-open, its grant."""
+        if not self._sessions.needs_open():
+            return
+        sid = next(self._sids)
+        request = Request(self, sid)
+        self._open[sid] = request
+        request._ended = True
+        self._send_whole(sid, "cocaine.session", {}, [], session_open=True)
+        self._sessions.granted(request.result())
+
+    def _send_whole(self, sid, event, policy, chunks, session_open=False):
         """A whole request in one multipart message: the open (signed when signing), its
         chunks, its end."""
-        if self._signing is not None:
+        if self._sessions is not None and not session_open:
+            self._open_session()
+            opening = self._sessions.open(sid, event, policy, chunks)
+        elif self._signing is not None:
             opening = self._signing.open(sid, event, policy, chunks)
         else:
             opening = protocol.pack([OPEN, sid, event, policy, None])
