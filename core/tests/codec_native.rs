@@ -111,6 +111,7 @@ fn every_message_round_trips() {
                 urgent: true,
                 timeout_ms: Some(0),
                 deadline_ms: Some(u64::MAX),
+                hop: 0,
             },
             auth: Some(auth()),
         },
@@ -139,6 +140,7 @@ fn free_encoders_match_encode() {
         urgent: true,
         timeout_ms: Some(1),
         deadline_ms: None,
+        hop: 0,
     };
     let a = auth();
     assert_eq!(
@@ -368,6 +370,7 @@ fn truncated_at_every_prefix() {
             urgent: true,
             timeout_ms: Some(1000),
             deadline_ms: Some(1 << 20),
+            hop: 0,
         },
         auth: Some(auth()),
     };
@@ -406,6 +409,7 @@ fn arb_message() -> impl Strategy<Value = NativeMessage> {
             urgent,
             timeout_ms,
             deadline_ms,
+            hop: 0,
         },
     );
     prop_oneof![

@@ -24,6 +24,7 @@ mod resolve;
 mod route;
 mod scheduler;
 mod spawn;
+mod spill;
 
 // Every task type, one line per driver module: the module (`node/<module>.rs`), then each
 // manifest `type` it runs with its key reader and its driver maker. Adding a task type is its
@@ -57,6 +58,7 @@ pub use io::{
 };
 pub use replication::FETCH_TIMEOUT;
 pub use route::Route;
+pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId, WorkerId};
@@ -219,6 +221,7 @@ impl Node {
         self.fire_timers(now);
         self.membership_timers(now);
         self.replication_timers(now);
+        self.spill_timers(now);
         match input {
             Input::Tick => {}
             Input::PeerRecord { announcement } => self.peer_record(now, *announcement),
@@ -323,6 +326,7 @@ impl Node {
                     .and_then(cluster::Membership::poll_timeout),
             )
             .chain(self.replication.poll_timeout())
+            .chain(self.spill_poll_timeout())
             .min()
     }
 
