@@ -221,7 +221,6 @@ impl Node {
         self.fire_timers(now);
         self.membership_timers(now);
         self.replication_timers(now);
-        self.spill_timers(now);
         match input {
             Input::Tick => {}
             Input::PeerRecord { announcement } => self.peer_record(now, *announcement),
@@ -273,6 +272,8 @@ impl Node {
             Input::WorkerConnected { .. } | Input::WorkerDisconnected { .. } => {}
             input => self.worker_input(now, input),
         }
+        // After the input: a peer it made leave the table fails its forwarded requests now.
+        self.spill_timers(now);
         self.drain_engines(now);
     }
 

@@ -206,9 +206,6 @@ impl Spill {
         let sid = l.next_sid;
         l.next_sid += 1;
         l.open += 1;
-        if l.next_ping.is_none() {
-            l.next_ping = Some(now);
-        }
         let policy = Policy {
             hop: 1,
             ..offer.policy.clone()
@@ -379,7 +376,8 @@ impl Spill {
             .find(|(_, l)| l.endpoint == link)
             .map(|(a, _)| a.clone())?;
         let why = format!("spillover: cannot connect to the peer at {address}: {error}");
-        self.drop_link(out, link, BAD_GATEWAY, &why);
+        // Nothing reached the peer: the request never started, and a 503 may be retried.
+        self.drop_link(out, link, status::UNAVAILABLE, &why);
         Some(why)
     }
 
@@ -429,6 +427,10 @@ impl Spill {
             logs.push(why);
         }
         for l in self.links.values_mut() {
+            if l.open > 0 && l.next_ping.is_none() {
+                // The first ping an interval after the link got busy.
+                l.next_ping = Some(now + interval);
+            }
             let due = l.open > 0 && l.ping.is_none() && l.next_ping.is_some_and(|t| t <= now);
             if due {
                 self.next_token += 1;
