@@ -147,6 +147,40 @@ impl Spill {
         json!({"apps": apps, "open": self.forwards.len(), "links": self.links.len()})
     }
 
+    /// The counters in the Prometheus text format (docs/stats.md), one sample per app that
+    /// has any.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        type Family = (&'static str, &'static str, fn(&SpillStats) -> u64);
+        const FAMILIES: [Family; 3] = [
+            (
+                "cocaine_spillover_forwarded_out_total",
+                "Requests handed to a peer because the app's queue was full.",
+                |s| s.forwarded_out,
+            ),
+            (
+                "cocaine_spillover_forwarded_in_total",
+                "Requests a peer handed to this node.",
+                |s| s.forwarded_in,
+            ),
+            (
+                "cocaine_spillover_failures_total",
+                "Requests handed to a peer that this node ended with an error (peer gone, silent, past the deadline).",
+                |s| s.forward_failures,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in FAMILIES {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for (app, stats) in &self.stats {
+                let app = app.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(out, "{name}{{app=\"{app}\"}} {}", value(stats));
+            }
+        }
+        out
+    }
+
     /// A peer handed a request to this node.
     pub fn count_forwarded_in(&mut self, app: &str) {
         self.stats.entry(app.to_owned()).or_default().forwarded_in += 1;
