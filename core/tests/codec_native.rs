@@ -477,7 +477,8 @@ fn policy_hop_marks_a_forwarded_open() {
     let frame = native::encode_open(2, "", &policy, None);
     // [3, 2, "", {"hop": 1}, nil]
     assert_eq!(frame.as_ref(), &hex("95 03 02 a0 81 a3 68 6f 70 01 c0")[..]);
-    let NativeMessage::Open { policy: back, .. } = decode("95 03 02 a0 81 a3 68 6f 70 01 c0").unwrap()
+    let NativeMessage::Open { policy: back, .. } =
+        decode("95 03 02 a0 81 a3 68 6f 70 01 c0").unwrap()
     else {
         panic!("not an open")
     };

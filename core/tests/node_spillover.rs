@@ -300,7 +300,10 @@ fn a_forwarded_request_is_never_forwarded_again() {
     assert_eq!(nb.binds.len(), b_links_before);
     let b_info = info(&mut nb, B_CONTROL, Some("x"));
     assert_eq!(b_info["ok"]["spillover"]["forwarded_in"], 1);
-    assert_eq!(b_info["ok"]["spillover"]["forwarded_out"], 1, "only its own client's");
+    assert_eq!(
+        b_info["ok"]["spillover"]["forwarded_out"], 1,
+        "only its own client's"
+    );
 }
 
 #[test]
@@ -316,7 +319,14 @@ fn with_spillover_off_or_no_peer_with_room_a_full_queue_answers_503() {
     assert!(link(&a).is_none());
     let got = replies_to(&a, ep, b"c");
     assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 3, code: 503, .. }]),
+        matches!(
+            &got[..],
+            [NativeMessage::Error {
+                sid: 3,
+                code: 503,
+                ..
+            }]
+        ),
         "{got:?}"
     );
 
@@ -332,7 +342,14 @@ fn with_spillover_off_or_no_peer_with_room_a_full_queue_answers_503() {
     assert!(link(&a).is_none());
     let got = replies_to(&a, ep, b"c");
     assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 3, code: 503, .. }]),
+        matches!(
+            &got[..],
+            [NativeMessage::Error {
+                sid: 3,
+                code: 503,
+                ..
+            }]
+        ),
         "{got:?}"
     );
 }
@@ -358,7 +375,14 @@ fn a_callers_cancel_reaches_the_peer_and_its_answer_comes_back() {
     wire(&mut a, &mut nb, link, b_ep);
     let got = replies_to(&a, a_ep, b"caller");
     assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 9, code: 499, .. }]),
+        matches!(
+            &got[..],
+            [NativeMessage::Error {
+                sid: 9,
+                code: 499,
+                ..
+            }]
+        ),
         "{got:?}"
     );
     // The sid is free again on the caller's connection.
@@ -395,10 +419,9 @@ fn a_peer_that_leaves_the_cluster_fails_its_requests_with_502() {
     assert_eq!(stats["forward_failures"], 1);
     assert_eq!(stats["forwarded_out"], 1);
     // The link went with it.
-    assert!(a
-        .all()
-        .iter()
-        .any(|o| matches!(o, Output::Unbind { endpoint } if Some(*endpoint) == link(&a).map(|l| l.0))));
+    assert!(a.all().iter().any(
+        |o| matches!(o, Output::Unbind { endpoint } if Some(*endpoint) == link(&a).map(|l| l.0))
+    ));
 }
 
 #[test]
@@ -488,7 +511,14 @@ fn past_the_deadline_without_the_peers_answer_the_caller_gets_520_and_the_peer_a
     a.advance(cocaine_core::node::DEADLINE_GRACE);
     let got = replies_to(&a, a_ep, b"caller");
     assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 520, .. }]),
+        matches!(
+            &got[..],
+            [NativeMessage::Error {
+                sid: 4,
+                code: 520,
+                ..
+            }]
+        ),
         "{got:?}"
     );
     let on_link: Vec<NativeMessage> = sends(&a.all(), link)
@@ -560,7 +590,14 @@ fn a_sid_handed_on_is_still_in_use_for_its_caller() {
     a.receive(a_ep, vec![b(b"caller"), open(4, "")]);
     let got = replies_to(&a, a_ep, b"caller");
     assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 400, .. }]),
+        matches!(
+            &got[..],
+            [NativeMessage::Error {
+                sid: 4,
+                code: 400,
+                ..
+            }]
+        ),
         "{got:?}"
     );
 }

@@ -40,7 +40,9 @@ impl Node {
             (&self.config, &mut self.shared),
             (
                 &mut self.auth.verifier,
-                self.membership.as_ref().map(super::cluster::Membership::table),
+                self.membership
+                    .as_ref()
+                    .map(super::cluster::Membership::table),
             ),
         );
         let result = f(driver.as_mut(), &mut cx);

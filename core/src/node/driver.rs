@@ -28,9 +28,9 @@ use super::io::{FsEvent, Output, SocketKind, WatchError};
 use super::route::Route;
 use super::spill::{Caller, CallerKey, Follow, Offer};
 use super::NodeConfig;
+use crate::auth::Verifier;
 use crate::cluster::PeerTable;
 use crate::codec::native::Policy;
-use crate::auth::Verifier;
 use crate::engine::{AppState, JobId, JobPolicy, JobRequest, ReplyEvent, ReplyMode};
 use crate::ids::{AppId, ConnId, EndpointId, IdMap, WatchId};
 use crate::process::LogLevel;
@@ -421,8 +421,8 @@ impl<'a> Cx<'a> {
             return false;
         }
         let spillover = own.manifest.cluster.is_some_and(|c| c.spillover);
-        let queue_full = *engine.state() == AppState::Running
-            && engine.queued() >= engine.config().queue_limit;
+        let queue_full =
+            *engine.state() == AppState::Running && engine.queued() >= engine.config().queue_limit;
         if !(spillover && queue_full) {
             return false;
         }

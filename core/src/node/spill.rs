@@ -260,7 +260,10 @@ impl Spill {
                 give_up,
             },
         );
-        self.stats.entry(offer.app.to_owned()).or_default().forwarded_out += 1;
+        self.stats
+            .entry(offer.app.to_owned())
+            .or_default()
+            .forwarded_out += 1;
         true
     }
 
@@ -376,7 +379,14 @@ impl Spill {
     }
 
     /// Ends a forwarded request with an error of this node's making.
-    fn fail(&mut self, out: &mut VecDeque<Output>, link: EndpointId, sid: u64, code: u32, why: &str) {
+    fn fail(
+        &mut self,
+        out: &mut VecDeque<Output>,
+        link: EndpointId,
+        sid: u64,
+        code: u32,
+        why: &str,
+    ) {
         if let Some(f) = self.end(link, sid) {
             let reply = native::encode_error(f.caller.sid, code, why);
             send_to_caller(out, &f.caller, reply);
@@ -385,7 +395,13 @@ impl Spill {
     }
 
     /// Fails every request on a link and closes it. Returns how many failed.
-    fn drop_link(&mut self, out: &mut VecDeque<Output>, link: EndpointId, code: u32, why: &str) -> usize {
+    fn drop_link(
+        &mut self,
+        out: &mut VecDeque<Output>,
+        link: EndpointId,
+        code: u32,
+        why: &str,
+    ) -> usize {
         let sids: Vec<u64> = (self.forwards.keys())
             .filter(|(l, _)| *l == link)
             .map(|(_, s)| *s)
@@ -449,7 +465,10 @@ impl Spill {
             self.fail(out, link, sid, DEADLINE, why);
         }
         let silent: Vec<(EndpointId, String)> = (self.links.iter())
-            .filter(|(_, l)| l.ping.is_some_and(|(_, sent)| sent + interval * PING_MISSES <= now))
+            .filter(|(_, l)| {
+                l.ping
+                    .is_some_and(|(_, sent)| sent + interval * PING_MISSES <= now)
+            })
             .map(|(a, l)| (l.endpoint, format!("{} ({a})", l.peer)))
             .collect();
         for (link, peer) in silent {
@@ -510,8 +529,10 @@ fn send_to_caller(out: &mut VecDeque<Output>, caller: &Caller, message: Bytes) {
 
 impl super::Node {
     fn spill_interval(&self) -> Duration {
-        (self.membership.as_ref())
-            .map_or(super::DEFAULT_ANNOUNCE_INTERVAL, super::cluster::Membership::interval)
+        (self.membership.as_ref()).map_or(
+            super::DEFAULT_ANNOUNCE_INTERVAL,
+            super::cluster::Membership::interval,
+        )
     }
 
     pub(super) fn spill_poll_timeout(&self) -> Option<Instant> {
@@ -520,7 +541,10 @@ impl super::Node {
 
     pub(super) fn spill_timers(&mut self, now: crate::time::Now) {
         let interval = self.spill_interval();
-        let table = self.membership.as_ref().map(super::cluster::Membership::table);
+        let table = self
+            .membership
+            .as_ref()
+            .map(super::cluster::Membership::table);
         let logs = (self.shared.spill).timers(now.mono, &mut self.out, table, interval);
         for line in logs {
             self.log(crate::process::LogLevel::Warn, line);
@@ -530,7 +554,10 @@ impl super::Node {
     pub(super) fn spill_received(&mut self, link: EndpointId, frames: Vec<Bytes>) {
         let problems = self.shared.spill.received(&mut self.out, link, frames);
         if let Some(first) = problems.first() {
-            self.log(crate::process::LogLevel::Debug, format!("spillover: {first}"));
+            self.log(
+                crate::process::LogLevel::Debug,
+                format!("spillover: {first}"),
+            );
         }
     }
 
