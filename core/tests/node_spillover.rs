@@ -395,12 +395,10 @@ fn a_peer_that_leaves_the_cluster_fails_its_requests_with_502() {
     a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
     assert!(link(&a).is_some());
     // node-b stays silent (no pong, no announcement); node-c keeps announcing.
-    let mut seq = 11;
     let mut failed_at = None;
-    for step in 1..=8 {
+    for (seq, step) in (11..).zip(1..=8) {
         a.advance(INTERVAL / 2);
         hear(&mut a, "node-c", "127.0.0.4:5000", seq, C_EP, 5);
-        seq += 1;
         if !replies_to(&a, a_ep, b"caller").is_empty() {
             failed_at = Some(step);
             break;
@@ -444,11 +442,9 @@ fn a_peer_that_announces_but_does_not_answer_pings_fails_its_requests() {
     let (mut a, a_ep) = full_a();
     a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
     let (link, _) = link(&a).unwrap();
-    let mut seq = 11;
-    for _ in 0..8 {
+    for seq in 11..19 {
         a.advance(INTERVAL / 2);
         hear(&mut a, "node-b", "127.0.0.3:5000", seq, B_EP, 0);
-        seq += 1;
     }
     let pings = sends(&a.all(), link)
         .concat()
@@ -471,11 +467,9 @@ fn a_peer_that_answers_pings_keeps_a_long_request_open() {
     nb.default.answer = Answer::Manual;
     a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
     let (link, _) = link(&a).unwrap();
-    let mut seq = 11;
-    for _ in 0..12 {
+    for seq in 11..23 {
         a.advance(INTERVAL / 2);
         hear(&mut a, "node-b", "127.0.0.3:5000", seq, B_EP, 0);
-        seq += 1;
         wire(&mut a, &mut nb, link, b_ep);
     }
     assert!(replies_to(&a, a_ep, b"caller").is_empty());
