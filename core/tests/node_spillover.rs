@@ -595,3 +595,40 @@ fn a_sid_handed_on_is_still_in_use_for_its_caller() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_peer_that_restarts_with_its_id_fails_the_requests_it_had() {
+    let (mut a, a_ep) = full_a();
+    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
+    assert!(link(&a).is_some());
+    // Announcements one per interval (a lost one in between) are the same node.
+    a.advance(INTERVAL);
+    hear(&mut a, "node-b", "127.0.0.3:5000", 11, B_EP, 0);
+    a.advance(INTERVAL);
+    hear(&mut a, "node-b", "127.0.0.3:5000", 13, B_EP, 0);
+    assert!(replies_to(&a, a_ep, b"caller").is_empty());
+    // node-b restarts from its store (same id): its seq is now its new start time in ms.
+    a.advance(INTERVAL / 5);
+    hear(
+        &mut a,
+        "node-b",
+        "127.0.0.3:5000",
+        1_700_000_000_000,
+        B_EP,
+        0,
+    );
+    let got = replies_to(&a, a_ep, b"caller");
+    assert!(
+        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 502, message }]
+            if message.contains("restarted")),
+        "{got:?}"
+    );
+    // A new request goes to the restarted node over a new link.
+    a.receive(a_ep, vec![b(b"next"), open(1, ""), choke(1)]);
+    let dealers = a
+        .binds
+        .iter()
+        .filter(|(_, k, _)| *k == SocketKind::Dealer)
+        .count();
+    assert_eq!(dealers, 2);
+}

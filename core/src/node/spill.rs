@@ -10,8 +10,9 @@
 //! error come back with the caller's sid.
 //!
 //! A forwarded request always ends for its caller: with the peer's terminal message, or a
-//! 502 when the link cannot be set up, the peer leaves the peer table, or it stops answering
-//! pings (three intervals), or a 520 when its `deadline` passed without the peer ending it.
+//! 503 when the link cannot be set up, a 502 when the peer leaves the peer table, restarts
+//! (its `seq` jumps) or stops answering pings (three intervals), or a 520 when its
+//! `deadline` passed without the peer ending it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,6 +35,11 @@ pub(super) const LINK_ENDPOINTS: u64 = 1 << 62;
 pub const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 /// Pings a link may leave unanswered, one per interval, before its requests fail.
 const PING_MISSES: u32 = 3;
+/// How far a peer's `seq` may run ahead of one per interval (with room for nodes announcing
+/// a few times faster) before the peer is taken to have restarted: a restart makes it jump
+/// to the new start time in milliseconds, thousands past the old `seq` after a second up.
+const RESTART_JUMP: u64 = 1000;
+const SEQ_PER_INTERVAL: u64 = 10;
 /// The code a caller gets when the peer its request was handed to failed (went away, went
 /// silent, could not be reached): 502, as HTTP's bad gateway, the code of a failed handler.
 pub const BAD_GATEWAY: u32 = status::APP_ERROR;
@@ -95,6 +101,9 @@ struct Link {
     /// The ping in flight (its token, when sent).
     ping: Option<(u64, Instant)>,
     next_ping: Option<Instant>,
+    /// The peer's announcement `seq` as last seen, and when: a jump far past one per
+    /// interval means it restarted (its `seq` starts at its start time in milliseconds).
+    heard: Option<(u64, Instant)>,
 }
 
 #[derive(Debug)]
@@ -291,6 +300,7 @@ impl Spill {
                 open: 0,
                 ping: None,
                 next_ping: None,
+                heard: None,
             },
         );
         endpoint
@@ -452,6 +462,13 @@ impl Spill {
                 logs.push(why);
             }
         }
+        if let Some(table) = table {
+            for (link, why) in self.restarted(now, table, interval) {
+                if self.drop_link(out, link, BAD_GATEWAY, &why) > 0 {
+                    logs.push(why);
+                }
+            }
+        }
         let late: Vec<(EndpointId, u64)> = (self.forwards.iter())
             .filter(|(_, f)| f.give_up.is_some_and(|t| t <= now))
             .map(|(k, _)| *k)
@@ -496,6 +513,43 @@ impl Spill {
             }
         }
         logs
+    }
+
+    /// Links whose peer restarted since it was last heard (what it ran for this node is
+    /// lost), with why; the others remember the peer's `seq`.
+    fn restarted(
+        &mut self,
+        now: Instant,
+        table: &PeerTable,
+        interval: Duration,
+    ) -> Vec<(EndpointId, String)> {
+        let mut restarted = Vec::new();
+        for (address, l) in self.links.iter_mut() {
+            let Some(peer) = table.peer(&l.peer) else {
+                continue;
+            };
+            let Some((seq, at)) = l.heard else {
+                l.heard = Some((peer.seq, now));
+                continue;
+            };
+            if peer.seq == seq {
+                continue;
+            }
+            let intervals =
+                now.saturating_duration_since(at).as_millis() / interval.as_millis().max(1) + 1;
+            let allowed =
+                RESTART_JUMP.saturating_add(SEQ_PER_INTERVAL.saturating_mul(intervals as u64));
+            if peer.seq.saturating_sub(seq) > allowed {
+                let why = format!(
+                    "spillover: peer {} ({address}) restarted; what it ran for this node is lost",
+                    l.peer
+                );
+                restarted.push((l.endpoint, why));
+            } else {
+                l.heard = Some((peer.seq, now));
+            }
+        }
+        restarted
     }
 
     /// A caller's endpoint closed: its forwarded requests are cancelled at the peer, with no
