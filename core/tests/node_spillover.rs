@@ -632,3 +632,98 @@ fn a_peer_that_restarts_with_its_id_fails_the_requests_it_had() {
         .count();
     assert_eq!(dealers, 2);
 }
+
+/// What a hostile or broken peer (and the caller, and time) may do to requests handed on.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A message from the peer on the link, for a link sid (some never used).
+    Peer(u8, u64, Vec<u8>),
+    /// Bytes from the peer that are not a message.
+    Garbage(Vec<u8>),
+    CallerChunk(u64),
+    CallerCancel(u64),
+    /// Time passes; the peer announces itself (or not).
+    Wait(u64, bool),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (
+            0u8..6,
+            0u64..7,
+            proptest::collection::vec(any::<u8>(), 0..8)
+        )
+            .prop_map(|(k, s, d)| Step::Peer(k, s, d)),
+        proptest::collection::vec(any::<u8>(), 0..12).prop_map(Step::Garbage),
+        (1u64..5).prop_map(Step::CallerChunk),
+        (1u64..5).prop_map(Step::CallerCancel),
+        (0u64..1500, any::<bool>()).prop_map(|(ms, heard)| Step::Wait(ms, heard)),
+    ]
+}
+
+fn peer_message(kind: u8, sid: u64, data: &[u8]) -> Bytes {
+    use cocaine_core::codec::native as n;
+    match kind {
+        0 => n::encode_chunk(sid, data),
+        1 => n::encode_choke(sid),
+        2 => n::encode_error(
+            sid,
+            500 + u32::from(data.first().copied().unwrap_or(0)),
+            "x",
+        ),
+        3 => n::encode_pong(sid),
+        4 => n::encode_ping(sid),
+        _ => n::encode_open(sid, "", &Policy::default(), None),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// Whatever the peer sends and whenever, each request handed on gets at most one
+    /// terminal message, nothing after it, only on its caller's sids; and once the peer is
+    /// gone, every one has ended.
+    #[test]
+    fn every_request_handed_on_ends_exactly_once(steps in proptest::collection::vec(step(), 0..40)) {
+        let (mut a, a_ep) = full_a();
+        for sid in 1..=4 {
+            a.receive(a_ep, vec![b(b"caller"), open(sid, ""), chunk(sid, b"q")]);
+        }
+        let (link, _) = link(&a).expect("a link");
+        let mut seq = 11;
+        for s in steps {
+            match s {
+                Step::Peer(kind, sid, data) => a.receive(link, vec![peer_message(kind, sid, &data)]),
+                Step::Garbage(bytes) => a.receive(link, vec![Bytes::from(bytes)]),
+                Step::CallerChunk(sid) => a.receive(a_ep, vec![b(b"caller"), chunk(sid, b"more")]),
+                Step::CallerCancel(sid) => a.receive(a_ep, vec![b(b"caller"), cancel(sid)]),
+                Step::Wait(ms, heard) => {
+                    a.advance(Duration::from_millis(ms));
+                    if heard {
+                        seq += 1;
+                        hear(&mut a, "node-b", "127.0.0.3:5000", seq, B_EP, 0);
+                    }
+                }
+            }
+        }
+        a.input(Input::PeerGone { node_id: "node-b".into() });
+        let mut ended = std::collections::BTreeSet::new();
+        for m in replies_to(&a, a_ep, b"caller") {
+            let sid = match m {
+                NativeMessage::Chunk { sid, .. } => sid,
+                NativeMessage::Choke { sid } | NativeMessage::Error { sid, .. } => {
+                    proptest::prop_assert!(ended.insert(sid), "sid {} ended twice", sid);
+                    sid
+                }
+                other => panic!("unexpected reply {other:?}"),
+            };
+            proptest::prop_assert!((1..=4).contains(&sid), "reply on sid {}", sid);
+            if matches!(m, NativeMessage::Chunk { .. }) {
+                proptest::prop_assert!(!ended.contains(&sid), "a chunk after the end of {}", sid);
+            }
+        }
+        proptest::prop_assert_eq!(ended.len(), 4);
+        proptest::prop_assert_eq!(&info(&mut a, A_CONTROL, None)["ok"]["spillover"]["open"], 0);
+    }
+}
