@@ -101,21 +101,21 @@ def test_clients_do_not_fail_when_a_node_is_killed_and_it_catches_up_when_back(c
 
     callers = Callers(nodes[1])
     try:
-        callers.wait_calls(4)
+        callers.wait_calls(2)
         store0 = nodes[0].store
         kill9(nodes[0])
-        callers.wait_calls(6)
+        callers.wait_calls(4)
         # While node 0 is down, version 2 goes out from node 1.
         deploy(nodes[1], "reply", app(2, app_port))
         wait_version(nodes[2], 2)
-        callers.wait_calls(4)
+        callers.wait_calls(2)
         nodes[0] = start_node(cnode, 0, port, store=store0)
         wait_version(nodes[0], 2)
-        callers.wait_calls(6)
+        callers.wait_calls(4)
     finally:
         calls, failed = callers.finish()
     assert failed == [], failed
-    assert calls >= 20, calls
+    assert calls >= 12, calls
 
     # Node 0 is back in the cluster with the new version, and answers.
     client = NativeClient(zctx, "tcp://%s:%d" % (HOSTS[0], app_port))
