@@ -158,6 +158,7 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             urgent: args.urgent,
             timeout_ms: args.job_timeout,
             deadline_ms: args.deadline,
+            hop: 0,
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer,

@@ -112,6 +112,15 @@ impl Membership {
         }
     }
 
+    pub fn table(&self) -> &PeerTable {
+        &self.table
+    }
+
+    /// How often the node announces itself: spillover pings its links as often.
+    pub fn interval(&self) -> Duration {
+        self.config.interval
+    }
+
     fn owns(&self, endpoint: EndpointId) -> bool {
         self.unicast == Some(endpoint) || self.multicast == Some(endpoint)
     }

@@ -38,7 +38,12 @@ impl Node {
             &mut self.apps,
             &mut self.out,
             (&self.config, &mut self.shared),
-            &mut self.auth.verifier,
+            (
+                &mut self.auth.verifier,
+                self.membership
+                    .as_ref()
+                    .map(super::cluster::Membership::table),
+            ),
         );
         let result = f(driver.as_mut(), &mut cx);
         if let Some(slot) = self
@@ -102,6 +107,10 @@ impl Node {
         }
         if self.replication.owns(endpoint) {
             self.link_received(frames);
+            return;
+        }
+        if self.shared.spill.owns(endpoint) {
+            self.spill_received(endpoint, frames);
             return;
         }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {

@@ -24,6 +24,7 @@ mod resolve;
 mod route;
 mod scheduler;
 mod spawn;
+mod spill;
 
 // Every task type, one line per driver module: the module (`node/<module>.rs`), then each
 // manifest `type` it runs with its key reader and its driver maker. Adding a task type is its
@@ -57,6 +58,7 @@ pub use io::{
 };
 pub use replication::FETCH_TIMEOUT;
 pub use route::Route;
+pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId, WorkerId};
@@ -270,6 +272,8 @@ impl Node {
             Input::WorkerConnected { .. } | Input::WorkerDisconnected { .. } => {}
             input => self.worker_input(now, input),
         }
+        // After the input: a peer it made leave the table fails its forwarded requests now.
+        self.spill_timers(now);
         self.drain_engines(now);
     }
 
@@ -323,6 +327,7 @@ impl Node {
                     .and_then(cluster::Membership::poll_timeout),
             )
             .chain(self.replication.poll_timeout())
+            .chain(self.spill_poll_timeout())
             .min()
     }
 

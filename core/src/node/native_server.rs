@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
 use super::native_auth;
+use super::spill::{Caller, Follow};
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
@@ -156,6 +157,7 @@ impl Driver for NativeServer {
         match input {
             DriverInput::Received { endpoint, frames } => self.received(cx, endpoint, frames),
             DriverInput::Unbound { endpoint } => {
+                cx.spill_unbound(endpoint);
                 let gone: Vec<Client> = (self.sessions.by_token.values())
                     .filter(|c| c.endpoint == endpoint)
                     .cloned()
@@ -274,13 +276,17 @@ impl NativeServer {
                     body: None,
                 };
                 let signed = auth.as_ref().zip(signed.as_deref());
-                if let Err((sid, code, message)) = self.open(cx, client, job, signed) {
+                let spill = (event.as_str(), &policy);
+                if let Err((sid, code, message)) = self.open(cx, client, job, signed, spill) {
                     replies.push(native::encode_error(sid, code, &message));
                 }
             }
             NativeMessage::Chunk { sid, data } => {
+                let key = (endpoint, peer.clone(), sid);
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.push_chunk(job, data);
+                } else if cx.spill_is_open(&key) {
+                    cx.spill_follow(&key, Follow::Chunk(data));
                 } else if let Some(error) = self.hold_chunk(cx, client, sid, data) {
                     replies.push(error);
                 }
@@ -288,6 +294,8 @@ impl NativeServer {
             NativeMessage::Choke { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.end_request(job);
+                } else if cx.spill_is_open(&(endpoint, peer.clone(), sid)) {
+                    cx.spill_follow(&(endpoint, peer.clone(), sid), Follow::Choke);
                 } else if let Some(error) = self.release(cx, client, sid) {
                     replies.push(error);
                 }
@@ -295,6 +303,8 @@ impl NativeServer {
             NativeMessage::Cancel { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.cancel(job);
+                } else if cx.spill_is_open(&(endpoint, peer.clone(), sid)) {
+                    cx.spill_follow(&(endpoint, peer.clone(), sid), Follow::Cancel);
                 } else if self.sessions.held.remove(&(endpoint, peer.clone(), sid)).is_some() {
                     replies.push(native::encode_error(sid, status::CANCELLED, "cancelled"));
                 }
@@ -307,21 +317,24 @@ impl NativeServer {
         }
     }
 
-    /// Opens a request: a job, a signed request held until its body has come, or why not
-    /// (the sid to answer on, a code and a message). `signed` is the open's `auth` and the
-    /// bytes its signature covers.
+    /// Opens a request: a job, a signed request held until its body has come, a request
+    /// handed to a peer (spillover: unsigned only, `spill` is its event and policy), or why
+    /// not (the sid to answer on, a code and a message). `signed` is the open's `auth` and
+    /// the bytes its signature covers.
     fn open(
         &mut self,
         cx: &mut Cx<'_>,
         client: Client,
         mut job: Job,
         signed: Option<(&Auth, &[u8])>,
+        (event, policy): (&str, &Policy),
     ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
         if sid == 0 {
             return Err((0, status::BAD_REQUEST, "sid 0 is reserved".to_owned()));
         }
-        if self.sessions.is_open(client.endpoint, &client.peer, sid) {
+        let key = (client.endpoint, client.peer.clone(), sid);
+        if self.sessions.is_open(client.endpoint, &client.peer, sid) || cx.spill_is_open(&key) {
             return Err((
                 sid,
                 status::BAD_REQUEST,
@@ -337,6 +350,15 @@ impl NativeServer {
         let verified = native_auth::check_open(cx, self.security.as_ref(), auth, signed_bytes)
             .map_err(|e| (sid, e.code(), e.to_string()))?;
         let Some(verified) = verified else {
+            let caller = Caller {
+                endpoint: client.endpoint,
+                identity: client.peer.clone(),
+                delimiter: client.delimiter,
+                sid,
+            };
+            if cx.spill_offer(caller, event, policy) {
+                return Ok(());
+            }
             return self.start(cx, client, job);
         };
         job.origin = Some(Box::new(Origin {
