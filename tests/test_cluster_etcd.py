@@ -226,7 +226,7 @@ def test_a_node_starts_and_serves_while_etcd_is_down(cnode, tmp_path, zctx):
     port, app_port = free_port(), free_port()
     etcd = Etcd(tmp_path / "etcd-data")  # not started yet
     n = start_node(cnode, etcd, 0, port)
-    n.wait_for_log(r"etcd: cannot read the app registry at start")
+    n.wait_for_log(r"etcd \(http://127\.0\.0\.1:\d+\): cannot read the app registry at start")
     n.wait_for_log(r"etcd \(http://127\.0\.0\.1:\d+\): .*the node serves on")
     deploy(n, "echo", dict(packaged_manifest("tcp://*:%d" % app_port), version=1),
            tar_package(PACKAGED))
