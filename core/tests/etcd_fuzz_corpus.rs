@@ -62,7 +62,10 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("member.bin", member(&encoded)),
         ("member-other-node.bin", member(&other)),
-        ("member-truncated.bin", member(&encoded[..encoded.len() / 2])),
+        (
+            "member-truncated.bin",
+            member(&encoded[..encoded.len() / 2]),
+        ),
         ("app-live.bin", app(&live.encode())),
         ("app-deleted.bin", app(&deleted.encode())),
         (

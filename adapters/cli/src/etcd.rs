@@ -44,7 +44,7 @@ impl EtcdArgs {
                 }
             })?;
             let port = rest.rsplit_once(':').map(|(_, p)| p);
-            if !port.is_some_and(|p| p.parse::<u16>().is_ok()) {
+            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
                 return Err(format!("--etcd {e}: not http://HOST:PORT"));
             }
         }

@@ -18,7 +18,7 @@ impl Dropped {
     pub fn count(&mut self, key: &[u8], error: &RecordError) -> Option<String> {
         self.count += 1;
         let n = self.count;
-        (n <= LOGGED || n % LOG_EVERY == 0).then(|| {
+        (n <= LOGGED || n.is_multiple_of(LOG_EVERY)).then(|| {
             let key = String::from_utf8_lossy(&key[..key.len().min(200)]);
             format!("etcd: dropped the value at {key:?} ({n} so far): {error}")
         })

@@ -45,7 +45,11 @@ pub fn own_records(announcement: &Announcement, now_unix_ms: u64) -> Vec<AppReco
             (deleted || !a.hash.is_empty()).then(|| AppRecord {
                 app: name.clone(),
                 version: a.version,
-                hash: if deleted { String::new() } else { a.hash.clone() },
+                hash: if deleted {
+                    String::new()
+                } else {
+                    a.hash.clone()
+                },
                 deleted_at: deleted.then_some(now_unix_ms),
             })
         })
@@ -188,6 +192,10 @@ mod tests {
         registry.set("echo".into(), Some(deleted), 8);
         assert_eq!(registry.should_write(&live), None, "never back to live");
         registry.set("echo".into(), None, 9);
-        assert_eq!(registry.should_write(&live), Some(9), "garbage is written over");
+        assert_eq!(
+            registry.should_write(&live),
+            Some(9),
+            "garbage is written over"
+        );
     }
 }

@@ -315,12 +315,21 @@ impl Thread {
     /// Puts the node's announcement under its lease, then writes the registry records that
     /// rank above what etcd holds (compare-and-swap on the revision read, so two nodes never
     /// overwrite each other's higher record; one that loses hears the winner by the watch).
-    async fn put(&mut self, client: &mut Client, lease: i64, bytes: Bytes) -> Result<(), EtcdError> {
+    async fn put(
+        &mut self,
+        client: &mut Client,
+        lease: i64,
+        bytes: Bytes,
+    ) -> Result<(), EtcdError> {
         let key = self.config.layout.member(&self.config.node_id);
         let own = Announcement::decode(&bytes).ok();
         timed(
             "put",
-            client.put(key, bytes.to_vec(), Some(PutOptions::new().with_lease(lease))),
+            client.put(
+                key,
+                bytes.to_vec(),
+                Some(PutOptions::new().with_lease(lease)),
+            ),
         )
         .await??;
         let Some(own) = own else { return Ok(()) };
@@ -333,7 +342,11 @@ impl Thread {
             };
             let key = self.config.layout.app(&record.app);
             let txn = Txn::new()
-                .when([Compare::mod_revision(key.clone(), CompareOp::Equal, revision)])
+                .when([Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    revision,
+                )])
                 .and_then([TxnOp::put(key, record.encode(), None)]);
             let done = timed("registry write", client.txn(txn)).await??;
             if done.succeeded() {
@@ -349,7 +362,8 @@ impl Thread {
                 (self.log)(LogLevel::Info, &message);
                 // The watch brings the record with its revision; until then, not again.
                 let revision = done.header().map_or(revision, |h| h.revision());
-                self.registry.set(record.app.clone(), Some(record), revision);
+                self.registry
+                    .set(record.app.clone(), Some(record), revision);
             }
         }
         Ok(())

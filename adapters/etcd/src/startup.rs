@@ -36,7 +36,10 @@ pub fn read_tombstones(
         let listed = tokio::time::timeout(timeout, read)
             .await
             .map_err(|_| EtcdError::Timeout("reading the registry", timeout))??;
-        Ok(tombstones(layout, listed.kvs().iter().map(|kv| (kv.key(), kv.value()))))
+        Ok(tombstones(
+            layout,
+            listed.kvs().iter().map(|kv| (kv.key(), kv.value())),
+        ))
     })
 }
 

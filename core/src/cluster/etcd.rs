@@ -132,9 +132,7 @@ pub fn decode_member(node_id: &str, value: &[u8]) -> Result<Announcement, Record
         });
     }
     let announcement = Announcement::decode(value).map_err(RecordError::Announcement)?;
-    announcement
-        .validate()
-        .map_err(RecordError::Announcement)?;
+    announcement.validate().map_err(RecordError::Announcement)?;
     if announcement.node_id != node_id {
         return Err(RecordError::OtherNode {
             key: node_id.to_owned(),
@@ -230,7 +228,10 @@ pub fn decode_app(app: &str, value: &[u8]) -> Result<AppRecord, RecordError> {
     if hash.len() > MAX_HASH || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(bad("`hash` must be lowercase hex, at most 128 characters"));
     }
-    let deleted_at = match (object.get("state").and_then(Value::as_str), object.get("deleted_at")) {
+    let deleted_at = match (
+        object.get("state").and_then(Value::as_str),
+        object.get("deleted_at"),
+    ) {
         (Some("live"), Some(Value::Null)) if !hash.is_empty() => None,
         (Some("deleted"), Some(at)) if hash.is_empty() => Some(
             at.as_u64()
@@ -291,7 +292,10 @@ mod tests {
             l.parse(l.member("node-a").as_bytes()),
             Ok(Key::Member("node-a".into()))
         );
-        assert_eq!(l.parse(l.app("echo").as_bytes()), Ok(Key::App("echo".into())));
+        assert_eq!(
+            l.parse(l.app("echo").as_bytes()),
+            Ok(Key::App("echo".into()))
+        );
         for bad in [
             &b"/cocaine/members/"[..],
             b"/cocaine/members/has space",
@@ -337,7 +341,10 @@ mod tests {
     fn hostile_member_values_are_errors() {
         let bytes = announcement("node-a").encode().unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode_member("node-a", &bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode_member("node-a", &bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         assert!(matches!(
             decode_member("node-a", &vec![0x90; MAX_ANNOUNCEMENT + 1]),
