@@ -154,6 +154,8 @@ def test_a_cluster_through_etcd(cnode, etcd, zctx):
     assert listing["discovery"]["registry"] is True, listing
     assert listing["stats"]["malformed"] == 0, listing["stats"]
     assert sorted(etcd.keys(PREFIX + "members/")) == [PREFIX + "members/" + x for x in ids]
+    table = cli("peers", node=nodes[0].control)
+    assert table.returncode == 0 and ": etcd, every 200 ms" in table.stdout, table.stdout
 
     # A replicated app deployed on node 0 runs on 1 and 2, and answers through node 1.
     package = tar_package(PACKAGED)
