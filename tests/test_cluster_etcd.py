@@ -241,3 +241,27 @@ def test_a_node_starts_and_serves_while_etcd_is_down(cnode, tmp_path, zctx):
     finally:
         n.stop()
         etcd.kill()
+
+
+def test_a_node_restarting_alone_takes_the_tombstones_in_etcd(cnode, etcd, zctx):
+    port, app_port = free_port(), free_port()
+    n = start_node(cnode, etcd, 0, port)
+    echo = dict(packaged_manifest("tcp://*:%d" % app_port), version=1,
+                cluster={"replicate": True})
+    deploy(n, "echo", echo, tar_package(PACKAGED))
+    wait_until("echo's record in etcd",
+               lambda: PREFIX + "apps/echo" in etcd.keys(PREFIX + "apps/"))
+    store = n.store
+    assert n.stop() == 0
+    # Deleted elsewhere while this node was down, by a node that is gone now too: only etcd
+    # remembers.
+    etcd.put(PREFIX + "apps/echo", json.dumps({
+        "app": "echo", "version": 1, "hash": "", "state": "deleted",
+        "deleted_at": 1_700_000_000_000}).encode())
+    n = start_node(cnode, etcd, 0, port, store=store)
+    n.wait_for_log(r"etcd: 1 tombstones in the registry")
+    n.wait_for_log(r"echo: version 1 was deleted in the cluster; not started")
+    assert all(e["app"] != "echo" for e in ok(n, "list")), ok(n, "list")
+    info = ok(n, "info")["replication"]["apps"]["echo"]
+    assert info["version"] == 1 and "deleted_at" in info, info
+    wait_until("echo to leave the store", lambda: not (store / "apps" / "echo").exists())
