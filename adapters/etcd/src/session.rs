@@ -45,6 +45,24 @@ pub fn lease_ttl(interval: Duration) -> i64 {
     secs.max(MIN_TTL_SECS)
 }
 
+/// One key-value as etcd gave it (in a list or a watch event).
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    mod_revision: i64,
+}
+
+impl<'a> Entry<'a> {
+    fn of(kv: &'a KeyValue) -> Entry<'a> {
+        Entry {
+            key: kv.key(),
+            value: kv.value(),
+            mod_revision: kv.mod_revision(),
+        }
+    }
+}
+
 /// What lives across sessions.
 struct Thread {
     config: EtcdConfig,
@@ -170,7 +188,7 @@ impl Thread {
         )
         .await??;
         let revision = listed.header().map_or(0, |h| h.revision());
-        self.reconcile(listed.kvs());
+        self.reconcile(listed.kvs().iter().map(Entry::of));
         let mut watched = timed(
             "watch",
             client.watch(
@@ -243,7 +261,7 @@ impl Thread {
                     for event in response.events() {
                         let Some(kv) = event.kv() else { continue };
                         match event.event_type() {
-                            EventType::Put => self.take(kv),
+                            EventType::Put => self.take(Entry::of(kv)),
                             EventType::Delete => self.deleted(kv.key()),
                         }
                     }
@@ -254,7 +272,7 @@ impl Thread {
 
     /// The prefix as listed at the start of a session: every member told to the node, every
     /// member the node knew but etcd no longer has told gone, the registry read afresh.
-    fn reconcile(&mut self, kvs: &[KeyValue]) {
+    fn reconcile<'a>(&mut self, kvs: impl Iterator<Item = Entry<'a>>) {
         let before = std::mem::take(&mut self.known);
         self.registry.clear();
         for kv in kvs {
@@ -268,8 +286,8 @@ impl Thread {
     }
 
     /// A key put (or listed).
-    fn take(&mut self, kv: &KeyValue) {
-        match judge(&self.config.layout, kv.key(), kv.value()) {
+    fn take(&mut self, kv: Entry<'_>) {
+        match judge(&self.config.layout, kv.key, kv.value) {
             // Our own record: the node has nothing to learn from it.
             Judged::Member(a) if a.node_id == self.config.node_id => {}
             Judged::Member(announcement) => {
@@ -278,13 +296,13 @@ impl Thread {
             }
             Judged::App(record) => {
                 self.registry
-                    .set(record.app.clone(), Some(record), kv.mod_revision());
+                    .set(record.app.clone(), Some(record), kv.mod_revision);
             }
             Judged::BadApp(app, error) => {
-                self.registry.set(app, None, kv.mod_revision());
-                self.drop_value(kv.key(), &error);
+                self.registry.set(app, None, kv.mod_revision);
+                self.drop_value(kv.key, &error);
             }
-            Judged::Dropped(error) => self.drop_value(kv.key(), &error),
+            Judged::Dropped(error) => self.drop_value(kv.key, &error),
         }
     }
 
@@ -382,6 +400,105 @@ async fn timed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cocaine_core::cluster::etcd::{Layout, DEFAULT_PREFIX};
+    use std::sync::{Arc, Mutex};
+
+    fn thread(lines: Arc<Mutex<Vec<String>>>) -> (Thread, Inbox) {
+        let inbox = Inbox::new().unwrap();
+        let (_, announced) = watch::channel(None);
+        let (_, stopped) = watch::channel(false);
+        let thread = Thread {
+            config: EtcdConfig {
+                endpoints: vec![],
+                layout: Layout::new(DEFAULT_PREFIX).unwrap(),
+                node_id: "node-a".into(),
+                interval: Duration::from_secs(1),
+            },
+            inbox: inbox.clone(),
+            log: Box::new(move |_, line: &str| lines.lock().unwrap().push(line.to_owned())),
+            announced,
+            stopped,
+            known: BTreeSet::new(),
+            registry: Registry::default(),
+            dropped: Dropped::default(),
+            lease: None,
+        };
+        (thread, inbox)
+    }
+
+    fn member(id: &str) -> Vec<u8> {
+        Announcement {
+            node_id: id.into(),
+            seq: 1,
+            control: "tcp://127.0.0.9:5000".into(),
+            apps: Default::default(),
+            sig: None,
+        }
+        .encode()
+        .unwrap()
+        .to_vec()
+    }
+
+    fn entry<'a>(key: &'a str, value: &'a [u8]) -> Entry<'a> {
+        Entry {
+            key: key.as_bytes(),
+            value,
+            mod_revision: 1,
+        }
+    }
+
+    /// What the node was handed: (peer records, peers gone).
+    fn handed(inbox: &Inbox) -> (Vec<String>, Vec<String>) {
+        let mut inputs = Vec::new();
+        inbox.take(&mut inputs);
+        let mut records = Vec::new();
+        let mut gone = Vec::new();
+        for input in inputs {
+            match input {
+                Input::PeerRecord { announcement } => records.push(announcement.node_id),
+                Input::PeerGone { node_id } => gone.push(node_id),
+                other => panic!("{other:?}"),
+            }
+        }
+        (records, gone)
+    }
+
+    #[test]
+    fn a_new_session_reconciles_the_members_with_what_the_node_was_told() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (mut t, inbox) = thread(lines.clone());
+        let (a, b, c) = (member("node-a"), member("node-b"), member("node-c"));
+        t.reconcile(
+            [
+                entry("/cocaine/members/node-a", &a),
+                entry("/cocaine/members/node-b", &b),
+                entry("/cocaine/members/node-c", &c),
+                entry("/cocaine/members/node-x", b"garbage"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            handed(&inbox),
+            (vec!["node-b".into(), "node-c".into()], vec![]),
+            "the node's own record is not handed over"
+        );
+        assert_eq!(t.dropped.count, 1);
+        assert!(lines.lock().unwrap()[0].contains("members/node-x"));
+
+        // etcd came back without node-c (its lease ended while the session was down).
+        t.reconcile([entry("/cocaine/members/node-b", &b)].into_iter());
+        assert_eq!(
+            handed(&inbox),
+            (vec!["node-b".into()], vec!["node-c".into()])
+        );
+
+        // A watch's delete: told once; our own key's delete is not a peer leaving.
+        t.deleted(b"/cocaine/members/node-b");
+        t.deleted(b"/cocaine/members/node-b");
+        t.deleted(b"/cocaine/members/node-a");
+        t.deleted(b"/cocaine/members/bad key");
+        assert_eq!(handed(&inbox), (vec![], vec!["node-b".into()]));
+    }
 
     #[test]
     fn the_lease_lives_three_intervals_in_whole_seconds_at_least_two() {
