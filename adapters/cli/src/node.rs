@@ -165,6 +165,13 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         None => (None, Vec::new(), None),
     };
     let cluster = args.cluster.config(&control, root.as_deref())?;
+    let mut restored = restored;
+    if args.cluster.etcd.enabled() {
+        args.cluster.etcd.checked()?;
+        // Before the store's apps: a tombstone must be known when they are restored.
+        let tombstones = args.cluster.etcd.tombstones(logger);
+        restored.splice(0..0, tombstones);
+    }
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
     let run_dir = run_folder(args, logger)?;
     Ok(Prepared {
@@ -246,6 +253,22 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         }
         None => None,
     };
+    let etcd = match (&config.discovery, args.cluster.etcd.enabled()) {
+        (Some(discovery), true) => {
+            match args
+                .cluster
+                .etcd
+                .start(discovery, prepared.inbox.clone(), logger)
+            {
+                Ok(thread) => Some(thread),
+                Err(e) => {
+                    logger.log(LogLevel::Error, &e);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
     let mut startup = Startup::new(&prepared.manifests, config.control.len(), logger);
     let first: Vec<Input> = prepared
         .manifests
@@ -256,7 +279,12 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         })
         .chain(prepared.restored)
         .collect();
-    let mut observe = |output: &Output| startup.observe(output);
+    let mut observe = |output: &Output| {
+        if let (Output::Announce { bytes }, Some(etcd)) = (output, &etcd) {
+            etcd.announce(bytes.clone());
+        }
+        startup.observe(output)
+    };
     let setup = Setup {
         first,
         store: prepared.store,
@@ -272,6 +300,8 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
     };
     drop(watcher);
     drop(key_folder);
+    // Revokes the node's lease: its peers forget it at once.
+    drop(etcd);
     // The run folder goes once every worker is gone.
     drop(prepared.run_dir);
     match result {

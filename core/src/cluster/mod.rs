@@ -7,6 +7,7 @@
 //! - [`balance`]: choosing a node for a request by announced load (power of two choices),
 //!   the blind baselines, and the spillover decision.
 //! - `simulation` (feature `sim`): balancing at scale, simulated.
+//! - [`etcd`]: the keys and values a cluster keeps in etcd (`cocaine node --etcd`).
 //! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
 //!   wins, how a node copies one from a peer, and how deletions are kept.
 //!
@@ -16,6 +17,9 @@
 
 pub mod announcement;
 pub mod balance;
+pub mod etcd;
+#[cfg(feature = "fuzzing")]
+pub mod etcd_fuzzing;
 pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -47,6 +47,10 @@ pub struct DiscoveryConfig {
     pub peers: Vec<SocketAddr>,
     /// The most peers the table keeps.
     pub max_peers: usize,
+    /// A registry (etcd) carries the node's announcement: every interval the node hands its
+    /// encoded announcement to the runtime as `Output::Announce`, and peers' records come
+    /// back as `Input::PeerRecord` (docs/cluster.md, "etcd").
+    pub registry: bool,
 }
 
 impl DiscoveryConfig {
@@ -59,6 +63,7 @@ impl DiscoveryConfig {
             multicast: None,
             peers: Vec::new(),
             max_peers: DEFAULT_MAX_PEERS,
+            registry: false,
         }
     }
 }
@@ -123,6 +128,15 @@ impl Membership {
 
     fn owns(&self, endpoint: EndpointId) -> bool {
         self.unicast == Some(endpoint) || self.multicast == Some(endpoint)
+    }
+
+    /// A registry alone has no socket to wait for: the first announcement is due at once
+    /// (at the first input, since the node is made without a clock).
+    fn registry_only_and_not_started(&self) -> bool {
+        self.config.registry
+            && self.unicast.is_none()
+            && self.multicast.is_none()
+            && self.next_announce.is_none()
     }
 }
 
@@ -258,11 +272,9 @@ impl Node {
             );
             self.log(LogLevel::Info, message);
         }
-        let due = self
-            .membership
-            .as_ref()
-            .and_then(|m| m.next_announce)
-            .is_some_and(|at| at <= now.mono);
+        let due = self.membership.as_ref().is_some_and(|m| {
+            m.next_announce.is_some_and(|at| at <= now.mono) || m.registry_only_and_not_started()
+        });
         if due {
             self.announce(now);
         }
@@ -305,12 +317,16 @@ impl Node {
         if let Some(endpoint) = m.unicast.filter(|e| m.up.contains(e)) {
             sends.extend(m.config.peers.iter().map(|&to| (endpoint, to)));
         }
+        let registry = m.config.registry;
         for (endpoint, to) in sends {
             self.out.push_back(Output::SendTo {
                 endpoint,
                 to,
                 bytes: bytes.clone(),
             });
+        }
+        if registry {
+            self.out.push_back(Output::Announce { bytes });
         }
     }
 
@@ -469,6 +485,7 @@ impl Node {
                 "multicast": m.config.multicast.map(|g| g.to_string()),
                 "peers": m.config.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "interval_ms": m.config.interval.as_millis() as u64,
+                "registry": m.config.registry,
             },
             "peers": peers,
             "stats": {

@@ -866,7 +866,7 @@ impl Fuzz {
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
-            Output::OpenUdp { .. } | Output::SendTo { .. } => {
+            Output::OpenUdp { .. } | Output::SendTo { .. } | Output::Announce { .. } => {
                 panic!("UDP with discovery off: {output:?}")
             }
             Output::AppStarted { .. }

@@ -462,6 +462,12 @@ pub enum Output {
         to: SocketAddr,
         bytes: Bytes,
     },
+    /// The node's announcement, encoded, for a registry to carry (`DiscoveryConfig::registry`,
+    /// docs/cluster.md): one every announcement interval, the same bytes the UDP modes send.
+    /// The runtime hands it to whatever keeps the node's record (the etcd adapter).
+    Announce {
+        bytes: Bytes,
+    },
 }
 
 /// How a UDP endpoint takes part in a multicast group (`Output::OpenUdp`).
