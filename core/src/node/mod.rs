@@ -113,6 +113,14 @@ pub struct NodeConfig {
     /// The node's own public key (PEM), answered by control `pubkey`; the runtime makes or
     /// reads the pair in the node's state folder and keeps the private half.
     pub node_key: Option<String>,
+    /// The node's key pair, held by the runtime (the private half never enters the core):
+    /// `pubkey` answers from it when `node_key` is none, and it signs announcements and
+    /// `fetch` requests when `cluster_auth` is on. The runtime may make the pair on first use.
+    pub own_key: Option<crate::auth::NodeKeyHandle>,
+    /// Whether announcements are signed and checked (`--cluster-auth`, docs/cluster.md):
+    /// `off` sends them unsigned and takes any; `optional` signs them and checks signed ones;
+    /// `required` also drops unsigned ones. Off by default.
+    pub cluster_auth: auth::AuthMode,
 }
 
 impl Default for NodeConfig {
@@ -134,6 +142,8 @@ impl Default for NodeConfig {
             host: None,
             discovery: None,
             node_key: None,
+            own_key: None,
+            cluster_auth: auth::AuthMode::Off,
         }
     }
 }
