@@ -7,6 +7,7 @@
 //! - [`balance`]: choosing a node for a request by announced load (power of two choices),
 //!   the blind baselines, and the spillover decision.
 //! - `simulation` (feature `sim`): balancing at scale, simulated.
+//! - [`signing`]: signed announcements (`--cluster-auth`): signing and the check.
 //! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
 //!   wins, how a node copies one from a peer, and how deletions are kept.
 //!
@@ -23,6 +24,7 @@ pub mod peers;
 pub mod registry;
 #[cfg(feature = "fuzzing")]
 pub mod replication_fuzzing;
+pub mod signing;
 #[cfg(feature = "sim")]
 pub mod simulation;
 pub mod tombstone;

@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 use super::app::{App, Phase};
 use super::io::{BindError, Multicast, Output};
 use super::Node;
+use crate::auth::AuthMode;
+use crate::cluster::signing;
 use crate::cluster::{
     Announcement, AppAnnouncement, AppState, DropReason, Load, Observed, PeerTable,
     PeerTableConfig, Source, DEFAULT_MAX_PEERS,
@@ -82,6 +84,8 @@ pub(super) struct Membership {
     sent: u64,
     /// Announcements not sent because they would not fit a datagram.
     too_large: u64,
+    /// Announcements not sent because the node's key could not sign them.
+    sign_failed: u64,
 }
 
 impl Membership {
@@ -102,6 +106,7 @@ impl Membership {
             next_announce: None,
             sent: 0,
             too_large: 0,
+            sign_failed: 0,
         }
     }
 
@@ -265,16 +270,30 @@ impl Node {
             return;
         };
         m.next_announce = Some(after(now.mono, m.config.interval));
-        let announcement = Announcement {
+        let mut announcement = Announcement {
             node_id: m.config.node_id.clone(),
             seq: m.seq,
             control: m.control.clone().unwrap_or_default(),
             apps,
-            // Signing announcements belongs to the node's key pair (docs/security.md); until
-            // then peers take them unsigned.
             sig: None,
         };
         m.seq = m.seq.saturating_add(1);
+        if self.config.cluster_auth != AuthMode::Off {
+            let signed = match &self.config.own_key {
+                Some(key) => signing::sign(&mut announcement, |bytes| key.sign(bytes)),
+                None => Err(crate::auth::SignError(
+                    "the node has no key pair (no state folder)".into(),
+                )),
+            };
+            if let Err(error) = signed {
+                m.sign_failed += 1;
+                if m.sign_failed == 1 {
+                    let message = format!("discovery: announcement not sent: {error}");
+                    self.log(LogLevel::Error, message);
+                }
+                return;
+            }
+        }
         let bytes = match announcement.encode() {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -372,7 +391,15 @@ impl Node {
         if !m.owns(endpoint) {
             return;
         }
-        let observed = m.table.receive(now, from, bytes);
+        let observed = match self.config.cluster_auth {
+            AuthMode::Off => m.table.receive(now, from, bytes),
+            mode => {
+                let keys = self.auth.verifier.keys();
+                m.table.receive_checked(now, from, bytes, |a, signed| {
+                    signing::check(mode, keys, a, signed)
+                })
+            }
+        };
         let malformed = m.table.stats().malformed;
         if matches!(
             observed,
@@ -408,6 +435,20 @@ impl Node {
                         format!(
                             "discovery: dropped a malformed announcement from {from} \
                                  ({malformed} so far): {error}"
+                        ),
+                    )
+                })
+            }
+            Observed::Dropped(DropReason::Signature(refusal)) => {
+                let refused = m.table.stats().unsigned
+                    + m.table.stats().unknown_key
+                    + m.table.stats().bad_signature;
+                (refused <= MALFORMED_LOGGED || refused % MALFORMED_LOG_EVERY == 0).then(|| {
+                    (
+                        LogLevel::Warn,
+                        format!(
+                            "discovery: dropped an announcement from {from} \
+                             ({refused} refused so far): {refusal}"
                         ),
                     )
                 })
@@ -460,6 +501,7 @@ impl Node {
                 "multicast": m.config.multicast.map(|g| g.to_string()),
                 "peers": m.config.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "interval_ms": m.config.interval.as_millis() as u64,
+                "auth": self.config.cluster_auth.name(),
             },
             "peers": peers,
             "stats": {
@@ -472,6 +514,10 @@ impl Node {
                 "forgotten": stats.forgotten,
                 "sent": m.sent,
                 "too_large": m.too_large,
+                "unsigned": stats.unsigned,
+                "unknown_key": stats.unknown_key,
+                "bad_signature": stats.bad_signature,
+                "sign_failed": m.sign_failed,
             },
         })
     }
