@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cocaine_core::auth::{sign_control, NodeKey, NodeKeyHandle, SignError, Signer, Stamp};
+use cocaine_core::node::auth::AuthMode;
 use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output, SocketKind, StoredApp};
 use cocaine_core::EndpointId;
 use harness::*;
@@ -68,6 +70,72 @@ struct Cluster {
     fetches: usize,
     /// Lose every fetch request (the peer never answers).
     lose_fetches: bool,
+    /// Security on: control requires signed requests, `cluster_auth` is this mode, each node
+    /// has its own key and every node's key store holds the others' and the operator's.
+    secure: Option<AuthMode>,
+    /// Signed operator requests made, for unique nonces.
+    signed: u64,
+}
+
+// Throw-away test keys (core/tests/data/auth/): node-0 is alice's pair, node-1 bob's, and the
+// operator signs with carol's.
+const NODE_KEYS: [(&str, &str); 2] = [
+    (
+        include_str!("data/auth/alice.key"),
+        include_str!("data/auth/alice.pem"),
+    ),
+    (
+        include_str!("data/auth/bob.key"),
+        include_str!("data/auth/bob.pem"),
+    ),
+];
+const OPERATOR_KEY: &str = include_str!("data/auth/carol3072.key");
+const OPERATOR_PEM: &str = include_str!("data/auth/carol3072.pem");
+
+/// A key over the `rsa` crate, as a test tool only (nodes sign with OpenSSL).
+struct TestKey(rsa::RsaPrivateKey, String);
+
+impl TestKey {
+    fn read(pem: &str, user: &str) -> Self {
+        use rsa::pkcs8::DecodePrivateKey;
+        TestKey(
+            rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap(),
+            user.into(),
+        )
+    }
+}
+
+impl NodeKey for TestKey {
+    fn public_pem(&self) -> Result<String, SignError> {
+        use rsa::pkcs8::EncodePublicKey;
+        Ok(self
+            .0
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        use sha2::Digest;
+        Ok(self
+            .0
+            .sign_with_rng(
+                &mut rsa::rand_core::OsRng,
+                rsa::pss::Pss::new_with_salt::<sha2::Sha256>(32),
+                &sha2::Sha256::digest(message),
+            )
+            .unwrap())
+    }
+}
+
+impl Signer for TestKey {
+    fn user(&self) -> &str {
+        &self.1
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        NodeKey::sign(self, message)
+    }
 }
 
 impl Cluster {
@@ -79,18 +147,40 @@ impl Cluster {
             size,
             fetches: 0,
             lose_fetches: false,
+            secure: None,
+            signed: 0,
         };
+        cluster.start_nodes(running);
+        cluster
+    }
+
+    /// Like [`Cluster::new`] with security on (`secure`), at most two nodes.
+    fn secure(size: usize, running: usize, cluster_auth: AuthMode) -> Self {
+        let mut cluster = Cluster {
+            start: Instant::now(),
+            members: Vec::new(),
+            size,
+            fetches: 0,
+            lose_fetches: false,
+            secure: Some(cluster_auth),
+            signed: 0,
+        };
+        cluster.start_nodes(running);
+        cluster
+    }
+
+    fn start_nodes(&mut self, running: usize) {
+        let cluster = self;
         for i in 0..running {
             let member = cluster.boot(i, 1_000, Vec::new());
             cluster.members.push(member);
         }
         cluster.route();
-        cluster
     }
 
     fn config(&self, i: usize, seq_start: u64) -> NodeConfig {
         let peers = (0..self.size).filter(|&j| j != i).map(udp_of).collect();
-        NodeConfig {
+        let config = NodeConfig {
             control: vec![control_of(i)],
             discovery: Some(DiscoveryConfig {
                 interval: INTERVAL,
@@ -98,6 +188,18 @@ impl Cluster {
                 ..DiscoveryConfig::new(format!("node-{i}"), seq_start)
             }),
             ..NodeConfig::default()
+        };
+        match self.secure {
+            None => config,
+            Some(mode) => NodeConfig {
+                control_auth: Some(AuthMode::Required),
+                cluster_auth: mode,
+                own_key: Some(NodeKeyHandle::new(TestKey::read(
+                    NODE_KEYS[i].0,
+                    &format!("node-{i}"),
+                ))),
+                ..config
+            },
         }
     }
 
@@ -110,6 +212,19 @@ impl Cluster {
             .map(|m| m.h.elapsed())
             .unwrap_or_default();
         h.advance(elapsed);
+        if self.secure.is_some() {
+            let keys = NODE_KEYS
+                .iter()
+                .enumerate()
+                .map(|(j, (_, pem))| (format!("node-{j}"), *pem))
+                .chain([("op".to_owned(), OPERATOR_PEM)]);
+            for (user, pem) in keys {
+                h.input(Input::KeySet {
+                    user,
+                    pem: Bytes::from_static(pem.as_bytes()),
+                });
+            }
+        }
         for input in restore {
             h.input(input);
         }
@@ -296,12 +411,24 @@ impl Cluster {
 
     /// A control request to node `i`; its reply.
     fn ask(&mut self, i: usize, request: Value, package: Option<&[u8]>) -> Value {
-        let mut frames = vec![
-            b(b"operator"),
-            Bytes::new(),
-            Bytes::from(request.to_string()),
-        ];
+        let mut frames = vec![b(b"operator"), Bytes::new()];
+        let json = request.to_string();
+        let signature = if self.secure.is_some() {
+            self.signed += 1;
+            let stamp = Stamp {
+                ts: self.members[i].h.now.unix_ms(),
+                nonce: format!("operator-nonce-{:08}", self.signed),
+            };
+            let op = TestKey::read(OPERATOR_KEY, "op");
+            let (json, signature) = sign_control(json.as_bytes(), &stamp, &op).unwrap();
+            frames.push(Bytes::from(json));
+            Some(Bytes::from(signature))
+        } else {
+            frames.push(Bytes::from(json));
+            None
+        };
         frames.extend(package.map(Bytes::copy_from_slice));
+        frames.extend(signature);
         let control = self.members[i].control;
         let before = self.members[i].replies.len();
         self.members[i].h.receive(control, frames);
@@ -750,4 +877,49 @@ fn records_from_a_registry_replicate_like_datagrams() {
         "{info}"
     );
     assert_eq!(info["replication"]["fetching"]["echo"]["peer"], "node-r");
+}
+
+#[test]
+fn nodes_whose_control_requires_signatures_replicate_with_signed_fetch() {
+    let mut c = Cluster::secure(2, 2, AuthMode::Required);
+    c.run(INTERVAL);
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["ok"]["state"], "running", "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.everywhere("echo", 1));
+    // node-1 fetched from node-0 signed as user node-1: node-0 verified it like any request.
+    let keys = c.ask(0, json!({"version": 1, "action": "keys"}), None);
+    let stats = &keys["ok"]["stats"];
+    assert_eq!(stats["unsigned"], 0, "{keys}");
+    assert_eq!(stats["bad_signature"], 0, "{keys}");
+    // The operator's deploy, keys, and node-1's fetch (at least), all verified.
+    assert!(stats["accepted"].as_u64().unwrap() >= 3, "{keys}");
+    // A delete travels too (as a signed announcement's tombstone).
+    let reply = c.ask(
+        1,
+        json!({"version": 1, "action": "delete", "app": "echo"}),
+        None,
+    );
+    assert!(reply.get("ok").is_some(), "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.nowhere("echo"));
+}
+
+#[test]
+fn without_cluster_auth_a_control_that_requires_signatures_refuses_fetch() {
+    // The same cluster, but the nodes do not sign: announcements pass, fetch gets 401.
+    let mut c = Cluster::secure(2, 2, AuthMode::Off);
+    c.run(INTERVAL);
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["ok"]["state"], "running", "{reply}");
+    c.run(TWO_INTERVALS * 2);
+    assert_eq!(c.version(1, "echo"), None);
+    assert!(c.fetches >= 1);
+    let keys = c.ask(0, json!({"version": 1, "action": "keys"}), None);
+    assert!(
+        keys["ok"]["stats"]["unsigned"].as_u64().unwrap() >= 1,
+        "{keys}"
+    );
+    let refused = logs(&c.members[1].h.all())
+        .into_iter()
+        .any(|(_, m)| m.contains("fetch from peer node-0 refused") && m.contains("401"));
+    assert!(refused, "node-1 logs the 401");
 }

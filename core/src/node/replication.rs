@@ -386,18 +386,24 @@ impl Node {
         if self.replication.pulls.contains_key(app) || self.control.busy.contains(app) {
             return;
         }
+        let token = self.replication.next_token;
+        let request = match self.fetch_request(now, app, token) {
+            Ok(frames) => frames,
+            Err(error) => {
+                self.log(
+                    LogLevel::Error,
+                    format!("{app}: cannot fetch from peer {peer}: {error}"),
+                );
+                return;
+            }
+        };
+        self.replication.next_token += 1;
         let link = self.link(control);
-        let r = &mut self.replication;
-        let token = r.next_token;
-        r.next_token += 1;
-        let request = json!({"version": 1, "action": "fetch", "app": app});
+        let mut frames = vec![Bytes::copy_from_slice(&token.to_be_bytes()), Bytes::new()];
+        frames.extend(request);
         self.out.push_back(Output::Send {
             endpoint: link,
-            frames: vec![
-                Bytes::copy_from_slice(&token.to_be_bytes()),
-                Bytes::new(),
-                Bytes::from(request.to_string()),
-            ],
+            frames,
         });
         self.replication.pulls.insert(
             app.to_owned(),
@@ -414,6 +420,38 @@ impl Node {
             LogLevel::Info,
             format!("{app}: fetching version {version} from peer {peer} ({control})"),
         );
+    }
+
+    /// The frames of a `fetch` request: signed by the node's key as user `<node_id>` when the
+    /// cluster's security is on (`--cluster-auth`), so that a peer whose control endpoint
+    /// requires signatures serves it (docs/cluster.md); plain JSON otherwise. The nonce is the
+    /// node's first `seq` (its start time) and the fetch's token: unique for the node id.
+    fn fetch_request(
+        &self,
+        now: Now,
+        app: &str,
+        token: u64,
+    ) -> Result<Vec<Bytes>, crate::auth::SignError> {
+        let request = json!({"version": 1, "action": "fetch", "app": app}).to_string();
+        if self.config.cluster_auth == crate::auth::AuthMode::Off {
+            return Ok(vec![Bytes::from(request)]);
+        }
+        let (Some(key), Some(node_id), Some(start)) = (
+            &self.config.own_key,
+            self.node_id(),
+            self.config.discovery.as_ref().map(|d| d.seq_start),
+        ) else {
+            return Err(crate::auth::SignError(
+                "the node has no key pair to sign it (no state folder)".into(),
+            ));
+        };
+        let stamp = crate::auth::Stamp {
+            ts: now.unix_ms(),
+            nonce: format!("{start:016x}{token:016x}"),
+        };
+        let (json, signature) =
+            crate::auth::sign_control(request.as_bytes(), &stamp, &key.signer(node_id))?;
+        Ok(vec![Bytes::from(json), Bytes::from(signature)])
     }
 
     /// The DEALER to a peer's control endpoint, asked for the first time it is needed.
