@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cocaine_core::auth::{sign_control, NodeKey, NodeKeyHandle, SignError, Signer, Stamp};
+use cocaine_core::cluster::{Announcement, AppState};
 use cocaine_core::node::auth::AuthMode;
-use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output, SocketKind, StoredApp};
+use cocaine_core::node::{
+    DiscoveryConfig, Input, NodeConfig, Output, SocketKind, StoredApp, TOMBSTONE_HORIZON,
+};
 use cocaine_core::EndpointId;
 use harness::*;
 use serde_json::{json, Value};
@@ -75,6 +78,7 @@ struct Cluster {
     secure: Option<AuthMode>,
     /// Signed operator requests made, for unique nonces.
     signed: u64,
+    tombstone_horizon: Duration,
 }
 
 // Throw-away test keys (core/tests/data/auth/): node-0 is alice's pair, node-1 bob's, and the
@@ -141,29 +145,29 @@ impl Signer for TestKey {
 impl Cluster {
     /// `size` node slots that know each other as static peers; `running` of them start now.
     fn new(size: usize, running: usize) -> Self {
-        let mut cluster = Cluster {
-            start: Instant::now(),
-            members: Vec::new(),
-            size,
-            fetches: 0,
-            lose_fetches: false,
-            secure: None,
-            signed: 0,
-        };
-        cluster.start_nodes(running);
-        cluster
+        Cluster::build(size, running, None, TOMBSTONE_HORIZON)
     }
 
     /// Like [`Cluster::new`] with security on (`secure`), at most two nodes.
     fn secure(size: usize, running: usize, cluster_auth: AuthMode) -> Self {
+        Cluster::build(size, running, Some(cluster_auth), TOMBSTONE_HORIZON)
+    }
+
+    fn build(
+        size: usize,
+        running: usize,
+        secure: Option<AuthMode>,
+        tombstone_horizon: Duration,
+    ) -> Self {
         let mut cluster = Cluster {
             start: Instant::now(),
             members: Vec::new(),
             size,
             fetches: 0,
             lose_fetches: false,
-            secure: Some(cluster_auth),
+            secure,
             signed: 0,
+            tombstone_horizon,
         };
         cluster.start_nodes(running);
         cluster
@@ -187,6 +191,7 @@ impl Cluster {
                 peers,
                 ..DiscoveryConfig::new(format!("node-{i}"), seq_start)
             }),
+            tombstone_horizon: self.tombstone_horizon,
             ..NodeConfig::default()
         };
         match self.secure {
@@ -922,4 +927,75 @@ fn without_cluster_auth_a_control_that_requires_signatures_refuses_fetch() {
         .into_iter()
         .any(|(_, m)| m.contains("fetch from peer node-0 refused") && m.contains("401"));
     assert!(refused, "node-1 logs the 401");
+}
+
+/// The entries of node `i`'s latest announcement.
+fn last_announced(c: &Cluster, i: usize) -> Announcement {
+    c.members[i]
+        .h
+        .all()
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::SendTo { bytes, .. } => Some(Announcement::decode(bytes).unwrap()),
+            _ => None,
+        })
+        .expect("node has announced")
+}
+
+fn announces_tombstone(c: &Cluster, i: usize, app: &str) -> bool {
+    last_announced(c, i)
+        .apps
+        .get(app)
+        .is_some_and(|a| a.state == AppState::Deleted)
+}
+
+#[test]
+fn an_old_tombstone_is_announced_only_while_a_peer_needs_it_and_still_stops_a_resurrection() {
+    let horizon = Duration::from_secs(2);
+    let mut c = Cluster::build(3, 3, None, horizon);
+    c.run(INTERVAL);
+    c.deploy(0, "echo", 1, "a");
+    c.run_until(TWO_INTERVALS, |c| c.everywhere("echo", 1));
+
+    // Node 2 goes down; the app is deleted on node 0 and leaves node 1.
+    c.stop(2);
+    let reply = c.ask(
+        0,
+        json!({"version": 1, "action": "delete", "app": "echo"}),
+        None,
+    );
+    assert_eq!(reply["ok"]["app"], "echo", "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.nowhere("echo"));
+    assert!(announces_tombstone(&c, 0, "echo"), "young: announced");
+
+    // Past the horizon, with no peer running the app, nobody announces the tombstone; both
+    // still keep it.
+    c.run(horizon + INTERVAL * 2);
+    for i in 0..2 {
+        assert!(
+            !announces_tombstone(&c, i, "echo"),
+            "node {i} still announces it"
+        );
+        assert!(c.members[i].h.stored_tombstones.contains_key("echo"));
+        assert_eq!(c.info(i)["replication"]["apps"]["echo"]["version"], 1);
+    }
+
+    // Node 2 comes back from its store with the app and announces it: the others announce
+    // the tombstone again, and node 2 deletes it; nobody fetches it back.
+    c.restart(2);
+    assert!(c.members[2].h.node.apps().any(|a| a == "echo"));
+    c.run_until(TWO_INTERVALS * 2, |c| c.nowhere("echo"));
+    assert!(c.members[2].h.stored_tombstones.contains_key("echo"));
+    c.run(horizon + INTERVAL * 2);
+    assert!(c.nowhere("echo"));
+    for i in 0..3 {
+        assert!(
+            !announces_tombstone(&c, i, "echo"),
+            "node {i} still announces it"
+        );
+    }
+    // A deploy of the deleted version is still refused where the tombstone is kept.
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["error"]["code"], 409, "{reply}");
 }

@@ -325,6 +325,14 @@ impl AppAnnouncement {
     }
 }
 
+/// How many bytes the entry `name` → `app` takes in an announcement's `apps` map.
+pub fn entry_len(name: &str, app: &AppAnnouncement) -> usize {
+    let mut out = BytesMut::with_capacity(128);
+    mp::put_str(&mut out, name);
+    app.encode(&mut out);
+    out.len()
+}
+
 /// Checks a node id: 1 to [`MAX_NODE_ID`] characters from `A-Z a-z 0-9 . _ -`.
 pub fn check_node_id(id: &str) -> Result<(), DecodeError> {
     let ok = !id.is_empty()

@@ -7,6 +7,7 @@
 //! - [`balance`]: choosing a node for a request by announced load (power of two choices),
 //!   the blind baselines, and the spillover decision.
 //! - `simulation` (feature `sim`): balancing at scale, simulated.
+//! - [`budget`]: fitting live apps and tombstones into one datagram.
 //! - [`signing`]: signed announcements (`--cluster-auth`): signing and the check.
 //! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
 //!   wins, how a node copies one from a peer, and how deletions are kept.
@@ -17,6 +18,7 @@
 
 pub mod announcement;
 pub mod balance;
+pub mod budget;
 pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

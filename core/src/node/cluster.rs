@@ -12,7 +12,7 @@ use super::app::{App, Phase};
 use super::io::{BindError, Multicast, Output};
 use super::Node;
 use crate::auth::AuthMode;
-use crate::cluster::signing;
+use crate::cluster::{budget, signing};
 use crate::cluster::{
     Announcement, AppAnnouncement, AppState, DropReason, Load, Observed, PeerTable,
     PeerTableConfig, Source, DEFAULT_MAX_PEERS,
@@ -86,6 +86,8 @@ pub(super) struct Membership {
     too_large: u64,
     /// Announcements not sent because the node's key could not sign them.
     sign_failed: u64,
+    /// Tombstones in the last announcement, and those left out for want of room.
+    tombstones: budget::Fitted,
 }
 
 impl Membership {
@@ -107,6 +109,7 @@ impl Membership {
             sent: 0,
             too_large: 0,
             sign_failed: 0,
+            tombstones: budget::Fitted::default(),
         }
     }
 
@@ -266,6 +269,11 @@ impl Node {
 
     fn announce(&mut self, now: Now) {
         let apps = self.announced_apps();
+        let tombstones = self.announced_tombstones(now);
+        let sig_reserve = match self.config.cluster_auth {
+            AuthMode::Off => 1,
+            _ => budget::SIG_RESERVE,
+        };
         let Some(m) = &mut self.membership else {
             return;
         };
@@ -278,6 +286,8 @@ impl Node {
             sig: None,
         };
         m.seq = m.seq.saturating_add(1);
+        let fitted = budget::fit(&mut announcement, tombstones, sig_reserve);
+        m.tombstones = fitted;
         if self.config.cluster_auth != AuthMode::Off {
             let signed = match &self.config.own_key {
                 Some(key) => signing::sign(&mut announcement, |bytes| key.sign(bytes)),
@@ -324,18 +334,13 @@ impl Node {
         }
     }
 
-    /// What the node says about each app it serves: the serving version of each name, and
-    /// the tombstones of replicated apps deleted (docs/cluster.md).
+    /// What the node says about each app it serves: the serving version of each name (the
+    /// tombstones are added to fit, [`budget::fit`]).
     fn announced_apps(&self) -> BTreeMap<String, AppAnnouncement> {
-        let mut apps: BTreeMap<String, AppAnnouncement> = self
-            .names
+        self.names
             .iter()
             .filter_map(|(name, id)| Some((name.clone(), self.announced_app(self.apps.get(id)?))))
-            .collect();
-        for (name, entry) in self.announced_tombstones() {
-            apps.entry(name).or_insert(entry);
-        }
-        apps
+            .collect()
     }
 
     pub(super) fn announced_app(&self, app: &App) -> AppAnnouncement {
@@ -518,6 +523,8 @@ impl Node {
                 "unknown_key": stats.unknown_key,
                 "bad_signature": stats.bad_signature,
                 "sign_failed": m.sign_failed,
+                "tombstones_announced": m.tombstones.added,
+                "tombstones_deferred": m.tombstones.deferred,
             },
         })
     }

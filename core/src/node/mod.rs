@@ -55,7 +55,7 @@ pub use io::{
     AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
-pub use replication::FETCH_TIMEOUT;
+pub use replication::{FETCH_TIMEOUT, TOMBSTONE_HORIZON};
 pub use route::Route;
 
 use crate::engine::Engine;
@@ -121,6 +121,9 @@ pub struct NodeConfig {
     /// `off` sends them unsigned and takes any; `optional` signs them and checks signed ones;
     /// `required` also drops unsigned ones. Off by default.
     pub cluster_auth: auth::AuthMode,
+    /// How long after a delete its tombstone is announced even when no peer needs it
+    /// ([`TOMBSTONE_HORIZON`] by default; docs/cluster.md, "Deletes and restarts").
+    pub tombstone_horizon: std::time::Duration,
 }
 
 impl Default for NodeConfig {
@@ -144,6 +147,7 @@ impl Default for NodeConfig {
             node_key: None,
             own_key: None,
             cluster_auth: auth::AuthMode::Off,
+            tombstone_horizon: TOMBSTONE_HORIZON,
         }
     }
 }
