@@ -40,6 +40,10 @@ class Signing:
         self._prefix = os.urandom(16).hex()
         self._counter = itertools.count(1)
 
+    def sign(self, data):
+        """The RSA-PSS/SHA-256 signature of `data` (a control request's JSON frame)."""
+        return self._key.sign(data, _PSS, hashes.SHA256())
+
     def open(self, sid, event, policy, chunks):
         """The signed open frame of request `sid`, whose whole body is `chunks`."""
         digest = hashlib.sha256()

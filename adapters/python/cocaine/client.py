@@ -230,6 +230,15 @@ class Client:
     def close(self):
         self._socket.close(0)
 
+    @staticmethod
+    def cluster(controls, app, task, **options):
+        """A `cocaine.cluster.ClusterClient`: calls to task `task` of `app` balanced over
+        every node of the cluster by load, found through any of the control endpoints
+        `controls` (docs/cluster.md, "How balancing chooses")."""
+        from .cluster import ClusterClient
+
+        return ClusterClient(controls, app, task, **options)
+
     def __enter__(self):
         return self
 

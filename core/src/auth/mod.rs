@@ -13,6 +13,7 @@
 //! - [`verifier`]: the three together, in the order that keeps the cache honest, with
 //!   counters per reason.
 //! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
+//! - [`node_key`]: the node's own key pair, as a handle the runtime holds.
 //! - [`sign`]: building signed requests for clients around a [`Signer`] the adapters
 //!   implement (the private-key operation never happens in the core).
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod keys;
 pub mod mode;
+pub mod node_key;
 pub mod replay;
 pub mod sign;
 pub mod signature;
@@ -29,6 +31,7 @@ pub mod verifier;
 pub use error::{AuthError, KeyError};
 pub use keys::{check_user_name, KeyStore, PublicKey};
 pub use mode::AuthMode;
+pub use node_key::{NodeKey, NodeKeyHandle, NodeSigner};
 pub use replay::{ReplayGuard, ReplayLimits};
 pub use sign::{body_digest, sign_control, sign_open, Invoke, SignError, Signer, Stamp};
 pub use verifier::{AuthStats, Claim, Verifier};

@@ -56,7 +56,7 @@ pub use io::{
     AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
-pub use replication::FETCH_TIMEOUT;
+pub use replication::{FETCH_TIMEOUT, TOMBSTONE_HORIZON};
 pub use route::Route;
 pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
@@ -115,6 +115,17 @@ pub struct NodeConfig {
     /// The node's own public key (PEM), answered by control `pubkey`; the runtime makes or
     /// reads the pair in the node's state folder and keeps the private half.
     pub node_key: Option<String>,
+    /// The node's key pair, held by the runtime (the private half never enters the core):
+    /// `pubkey` answers from it when `node_key` is none, and it signs announcements and
+    /// `fetch` requests when `cluster_auth` is on. The runtime may make the pair on first use.
+    pub own_key: Option<crate::auth::NodeKeyHandle>,
+    /// Whether announcements are signed and checked (`--cluster-auth`, docs/cluster.md):
+    /// `off` sends them unsigned and takes any; `optional` signs them and checks signed ones;
+    /// `required` also drops unsigned ones. Off by default.
+    pub cluster_auth: auth::AuthMode,
+    /// How long after a delete its tombstone is announced even when no peer needs it
+    /// ([`TOMBSTONE_HORIZON`] by default; docs/cluster.md, "Deletes and restarts").
+    pub tombstone_horizon: std::time::Duration,
 }
 
 impl Default for NodeConfig {
@@ -136,6 +147,9 @@ impl Default for NodeConfig {
             host: None,
             discovery: None,
             node_key: None,
+            own_key: None,
+            cluster_auth: auth::AuthMode::Off,
+            tombstone_horizon: TOMBSTONE_HORIZON,
         }
     }
 }
