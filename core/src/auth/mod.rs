@@ -13,6 +13,8 @@
 //! - [`verifier`]: the three together, in the order that keeps the cache honest, with
 //!   counters per reason.
 //! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
+//! - [`seal`]: sealed payloads (RSA-OAEP-wrapped ChaCha20-Poly1305), around an [`Unsealer`]
+//!   and a [`Random`] the adapters implement.
 //! - [`sign`]: building signed requests for clients around a [`Signer`] the adapters
 //!   implement (the private-key operation never happens in the core).
 
@@ -22,6 +24,7 @@ pub mod fuzzing;
 pub mod keys;
 pub mod mode;
 pub mod replay;
+pub mod seal;
 pub mod sign;
 pub mod signature;
 pub mod verifier;
@@ -30,5 +33,6 @@ pub use error::{AuthError, KeyError};
 pub use keys::{check_user_name, KeyStore, PublicKey};
 pub use mode::AuthMode;
 pub use replay::{ReplayGuard, ReplayLimits};
+pub use seal::{Random, SealError, Unsealer};
 pub use sign::{body_digest, sign_control, sign_open, Invoke, SignError, Signer, Stamp};
 pub use verifier::{AuthStats, Claim, Verifier};

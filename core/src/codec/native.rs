@@ -36,6 +36,9 @@ pub struct Policy {
     pub timeout_ms: Option<u64>,
     /// Milliseconds from the open after which the request is dropped.
     pub deadline_ms: Option<u64>,
+    /// The body is a sealed payload for the node's key, and the reply is sealed for the
+    /// caller's (docs/security.md). Part of the signed open, so it cannot be stripped.
+    pub sealed: bool,
 }
 
 /// The `auth` map of a signed open (docs/protocol.md §10, docs/security.md). `user`, `ts`,
@@ -199,7 +202,7 @@ impl NativeMessage {
 fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
     const MAP: &str = "policy";
     let len = r.map_len(MAP)?;
-    let mut urgent = None;
+    let (mut urgent, mut sealed) = (None, None);
     let mut policy = Policy::default();
     for _ in 0..len {
         match r.key(MAP)? {
@@ -216,10 +219,12 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
                 MAP,
                 "deadline",
             )?,
+            "sealed" => mp::set_once(&mut sealed, r.bool("policy.sealed")?, MAP, "sealed")?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
     policy.urgent = urgent.unwrap_or(false);
+    policy.sealed = sealed.unwrap_or(false);
     Ok(policy)
 }
 
@@ -303,7 +308,8 @@ fn decode_auth(r: &mut Reader<'_>, frame: &[u8]) -> Result<(Auth, Bytes), Decode
 fn encode_policy(out: &mut BytesMut, policy: &Policy) {
     let len = u32::from(policy.urgent)
         + u32::from(policy.timeout_ms.is_some())
-        + u32::from(policy.deadline_ms.is_some());
+        + u32::from(policy.deadline_ms.is_some())
+        + u32::from(policy.sealed);
     mp::put_map_len(out, len);
     if policy.urgent {
         mp::put_str(out, "urgent");
@@ -317,6 +323,10 @@ fn encode_policy(out: &mut BytesMut, policy: &Policy) {
             mp::put_str(out, key);
             mp::put_uint(out, v);
         }
+    }
+    if policy.sealed {
+        mp::put_str(out, "sealed");
+        mp::put_bool(out, true);
     }
 }
 

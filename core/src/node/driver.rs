@@ -162,6 +162,8 @@ pub(super) struct Shared {
     pub conns: IdMap<ConnId, ConnOwner>,
     /// Manual-scheduler jobs whose outcome is out, for the node to drop from the store.
     pub scheduled_done: Vec<Arc<str>>,
+    /// Opening and sealing bodies (the node's key, a random source) and their counters.
+    pub seal: super::native_seal::SealState,
 }
 
 /// Which driver took a connection.
@@ -208,6 +210,11 @@ impl<'a> Cx<'a> {
     /// The node's signature checks (key store, replay guard, counters), for signed requests.
     pub fn verifier(&mut self) -> &mut Verifier {
         self.verifier
+    }
+
+    /// The node's means to open sealed requests and seal replies.
+    pub fn seal(&mut self) -> &mut super::native_seal::SealState {
+        &mut self.shared.seal
     }
 
     fn own(&mut self) -> Option<&mut App> {
