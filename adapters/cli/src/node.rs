@@ -145,6 +145,8 @@ struct Prepared {
     cluster: Option<DiscoveryConfig>,
     /// The node's public key (PEM), when it keeps a state folder.
     node_key: Option<String>,
+    /// Its private half, which opens sealed requests (docs/security.md).
+    node_private: Option<cocaine_keys::PrivateKey>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
@@ -156,13 +158,13 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         args.control.is_empty(),
     );
     let root = store_root(args, &control);
-    let (store, restored, node_key) = match &root {
+    let (store, restored, node_key, node_private) = match &root {
         Some(root) => {
             let (store, restored) = open_store(root)?;
-            let node_key = own_key(root, logger)?;
-            (Some(store), restored, Some(node_key))
+            let (node_key, private) = own_key(root, logger)?;
+            (Some(store), restored, Some(node_key), Some(private))
         }
-        None => (None, Vec::new(), None),
+        None => (None, Vec::new(), None, None),
     };
     let cluster = args.cluster.config(&control, root.as_deref())?;
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
@@ -176,12 +178,13 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         run_dir,
         cluster,
         node_key,
+        node_private,
     })
 }
 
 /// The node's own key pair in its state folder, made on the first start (docs/security.md);
-/// its public half as PEM.
-fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
+/// its public half as PEM, and the pair.
+fn own_key(root: &Path, logger: &Logger) -> Result<(String, cocaine_keys::PrivateKey), String> {
     let key = cocaine_keys::files::node_key(root)
         .map_err(|e| format!("the node's key pair in {}: {e}", root.display()))?;
     let pem = key.public_pem().map_err(|e| e.to_string())?;
@@ -193,7 +196,8 @@ fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
             root.join("node.pem").display()
         ),
     );
-    String::from_utf8(pem).map_err(|e| e.to_string())
+    let pem = String::from_utf8(pem).map_err(|e| e.to_string())?;
+    Ok((pem, key))
 }
 
 fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
@@ -262,13 +266,13 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         store: prepared.store,
         inbox: prepared.inbox,
     };
+    let mut node = Node::new(config);
+    if let Some(key) = prepared.node_private {
+        node.set_sealing(std::sync::Arc::new(key), Box::new(cocaine_keys::OsRandom));
+    }
     let result = match args.runtime {
-        Runtime::Mio => {
-            cocaine_mio::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
-        Runtime::Smol => {
-            cocaine_smol::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
+        Runtime::Mio => cocaine_mio::run(node, setup, &mut observe).map_err(|e| e.to_string()),
+        Runtime::Smol => cocaine_smol::run(node, setup, &mut observe).map_err(|e| e.to_string()),
     };
     drop(watcher);
     drop(key_folder);
