@@ -185,7 +185,10 @@ pub fn seal(
     let mut nonce = [0u8; NONCE_LEN];
     random.fill(&mut key)?;
     random.fill(&mut nonce)?;
-    let mut rng = RandomRng { random, failed: None };
+    let mut rng = RandomRng {
+        random,
+        failed: None,
+    };
     let wrapped = recipient
         .rsa()
         .encrypt(&mut rng, Oaep::new::<Sha256>(), &key)

@@ -107,7 +107,10 @@ pub(super) fn check_open(
     let Some(key) = cx.verifier().keys().get(&verified.user).cloned() else {
         // Verified a moment ago; the store cannot have changed since.
         cx.seal().stats.unsigned += 1;
-        return Err((status::UNAUTHORIZED, format!("unknown user {:?}", verified.user)));
+        return Err((
+            status::UNAUTHORIZED,
+            format!("unknown user {:?}", verified.user),
+        ));
     };
     Ok(RequestSeal {
         user: verified.user.clone(),
@@ -133,7 +136,10 @@ pub(super) fn open_body(
     let state = cx.seal();
     let (Some(unsealer), Some(random)) = (state.unsealer.clone(), state.random.as_mut()) else {
         state.stats.no_node_key += 1;
-        return Err((status::BAD_REQUEST, "this node cannot open sealed requests".into()));
+        return Err((
+            status::BAD_REQUEST,
+            "this node cannot open sealed requests".into(),
+        ));
     };
     match seal::open(&sealed, &aad, unsealer.as_ref(), random.as_mut()) {
         Ok(plain) => {
@@ -162,8 +168,13 @@ pub(super) struct ReplySeal {
 pub(super) enum Step {
     /// Gathered; nothing goes out yet.
     Hold,
-    /// Send this (terminal) event instead; `cancel` the job if it is still running.
-    Send { event: ReplyEvent, cancel: bool },
+    /// Send the sealed reply `chunk` if any, then this terminal `event`; `cancel` the job if
+    /// it is still running.
+    Send {
+        chunk: Option<Bytes>,
+        event: ReplyEvent,
+        cancel: bool,
+    },
 }
 
 impl ReplySeal {
@@ -187,6 +198,7 @@ impl ReplySeal {
                     cx.seal().stats.replies_failed += 1;
                     let why = format!("the reply is over {limit} bytes, too large to seal");
                     return Step::Send {
+                        chunk: None,
                         event: ReplyEvent::Error(Failure::new(status::INTERNAL_ERROR, why)),
                         cancel: true,
                     };
@@ -198,25 +210,30 @@ impl ReplySeal {
             ReplyEvent::Collected(chunks) => chunks.concat(),
             other => {
                 return Step::Send {
+                    chunk: None,
                     event: other,
                     cancel: false,
                 }
             }
         };
-        let event = match self.seal_reply(cx, &plaintext) {
+        match self.seal_reply(cx, &plaintext) {
             Ok(sealed) => {
                 cx.seal().stats.replies_sealed += 1;
-                ReplyEvent::Collected(vec![Bytes::from(sealed)])
+                Step::Send {
+                    chunk: Some(Bytes::from(sealed)),
+                    event: ReplyEvent::End,
+                    cancel: false,
+                }
             }
             Err(e) => {
                 cx.seal().stats.replies_failed += 1;
                 let why = format!("the reply could not be sealed: {e}");
-                ReplyEvent::Error(Failure::new(status::INTERNAL_ERROR, why))
+                Step::Send {
+                    chunk: None,
+                    event: ReplyEvent::Error(Failure::new(status::INTERNAL_ERROR, why)),
+                    cancel: false,
+                }
             }
-        };
-        Step::Send {
-            event,
-            cancel: false,
         }
     }
 

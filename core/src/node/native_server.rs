@@ -188,10 +188,17 @@ impl Driver for NativeServer {
             None => event,
             Some(reply_seal) => match reply_seal.step(cx, event) {
                 Step::Hold => return,
-                Step::Send { event, cancel } => {
+                Step::Send {
+                    chunk,
+                    event,
+                    cancel,
+                } => {
                     let job = self.sessions.job(client.endpoint, &client.peer, client.sid);
                     if let Some(job) = job.filter(|_| cancel) {
                         cx.cancel(job);
+                    }
+                    if let Some(chunk) = chunk {
+                        send_reply(cx, &client, native::encode_chunk(client.sid, &chunk));
                     }
                     event
                 }
