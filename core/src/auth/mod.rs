@@ -25,6 +25,8 @@ pub mod keys;
 pub mod mode;
 pub mod replay;
 pub mod seal;
+#[cfg(feature = "fuzzing")]
+pub mod seal_fuzzing;
 pub mod sign;
 pub mod signature;
 pub mod verifier;
