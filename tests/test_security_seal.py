@@ -67,7 +67,10 @@ def sealed_frames(signing, sealing, sid, body, tamper=None):
 
 
 def flip(at):
-    return lambda sealed: sealed[:at] + bytes([sealed[at] ^ 1]) + sealed[at + 1:]
+    def tamper(sealed):
+        i = at % len(sealed)
+        return sealed[:i] + bytes([sealed[i] ^ 1]) + sealed[i + 1:]
+    return tamper
 
 
 def test_sealed_calls_both_ways(cnode, keys, tmp_path):  # noqa: F811
@@ -139,6 +142,9 @@ def test_sealed_calls_both_ways(cnode, keys, tmp_path):  # noqa: F811
                 msgpack.packb([4, 5, to_node.seal("n" * 16, b"x")], use_bin_type=True),
                 msgpack.packb([5, 5], use_bin_type=True)]
     refused = raw_call(secure, unsigned)[-1]
+    assert refused[:3] == [6, 5, 401] and "requires a signed request" in refused[3], refused
+    # A task that checks no signatures cannot take sealed requests either: no verified user.
+    refused = raw_call(open_, unsigned)[-1]
     assert refused[:3] == [6, 5, 401] and "must be signed" in refused[3], refused
     with Client(open_, timeout=TIMEOUT) as client:
         assert client.call("calls") == str(calls).encode()
