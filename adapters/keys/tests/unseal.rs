@@ -19,7 +19,10 @@ fn what_the_core_seals_for_a_key_opens_with_it_and_no_other() {
     let aad = seal::associated_data(Direction::Request, "alice", "echo", b"nonce-0000000001");
     let body = vec![42u8; 70_000];
     let sealed = seal::seal(&public(&key), &body, &aad, &mut OsRandom).unwrap();
-    assert_eq!(seal::open(&sealed, &aad, &key, &mut OsRandom).unwrap(), body);
+    assert_eq!(
+        seal::open(&sealed, &aad, &key, &mut OsRandom).unwrap(),
+        body
+    );
     assert_eq!(
         seal::open(&sealed, &aad, &other, &mut OsRandom),
         Err(SealError::NotOpened)
@@ -38,7 +41,11 @@ fn a_tampered_or_garbage_wrapped_key_never_unwraps() {
     assert!(key.unwrap_key(&wrapped).is_ok());
     for at in [0, 1, 100, 255] {
         wrapped[at] ^= 0x80;
-        assert_eq!(key.unwrap_key(&wrapped), Err(SealError::NotOpened), "byte {at}");
+        assert_eq!(
+            key.unwrap_key(&wrapped),
+            Err(SealError::NotOpened),
+            "byte {at}"
+        );
         wrapped[at] ^= 0x80;
     }
     for garbage in [&[][..], &[0u8; 10][..], &[0xffu8; 256][..], &[0u8; 512][..]] {

@@ -65,7 +65,13 @@ fn round_trip(data: &[u8]) {
     let key: [u8; KEY_LEN] = Sha256::digest(wrapped).into();
     let cipher = ChaCha20Poly1305::new(Key::from_slice(&key));
     let ciphertext = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: body, aad: AAD })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: body,
+                aad: AAD,
+            },
+        )
         .expect("a body of fuzzing size seals");
     let sealed = SealedPayload {
         wrapped_key: &wrapped,
