@@ -111,6 +111,7 @@ fn every_message_round_trips() {
                 urgent: true,
                 timeout_ms: Some(0),
                 deadline_ms: Some(u64::MAX),
+                sealed: true,
             },
             auth: Some(auth()),
         },
@@ -139,6 +140,7 @@ fn free_encoders_match_encode() {
         urgent: true,
         timeout_ms: Some(1),
         deadline_ms: None,
+        sealed: false,
     };
     let a = auth();
     assert_eq!(
@@ -368,6 +370,7 @@ fn truncated_at_every_prefix() {
             urgent: true,
             timeout_ms: Some(1000),
             deadline_ms: Some(1 << 20),
+            sealed: true,
         },
         auth: Some(auth()),
     };
@@ -401,13 +404,18 @@ fn arb_auth() -> impl Strategy<Value = Auth> {
 }
 
 fn arb_message() -> impl Strategy<Value = NativeMessage> {
-    let policy = (any::<bool>(), any::<Option<u64>>(), any::<Option<u64>>()).prop_map(
-        |(urgent, timeout_ms, deadline_ms)| Policy {
+    let policy = (
+        any::<bool>(),
+        any::<Option<u64>>(),
+        any::<Option<u64>>(),
+        any::<bool>(),
+    )
+        .prop_map(|(urgent, timeout_ms, deadline_ms, sealed)| Policy {
             urgent,
             timeout_ms,
             deadline_ms,
-        },
-    );
+            sealed,
+        });
     prop_oneof![
         (
             any::<u64>(),

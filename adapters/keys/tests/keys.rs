@@ -152,6 +152,7 @@ fn a_signed_open_verifies_over_its_decoded_signed_part() {
         urgent: true,
         timeout_ms: Some(5),
         deadline_ms: None,
+        sealed: false,
     };
     let invoke = Invoke {
         sid: 7,

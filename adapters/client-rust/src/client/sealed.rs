@@ -77,9 +77,8 @@ impl Client {
         if result.is_err() {
             self.wire.send_now(&encode_cancel(sid));
         }
-        let chunks = result.map_err(|e| {
+        let chunks = result.inspect_err(|_| {
             self.sealed.remove(&sid);
-            e
         })?;
         let opened = match chunks.as_slice() {
             [one] => self.open_reply(sid, one),
