@@ -78,6 +78,7 @@ fn native_opens(c: &mut Criterion) {
         timeout_ms: Some(30_000),
         deadline_ms: Some(60_000),
         hop: 0,
+        sealed: false,
     };
     let auth = Auth {
         user: "alice".into(),

@@ -112,6 +112,7 @@ fn every_message_round_trips() {
                 timeout_ms: Some(0),
                 deadline_ms: Some(u64::MAX),
                 hop: 0,
+                sealed: true,
             },
             auth: Some(auth()),
         },
@@ -141,6 +142,7 @@ fn free_encoders_match_encode() {
         timeout_ms: Some(1),
         deadline_ms: None,
         hop: 0,
+        sealed: false,
     };
     let a = auth();
     assert_eq!(
@@ -371,6 +373,7 @@ fn truncated_at_every_prefix() {
             timeout_ms: Some(1000),
             deadline_ms: Some(1 << 20),
             hop: 0,
+            sealed: true,
         },
         auth: Some(auth()),
     };
@@ -404,14 +407,20 @@ fn arb_auth() -> impl Strategy<Value = Auth> {
 }
 
 fn arb_message() -> impl Strategy<Value = NativeMessage> {
-    let policy = (any::<bool>(), any::<Option<u64>>(), any::<Option<u64>>()).prop_map(
-        |(urgent, timeout_ms, deadline_ms)| Policy {
+    let policy = (
+        any::<bool>(),
+        any::<Option<u64>>(),
+        any::<Option<u64>>(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(urgent, timeout_ms, deadline_ms, sealed, hop)| Policy {
             urgent,
             timeout_ms,
             deadline_ms,
-            hop: 0,
-        },
-    );
+            hop,
+            sealed,
+        });
     prop_oneof![
         (
             any::<u64>(),

@@ -11,6 +11,7 @@
 
 mod cluster;
 mod native;
+mod seal;
 mod zeromq;
 
 use std::io::{Read, Write};
@@ -91,6 +92,14 @@ pub struct CallArgs {
     /// name given as the target].
     #[arg(long, value_name = "APP")]
     app: Option<String>,
+    /// Seal the body for the node's public key and open the sealed reply with --key
+    /// (docs/security.md); needs --user and --key. Native protocol only.
+    #[arg(long)]
+    seal: bool,
+    /// The node's public key to seal for (its `node.pem`, or `cocaine pubkey`'s output)
+    /// [default: asked of --node's control endpoint].
+    #[arg(long, value_name = "FILE", requires = "seal")]
+    node_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     identity: Identity,
 }
@@ -103,6 +112,8 @@ pub struct Request {
     pub patience: Duration,
     /// Who signs it, for which app.
     pub signer: Option<(String, UserKey)>,
+    /// The node's public key (PEM) when the body is sealed for it.
+    pub seal: Option<Vec<u8>>,
 }
 
 pub enum Body {
@@ -147,6 +158,20 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
         ));
     }
     let signer = signer(args, protocol)?;
+    let seal = match (args.seal, &signer) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(CommandError::Usage(
+                "--seal needs --user and --key: the reply is sealed for the signing user".into(),
+            ))
+        }
+        (true, Some(_)) => Some(seal::node_key(
+            args.node_key.as_deref(),
+            &args.node,
+            args.connect_timeout,
+            &args.identity,
+        )?),
+    };
     let address =
         cocaine_os::endpoint::resolve(&endpoint).map_err(|e| CommandError::Usage(e.to_string()))?;
     reach::probe(&address, args.connect_timeout)
@@ -159,9 +184,11 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             timeout_ms: args.job_timeout,
             deadline_ms: args.deadline,
             hop: 0,
+            sealed: false,
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer,
+        seal,
     };
     let mut out = Output::new(args.raw);
     let result = match protocol {
@@ -207,6 +234,7 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
         policy: cocaine_client::Policy::default(),
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer: None,
+        seal: None,
     };
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
     let mut out = Output::new(args.raw);

@@ -321,13 +321,14 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         store: prepared.store,
         inbox: prepared.inbox,
     };
+    let mut node = Node::new(config);
+    if let Some(key) = prepared.own_key.clone() {
+        // Opened with the node's key, read or made at the first sealed request (or sooner).
+        node.set_sealing(key, Box::new(cocaine_keys::OsRandom));
+    }
     let result = match args.runtime {
-        Runtime::Mio => {
-            cocaine_mio::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
-        Runtime::Smol => {
-            cocaine_smol::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
+        Runtime::Mio => cocaine_mio::run(node, setup, &mut observe).map_err(|e| e.to_string()),
+        Runtime::Smol => cocaine_smol::run(node, setup, &mut observe).map_err(|e| e.to_string()),
     };
     drop(watcher);
     drop(key_folder);

@@ -1,5 +1,7 @@
 //! The client: one DEALER connection, many requests told apart by sid.
 
+mod sealed;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use cocaine_core::auth::Signer;
 
 use crate::error::ClientError;
 use crate::reply::{Reply, ReplyKind, Sid};
+use crate::seal::Sealing;
 use crate::signing::{Pending, Signing};
 use crate::wire::{Incoming, Wire};
 
@@ -40,6 +43,10 @@ pub struct Client {
     signing: Option<Signing>,
     /// Signed streams whose chunks wait for their end.
     pending: HashMap<u64, Pending>,
+    /// Set by [`seal_to`](Self::seal_to): every request from then on is sealed.
+    sealing: Option<Sealing>,
+    /// Sealed requests whose reply is awaited, with the nonce it is bound to.
+    sealed: HashMap<u64, String>,
 }
 
 impl Client {
@@ -68,6 +75,8 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             signing: None,
             pending: HashMap::new(),
+            sealing: None,
+            sealed: HashMap::new(),
         })
     }
 
@@ -130,6 +139,9 @@ impl Client {
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let deadline = Instant::now().checked_add(timeout);
         let sid = self.alloc_sid();
+        if self.sealing.is_some() {
+            return self.call_sealed(sid, event, body, &policy, deadline);
+        }
         let open = match &mut self.signing {
             Some(signing) => signing.open(sid, event, &policy, &[body])?,
             None => encode_open(sid, event, &policy, None),
@@ -221,6 +233,11 @@ impl Client {
             return self.wire.send(&[&encode_choke(sid.0)]);
         };
         let chunks: Vec<&[u8]> = pending.chunks.iter().map(Vec::as_slice).collect();
+        if self.sealing.is_some() {
+            let frames = self.sealed_frames(sid.0, &pending.event, &pending.policy, &chunks)?;
+            let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+            return self.wire.send(&frames);
+        }
         let mut frames = vec![signing.open(sid.0, &pending.event, &pending.policy, &chunks)?];
         frames.extend(chunks.iter().map(|c| encode_chunk(sid.0, c)));
         frames.push(encode_choke(sid.0));
@@ -259,7 +276,7 @@ impl Client {
     /// [`ClientError::Zmq`] if the socket fails.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<Reply>, ClientError> {
         if let Some(reply) = self.backlog.pop_front() {
-            return Ok(Some(reply));
+            return self.deliver(reply).map(Some);
         }
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -268,7 +285,7 @@ impl Client {
                 Some(Incoming::Pong(_)) => {}
                 Some(Incoming::Reply(reply)) => {
                     if reply.sid == Sid::CONNECTION || self.track(&reply) {
-                        return Ok(Some(reply));
+                        return self.deliver(reply).map(Some);
                     }
                 }
             }

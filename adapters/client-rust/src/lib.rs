@@ -37,6 +37,8 @@
 //!
 //! Signed requests: [`Client::sign_as`] makes every later request signed by a user for one
 //! app (docs/security.md); a [`Signer`] over a private key comes from `cocaine-keys`.
+//! [`Client::seal_to`] then seals every request's body for the node's public key and opens
+//! the sealed replies with the user's key (an [`Unsealer`], also from `cocaine-keys`).
 //!
 //! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `cluster`
 //! [`ClusterClient`]; `signing` the signed opens; `wire` the socket
@@ -47,12 +49,13 @@ mod client;
 mod cluster;
 mod error;
 mod reply;
+mod seal;
 mod signing;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use cluster::{reachable, ClusterClient, ClusterError, ClusterReply, NodeEntry, REFRESH};
-pub use cocaine_core::auth::Signer;
+pub use cocaine_core::auth::{Signer, Unsealer};
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;
 pub use reply::{Reply, ReplyKind, Sid};

@@ -7,10 +7,15 @@
 //! - [`PrivateKey`]: a key pair, made or read from PEM; [`PrivateKey::sign`] is the
 //!   signature every signed request (and, later, announcement) carries. It implements the
 //!   core's [`Signer`] through [`UserKey`].
+//! - [`unseal`]: the RSA-OAEP unwrap that opens sealed payloads (the core's `Unsealer`), and
+//!   [`OsRandom`], the random source sealing draws on.
 //! - [`files`]: `NAME.key` (mode 0600) and `NAME.pem`, and the node's own key pair in its
 //!   state folder.
 
 pub mod files;
+pub mod unseal;
+
+pub use unseal::OsRandom;
 
 use cocaine_core::auth::{SignError, Signer};
 use openssl::hash::MessageDigest;

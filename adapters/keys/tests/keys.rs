@@ -198,6 +198,7 @@ fn a_signed_open_verifies_over_its_decoded_signed_part() {
         timeout_ms: Some(5),
         deadline_ms: None,
         hop: 0,
+        sealed: false,
     };
     let invoke = Invoke {
         sid: 7,

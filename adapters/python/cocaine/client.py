@@ -74,6 +74,8 @@ class Request:
         self._done = False
         self._error = None
         self._ended = False
+        # A sealed request's nonce: its reply is one chunk sealed for the user, bound to it.
+        self._seal_nonce = None
 
     def write(self, data):
         """Sends one request chunk (bytes, or str as UTF-8)."""
@@ -142,6 +144,14 @@ class Request:
     def _file(self, message):
         kind = message[0]
         if kind == CHUNK and len(message) == 3 and isinstance(message[2], bytes):
+            if self._seal_nonce is not None:
+                from ._seal import SealError
+                try:
+                    self._chunks.append(self._client._sealing.open(self._seal_nonce, message[2]))
+                except SealError as error:
+                    self._done = True
+                    self._error = CallError(502, str(error))
+                return
             self._chunks.append(message[2])
         elif kind == END and len(message) == 2:
             self._done = True
@@ -163,9 +173,15 @@ class Client:
     With `user`, `key` and `app`, every request is signed as `user` for the app `app` (the node
     refuses it for any other app): `key` is the path of the user's RSA private key in PEM (as
     `cocaine keygen` writes it; a file other users may read is refused) or a loaded
-    `cryptography` RSA private key. A refused signature is a `CallError` (401, 403)."""
+    `cryptography` RSA private key. A refused signature is a `CallError` (401, 403).
 
-    def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None):
+    With `seal=True` and `node_key` (the node's public key: its `node.pem` path, PEM text, or a
+    `cryptography` key), every request's body is also sealed for the node and its reply, sealed
+    by the node for `user`, is opened here (docs/security.md, "Sealed bodies"). Sealing needs
+    signing: the node seals the reply for the user who signed."""
+
+    def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None,
+                 seal=False, node_key=None):
         if (user, key, app) != (None, None, None):
             if None in (user, key, app):
                 raise ValueError("signing needs all of user=, key= and app=")
@@ -173,6 +189,15 @@ class Client:
             self._signing = Signing(user, key, app)
         else:
             self._signing = None
+        self._sealing = None
+        if seal:
+            if self._signing is None:
+                raise ValueError("seal=True needs user=, key= and app=: the reply is sealed "
+                                 "for the signing user")
+            if node_key is None:
+                raise ValueError("seal=True needs node_key= (the node's public key)")
+            from ._seal import Sealing
+            self._sealing = Sealing(node_key, self._signing._key, user, app)
         self.endpoint = endpoint
         self.timeout = timeout
         self._context = context or zmq.Context.instance()
@@ -253,7 +278,14 @@ class Client:
     def _send_whole(self, sid, event, policy, chunks):
         """A whole request in one multipart message: the open (signed when signing), its
         chunks, its end."""
-        if self._signing is not None:
+        if self._sealing is not None:
+            nonce = self._signing.nonce()
+            chunks = [self._sealing.seal(nonce, b"".join(chunks))]
+            policy = dict(policy, sealed=True)
+            opening = self._signing.open(sid, event, policy, chunks, nonce=nonce)
+            if sid in self._open:
+                self._open[sid]._seal_nonce = nonce
+        elif self._signing is not None:
             opening = self._signing.open(sid, event, policy, chunks)
         else:
             opening = protocol.pack([OPEN, sid, event, policy, None])

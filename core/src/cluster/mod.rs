@@ -19,10 +19,10 @@
 
 pub mod announcement;
 pub mod balance;
+pub mod budget;
 pub mod etcd;
 #[cfg(feature = "fuzzing")]
 pub mod etcd_fuzzing;
-pub mod budget;
 pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

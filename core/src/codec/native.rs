@@ -40,6 +40,9 @@ pub struct Policy {
     /// 0 from a client, 1 from a node whose queue was full. A node never forwards a request
     /// whose `hop` is not 0. Sent only when not 0.
     pub hop: u64,
+    /// The body is a sealed payload for the node's key, and the reply is sealed for the
+    /// caller's (docs/security.md). Part of the signed open, so it cannot be stripped.
+    pub sealed: bool,
 }
 
 /// The `auth` map of a signed open (docs/protocol.md §10, docs/security.md). `user`, `ts`,
@@ -205,6 +208,7 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
     let len = r.map_len(MAP)?;
     let mut urgent = None;
     let mut hop = None;
+    let mut sealed = None;
     let mut policy = Policy::default();
     for _ in 0..len {
         match r.key(MAP)? {
@@ -222,11 +226,13 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
                 "deadline",
             )?,
             "hop" => mp::set_once(&mut hop, r.uint("policy.hop")?, MAP, "hop")?,
+            "sealed" => mp::set_once(&mut sealed, r.bool("policy.sealed")?, MAP, "sealed")?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
     policy.urgent = urgent.unwrap_or(false);
     policy.hop = hop.unwrap_or(0);
+    policy.sealed = sealed.unwrap_or(false);
     Ok(policy)
 }
 
@@ -311,7 +317,8 @@ fn encode_policy(out: &mut BytesMut, policy: &Policy) {
     let len = u32::from(policy.urgent)
         + u32::from(policy.timeout_ms.is_some())
         + u32::from(policy.deadline_ms.is_some())
-        + u32::from(policy.hop != 0);
+        + u32::from(policy.hop != 0)
+        + u32::from(policy.sealed);
     mp::put_map_len(out, len);
     if policy.urgent {
         mp::put_str(out, "urgent");
@@ -326,6 +333,10 @@ fn encode_policy(out: &mut BytesMut, policy: &Policy) {
             mp::put_str(out, key);
             mp::put_uint(out, v);
         }
+    }
+    if policy.sealed {
+        mp::put_str(out, "sealed");
+        mp::put_bool(out, true);
     }
 }
 

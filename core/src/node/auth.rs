@@ -131,6 +131,7 @@ impl Node {
                 "bad_signature": s.bad_signature, "replayed": s.replayed, "too_many": s.too_many,
                 "incomplete": s.incomplete, "wrong_app": s.wrong_app, "bad_body": s.bad_body, "not_allowed": s.not_allowed,
             },
+            "sealed": self.shared.seal.stats.json(),
         })
     }
 }

@@ -167,6 +167,8 @@ pub(super) struct Shared {
     pub scheduled_done: Vec<Arc<str>>,
     /// Requests handed to peers, their links and counters (spillover).
     pub spill: super::spill::Spill,
+    /// Opening and sealing bodies (the node's key, a random source) and their counters.
+    pub seal: super::native_seal::SealState,
 }
 
 /// Which driver took a connection.
@@ -216,6 +218,11 @@ impl<'a> Cx<'a> {
     /// The node's signature checks (key store, replay guard, counters), for signed requests.
     pub fn verifier(&mut self) -> &mut Verifier {
         self.verifier
+    }
+
+    /// The node's means to open sealed requests and seal replies.
+    pub fn seal(&mut self) -> &mut super::native_seal::SealState {
+        &mut self.shared.seal
     }
 
     fn own(&mut self) -> Option<&mut App> {

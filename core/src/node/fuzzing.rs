@@ -1171,6 +1171,7 @@ fn open_message(sid: u64, r: &mut Bytes) -> Bytes {
         timeout_ms: (bits & 2 != 0).then(|| u64::from(r.u16() % 4000)),
         deadline_ms: (bits & 4 != 0).then(|| u64::from(r.u16() % 4000)),
         hop: 0,
+        sealed: false,
     };
     let auth = (bits & 8 != 0).then(|| Auth {
         user: "fuzzer".to_owned(),

@@ -15,6 +15,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod native_auth;
+mod native_seal;
 mod operate;
 mod publication;
 mod readiness;
@@ -227,6 +228,17 @@ impl Node {
 
     pub fn config(&self) -> &NodeConfig {
         &self.config
+    }
+
+    /// Lets the node open sealed requests and seal their replies (docs/security.md): the
+    /// private half of the node's key (`node_key` is its public half) and a random source
+    /// for reply keys and nonces, both the runtime's. Without them a sealed request is 400.
+    pub fn set_sealing(
+        &mut self,
+        unsealer: std::sync::Arc<dyn crate::auth::Unsealer>,
+        random: Box<dyn crate::auth::Random>,
+    ) {
+        self.shared.seal.set(unsealer, random);
     }
 
     /// Takes in one input at `now`. Timers due by `now` fire first.

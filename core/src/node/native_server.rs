@@ -10,6 +10,7 @@ use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
 use super::native_auth;
 use super::spill::{Caller, Follow};
+use super::native_seal::{self, ReplySeal, RequestSeal, Step};
 use crate::codec::native::{self, Auth, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
@@ -43,6 +44,8 @@ struct Held {
     digest: Bytes,
     chunks: Vec<Bytes>,
     size: usize,
+    /// A sealed request: its body is opened at its end.
+    seal: Option<RequestSeal>,
 }
 
 /// Open requests and how many each client has. They move with a redeploy: a request queued
@@ -54,6 +57,8 @@ struct Sessions {
     per_peer: HashMap<(EndpointId, Bytes), usize>,
     by_token: HashMap<u64, Client>,
     held: HashMap<SessionKey, Held>,
+    /// Sealed requests' replies being gathered, by token.
+    sealed: HashMap<u64, ReplySeal>,
 }
 
 impl Sessions {
@@ -94,6 +99,7 @@ impl Sessions {
         let key = (client.endpoint, client.peer.clone(), client.sid);
         if let Some((_, token)) = self.open.remove(&key) {
             self.by_token.remove(&token);
+            self.sealed.remove(&token);
             let key = (client.endpoint, client.peer.clone());
             if let Some(count) = self.per_peer.get_mut(&key) {
                 *count -= 1;
@@ -106,6 +112,7 @@ impl Sessions {
 
     fn absorb(&mut self, other: Sessions) {
         self.held.extend(other.held);
+        self.sealed.extend(other.sealed);
         self.open.extend(other.open);
         self.by_token.extend(other.by_token);
         for (key, count) in other.per_peer {
@@ -177,6 +184,27 @@ impl Driver for NativeServer {
         }
         let Some(client) = self.sessions.by_token.get(&token).cloned() else {
             return;
+        };
+        // A sealed request's reply is gathered and goes out sealed, as one chunk, at its end.
+        let event = match self.sessions.sealed.get_mut(&token) {
+            None => event,
+            Some(reply_seal) => match reply_seal.step(cx, event) {
+                Step::Hold => return,
+                Step::Send {
+                    chunk,
+                    event,
+                    cancel,
+                } => {
+                    let job = self.sessions.job(client.endpoint, &client.peer, client.sid);
+                    if let Some(job) = job.filter(|_| cancel) {
+                        cx.cancel(job);
+                    }
+                    if let Some(chunk) = chunk {
+                        send_reply(cx, &client, native::encode_chunk(client.sid, &chunk));
+                    }
+                    event
+                }
+            },
         };
         if event.is_terminal() {
             self.sessions.close(&client);
@@ -349,6 +377,13 @@ impl NativeServer {
         let (auth, signed_bytes) = signed.unzip();
         let verified = native_auth::check_open(cx, self.security.as_ref(), auth, signed_bytes)
             .map_err(|e| (sid, e.code(), e.to_string()))?;
+        let seal = match policy.sealed {
+            true => Some(
+                native_seal::check_open(cx, verified.as_ref(), auth)
+                    .map_err(|(code, message)| (sid, code, message))?,
+            ),
+            false => None,
+        };
         let Some(verified) = verified else {
             let caller = Caller {
                 endpoint: client.endpoint,
@@ -359,7 +394,7 @@ impl NativeServer {
             if cx.spill_offer(caller, event, policy) {
                 return Ok(());
             }
-            return self.start(cx, client, job);
+            return self.start(cx, client, job, None);
         };
         job.origin = Some(Box::new(Origin {
             user: Some(verified.user),
@@ -373,6 +408,7 @@ impl NativeServer {
             digest: verified.body,
             chunks: Vec::new(),
             size: 0,
+            seal,
         };
         self.sessions.held.insert(key, held);
         Ok(())
@@ -408,23 +444,40 @@ impl NativeServer {
             mut job,
             client,
             digest,
-            chunks,
+            mut chunks,
+            seal,
             ..
         } = self.sessions.held.remove(&key)?;
         if let Err(e) = native_auth::check_body(cx, &digest, &chunks) {
             return Some(native::encode_error(sid, e.code(), &e.to_string()));
         }
+        if let Some(seal) = &seal {
+            match native_seal::open_body(cx, seal, &chunks) {
+                Ok(plain) => chunks = vec![plain],
+                Err((code, message)) => return Some(native::encode_error(sid, code, &message)),
+            }
+        }
         job.body = Some(chunks);
-        let (sid, code, message) = self.start(cx, client, job).err()?;
+        let (sid, code, message) = self.start(cx, client, job, seal).err()?;
         Some(native::encode_error(sid, code, &message))
     }
 
     /// Submits a job for a request that passed every check.
-    fn start(&mut self, cx: &mut Cx<'_>, client: Client, job: Job) -> Result<(), (u64, u32, String)> {
+    /// A sealed request's reply is sealed for `seal`'s user.
+    fn start(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: Client,
+        job: Job,
+        seal: Option<RequestSeal>,
+    ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
         let token = cx.token();
         match cx.submit(token, job) {
             Ok(job) => {
+                if let Some(seal) = seal {
+                    self.sessions.sealed.insert(token, ReplySeal::new(seal));
+                }
                 self.sessions.insert(client, job, token);
                 Ok(())
             }

@@ -128,6 +128,12 @@ impl NativeSink {
                         })
                     })
                     .map_err(|e| format!("{} {e}", e.code()));
+                // Its reply would have to be sealed for the caller, and a sink's reply is
+                // published to whoever listens: sealed requests go to a native-server.
+                let check = match policy.sealed {
+                    true => Err("400 a native-sink does not take sealed requests".to_owned()),
+                    false => check,
+                };
                 *current = Some((sid, job, Vec::new(), check));
             }
             NativeMessage::Chunk { sid, data } => match current.as_mut() {

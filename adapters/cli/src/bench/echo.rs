@@ -58,6 +58,7 @@ pub fn run(args: &EchoArgs) -> Result<(), String> {
         duration: Duration::from_secs_f64(args.seconds.max(0.1)),
         progress: false,
         signer: None,
+        seal: None,
     };
 
     let baseline = load::run(&start_baseline(Reply::Decoded)?, &load, || {})?;
@@ -284,6 +285,7 @@ impl NodeUnderTest {
             duration: Duration::ZERO,
             progress: false,
             signer: None,
+            seal: None,
         };
         for sid in 1..=(workers as u64 * 4) {
             load::send_call(&socket, &load, sid, b"warm-up")?;

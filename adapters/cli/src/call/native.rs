@@ -17,6 +17,11 @@ pub fn call(
         client
             .sign_as(app, Box::new(key.clone()))
             .map_err(|e| e.to_string())?;
+        if let Some(node_key) = &request.seal {
+            client
+                .seal_to(node_key, Box::new(key.clone()))
+                .map_err(|e| e.to_string())?;
+        }
     }
     let sid = client
         .open(&request.event, request.policy.clone())
