@@ -114,15 +114,7 @@ impl ForkServers {
                 Ok(true) => server.ready = true,
                 Ok(false) => return None,
                 Err(Refusal::Unsafe(reason)) => {
-                    self.note(
-                        LogLevel::Info,
-                        format!(
-                            "{}: workers are started without a fork server: {reason}",
-                            spec.app
-                        ),
-                    );
-                    self.given_up.insert(key);
-                    self.stop(key);
+                    self.refuse(key, reason);
                     return None;
                 }
                 Err(Refusal::Broken(reason)) => {
@@ -157,12 +149,36 @@ impl ForkServers {
             .iter_mut()
             .filter_map(|(key, s)| {
                 let status = s.process.try_wait().ok()??;
-                Some((*key, format!("exited ({status:?})")))
+                Some((*key, format!("exited ({status})")))
             })
             .collect();
         for (key, what) in exited {
-            self.fail(key, what);
+            // One that found the app unsafe to fork said why before leaving.
+            let refused = match self.servers.get_mut(&key) {
+                Some(server) if !server.ready => match check_ready(server) {
+                    Err(Refusal::Unsafe(reason)) => Some(reason),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match refused {
+                Some(reason) => self.refuse(key, reason),
+                None => self.fail(key, what),
+            }
         }
+    }
+
+    /// The fork server found its app unsafe to fork: its workers are started from `argv`.
+    fn refuse(&mut self, key: AppId, reason: String) {
+        if let Some(server) = self.servers.get(&key) {
+            let message = format!(
+                "{}: workers are started without a fork server: {reason}",
+                server.app
+            );
+            self.note(LogLevel::Info, message);
+        }
+        self.given_up.insert(key);
+        self.stop(key);
     }
 
     /// Whether `pid` is one of the fork servers.

@@ -46,14 +46,19 @@ def _send(sock, kind, payload=b""):
     sock.sendall(kind + payload)
 
 
-def _unsafe_reason(own_fd):
-    """Why forking would hand workers something they must not share (a thread, a descriptor
-    other than the standard ones and the zygote's socket `own_fd`), or None."""
+def _open_fds():
+    # listdir's own descriptor is among those listed, and closed by the time it returns.
+    return {int(fd) for fd in os.listdir("/proc/self/fd") if _is_open(int(fd))}
+
+
+def _unsafe_reason(before):
+    """Why forking would hand workers something they must not share, or None: a thread, or
+    a descriptor the app's import opened (`before`: those open before it, which workers close
+    as they start and nothing of the app holds)."""
     tasks = os.listdir("/proc/self/task")
     if len(tasks) > 1:
         return "the app started %d thread(s) at import" % (len(tasks) - 1)
-    fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
-    extra = [fd for fd in fds if fd > 2 and fd != own_fd and _is_open(fd)]
+    extra = sorted(_open_fds() - before)
     if extra:
         return "the app left file descriptor(s) %s open at import" % extra
     return None
@@ -179,12 +184,13 @@ def main(argv=None):
     sock = _socket(fileno=os.dup(0))
     os.close(0)
     os.open(os.devnull, os.O_RDONLY)  # fd 0 again, as the workers will have it
+    before = _open_fds()
     handlers = load_handlers(argv[0])
     if handlers is None:
         return 1
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
-    reason = _unsafe_reason(sock.fileno())
+    reason = _unsafe_reason(before)
     if reason is not None:
         _send(sock, b"U", reason.encode())
         return 0
