@@ -8,7 +8,7 @@ use super::driver::{Cx, Driver, DriverInput};
 use super::io::Output;
 use super::{spawn, Node};
 use crate::engine::EngineOutput;
-use crate::ids::{AppId, ConnId, EndpointId};
+use crate::ids::{AppId, ConnId, EndpointId, WorkerId};
 use crate::process::LogLevel;
 use crate::time::{after, Now};
 
@@ -248,6 +248,10 @@ impl Node {
         if let Some(pubsub) = &app.manifest.pubsub {
             app.timers
                 .arm(after(now.mono, pubsub.interval), AppTimer::Stats);
+        }
+        let template = spawn::spec(&self.config, &app.manifest, WorkerId::new(id, 0));
+        if template.fork {
+            self.out.push_back(Output::PrepareWorkers(template));
         }
         self.out.push_back(Output::AppStarted { app: name.clone() });
         self.log(

@@ -870,6 +870,7 @@ impl Fuzz {
                 panic!("UDP with discovery off: {output:?}")
             }
             Output::AppStarted { .. }
+            | Output::PrepareWorkers(_)
             | Output::ControlReady { .. }
             | Output::AppStopped { .. }
             | Output::DeployFailed { .. }
