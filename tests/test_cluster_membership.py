@@ -199,7 +199,8 @@ def test_multicast_on_one_machine(cnode):
         other = "mc-%d" % (1 - i)
         reply = wait_peers(n, lambda r, other=other: other in by_id(r), "%s by multicast" % other)
         assert reply["discovery"] == {"multicast": group, "peers": [],
-                                      "interval_ms": INTERVAL_MS}, reply
+                                      "interval_ms": INTERVAL_MS, "registry": False,
+                                      "auth": "off"}, reply
         assert by_id(reply)[other]["control"] == nodes[1 - i].control, reply
 
 

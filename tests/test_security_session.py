@@ -3,7 +3,8 @@ key folder and short sessions (`--session-ttl 2`), an app whose task requires si
 Requests in a session from the Python client (`cryptography` unwraps the key, `hmac` MACs: an
 implementation independent of the node's) and from the CLI (the Rust client) reach the handler
 with the user; a wrong session key, a replayed request, a session after its end and a session
-whose user's key was removed while the node runs are refused with their codes, and the app's
+whose user's key was removed while the node runs are refused with their codes (a sealed request
+in a session with 400), and the app's
 own count of calls proves none reached the worker; the node keeps serving the others."""
 
 import json
@@ -93,6 +94,17 @@ def test_sessions_from_the_python_client_and_the_cli(cnode, zctx, tmp_path):  # 
     # Another body than the one MAC'd: refused at the body's end.
     reply = send(raw, in_session(alice, 2, b"pay 10"), 2, b"pay 1000")
     assert reply.code == 401 and "does not match" in reply.message, reply
+    # Sealed in a session: a clear 400 from the node, before anything runs; the clients
+    # refuse the pair before sending (docs/security.md, "Session keys and sealed bodies").
+    sealed = alice._sessions.open(9, "whoami", {"sealed": True}, [b"sealed?"])
+    reply = send(raw, sealed, 9, b"sealed?")
+    assert reply.code == 400 and "cannot be made in a session" in reply.message, reply
+    with pytest.raises(ValueError):
+        Client(secure, user="alice", key=key("alice"), app=APP, session=True, seal=True,
+               node_key="node.pem")
+    done = cli("call", APP, "--event", "whoami", "x", "--task", "secure", "--user", "bob",
+               "--key", str(key("bob")), "--session", "--seal", node=node, timeout=60)
+    assert done.returncode != 0 and "--session" in done.stderr, (done.stdout, done.stderr)
 
     # After its end the session is refused ("session expired", then forgotten: unknown); the
     # Python client, told so, opens a new one and its call goes through.
@@ -134,6 +146,7 @@ def test_sessions_from_the_python_client_and_the_cli(cnode, zctx, tmp_path):  # 
     assert sessions["lifetime_ms"] == TTL_MS, sessions
     assert stats["opened"] == 4, stats  # alice twice, bob by the CLI and by Python
     assert (stats["bad_mac"], stats["replayed"], stats["expired"]) == (1, 1, 1), stats
+    assert stats["bad_open"] == 1, stats  # the sealed one
     # Alice's forgotten session, bob's by hand and by his client after his key went.
     assert stats["unknown_session"] == 3, stats
     assert stats["dropped"] == 2, stats  # bob's two (the CLI's and the Python client's)

@@ -77,6 +77,8 @@ fn native_opens(c: &mut Criterion) {
         urgent: false,
         timeout_ms: Some(30_000),
         deadline_ms: Some(60_000),
+        hop: 0,
+        sealed: false,
     };
     let auth = Auth {
         user: "alice".into(),

@@ -81,3 +81,31 @@ fn the_signed_seed_verifies_and_its_prefixes_do_not_panic() {
         check_signed_open(&bad);
     }
 }
+
+/// The seeds of the `seal_body` target (`fuzz/corpus/seal_body/`): payloads sealed by Python's
+/// `cryptography` for the test node key (carol3072), and broken ones.
+#[test]
+fn replay_seal_body_corpus() {
+    replay(
+        "seal_body",
+        cocaine_core::auth::seal_fuzzing::check_sealed_body,
+    );
+}
+
+/// Every prefix of a sealed seed, and hostile lengths, are read without a panic.
+#[test]
+fn sealed_body_prefixes_and_hostile_inputs_do_not_panic() {
+    use cocaine_core::auth::seal_fuzzing::check_sealed_body;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/seal_body");
+    let seed = fs::read(dir.join("valid-small")).unwrap();
+    for end in 0..seed.len() {
+        check_sealed_body(&seed[..end]);
+    }
+    for input in [
+        vec![0x94, 0x01, 0xc6, 0xff, 0xff, 0xff, 0xff],
+        vec![0xdd, 0xff, 0xff, 0xff, 0xff, 0x01],
+        vec![0x94; 100_000],
+    ] {
+        check_sealed_body(&input);
+    }
+}

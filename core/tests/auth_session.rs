@@ -337,6 +337,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         urgent: true,
         timeout_ms: Some(500),
         deadline_ms: None,
+        hop: 0,
+        sealed: false,
     };
     let maced = cocaine_core::codec::native_session::encode_session_open_maced_part(
         4, "ev", &policy, &auth,

@@ -58,7 +58,43 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ..empty.clone()
     };
     let full_bytes = full.encode().unwrap().to_vec();
+    let signed_full = Announcement {
+        sig: Some(Bytes::from(vec![0x5a; 384])),
+        ..full.clone()
+    };
+    // A sig longer than any signature, and a sig that is a string, not bytes.
+    let mut long_sig = empty.encode().unwrap().to_vec();
+    long_sig.pop();
+    long_sig.extend_from_slice(&[0xc5, 0x04, 0x01]);
+    long_sig.extend(std::iter::repeat_n(1u8, 1025));
+    let mut str_sig = empty.encode().unwrap().to_vec();
+    str_sig.pop();
+    str_sig.extend_from_slice(b"\xa3sig");
+    // A full datagram: live apps and as many tombstones as fit with a signature's room.
+    let mut crowded = full.clone();
+    let tombstones = (0..2_000).map(|i| {
+        (
+            format!("deleted-{i:05}"),
+            AppAnnouncement {
+                version: i,
+                hash: String::new(),
+                tasks: BTreeMap::new(),
+                load: Load::default(),
+                state: AppState::Deleted,
+            },
+        )
+    });
+    cocaine_core::cluster::budget::fit(
+        &mut crowded,
+        tombstones,
+        cocaine_core::cluster::budget::SIG_RESERVE,
+    );
+    crowded.sig = Some(Bytes::from(vec![0x11; 384]));
     vec![
+        ("tombstones-full", crowded.encode().unwrap().to_vec()),
+        ("signed-full", signed_full.encode().unwrap().to_vec()),
+        ("sig-too-long", long_sig),
+        ("sig-not-bin", str_sig),
         ("full", full_bytes.clone()),
         ("empty-apps", empty.encode().unwrap().to_vec()),
         ("signed", signed.encode().unwrap().to_vec()),
@@ -98,7 +134,7 @@ fn replay_announcement_corpus() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "seeds missing in {}", dir().display());
+    assert!(files.len() >= 10, "seeds missing in {}", dir().display());
     for path in files {
         eprintln!("{}", path.display());
         check_announcement(&fs::read(&path).unwrap());

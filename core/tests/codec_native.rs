@@ -111,6 +111,8 @@ fn every_message_round_trips() {
                 urgent: true,
                 timeout_ms: Some(0),
                 deadline_ms: Some(u64::MAX),
+                hop: 0,
+                sealed: true,
             },
             auth: Some(auth()),
         },
@@ -139,6 +141,8 @@ fn free_encoders_match_encode() {
         urgent: true,
         timeout_ms: Some(1),
         deadline_ms: None,
+        hop: 0,
+        sealed: false,
     };
     let a = auth();
     assert_eq!(
@@ -368,6 +372,8 @@ fn truncated_at_every_prefix() {
             urgent: true,
             timeout_ms: Some(1000),
             deadline_ms: Some(1 << 20),
+            hop: 0,
+            sealed: true,
         },
         auth: Some(auth()),
     };
@@ -401,13 +407,20 @@ fn arb_auth() -> impl Strategy<Value = Auth> {
 }
 
 fn arb_message() -> impl Strategy<Value = NativeMessage> {
-    let policy = (any::<bool>(), any::<Option<u64>>(), any::<Option<u64>>()).prop_map(
-        |(urgent, timeout_ms, deadline_ms)| Policy {
+    let policy = (
+        any::<bool>(),
+        any::<Option<u64>>(),
+        any::<Option<u64>>(),
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(urgent, timeout_ms, deadline_ms, sealed, hop)| Policy {
             urgent,
             timeout_ms,
             deadline_ms,
-        },
-    );
+            hop,
+            sealed,
+        });
     prop_oneof![
         (
             any::<u64>(),
@@ -460,4 +473,37 @@ proptest! {
         encoded[i] = byte;
         check_native_message(&encoded);
     }
+}
+
+/// `policy.hop` (spillover's marker, docs/protocol.md §2): byte for byte, only sent when not
+/// 0, and refused when it is not an unsigned integer or comes twice.
+#[test]
+fn policy_hop_marks_a_forwarded_open() {
+    let policy = Policy {
+        hop: 1,
+        ..Policy::default()
+    };
+    let frame = native::encode_open(2, "", &policy, None);
+    // [3, 2, "", {"hop": 1}, nil]
+    assert_eq!(frame.as_ref(), &hex("95 03 02 a0 81 a3 68 6f 70 01 c0")[..]);
+    let NativeMessage::Open { policy: back, .. } =
+        decode("95 03 02 a0 81 a3 68 6f 70 01 c0").unwrap()
+    else {
+        panic!("not an open")
+    };
+    assert_eq!(back.hop, 1);
+    // hop 0 is not written: an open from a client is as before.
+    let plain = native::encode_open(2, "", &Policy::default(), None);
+    assert_eq!(plain.as_ref(), &hex("95 03 02 a0 80 c0")[..]);
+    let open = |policy: &str| decode(&format!("95 03 01 a0 {policy} c0"));
+    assert_eq!(
+        open("81 a3 68 6f 70 c3"),
+        Err(DecodeError::WrongType {
+            field: "policy.hop",
+            expected: "an unsigned integer"
+        })
+    );
+    assert!(open("82 a3 68 6f 70 01 a3 68 6f 70 01").is_err());
+    assert!(open("81 a3 68 6f 70 ff").is_err());
+    assert!(open("81 a3 68 6f 70").is_err());
 }

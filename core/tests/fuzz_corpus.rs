@@ -173,6 +173,8 @@ fn native_seeds() -> Vec<(&'static str, Bytes)> {
         urgent: true,
         timeout_ms: Some(1000),
         deadline_ms: Some(60000),
+        hop: 0,
+        sealed: false,
     };
     let auth = Auth {
         user: "bob".into(),

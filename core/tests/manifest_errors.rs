@@ -561,3 +561,17 @@ fn inline_must_be_a_boolean() {
     let e = engine(r#"{"inlined": true}"#);
     assert_has(&e, "engine.inlined", "inline");
 }
+
+#[test]
+fn fork_server_must_be_a_boolean() {
+    for (value, found) in [(r#""no""#, r#""no""#), ("0", "0"), ("null", "null")] {
+        let e = engine(&format!(r#"{{"fork-server": {value}}}"#));
+        assert_has(
+            &e,
+            "engine.fork-server",
+            &format!("expected true or false, found {found}"),
+        );
+    }
+    let e = engine(r#"{"forkserver": false}"#);
+    assert_has(&e, "engine.forkserver", "fork-server");
+}

@@ -52,6 +52,7 @@ fn readme_manifest_2012() {
         job_timeout: Some(DEFAULT_JOB_TIMEOUT),
         expose_errors: false,
         inline: None,
+        fork_server: true,
     };
     assert_eq!(m.engine, expected_engine);
     assert_eq!(m.engine.grow_threshold, default_grow_threshold(5, 20));
@@ -478,4 +479,20 @@ fn engine_inline_is_read_as_written_and_absent_by_default() {
     assert_eq!(with_inline("true"), Some(true));
     assert_eq!(with_inline("false"), Some(false));
     assert_eq!(parse(README).engine.inline, None);
+}
+
+#[test]
+fn engine_fork_server_is_on_unless_the_manifest_says_false() {
+    let with = |engine: &str| {
+        parse(&format!(
+            r#"{{"type": "python", "args": "local:///srv/app.py", "engine": {engine},
+                "tasks": {{"e": {{"type": "native-server", "endpoint": "tcp://*:9100"}}}}}}"#
+        ))
+        .engine
+        .fork_server
+    };
+    assert!(with(r#"{"fork-server": true}"#));
+    assert!(!with(r#"{"fork-server": false}"#));
+    assert!(with("{}"));
+    assert!(parse(README).engine.fork_server);
 }

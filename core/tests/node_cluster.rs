@@ -390,3 +390,77 @@ fn a_registry_feeds_the_same_table_through_inputs() {
         .iter()
         .any(|(_, m)| m.contains("forgot peer node-r: the registry says it left")));
 }
+
+fn registry_announcements(outputs: &[Output]) -> Vec<Announcement> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { bytes } => Some(Announcement::decode(bytes).expect("decodes")),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn with_a_registry_alone_the_node_hands_its_announcement_out_every_interval() {
+    let mut h = Harness::with_config(NodeConfig {
+        control: vec![CONTROL.to_owned()],
+        discovery: Some(DiscoveryConfig {
+            interval: INTERVAL,
+            registry: true,
+            ..DiscoveryConfig::new("node-a".into(), 1_000)
+        }),
+        ..NodeConfig::default()
+    });
+    h.pump();
+    let first = h.fresh();
+    assert!(
+        !first.iter().any(|o| matches!(o, Output::OpenUdp { .. })),
+        "no socket for a registry: {first:?}"
+    );
+    let sent = registry_announcements(&first);
+    assert_eq!(sent.len(), 1, "the first one at once: {first:?}");
+    assert_eq!(sent[0].node_id, "node-a");
+    assert_eq!(sent[0].control, CONTROL);
+    assert_eq!(sent[0].seq, 1_000);
+
+    h.advance(INTERVAL / 2);
+    assert!(registry_announcements(&h.fresh()).is_empty());
+    h.advance(INTERVAL / 2);
+    let next = registry_announcements(&h.fresh());
+    assert_eq!(next.iter().map(|a| a.seq).collect::<Vec<_>>(), [1_001]);
+    assert_eq!(peers(&mut h)["discovery"]["registry"], true);
+}
+
+#[test]
+fn a_registry_beside_static_peers_gets_the_same_bytes_they_do() {
+    let mut h = Harness::with_config(NodeConfig {
+        discovery: Some(DiscoveryConfig {
+            registry: true,
+            ..discovery(false)
+        }),
+        ..config(false, None)
+    });
+    h.pump();
+    open_udp(&mut h);
+    let out = h.fresh();
+    let udp: Vec<Bytes> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendTo { bytes, .. } => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect();
+    let registry: Vec<Bytes> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Announce { bytes } => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!udp.is_empty(), "{out:?}");
+    assert_eq!(registry.len(), 1, "{out:?}");
+    // One announcement per interval, whatever carries it: not one for the registry before
+    // the sockets are up and another after.
+    assert_eq!(udp[0], registry[0]);
+}

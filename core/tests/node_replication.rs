@@ -13,7 +13,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output, SocketKind, StoredApp};
+use cocaine_core::auth::{sign_control, NodeKey, NodeKeyHandle, SignError, Signer, Stamp};
+use cocaine_core::cluster::{Announcement, AppState};
+use cocaine_core::node::auth::AuthMode;
+use cocaine_core::node::{
+    DiscoveryConfig, Input, NodeConfig, Output, SocketKind, StoredApp, TOMBSTONE_HORIZON,
+};
 use cocaine_core::EndpointId;
 use harness::*;
 use serde_json::{json, Value};
@@ -68,36 +73,138 @@ struct Cluster {
     fetches: usize,
     /// Lose every fetch request (the peer never answers).
     lose_fetches: bool,
+    /// Security on: control requires signed requests, `cluster_auth` is this mode, each node
+    /// has its own key and every node's key store holds the others' and the operator's.
+    secure: Option<AuthMode>,
+    /// Signed operator requests made, for unique nonces.
+    signed: u64,
+    tombstone_horizon: Duration,
+}
+
+// Throw-away test keys (core/tests/data/auth/): node-0 is alice's pair, node-1 bob's, and the
+// operator signs with carol's.
+const NODE_KEYS: [(&str, &str); 2] = [
+    (
+        include_str!("data/auth/alice.key"),
+        include_str!("data/auth/alice.pem"),
+    ),
+    (
+        include_str!("data/auth/bob.key"),
+        include_str!("data/auth/bob.pem"),
+    ),
+];
+const OPERATOR_KEY: &str = include_str!("data/auth/carol3072.key");
+const OPERATOR_PEM: &str = include_str!("data/auth/carol3072.pem");
+
+/// A key over the `rsa` crate, as a test tool only (nodes sign with OpenSSL).
+struct TestKey(rsa::RsaPrivateKey, String);
+
+impl TestKey {
+    fn read(pem: &str, user: &str) -> Self {
+        use rsa::pkcs8::DecodePrivateKey;
+        TestKey(
+            rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap(),
+            user.into(),
+        )
+    }
+}
+
+impl NodeKey for TestKey {
+    fn public_pem(&self) -> Result<String, SignError> {
+        use rsa::pkcs8::EncodePublicKey;
+        Ok(self
+            .0
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        use sha2::Digest;
+        Ok(self
+            .0
+            .sign_with_rng(
+                &mut rsa::rand_core::OsRng,
+                rsa::pss::Pss::new_with_salt::<sha2::Sha256>(32),
+                &sha2::Sha256::digest(message),
+            )
+            .unwrap())
+    }
+}
+
+impl Signer for TestKey {
+    fn user(&self) -> &str {
+        &self.1
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        NodeKey::sign(self, message)
+    }
 }
 
 impl Cluster {
     /// `size` node slots that know each other as static peers; `running` of them start now.
     fn new(size: usize, running: usize) -> Self {
+        Cluster::build(size, running, None, TOMBSTONE_HORIZON)
+    }
+
+    /// Like [`Cluster::new`] with security on (`secure`), at most two nodes.
+    fn secure(size: usize, running: usize, cluster_auth: AuthMode) -> Self {
+        Cluster::build(size, running, Some(cluster_auth), TOMBSTONE_HORIZON)
+    }
+
+    fn build(
+        size: usize,
+        running: usize,
+        secure: Option<AuthMode>,
+        tombstone_horizon: Duration,
+    ) -> Self {
         let mut cluster = Cluster {
             start: Instant::now(),
             members: Vec::new(),
             size,
             fetches: 0,
             lose_fetches: false,
+            secure,
+            signed: 0,
+            tombstone_horizon,
         };
+        cluster.start_nodes(running);
+        cluster
+    }
+
+    fn start_nodes(&mut self, running: usize) {
+        let cluster = self;
         for i in 0..running {
             let member = cluster.boot(i, 1_000, Vec::new());
             cluster.members.push(member);
         }
         cluster.route();
-        cluster
     }
 
     fn config(&self, i: usize, seq_start: u64) -> NodeConfig {
         let peers = (0..self.size).filter(|&j| j != i).map(udp_of).collect();
-        NodeConfig {
+        let config = NodeConfig {
             control: vec![control_of(i)],
             discovery: Some(DiscoveryConfig {
                 interval: INTERVAL,
                 peers,
                 ..DiscoveryConfig::new(format!("node-{i}"), seq_start)
             }),
+            tombstone_horizon: self.tombstone_horizon,
             ..NodeConfig::default()
+        };
+        match self.secure {
+            None => config,
+            Some(mode) => NodeConfig {
+                control_auth: Some(AuthMode::Required),
+                cluster_auth: mode,
+                own_key: Some(NodeKeyHandle::new(TestKey::read(
+                    NODE_KEYS[i].0,
+                    &format!("node-{i}"),
+                ))),
+                ..config
+            },
         }
     }
 
@@ -110,6 +217,19 @@ impl Cluster {
             .map(|m| m.h.elapsed())
             .unwrap_or_default();
         h.advance(elapsed);
+        if self.secure.is_some() {
+            let keys = NODE_KEYS
+                .iter()
+                .enumerate()
+                .map(|(j, (_, pem))| (format!("node-{j}"), *pem))
+                .chain([("op".to_owned(), OPERATOR_PEM)]);
+            for (user, pem) in keys {
+                h.input(Input::KeySet {
+                    user,
+                    pem: Bytes::from_static(pem.as_bytes()),
+                });
+            }
+        }
         for input in restore {
             h.input(input);
         }
@@ -296,12 +416,24 @@ impl Cluster {
 
     /// A control request to node `i`; its reply.
     fn ask(&mut self, i: usize, request: Value, package: Option<&[u8]>) -> Value {
-        let mut frames = vec![
-            b(b"operator"),
-            Bytes::new(),
-            Bytes::from(request.to_string()),
-        ];
+        let mut frames = vec![b(b"operator"), Bytes::new()];
+        let json = request.to_string();
+        let signature = if self.secure.is_some() {
+            self.signed += 1;
+            let stamp = Stamp {
+                ts: self.members[i].h.now.unix_ms(),
+                nonce: format!("operator-nonce-{:08}", self.signed),
+            };
+            let op = TestKey::read(OPERATOR_KEY, "op");
+            let (json, signature) = sign_control(json.as_bytes(), &stamp, &op).unwrap();
+            frames.push(Bytes::from(json));
+            Some(Bytes::from(signature))
+        } else {
+            frames.push(Bytes::from(json));
+            None
+        };
         frames.extend(package.map(Bytes::copy_from_slice));
+        frames.extend(signature);
         let control = self.members[i].control;
         let before = self.members[i].replies.len();
         self.members[i].h.receive(control, frames);
@@ -750,4 +882,120 @@ fn records_from_a_registry_replicate_like_datagrams() {
         "{info}"
     );
     assert_eq!(info["replication"]["fetching"]["echo"]["peer"], "node-r");
+}
+
+#[test]
+fn nodes_whose_control_requires_signatures_replicate_with_signed_fetch() {
+    let mut c = Cluster::secure(2, 2, AuthMode::Required);
+    c.run(INTERVAL);
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["ok"]["state"], "running", "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.everywhere("echo", 1));
+    // node-1 fetched from node-0 signed as user node-1: node-0 verified it like any request.
+    let keys = c.ask(0, json!({"version": 1, "action": "keys"}), None);
+    let stats = &keys["ok"]["stats"];
+    assert_eq!(stats["unsigned"], 0, "{keys}");
+    assert_eq!(stats["bad_signature"], 0, "{keys}");
+    // The operator's deploy, keys, and node-1's fetch (at least), all verified.
+    assert!(stats["accepted"].as_u64().unwrap() >= 3, "{keys}");
+    // A delete travels too (as a signed announcement's tombstone).
+    let reply = c.ask(
+        1,
+        json!({"version": 1, "action": "delete", "app": "echo"}),
+        None,
+    );
+    assert!(reply.get("ok").is_some(), "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.nowhere("echo"));
+}
+
+#[test]
+fn without_cluster_auth_a_control_that_requires_signatures_refuses_fetch() {
+    // The same cluster, but the nodes do not sign: announcements pass, fetch gets 401.
+    let mut c = Cluster::secure(2, 2, AuthMode::Off);
+    c.run(INTERVAL);
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["ok"]["state"], "running", "{reply}");
+    c.run(TWO_INTERVALS * 2);
+    assert_eq!(c.version(1, "echo"), None);
+    assert!(c.fetches >= 1);
+    let keys = c.ask(0, json!({"version": 1, "action": "keys"}), None);
+    assert!(
+        keys["ok"]["stats"]["unsigned"].as_u64().unwrap() >= 1,
+        "{keys}"
+    );
+    let refused = logs(&c.members[1].h.all())
+        .into_iter()
+        .any(|(_, m)| m.contains("fetch from peer node-0 refused") && m.contains("401"));
+    assert!(refused, "node-1 logs the 401");
+}
+
+/// The entries of node `i`'s latest announcement.
+fn last_announced(c: &Cluster, i: usize) -> Announcement {
+    c.members[i]
+        .h
+        .all()
+        .iter()
+        .rev()
+        .find_map(|o| match o {
+            Output::SendTo { bytes, .. } => Some(Announcement::decode(bytes).unwrap()),
+            _ => None,
+        })
+        .expect("node has announced")
+}
+
+fn announces_tombstone(c: &Cluster, i: usize, app: &str) -> bool {
+    last_announced(c, i)
+        .apps
+        .get(app)
+        .is_some_and(|a| a.state == AppState::Deleted)
+}
+
+#[test]
+fn an_old_tombstone_is_announced_only_while_a_peer_needs_it_and_still_stops_a_resurrection() {
+    let horizon = Duration::from_secs(2);
+    let mut c = Cluster::build(3, 3, None, horizon);
+    c.run(INTERVAL);
+    c.deploy(0, "echo", 1, "a");
+    c.run_until(TWO_INTERVALS, |c| c.everywhere("echo", 1));
+
+    // Node 2 goes down; the app is deleted on node 0 and leaves node 1.
+    c.stop(2);
+    let reply = c.ask(
+        0,
+        json!({"version": 1, "action": "delete", "app": "echo"}),
+        None,
+    );
+    assert_eq!(reply["ok"]["app"], "echo", "{reply}");
+    c.run_until(TWO_INTERVALS, |c| c.nowhere("echo"));
+    assert!(announces_tombstone(&c, 0, "echo"), "young: announced");
+
+    // Past the horizon, with no peer running the app, nobody announces the tombstone; both
+    // still keep it.
+    c.run(horizon + INTERVAL * 2);
+    for i in 0..2 {
+        assert!(
+            !announces_tombstone(&c, i, "echo"),
+            "node {i} still announces it"
+        );
+        assert!(c.members[i].h.stored_tombstones.contains_key("echo"));
+        assert_eq!(c.info(i)["replication"]["apps"]["echo"]["version"], 1);
+    }
+
+    // Node 2 comes back from its store with the app and announces it: the others announce
+    // the tombstone again, and node 2 deletes it; nobody fetches it back.
+    c.restart(2);
+    assert!(c.members[2].h.node.apps().any(|a| a == "echo"));
+    c.run_until(TWO_INTERVALS * 2, |c| c.nowhere("echo"));
+    assert!(c.members[2].h.stored_tombstones.contains_key("echo"));
+    c.run(horizon + INTERVAL * 2);
+    assert!(c.nowhere("echo"));
+    for i in 0..3 {
+        assert!(
+            !announces_tombstone(&c, i, "echo"),
+            "node {i} still announces it"
+        );
+    }
+    // A deploy of the deleted version is still refused where the tombstone is kept.
+    let reply = c.deploy(0, "echo", 1, "a");
+    assert_eq!(reply["error"]["code"], 409, "{reply}");
 }

@@ -673,3 +673,45 @@ fn too_many_sessions_are_refused_and_a_users_oldest_goes_first() {
     h.advance(Duration::from_secs(121));
     let _b2 = session(&mut h, ep, &bob(), 11, "nonce-session-0028");
 }
+
+#[test]
+fn sealed_requests_are_not_made_in_a_session() {
+    let (mut h, ep) = node(Some(r#"{"auth": "required"}"#));
+    let mut s = session(&mut h, ep, &alice(), 1, "nonce-session-0040");
+    let sealed = Policy {
+        sealed: true,
+        ..Policy::default()
+    };
+    // A sealed open in a session: its body would be bound to a nonce it does not carry.
+    let open = s.open(2, "echo", "", &sealed, body_digest([&b"sealed?"[..]]));
+    let replies = send(&mut h, ep, vec![open, chunk(2, b"sealed?"), choke(2)]);
+    let (code, message) = refusal(&replies, 2);
+    assert_eq!(
+        (code, message.contains("cannot be made in a session")),
+        (400, true),
+        "{message}"
+    );
+    // A sealed session-open, signed as any session-open.
+    let invoke = Invoke {
+        sid: 3,
+        app: "echo",
+        event: "cocaine.session",
+        policy: &sealed,
+        body: body_digest([]),
+    };
+    let signed = sign_open(&invoke, &stamp(&h, "nonce-session-0041"), &alice()).unwrap();
+    let (code, message) = refusal(&send(&mut h, ep, vec![signed, choke(3)]), 3);
+    assert_eq!(
+        (code, message.contains("nor open one")),
+        (400, true),
+        "{message}"
+    );
+    assert!(h.invokes.is_empty(), "no refused request reached a worker");
+    // The session itself is unharmed: an unsealed call in it goes through.
+    let replies = send(&mut h, ep, in_session(&mut s, 4, "echo", b"plain"));
+    echoed(&replies, 4, b"plain");
+    let keys = keys(&mut h);
+    assert_eq!(keys["sessions"]["stats"]["bad_open"], 2);
+    assert_eq!(keys["sessions"]["stats"]["opened"], 1);
+    assert_eq!(keys["sessions"]["stats"]["accepted"], 1);
+}

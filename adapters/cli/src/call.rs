@@ -11,6 +11,7 @@
 
 mod cluster;
 mod native;
+mod seal;
 mod zeromq;
 
 use std::io::{Read, Write};
@@ -95,6 +96,15 @@ pub struct CallArgs {
     /// call with an HMAC under the session key) rather than signing it (docs/security.md).
     #[arg(long)]
     session: bool,
+    /// Seal the body for the node's public key and open the sealed reply with --key
+    /// (docs/security.md); needs --user and --key. Native protocol only. Not with
+    /// --session: a sealed request is signed per request.
+    #[arg(long, conflicts_with = "session")]
+    seal: bool,
+    /// The node's public key to seal for (its `node.pem`, or `cocaine pubkey`'s output)
+    /// [default: asked of --node's control endpoint].
+    #[arg(long, value_name = "FILE", requires = "seal")]
+    node_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     identity: Identity,
 }
@@ -109,6 +119,8 @@ pub struct Request {
     pub signer: Option<(String, UserKey)>,
     /// With a signer: in a session rather than signed.
     pub session: bool,
+    /// The node's public key (PEM) when the body is sealed for it.
+    pub seal: Option<Vec<u8>>,
 }
 
 pub enum Body {
@@ -158,6 +170,20 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             "--session needs --user and --key".into(),
         ));
     }
+    let seal = match (args.seal, &signer) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(CommandError::Usage(
+                "--seal needs --user and --key: the reply is sealed for the signing user".into(),
+            ))
+        }
+        (true, Some(_)) => Some(seal::node_key(
+            args.node_key.as_deref(),
+            &args.node,
+            args.connect_timeout,
+            &args.identity,
+        )?),
+    };
     let address =
         cocaine_os::endpoint::resolve(&endpoint).map_err(|e| CommandError::Usage(e.to_string()))?;
     reach::probe(&address, args.connect_timeout)
@@ -169,10 +195,13 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
             urgent: args.urgent,
             timeout_ms: args.job_timeout,
             deadline_ms: args.deadline,
+            hop: 0,
+            sealed: false,
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer,
         session: args.session,
+        seal,
     };
     let mut out = Output::new(args.raw);
     let result = match protocol {
@@ -219,6 +248,7 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer: None,
         session: false,
+        seal: None,
     };
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());
     let mut out = Output::new(args.raw);

@@ -35,12 +35,14 @@ pub struct DiscoveryArgs {
     /// random the first time; random for each run without a store].
     #[arg(long, value_name = "ID")]
     pub node_id: Option<String>,
+    #[command(flatten)]
+    pub etcd: crate::etcd::EtcdArgs,
 }
 
 impl DiscoveryArgs {
     /// Whether the node takes part in a cluster.
     pub fn enabled(&self) -> bool {
-        self.discovery.is_some() || !self.peers.is_empty()
+        self.discovery.is_some() || !self.peers.is_empty() || self.etcd.enabled()
     }
 
     /// The core's discovery settings, or none when discovery is off. `control` is the node's
@@ -55,7 +57,7 @@ impl DiscoveryArgs {
         }
         if control.is_empty() {
             return Err(
-                "--discovery and --peer need a control endpoint (peers are told where it is): \
+                "--discovery, --peer and --etcd need a control endpoint (peers are told where it is): \
                  give --control ENDPOINT"
                     .to_owned(),
             );
@@ -80,6 +82,7 @@ impl DiscoveryArgs {
             interval: self.announce_interval.unwrap_or(DEFAULT_ANNOUNCE_INTERVAL),
             multicast: self.discovery,
             peers,
+            registry: self.etcd.enabled(),
             ..DiscoveryConfig::new(node_id, seq_start)
         }))
     }

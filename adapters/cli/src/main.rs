@@ -4,6 +4,7 @@ mod bench;
 mod call;
 mod check;
 mod discovery;
+mod etcd;
 mod identity;
 mod keygen;
 mod log;

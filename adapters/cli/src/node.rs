@@ -98,6 +98,11 @@ pub struct NodeArgs {
     /// How long a session key may go unused before it ends, in seconds.
     #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_seconds)]
     session_idle: Duration,
+    /// Whether announcements are signed with the node's key and checked against the
+    /// `<node_id>.pem` keys of --keys: off, optional (sign, check signed ones) or required
+    /// (sign, drop unsigned ones) (docs/cluster.md). Needs a state folder for the node's key.
+    #[arg(long, value_name = "MODE", value_parser = parse_auth, default_value = "off")]
+    cluster_auth: AuthMode,
     /// Serve the node's statistics in the Prometheus text format at GET /metrics on this
     /// TCP address (`127.0.0.1:9101` or `tcp://127.0.0.1:9101`); repeat for several.
     #[arg(long, value_name = "ADDRESS", value_parser = parse_metrics)]
@@ -158,8 +163,8 @@ struct Prepared {
     inbox: Inbox,
     run_dir: RunFolder,
     cluster: Option<DiscoveryConfig>,
-    /// The node's public key (PEM), when it keeps a state folder.
-    node_key: Option<String>,
+    /// The node's key pair, when it keeps a state folder: read or made when first needed.
+    own_key: Option<std::sync::Arc<cocaine_keys::files::LazyNodeKey>>,
 }
 
 fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
@@ -171,15 +176,33 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         args.control.is_empty(),
     );
     let root = store_root(args, &control);
-    let (store, restored, node_key) = match &root {
+    let (store, restored, own_key) = match &root {
         Some(root) => {
             let (store, restored) = open_store(root)?;
-            let node_key = own_key(root, logger)?;
-            (Some(store), restored, Some(node_key))
+            let key = std::sync::Arc::new(cocaine_keys::files::LazyNodeKey::new(root));
+            (Some(store), restored, Some(key))
         }
         None => (None, Vec::new(), None),
     };
+    if args.cluster_auth != AuthMode::Off {
+        let Some(key) = &own_key else {
+            return Err(format!(
+                "--cluster-auth {} signs announcements with the node's key, which lives in its \
+                 state folder: give --store",
+                args.cluster_auth.name()
+            ));
+        };
+        // Signing starts with the first announcement: make the pair now, off the start path.
+        warm_own_key(key, root.as_deref().unwrap_or(Path::new(".")), logger);
+    }
     let cluster = args.cluster.config(&control, root.as_deref())?;
+    let mut restored = restored;
+    if args.cluster.etcd.enabled() {
+        args.cluster.etcd.checked()?;
+        // Before the store's apps: a tombstone must be known when they are restored.
+        let tombstones = args.cluster.etcd.tombstones(logger);
+        restored.splice(0..0, tombstones);
+    }
     let inbox = Inbox::new().map_err(|e| format!("cannot set up the node's inbox: {e}"))?;
     let run_dir = run_folder(args, logger)?;
     Ok(Prepared {
@@ -190,25 +213,37 @@ fn prepare(args: &NodeArgs, logger: &Logger) -> Result<Prepared, String> {
         inbox,
         run_dir,
         cluster,
-        node_key,
+        own_key,
     })
 }
 
-/// The node's own key pair in its state folder, made on the first start (docs/security.md);
-/// its public half as PEM.
-fn own_key(root: &Path, logger: &Logger) -> Result<String, String> {
-    let key = cocaine_keys::files::node_key(root)
-        .map_err(|e| format!("the node's key pair in {}: {e}", root.display()))?;
-    let pem = key.public_pem().map_err(|e| e.to_string())?;
-    let fingerprint = key.fingerprint().map_err(|e| e.to_string())?;
-    logger.log(
-        LogLevel::Info,
-        &format!(
-            "node key: {fingerprint} ({})",
-            root.join("node.pem").display()
-        ),
-    );
-    String::from_utf8(pem).map_err(|e| e.to_string())
+/// Reads or makes the node's key pair (docs/security.md) on a thread of its own, and logs its
+/// fingerprint or why it cannot be had (then each use logs its own failure).
+fn warm_own_key(
+    key: &std::sync::Arc<cocaine_keys::files::LazyNodeKey>,
+    root: &Path,
+    logger: &Logger,
+) {
+    let key_logger = logger.clone();
+    let public = root.join(cocaine_keys::files::NODE_PUB);
+    let done = move |result: Result<cocaine_keys::PrivateKey, cocaine_keys::KeyError>| {
+        let message = result
+            .and_then(|k| k.fingerprint())
+            .map(|f| {
+                (
+                    LogLevel::Info,
+                    format!("node key: {f} ({})", public.display()),
+                )
+            })
+            .unwrap_or_else(|e| (LogLevel::Error, format!("the node's key pair: {e}")));
+        key_logger.log(message.0, &message.1);
+    };
+    if let Err(e) = key.warm(done) {
+        logger.log(
+            LogLevel::Warn,
+            &format!("node key: no thread to make it ahead: {e}"),
+        );
+    }
 }
 
 /// The seed of the node's session keys, from OpenSSL's random source; without one the node
@@ -236,13 +271,16 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         metrics: args.metrics.clone(),
         host: args.cluster.host.clone(),
         discovery: prepared.cluster,
-        node_key: prepared.node_key.clone(),
         sessions: cocaine_core::auth::session::SessionLimits {
             lifetime: args.session_ttl,
             idle: args.session_idle,
             ..Default::default()
         },
         session_seed: session_seed(logger),
+        own_key: prepared.own_key.clone().map(|k| {
+            cocaine_core::auth::NodeKeyHandle(k as std::sync::Arc<dyn cocaine_core::auth::NodeKey>)
+        }),
+        cluster_auth: args.cluster_auth,
         ..NodeConfig::default()
     };
     // Started before the node so that its first deploys wait in the inbox, behind the
@@ -275,6 +313,22 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         }
         None => None,
     };
+    let etcd = match (&config.discovery, args.cluster.etcd.enabled()) {
+        (Some(discovery), true) => {
+            match args
+                .cluster
+                .etcd
+                .start(discovery, prepared.inbox.clone(), logger)
+            {
+                Ok(thread) => Some(thread),
+                Err(e) => {
+                    logger.log(LogLevel::Error, &e);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => None,
+    };
     let mut startup = Startup::new(&prepared.manifests, config.control.len(), logger);
     let first: Vec<Input> = prepared
         .manifests
@@ -285,22 +339,30 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         })
         .chain(prepared.restored)
         .collect();
-    let mut observe = |output: &Output| startup.observe(output);
+    let mut observe = |output: &Output| {
+        if let (Output::Announce { bytes }, Some(etcd)) = (output, &etcd) {
+            etcd.announce(bytes.clone());
+        }
+        startup.observe(output)
+    };
     let setup = Setup {
         first,
         store: prepared.store,
         inbox: prepared.inbox,
     };
+    let mut node = Node::new(config);
+    if let Some(key) = prepared.own_key.clone() {
+        // Opened with the node's key, read or made at the first sealed request (or sooner).
+        node.set_sealing(key, Box::new(cocaine_keys::OsRandom));
+    }
     let result = match args.runtime {
-        Runtime::Mio => {
-            cocaine_mio::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
-        Runtime::Smol => {
-            cocaine_smol::run(Node::new(config), setup, &mut observe).map_err(|e| e.to_string())
-        }
+        Runtime::Mio => cocaine_mio::run(node, setup, &mut observe).map_err(|e| e.to_string()),
+        Runtime::Smol => cocaine_smol::run(node, setup, &mut observe).map_err(|e| e.to_string()),
     };
     drop(watcher);
     drop(key_folder);
+    // Revokes the node's lease: its peers forget it at once.
+    drop(etcd);
     // The run folder goes once every worker is gone.
     drop(prepared.run_dir);
     match result {

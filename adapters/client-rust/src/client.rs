@@ -1,5 +1,7 @@
 //! The client: one DEALER connection, many requests told apart by sid.
 
+mod sealed;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ use cocaine_core::auth::Signer;
 
 use crate::error::ClientError;
 use crate::reply::{Reply, ReplyKind, Sid};
+use crate::seal::Sealing;
 use crate::session::{self, Sessions};
 use crate::signing::{Pending, Signing};
 use crate::wire::{Incoming, Wire};
@@ -44,6 +47,10 @@ pub struct Client {
     pending: HashMap<u64, Pending>,
     /// Set by [`session_as`](Self::session_as): requests go in a session.
     session: Option<Sessions>,
+    /// Set by [`seal_to`](Self::seal_to): every request from then on is sealed.
+    sealing: Option<Sealing>,
+    /// Sealed requests whose reply is awaited, with the nonce it is bound to.
+    sealed: HashMap<u64, String>,
 }
 
 impl Client {
@@ -73,6 +80,8 @@ impl Client {
             signing: None,
             pending: HashMap::new(),
             session: None,
+            sealing: None,
+            sealed: HashMap::new(),
         })
     }
 
@@ -109,6 +118,9 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.session = Some(Sessions::new(app, user)?);
         self.signing = None;
+        // A sealed body is bound to a signature's nonce, which a request in a session lacks:
+        // sealing is for per-request signing only (seal_to refuses a session too).
+        self.sealing = None;
         Ok(())
     }
 
@@ -171,6 +183,10 @@ impl Client {
         timeout: Duration,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let deadline = Instant::now().checked_add(timeout);
+        if self.sealing.is_some() {
+            let sid = self.alloc_sid();
+            return self.call_sealed(sid, event, body, &policy, deadline);
+        }
         let mut retried = false;
         loop {
             self.ensure_session(deadline)?;
@@ -274,6 +290,11 @@ impl Client {
         };
         self.ensure_session(Instant::now().checked_add(self.timeout))?;
         let chunks: Vec<&[u8]> = pending.chunks.iter().map(Vec::as_slice).collect();
+        if self.sealing.is_some() {
+            let frames = self.sealed_frames(sid.0, &pending.event, &pending.policy, &chunks)?;
+            let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+            return self.wire.send(&frames);
+        }
         let open = match (&mut self.session, &mut self.signing) {
             (Some(sessions), _) => {
                 sessions.open(sid.0, &pending.event, &pending.policy, &chunks)?
@@ -321,7 +342,7 @@ impl Client {
     /// [`ClientError::Zmq`] if the socket fails.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<Reply>, ClientError> {
         if let Some(reply) = self.backlog.pop_front() {
-            return Ok(Some(reply));
+            return self.deliver(reply).map(Some);
         }
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -330,7 +351,7 @@ impl Client {
                 Some(Incoming::Pong(_)) => {}
                 Some(Incoming::Reply(reply)) => {
                     if reply.sid == Sid::CONNECTION || self.track(&reply) {
-                        return Ok(Some(reply));
+                        return self.deliver(reply).map(Some);
                     }
                 }
             }

@@ -27,4 +27,7 @@ pub enum ClientError {
     /// A request could not be signed (the signer failed, no random source for nonces).
     #[error("{0}")]
     Sign(String),
+    /// A request could not be sealed, or its sealed reply did not open.
+    #[error("{0}")]
+    Seal(String),
 }

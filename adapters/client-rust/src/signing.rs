@@ -42,7 +42,18 @@ impl Signing {
         })
     }
 
-    fn stamp(&mut self) -> Stamp {
+    /// The user who signs.
+    pub fn user(&self) -> &str {
+        self.signer.user()
+    }
+
+    /// The app requests are signed for.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// A fresh timestamp and nonce.
+    pub fn stamp(&mut self) -> Stamp {
         self.counter += 1;
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -62,6 +73,18 @@ impl Signing {
         chunks: &[&[u8]],
     ) -> Result<Bytes, ClientError> {
         let stamp = self.stamp();
+        self.open_stamped(sid, event, policy, chunks, &stamp)
+    }
+
+    /// [`open`](Self::open) with a stamp chosen before (a sealed body is bound to its nonce).
+    pub fn open_stamped(
+        &mut self,
+        sid: u64,
+        event: &str,
+        policy: &Policy,
+        chunks: &[&[u8]],
+        stamp: &Stamp,
+    ) -> Result<Bytes, ClientError> {
         let invoke = Invoke {
             sid,
             app: &self.app,
@@ -69,7 +92,7 @@ impl Signing {
             policy,
             body: body_digest(chunks.iter().copied()),
         };
-        sign_open(&invoke, &stamp, self.signer.as_ref()).map_err(|e| ClientError::Sign(e.0))
+        sign_open(&invoke, stamp, self.signer.as_ref()).map_err(|e| ClientError::Sign(e.0))
     }
 }
 

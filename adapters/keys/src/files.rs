@@ -101,3 +101,80 @@ pub fn node_key(dir: &Path) -> Result<PrivateKey, KeyError> {
     }
     Ok(key)
 }
+
+/// The node's key pair, read or made the first time something needs it (the control action
+/// `pubkey`, a signed announcement or `fetch`), not at start: making a 3072-bit key costs about
+/// half a second of CPU, which a node that never uses its key should not pay. Shared between
+/// threads; callers that arrive while the pair is being made wait for it.
+///
+/// [`LazyNodeKey::warm`] makes it on a thread of its own, for a node that knows it will need it
+/// soon (one that signs its announcements), so the event loop rarely waits.
+#[derive(Debug)]
+pub struct LazyNodeKey {
+    dir: PathBuf,
+    key: std::sync::Mutex<Option<PrivateKey>>,
+}
+
+impl LazyNodeKey {
+    /// A handle on the pair in the state folder `dir`; nothing is read or made yet.
+    pub fn new(dir: &Path) -> LazyNodeKey {
+        LazyNodeKey {
+            dir: dir.to_owned(),
+            key: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The pair: read from `dir` or made there (see [`node_key`]) on the first call. A failure
+    /// is not remembered: the next call tries again.
+    pub fn get(&self) -> Result<PrivateKey, KeyError> {
+        let mut slot = self
+            .key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = slot.as_ref() {
+            return Ok(key.clone());
+        }
+        let key = node_key(&self.dir)?;
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+
+    /// Whether the pair is in memory already.
+    pub fn is_ready(&self) -> bool {
+        self.key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Reads or makes the pair on a thread of its own; `done` hears how it went.
+    pub fn warm(
+        self: &std::sync::Arc<Self>,
+        done: impl FnOnce(Result<PrivateKey, KeyError>) + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let this = std::sync::Arc::clone(self);
+        std::thread::Builder::new()
+            .name("node-key".into())
+            .spawn(move || done(this.get()))
+    }
+}
+
+impl cocaine_core::auth::NodeKey for LazyNodeKey {
+    fn public_pem(&self) -> Result<String, cocaine_core::auth::SignError> {
+        let sign_error = |e: KeyError| cocaine_core::auth::SignError(e.to_string());
+        let pem = self
+            .get()
+            .map_err(sign_error)?
+            .public_pem()
+            .map_err(sign_error)?;
+        String::from_utf8(pem).map_err(|e| cocaine_core::auth::SignError(e.to_string()))
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, cocaine_core::auth::SignError> {
+        let sign_error = |e: KeyError| cocaine_core::auth::SignError(e.to_string());
+        self.get()
+            .map_err(sign_error)?
+            .sign(message)
+            .map_err(sign_error)
+    }
+}

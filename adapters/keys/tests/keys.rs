@@ -8,7 +8,7 @@ use cocaine_core::auth::{
     Verifier,
 };
 use cocaine_core::codec::native::{NativeMessage, Policy};
-use cocaine_keys::files::{node_key, read_private, write_pair, NODE_KEY, NODE_PUB};
+use cocaine_keys::files::{node_key, read_private, write_pair, LazyNodeKey, NODE_KEY, NODE_PUB};
 use cocaine_keys::{KeyError, PrivateKey, UserKey};
 
 fn key() -> PrivateKey {
@@ -102,6 +102,51 @@ fn the_node_key_is_made_once_and_kept() {
     assert!(!dir.path().join("node.key.partial").exists());
 }
 
+#[test]
+fn the_lazy_node_key_is_made_on_first_need_only_and_then_kept() {
+    use cocaine_core::auth::NodeKey as _;
+    let dir = tempfile::tempdir().unwrap();
+    let lazy = std::sync::Arc::new(LazyNodeKey::new(dir.path()));
+    // Nothing is made until something asks.
+    assert!(!lazy.is_ready());
+    assert!(!dir.path().join(NODE_KEY).exists());
+    assert!(!dir.path().join(NODE_PUB).exists());
+    // Two threads asking at once get the same pair, made once.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let warming = lazy
+        .warm(move |r| tx.send(r.map(|k| k.public_pem().unwrap())).unwrap())
+        .unwrap();
+    let pem = lazy.public_pem().unwrap();
+    warming.join().unwrap();
+    assert_eq!(rx.recv().unwrap().unwrap(), pem.as_bytes());
+    assert!(lazy.is_ready());
+    assert_eq!(
+        std::fs::read(dir.path().join(NODE_PUB)).unwrap(),
+        pem.as_bytes()
+    );
+    // Its signatures verify with the core under the public key it gives.
+    let key = PublicKey::from_pem(pem.as_bytes()).unwrap();
+    let signature = lazy.sign(b"announcement").unwrap();
+    assert!(cocaine_core::auth::signature::verify(
+        &key,
+        b"announcement",
+        &signature
+    ));
+    assert!(!cocaine_core::auth::signature::verify(
+        &key,
+        b"announcemenT",
+        &signature
+    ));
+    // Another handle on the same folder reads the same pair.
+    let again = LazyNodeKey::new(dir.path());
+    assert_eq!(again.public_pem().unwrap(), pem);
+    // A folder that cannot hold the pair fails, and says so, every time it is asked.
+    let missing = LazyNodeKey::new(&dir.path().join("no-such-folder"));
+    assert!(missing.public_pem().is_err());
+    assert!(missing.sign(b"x").is_err());
+    assert!(!missing.is_ready());
+}
+
 fn verifier_for(user: &UserKey) -> Verifier {
     let mut keys = KeyStore::new();
     keys.set_pem(&user.user, &user.key.public_pem().unwrap())
@@ -152,6 +197,8 @@ fn a_signed_open_verifies_over_its_decoded_signed_part() {
         urgent: true,
         timeout_ms: Some(5),
         deadline_ms: None,
+        hop: 0,
+        sealed: false,
     };
     let invoke = Invoke {
         sid: 7,

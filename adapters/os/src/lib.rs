@@ -17,6 +17,7 @@ pub mod channel;
 pub mod code_check;
 pub mod endpoint;
 pub mod folder;
+pub mod fork_server;
 pub mod fs_watch;
 pub mod host;
 pub mod inbox;

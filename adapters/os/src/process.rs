@@ -1,8 +1,9 @@
-//! Worker processes: spawned with fork and exec in a process group of their own, stdout and
-//! stderr captured through one pipe, signalled as a group, reaped without blocking.
+//! Worker processes: spawned with fork and exec in a process group of their own (or forked by
+//! a fork server and adopted, see [`crate::fork_server`]), stdout and stderr captured through
+//! one pipe, signalled as a group, reaped without blocking.
 
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,7 @@ use crate::lines::LineSplitter;
 /// A running worker process.
 #[derive(Debug)]
 pub struct WorkerProcess {
-    child: Child,
+    child: Handle,
     output: Option<io::PipeReader>,
     /// The output reached end of file (the pipe stays open until [`WorkerProcess::close_output`],
     /// so a runtime can stop watching it first).
@@ -26,42 +27,68 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Starts `spec.argv` with `spec.env` added to the node's environment, in `spec.cwd`.
     pub fn spawn(spec: &SpawnSpec) -> io::Result<Self> {
-        let (program, args) = spec
-            .argv
+        Self::start(&spec.argv, &spec.env, spec.cwd.as_deref(), Stdio::null())
+    }
+
+    /// Starts `argv` as [`WorkerProcess::spawn`] does, with `stdin` as its standard input.
+    pub(crate) fn start(
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: Option<&Path>,
+        stdin: Stdio,
+    ) -> io::Result<Self> {
+        let (program, args) = argv
             .split_first()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty argv"))?;
         let (reader, writer) = io::pipe()?;
         let mut command = Command::new(program);
         command
             .args(args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(stdin)
             .stdout(writer.try_clone()?)
             .stderr(writer)
             // Its own group, so a signal reaches whatever the worker started too, and a
             // Ctrl-C at the node's terminal reaches only the node, which then stops workers
             // in order.
             .process_group(0);
-        if let Some(cwd) = &spec.cwd {
+        if let Some(cwd) = cwd {
             command.current_dir(cwd);
         }
         let child = command
             .spawn()
-            .map_err(|e| name_what_is_missing(e, program, spec.cwd.as_deref()))?;
+            .map_err(|e| name_what_is_missing(e, program, cwd))?;
         // The command (holding the pipe's write ends) is dropped here, so the pipe reaches
         // EOF when the worker and its children are gone.
         drop(command);
         set_nonblocking(reader.as_raw_fd())?;
-        Ok(Self {
+        Ok(Self::new(Handle::Child(child), reader))
+    }
+
+    /// A worker some other process forked that is now this process's child (a fork server's
+    /// worker, reparented to the node as its subreaper), writing to `output`.
+    pub(crate) fn adopt(pid: libc::pid_t, output: io::PipeReader) -> io::Result<Self> {
+        set_nonblocking(output.as_raw_fd())?;
+        Ok(Self::new(Handle::Adopted { pid, reaped: None }, output))
+    }
+
+    fn new(child: Handle, output: io::PipeReader) -> Self {
+        Self {
             child,
-            output: Some(reader),
+            output: Some(output),
             output_eof: false,
             lines: LineSplitter::default(),
-        })
+        }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The output pipe's read end, for a process that hands its write end on.
+    pub(crate) fn output_pipe() -> io::Result<(io::PipeReader, OwnedFd)> {
+        let (reader, writer) = io::pipe()?;
+        Ok((reader, writer.into()))
     }
 
     /// The descriptor of the worker's output, while it is open.
@@ -113,7 +140,7 @@ impl WorkerProcess {
 
     /// The worker's exit status, if it has exited (reaping it, so no zombie remains).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        Ok(self.child.try_wait()?.map(convert))
+        self.child.try_wait()
     }
 }
 
@@ -122,8 +149,82 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             self.signal(Signal::Kill);
-            let _ = self.child.wait();
+            self.child.wait();
         }
+    }
+}
+
+/// A process started here, or adopted (waited for by pid, as std's `Child` cannot be made
+/// from one).
+#[derive(Debug)]
+enum Handle {
+    Child(Child),
+    Adopted {
+        pid: libc::pid_t,
+        reaped: Option<ExitStatus>,
+    },
+}
+
+impl Handle {
+    fn id(&self) -> u32 {
+        match self {
+            Handle::Child(child) => child.id(),
+            Handle::Adopted { pid, .. } => *pid as u32,
+        }
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match self {
+            Handle::Child(child) => Ok(child.try_wait()?.map(convert)),
+            Handle::Adopted { pid, reaped } => {
+                if reaped.is_none() {
+                    *reaped = waitpid(*pid, libc::WNOHANG)?;
+                }
+                Ok(*reaped)
+            }
+        }
+    }
+
+    fn wait(&mut self) {
+        match self {
+            Handle::Child(child) => {
+                let _ = child.wait();
+            }
+            Handle::Adopted { pid, reaped } => {
+                if reaped.is_none() {
+                    *reaped = waitpid(*pid, 0).ok().flatten();
+                }
+            }
+        }
+    }
+}
+
+/// waitpid(2) for one child: its status once it has exited, None while it runs (`WNOHANG`).
+fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes the status into a local.
+        let got = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if got == pid {
+            return Ok(Some(decode_status(status)));
+        }
+        if got == 0 {
+            return Ok(None);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
+pub(crate) fn decode_status(status: libc::c_int) -> ExitStatus {
+    if libc::WIFEXITED(status) {
+        ExitStatus::Code(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        ExitStatus::Signal(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Code(-1)
     }
 }
 
@@ -177,6 +278,7 @@ mod tests {
             env: vec![("COCAINE_TEST".into(), "yes".into())],
             cwd: Some(std::env::temp_dir()),
             socket: "/tmp/unused.sock".into(),
+            fork: false,
         }
     }
 

@@ -40,13 +40,21 @@ class Signing:
         self._prefix = os.urandom(16).hex()
         self._counter = itertools.count(1)
 
-    def open(self, sid, event, policy, chunks):
+    def sign(self, data):
+        """The RSA-PSS/SHA-256 signature of `data` (a control request's JSON frame)."""
+        return self._key.sign(data, _PSS, hashes.SHA256())
+
+    def nonce(self):
+        """A fresh nonce (a sealed body is bound to its request's nonce before it is signed)."""
+        return "%s%016x" % (self._prefix, next(self._counter))
+
+    def open(self, sid, event, policy, chunks, nonce=None):
         """The signed open frame of request `sid`, whose whole body is `chunks`."""
         digest = hashlib.sha256()
         for chunk in chunks:
             digest.update(chunk)
         auth = {"user": self.user, "ts": int(time.time() * 1000),
-                "nonce": "%s%016x" % (self._prefix, next(self._counter)),
+                "nonce": nonce or self.nonce(),
                 "app": self.app, "body": digest.digest()}
         signed = protocol.pack([OPEN, sid, event, policy, auth])
         auth["sig"] = self._key.sign(signed, _PSS, hashes.SHA256())

@@ -74,6 +74,8 @@ class Request:
         self._done = False
         self._error = None
         self._ended = False
+        # A sealed request's nonce: its reply is one chunk sealed for the user, bound to it.
+        self._seal_nonce = None
 
     def write(self, data):
         """Sends one request chunk (bytes, or str as UTF-8)."""
@@ -142,6 +144,14 @@ class Request:
     def _file(self, message):
         kind = message[0]
         if kind == CHUNK and len(message) == 3 and isinstance(message[2], bytes):
+            if self._seal_nonce is not None:
+                from ._seal import SealError
+                try:
+                    self._chunks.append(self._client._sealing.open(self._seal_nonce, message[2]))
+                except SealError as error:
+                    self._done = True
+                    self._error = CallError(502, str(error))
+                return
             self._chunks.append(message[2])
         elif kind == END and len(message) == 2:
             self._done = True
@@ -168,11 +178,20 @@ class Client:
     With `session=True` as well, one signed request opens a session and later requests carry an
     HMAC under its key instead of a signature (docs/security.md, "Session keys"); the session is
     renewed before it ends, and a call refused because the node no longer knows the session is
-    retried once in a new one."""
+    retried once in a new one.
+
+    With `seal=True` and `node_key` (the node's public key: its `node.pem` path, PEM text, or a
+    `cryptography` key), every request's body is also sealed for the node and its reply, sealed
+    by the node for `user`, is opened here (docs/security.md, "Sealed bodies"). Sealing needs
+    signing: the node seals the reply for the user who signed. A sealed request is signed per
+    request, so `seal=True` and `session=True` do not go together (ValueError)."""
 
     def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None,
-                 session=False):
+                 session=False, seal=False, node_key=None):
         self._sessions = None
+        if seal and session:
+            raise ValueError("seal=True and session=True do not go together: a sealed request "
+                             "is signed per request (the node refuses it in a session, 400)")
         if (user, key, app) != (None, None, None):
             if None in (user, key, app):
                 raise ValueError("signing needs all of user=, key= and app=")
@@ -185,6 +204,15 @@ class Client:
             if session:
                 raise ValueError("a session needs user=, key= and app=")
             self._signing = None
+        self._sealing = None
+        if seal:
+            if self._signing is None:
+                raise ValueError("seal=True needs user=, key= and app=: the reply is sealed "
+                                 "for the signing user")
+            if node_key is None:
+                raise ValueError("seal=True needs node_key= (the node's public key)")
+            from ._seal import Sealing
+            self._sealing = Sealing(node_key, self._signing._key, user, app)
         self.endpoint = endpoint
         self.timeout = timeout
         self._context = context or zmq.Context.instance()
@@ -259,6 +287,15 @@ class Client:
     def close(self):
         self._socket.close(0)
 
+    @staticmethod
+    def cluster(controls, app, task, **options):
+        """A `cocaine.cluster.ClusterClient`: calls to task `task` of `app` balanced over
+        every node of the cluster by load, found through any of the control endpoints
+        `controls` (docs/cluster.md, "How balancing chooses")."""
+        from .cluster import ClusterClient
+
+        return ClusterClient(controls, app, task, **options)
+
     def __enter__(self):
         return self
 
@@ -287,6 +324,13 @@ class Client:
         if self._sessions is not None and not session_open:
             self._open_session()
             opening = self._sessions.open(sid, event, policy, chunks)
+        elif self._sealing is not None:
+            nonce = self._signing.nonce()
+            chunks = [self._sealing.seal(nonce, b"".join(chunks))]
+            policy = dict(policy, sealed=True)
+            opening = self._signing.open(sid, event, policy, chunks, nonce=nonce)
+            if sid in self._open:
+                self._open[sid]._seal_nonce = nonce
         elif self._signing is not None:
             opening = self._signing.open(sid, event, policy, chunks)
         else:

@@ -138,27 +138,38 @@ def main(argv=None):
     """Runs the worker; returns the exit code."""
     args = _parse_args(argv)
     _log.set_identity(args.app, args.worker_id)
+
+    handlers = load_handlers(args.code_path)
+    if handlers is None:
+        return 1
+    return serve(handlers, args.socket, args.worker_id)
+
+
+def load_handlers(code_path):
+    """The app's handlers, or None once the reason it cannot be loaded is logged."""
+    try:
+        return Handlers(load_app(code_path))
+    except AppLoadError as e:
+        _log.log("cannot load the app: %s" % e)
+    except BaseException as e:  # the app's own import failed: show where, as Python would
+        _log.log_exception("importing %s failed" % code_path, e)
+    return None
+
+
+def serve(handlers, socket_path, worker_id):
+    """Connects to the node and serves it; returns the exit code. The settings come from the
+    environment (docs/protocol.md §1), read here so a worker forked by the fork server
+    (zygote.py) reads its own."""
     heartbeat_s = _env_ms("COCAINE_HEARTBEAT_MS", DEFAULT_HEARTBEAT_MS)
     timeout_s = _env_ms("COCAINE_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)
     max_message = _env_bytes("COCAINE_MAX_MESSAGE")
-
-    try:
-        module = load_app(args.code_path)
-        handlers = Handlers(module)
-    except AppLoadError as e:
-        _log.log("cannot load the app: %s" % e)
-        return 1
-    except BaseException as e:  # the app's own import failed: show where, as Python would
-        _log.log_exception("importing %s failed" % args.code_path, e)
-        return 1
-
     sock = _unix_socket(AF_UNIX, SOCK_STREAM)
     try:
-        sock.connect(args.socket)
+        sock.connect(socket_path)
     except OSError as e:
-        _log.log("cannot connect to %s: %s" % (args.socket, e))
+        _log.log("cannot connect to %s: %s" % (socket_path, e))
         return 1
-    return Worker(sock, handlers, args.worker_id, heartbeat_s, timeout_s, max_message,
+    return Worker(sock, handlers, worker_id, heartbeat_s, timeout_s, max_message,
                   _env_concurrency()).run()
 
 

@@ -14,6 +14,9 @@
 //!   counters per reason.
 //! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
 //! - [`session`]: session keys, for signed traffic without an RSA operation per request.
+//! - [`node_key`]: the node's own key pair, as a handle the runtime holds.
+//! - [`seal`]: sealed payloads (RSA-OAEP-wrapped ChaCha20-Poly1305), around an [`Unsealer`]
+//!   and a [`Random`] the adapters implement.
 //! - [`sign`]: building signed requests for clients around a [`Signer`] the adapters
 //!   implement (the private-key operation never happens in the core).
 
@@ -22,7 +25,11 @@ pub mod error;
 pub mod fuzzing;
 pub mod keys;
 pub mod mode;
+pub mod node_key;
 pub mod replay;
+pub mod seal;
+#[cfg(feature = "fuzzing")]
+pub mod seal_fuzzing;
 pub mod session;
 pub mod sign;
 pub mod signature;
@@ -31,6 +38,8 @@ pub mod verifier;
 pub use error::{AuthError, KeyError};
 pub use keys::{check_user_name, KeyStore, PublicKey};
 pub use mode::AuthMode;
+pub use node_key::{NodeKey, NodeKeyHandle, NodeSigner};
 pub use replay::{ReplayGuard, ReplayLimits};
+pub use seal::{Random, SealError, Unsealer};
 pub use sign::{body_digest, sign_control, sign_open, Invoke, SignError, Signer, Stamp};
 pub use verifier::{AuthStats, Claim, Verifier};

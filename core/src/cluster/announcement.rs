@@ -47,8 +47,9 @@ pub struct Announcement {
     pub control: String,
     /// The node's apps, by name.
     pub apps: BTreeMap<String, AppAnnouncement>,
-    /// The node's signature over the announcement; `None` until nodes sign announcements
-    /// (docs/security.md).
+    /// The node's RSA-PSS/SHA-256 signature over the bytes before it
+    /// ([`Announcement::signed_part`]), made with the node's key when `--cluster-auth` is on;
+    /// `None` from a node that does not sign (docs/cluster.md).
     pub sig: Option<Bytes>,
 }
 
@@ -152,16 +153,7 @@ impl Announcement {
     /// The datagram's bytes.
     pub fn encode(&self) -> Result<Bytes, EncodeError> {
         let mut out = BytesMut::with_capacity(256);
-        mp::put_array_len(&mut out, ARITY as u32);
-        mp::put_uint(&mut out, KIND);
-        mp::put_str(&mut out, &self.node_id);
-        mp::put_uint(&mut out, self.seq);
-        mp::put_str(&mut out, &self.control);
-        put_len(&mut out, self.apps.len(), mp::put_map_len);
-        for (name, app) in &self.apps {
-            mp::put_str(&mut out, name);
-            app.encode(&mut out);
-        }
+        self.encode_unsigned_part(&mut out);
         match &self.sig {
             Some(sig) => mp::put_bin(&mut out, sig),
             None => mp::put_nil(&mut out),
@@ -175,8 +167,27 @@ impl Announcement {
         Ok(out.freeze())
     }
 
+    fn encode_unsigned_part(&self, out: &mut BytesMut) {
+        mp::put_array_len(out, ARITY as u32);
+        mp::put_uint(out, KIND);
+        mp::put_str(out, &self.node_id);
+        mp::put_uint(out, self.seq);
+        mp::put_str(out, &self.control);
+        put_len(out, self.apps.len(), mp::put_map_len);
+        for (name, app) in &self.apps {
+            mp::put_str(out, name);
+            app.encode(out);
+        }
+    }
+
     /// Reads one datagram: msgpack decoding, then [`Announcement::validate`]. Never panics.
     pub fn decode(datagram: &[u8]) -> Result<Announcement, DecodeError> {
+        Self::decode_signed(datagram).map(|(announcement, _)| announcement)
+    }
+
+    /// [`Announcement::decode`], and how many of the datagram's bytes come before `sig`:
+    /// `&datagram[..n]` is what a signature covers, exactly as it arrived (docs/protocol.md §8).
+    pub fn decode_signed(datagram: &[u8]) -> Result<(Announcement, usize), DecodeError> {
         if datagram.len() > MAX_ANNOUNCEMENT {
             return Err(DecodeError::TooLarge {
                 size: datagram.len(),
@@ -202,6 +213,7 @@ impl Announcement {
         let seq = r.uint("seq")?;
         let control = r.str("control")?.to_owned();
         let apps = decode_apps(&mut r)?;
+        let signed_len = r.offset_in(datagram);
         let sig = if r.nil() {
             None
         } else {
@@ -216,7 +228,17 @@ impl Announcement {
             sig,
         };
         announcement.validate()?;
-        Ok(announcement)
+        Ok((announcement, signed_len))
+    }
+
+    /// The bytes a signature covers: the encoding up to, and without, `sig` (whatever `sig`
+    /// holds). A sender signs these and puts the signature in `sig`; a receiver checks the
+    /// signature over the datagram's own bytes ([`Announcement::decode_signed`]), which are
+    /// these for an announcement this encoder wrote.
+    pub fn signed_part(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(256);
+        self.encode_unsigned_part(&mut out);
+        out.freeze()
     }
 
     /// Checks what msgpack cannot: names, endpoints and sizes within their rules, and counts
@@ -301,6 +323,14 @@ impl AppAnnouncement {
         }
         Ok(())
     }
+}
+
+/// How many bytes the entry `name` → `app` takes in an announcement's `apps` map.
+pub fn entry_len(name: &str, app: &AppAnnouncement) -> usize {
+    let mut out = BytesMut::with_capacity(128);
+    mp::put_str(&mut out, name);
+    app.encode(&mut out);
+    out.len()
 }
 
 /// Checks a node id: 1 to [`MAX_NODE_ID`] characters from `A-Z a-z 0-9 . _ -`.

@@ -7,12 +7,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::announcement::Announcement;
-use super::peers::{Observed, PeerTable, PeerTableConfig};
+use super::peers::{DropReason, Observed, PeerTable, PeerTableConfig};
+use super::signing::SigRefusal;
 use crate::time::Now;
 
 /// Any bytes as an announcement datagram: decoding never panics; what decodes re-encodes to
-/// bytes no longer than the input that decode to the same announcement; and a peer table fed
-/// the datagram accounts for it in exactly one counter.
+/// bytes no longer than the input that decode to the same announcement; the signed part
+/// ([`Announcement::decode_signed`]) is a prefix of the datagram that, completed with a nil
+/// `sig`, decodes to the same announcement unsigned, and is what the encoder signs; a peer
+/// table fed the datagram accounts for it in exactly one counter, and one that checks
+/// signatures checks a datagram at most once (a repeat is stale before its check).
 ///
 /// # Panics
 ///
@@ -33,7 +37,28 @@ pub fn check_announcement(data: &[u8]) {
             Ok(&announcement),
             "re-encoded announcement decodes differently"
         );
+        let (again, signed_len) =
+            Announcement::decode_signed(data).expect("decode_signed agrees with decode");
+        assert_eq!(again, announcement);
+        assert!(signed_len < data.len(), "the sig is after the signed part");
+        let unsigned = [&data[..signed_len], &[0xc0][..]].concat();
+        let expected = Announcement {
+            sig: None,
+            ..announcement.clone()
+        };
+        assert_eq!(
+            Announcement::decode(&unsigned).as_ref(),
+            Ok(&expected),
+            "the signed part with a nil sig is the same announcement"
+        );
+        let (_, encoded_len) = Announcement::decode_signed(&bytes).expect("re-encoded decodes");
+        assert_eq!(
+            &bytes[..encoded_len],
+            &announcement.signed_part()[..],
+            "the encoder signs what the decoder checks"
+        );
     }
+    check_signed_table(data);
     let mut table = PeerTable::new(PeerTableConfig {
         own_id: "self".to_owned(),
         interval: Duration::from_secs(1),
@@ -47,7 +72,14 @@ pub fn check_announcement(data: &[u8]) {
     assert_eq!(s.received, 2);
     assert_eq!(
         s.received,
-        s.accepted + s.malformed + s.stale + s.own + s.full,
+        s.accepted
+            + s.malformed
+            + s.stale
+            + s.own
+            + s.full
+            + s.unsigned
+            + s.unknown_key
+            + s.bad_signature,
         "every announcement is counted once: {s:?}"
     );
     if matches!(first, Observed::New) {
@@ -57,4 +89,51 @@ pub fn check_announcement(data: &[u8]) {
         );
         assert_eq!(table.len(), 1);
     }
+}
+
+/// A table that checks signatures (any signed announcement is refused as bad, any unsigned
+/// one taken): every datagram counted once, and the check never run twice for the same bytes.
+fn check_signed_table(data: &[u8]) {
+    let mut table = PeerTable::new(PeerTableConfig {
+        own_id: "self".to_owned(),
+        interval: Duration::from_secs(1),
+        max_peers: 4,
+    });
+    let now = Now::new(Instant::now(), SystemTime::UNIX_EPOCH);
+    let from = SocketAddr::from((Ipv4Addr::LOCALHOST, 5001));
+    let mut checks = 0;
+    let mut check = |a: &Announcement, signed: &[u8]| {
+        checks += 1;
+        assert!(signed.len() < data.len());
+        if a.sig.is_some() {
+            Err(SigRefusal::BadSignature)
+        } else {
+            Ok(())
+        }
+    };
+    let first = table.receive_checked(now, from, data, &mut check);
+    let second = table.receive_checked(now, from, data, &mut check);
+    if matches!(first, Observed::New) {
+        assert!(
+            matches!(second, Observed::Dropped(DropReason::Stale { .. })),
+            "a repeat of a taken announcement is stale: {second:?}"
+        );
+        assert_eq!(checks, 1, "a stale repeat is never checked");
+    }
+    if matches!(first, Observed::Dropped(DropReason::Signature(_))) {
+        assert_eq!(table.len(), 0);
+    }
+    let s = table.stats();
+    assert_eq!(
+        s.received,
+        s.accepted
+            + s.malformed
+            + s.stale
+            + s.own
+            + s.full
+            + s.unsigned
+            + s.unknown_key
+            + s.bad_signature,
+        "every announcement is counted once: {s:?}"
+    );
 }

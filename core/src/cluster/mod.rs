@@ -7,6 +7,9 @@
 //! - [`balance`]: choosing a node for a request by announced load (power of two choices),
 //!   the blind baselines, and the spillover decision.
 //! - `simulation` (feature `sim`): balancing at scale, simulated.
+//! - [`etcd`]: the keys and values a cluster keeps in etcd (`cocaine node --etcd`).
+//! - [`budget`]: fitting live apps and tombstones into one datagram.
+//! - [`signing`]: signed announcements (`--cluster-auth`): signing and the check.
 //! - [`registry`], [`fetch`], [`tombstone`]: replication: which version of each replicated app
 //!   wins, how a node copies one from a peer, and how deletions are kept.
 //!
@@ -16,6 +19,10 @@
 
 pub mod announcement;
 pub mod balance;
+pub mod budget;
+pub mod etcd;
+#[cfg(feature = "fuzzing")]
+pub mod etcd_fuzzing;
 pub mod fetch;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -23,6 +30,7 @@ pub mod peers;
 pub mod registry;
 #[cfg(feature = "fuzzing")]
 pub mod replication_fuzzing;
+pub mod signing;
 #[cfg(feature = "sim")]
 pub mod simulation;
 pub mod tombstone;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::announcement::{Announcement, AppAnnouncement, AppState};
+use super::signing::SigRefusal;
 use crate::codec::DecodeError;
 use crate::time::{after, Now};
 
@@ -97,6 +98,10 @@ pub enum DropReason {
     /// The table holds `max_peers` nodes already.
     #[error("peer table full ({0} peers)")]
     Full(usize),
+    /// Its signature is missing where required, from an unknown key, or bad
+    /// ([`PeerTable::receive_checked`]).
+    #[error("announcement refused: {0}")]
+    Signature(SigRefusal),
 }
 
 /// Counters of everything the table heard.
@@ -116,6 +121,12 @@ pub struct MembershipStats {
     pub full: u64,
     /// Peers forgotten after falling silent (or removed by their registry).
     pub forgotten: u64,
+    /// Dropped: unsigned where signatures are required (`--cluster-auth required`).
+    pub unsigned: u64,
+    /// Dropped: signed by a node id with no key in the key folder.
+    pub unknown_key: u64,
+    /// Dropped: a signature that does not verify (forged or tampered).
+    pub bad_signature: u64,
 }
 
 /// Every peer heard from, by node id.
@@ -157,6 +168,52 @@ impl PeerTable {
                 Observed::Dropped(DropReason::Malformed(e))
             }
         }
+    }
+
+    /// [`PeerTable::receive`] with a signature check: an announcement that passes every cheap
+    /// check (decoding, not our own, not stale) is given to `check` with the bytes its
+    /// signature covers, and taken in only if `check` accepts it. So a duplicate or a replay
+    /// never costs a signature check (see [`super::signing`]).
+    pub fn receive_checked(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        datagram: &[u8],
+        check: impl FnOnce(&Announcement, &[u8]) -> Result<(), SigRefusal>,
+    ) -> Observed {
+        let (announcement, signed_len) = match Announcement::decode_signed(datagram) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.stats.received += 1;
+                self.stats.malformed += 1;
+                return Observed::Dropped(DropReason::Malformed(e));
+            }
+        };
+        if let Some(reason) = self.cheap_refusal(now, &announcement) {
+            self.stats.received += 1;
+            self.count_drop(&reason);
+            return Observed::Dropped(reason);
+        }
+        if let Err(refusal) = check(&announcement, &datagram[..signed_len]) {
+            self.stats.received += 1;
+            let reason = DropReason::Signature(refusal);
+            self.count_drop(&reason);
+            return Observed::Dropped(reason);
+        }
+        self.observe(now, Source::Datagram(from), announcement)
+    }
+
+    /// Our own, or not newer than what a peer still in the table last said.
+    fn cheap_refusal(&self, now: Now, a: &Announcement) -> Option<DropReason> {
+        if a.node_id == self.config.own_id {
+            return Some(DropReason::Own);
+        }
+        let known = self.peers.get(&a.node_id)?;
+        let alive = known.expires_at(self.config.interval) > now.mono;
+        (alive && a.seq <= known.seq).then_some(DropReason::Stale {
+            seq: a.seq,
+            last: known.seq,
+        })
     }
 
     /// Takes in one announcement, from any source: checked ([`Announcement::validate`]) like
@@ -313,6 +370,9 @@ impl PeerTable {
             DropReason::Own => &mut self.stats.own,
             DropReason::Stale { .. } => &mut self.stats.stale,
             DropReason::Full(_) => &mut self.stats.full,
+            DropReason::Signature(SigRefusal::Unsigned) => &mut self.stats.unsigned,
+            DropReason::Signature(SigRefusal::UnknownKey) => &mut self.stats.unknown_key,
+            DropReason::Signature(SigRefusal::BadSignature) => &mut self.stats.bad_signature,
         };
         *counter += 1;
     }

@@ -37,6 +37,13 @@ pub struct Policy {
     pub timeout_ms: Option<u64>,
     /// Milliseconds from the open after which the request is dropped.
     pub deadline_ms: Option<u64>,
+    /// How many nodes handed this request on before it arrived (spillover, docs/cluster.md):
+    /// 0 from a client, 1 from a node whose queue was full. A node never forwards a request
+    /// whose `hop` is not 0. Sent only when not 0.
+    pub hop: u64,
+    /// The body is a sealed payload for the node's key, and the reply is sealed for the
+    /// caller's (docs/security.md). Part of the signed open, so it cannot be stripped.
+    pub sealed: bool,
 }
 
 /// The `auth` map of a signed open (docs/protocol.md §10, docs/security.md). `user`, `ts`,
@@ -231,6 +238,8 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
     const MAP: &str = "policy";
     let len = r.map_len(MAP)?;
     let mut urgent = None;
+    let mut hop = None;
+    let mut sealed = None;
     let mut policy = Policy::default();
     for _ in 0..len {
         match r.key(MAP)? {
@@ -247,10 +256,14 @@ fn decode_policy(r: &mut Reader<'_>) -> Result<Policy, DecodeError> {
                 MAP,
                 "deadline",
             )?,
+            "hop" => mp::set_once(&mut hop, r.uint("policy.hop")?, MAP, "hop")?,
+            "sealed" => mp::set_once(&mut sealed, r.bool("policy.sealed")?, MAP, "sealed")?,
             other => return Err(DecodeError::unknown_key(MAP, other)),
         }
     }
     policy.urgent = urgent.unwrap_or(false);
+    policy.hop = hop.unwrap_or(0);
+    policy.sealed = sealed.unwrap_or(false);
     Ok(policy)
 }
 
@@ -334,7 +347,9 @@ fn decode_auth(r: &mut Reader<'_>, frame: &[u8]) -> Result<(Auth, Bytes), Decode
 pub(crate) fn encode_policy(out: &mut BytesMut, policy: &Policy) {
     let len = u32::from(policy.urgent)
         + u32::from(policy.timeout_ms.is_some())
-        + u32::from(policy.deadline_ms.is_some());
+        + u32::from(policy.deadline_ms.is_some())
+        + u32::from(policy.hop != 0)
+        + u32::from(policy.sealed);
     mp::put_map_len(out, len);
     if policy.urgent {
         mp::put_str(out, "urgent");
@@ -343,11 +358,16 @@ pub(crate) fn encode_policy(out: &mut BytesMut, policy: &Policy) {
     for (key, value) in [
         ("timeout", policy.timeout_ms),
         ("deadline", policy.deadline_ms),
+        ("hop", (policy.hop != 0).then_some(policy.hop)),
     ] {
         if let Some(v) = value {
             mp::put_str(out, key);
             mp::put_uint(out, v);
         }
+    }
+    if policy.sealed {
+        mp::put_str(out, "sealed");
+        mp::put_bool(out, true);
     }
 }
 

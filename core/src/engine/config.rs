@@ -84,6 +84,9 @@ pub struct EngineConfig {
     /// passed to workers as `COCAINE_INLINE`. `None` (the key absent) leaves the variable to
     /// the node's own environment.
     pub inline: Option<bool>,
+    /// Whether the app's workers may be forked from a process that has already imported
+    /// the SDK and the app (manifest `fork-server`, Python apps only; docs/manifest.md).
+    pub fork_server: bool,
 }
 
 /// The default `job-timeout`: shorter than a client's usual 30 s patience, so a hung handler
@@ -117,6 +120,7 @@ impl Default for EngineConfig {
             job_timeout: Some(DEFAULT_JOB_TIMEOUT),
             expose_errors: false,
             inline: None,
+            fork_server: true,
         }
     }
 }

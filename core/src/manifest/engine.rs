@@ -67,6 +67,7 @@ pub(crate) fn parse(
 
     c.expose_errors = o.bool("expose-errors", p).unwrap_or(c.expose_errors);
     c.inline = o.bool("inline", p).or(c.inline);
+    c.fork_server = o.bool("fork-server", p).unwrap_or(c.fork_server);
 
     let pool_limit = o.int("pool-limit", 1, p);
     let pool_min = o.int("pool-min", 0, p);

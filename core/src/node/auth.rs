@@ -126,8 +126,14 @@ impl Node {
     /// The `pubkey` reply: the node's public key as PEM, its fingerprint and size; why not
     /// when the node has none (it runs without a state folder).
     pub(super) fn node_public_key(&self) -> Result<Value, String> {
-        let Some(pem) = &self.config.node_key else {
-            return Err("this node has no key pair (it keeps no state folder: --store)".into());
+        let pem = match (&self.config.node_key, &self.config.own_key) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(key)) => key
+                .public_pem()
+                .map_err(|e| format!("the node's key pair cannot be read or made: {e}"))?,
+            (None, None) => {
+                return Err("this node has no key pair (it keeps no state folder: --store)".into())
+            }
         };
         let key = PublicKey::from_pem(pem.as_bytes())
             .map_err(|e| format!("the node's public key is unreadable: {e}"))?;
@@ -163,6 +169,7 @@ impl Node {
                 "bad_signature": s.bad_signature, "replayed": s.replayed, "too_many": s.too_many,
                 "incomplete": s.incomplete, "wrong_app": s.wrong_app, "bad_body": s.bad_body, "not_allowed": s.not_allowed,
             },
+            "sealed": self.shared.seal.stats.json(),
         })
     }
 }

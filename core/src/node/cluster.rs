@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 use super::app::{App, Phase};
 use super::io::{BindError, Multicast, Output};
 use super::Node;
+use crate::auth::AuthMode;
+use crate::cluster::{budget, signing};
 use crate::cluster::{
     Announcement, AppAnnouncement, AppState, DropReason, Load, Observed, PeerTable,
     PeerTableConfig, Source, DEFAULT_MAX_PEERS,
@@ -47,6 +49,10 @@ pub struct DiscoveryConfig {
     pub peers: Vec<SocketAddr>,
     /// The most peers the table keeps.
     pub max_peers: usize,
+    /// A registry (etcd) carries the node's announcement: every interval the node hands its
+    /// encoded announcement to the runtime as `Output::Announce`, and peers' records come
+    /// back as `Input::PeerRecord` (docs/cluster.md, "etcd").
+    pub registry: bool,
 }
 
 impl DiscoveryConfig {
@@ -59,6 +65,7 @@ impl DiscoveryConfig {
             multicast: None,
             peers: Vec::new(),
             max_peers: DEFAULT_MAX_PEERS,
+            registry: false,
         }
     }
 }
@@ -82,6 +89,10 @@ pub(super) struct Membership {
     sent: u64,
     /// Announcements not sent because they would not fit a datagram.
     too_large: u64,
+    /// Announcements not sent because the node's key could not sign them.
+    sign_failed: u64,
+    /// Tombstones in the last announcement, and those left out for want of room.
+    tombstones: budget::Fitted,
 }
 
 impl Membership {
@@ -102,6 +113,8 @@ impl Membership {
             next_announce: None,
             sent: 0,
             too_large: 0,
+            sign_failed: 0,
+            tombstones: budget::Fitted::default(),
         }
     }
 
@@ -112,8 +125,26 @@ impl Membership {
         }
     }
 
+    pub fn table(&self) -> &PeerTable {
+        &self.table
+    }
+
+    /// How often the node announces itself: spillover pings its links as often.
+    pub fn interval(&self) -> Duration {
+        self.config.interval
+    }
+
     fn owns(&self, endpoint: EndpointId) -> bool {
         self.unicast == Some(endpoint) || self.multicast == Some(endpoint)
+    }
+
+    /// A registry alone has no socket to wait for: the first announcement is due at once
+    /// (at the first input, since the node is made without a clock).
+    fn registry_only_and_not_started(&self) -> bool {
+        self.config.registry
+            && self.unicast.is_none()
+            && self.multicast.is_none()
+            && self.next_announce.is_none()
     }
 }
 
@@ -249,11 +280,9 @@ impl Node {
             );
             self.log(LogLevel::Info, message);
         }
-        let due = self
-            .membership
-            .as_ref()
-            .and_then(|m| m.next_announce)
-            .is_some_and(|at| at <= now.mono);
+        let due = self.membership.as_ref().is_some_and(|m| {
+            m.next_announce.is_some_and(|at| at <= now.mono) || m.registry_only_and_not_started()
+        });
         if due {
             self.announce(now);
         }
@@ -261,20 +290,41 @@ impl Node {
 
     fn announce(&mut self, now: Now) {
         let apps = self.announced_apps();
+        let tombstones = self.announced_tombstones(now);
+        let sig_reserve = match self.config.cluster_auth {
+            AuthMode::Off => 1,
+            _ => budget::SIG_RESERVE,
+        };
         let Some(m) = &mut self.membership else {
             return;
         };
         m.next_announce = Some(after(now.mono, m.config.interval));
-        let announcement = Announcement {
+        let mut announcement = Announcement {
             node_id: m.config.node_id.clone(),
             seq: m.seq,
             control: m.control.clone().unwrap_or_default(),
             apps,
-            // Signing announcements belongs to the node's key pair (docs/security.md); until
-            // then peers take them unsigned.
             sig: None,
         };
         m.seq = m.seq.saturating_add(1);
+        let fitted = budget::fit(&mut announcement, tombstones, sig_reserve);
+        m.tombstones = fitted;
+        if self.config.cluster_auth != AuthMode::Off {
+            let signed = match &self.config.own_key {
+                Some(key) => signing::sign(&mut announcement, |bytes| key.sign(bytes)),
+                None => Err(crate::auth::SignError(
+                    "the node has no key pair (no state folder)".into(),
+                )),
+            };
+            if let Err(error) = signed {
+                m.sign_failed += 1;
+                if m.sign_failed == 1 {
+                    let message = format!("discovery: announcement not sent: {error}");
+                    self.log(LogLevel::Error, message);
+                }
+                return;
+            }
+        }
         let bytes = match announcement.encode() {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -296,6 +346,7 @@ impl Node {
         if let Some(endpoint) = m.unicast.filter(|e| m.up.contains(e)) {
             sends.extend(m.config.peers.iter().map(|&to| (endpoint, to)));
         }
+        let registry = m.config.registry;
         for (endpoint, to) in sends {
             self.out.push_back(Output::SendTo {
                 endpoint,
@@ -303,20 +354,18 @@ impl Node {
                 bytes: bytes.clone(),
             });
         }
+        if registry {
+            self.out.push_back(Output::Announce { bytes });
+        }
     }
 
-    /// What the node says about each app it serves: the serving version of each name, and
-    /// the tombstones of replicated apps deleted (docs/cluster.md).
+    /// What the node says about each app it serves: the serving version of each name (the
+    /// tombstones are added to fit, [`budget::fit`]).
     fn announced_apps(&self) -> BTreeMap<String, AppAnnouncement> {
-        let mut apps: BTreeMap<String, AppAnnouncement> = self
-            .names
+        self.names
             .iter()
             .filter_map(|(name, id)| Some((name.clone(), self.announced_app(self.apps.get(id)?))))
-            .collect();
-        for (name, entry) in self.announced_tombstones() {
-            apps.entry(name).or_insert(entry);
-        }
-        apps
+            .collect()
     }
 
     pub(super) fn announced_app(&self, app: &App) -> AppAnnouncement {
@@ -372,7 +421,15 @@ impl Node {
         if !m.owns(endpoint) {
             return;
         }
-        let observed = m.table.receive(now, from, bytes);
+        let observed = match self.config.cluster_auth {
+            AuthMode::Off => m.table.receive(now, from, bytes),
+            mode => {
+                let keys = self.auth.verifier.keys();
+                m.table.receive_checked(now, from, bytes, |a, signed| {
+                    signing::check(mode, keys, a, signed)
+                })
+            }
+        };
         let malformed = m.table.stats().malformed;
         if matches!(
             observed,
@@ -408,6 +465,20 @@ impl Node {
                         format!(
                             "discovery: dropped a malformed announcement from {from} \
                                  ({malformed} so far): {error}"
+                        ),
+                    )
+                })
+            }
+            Observed::Dropped(DropReason::Signature(refusal)) => {
+                let refused = m.table.stats().unsigned
+                    + m.table.stats().unknown_key
+                    + m.table.stats().bad_signature;
+                (refused <= MALFORMED_LOGGED || refused % MALFORMED_LOG_EVERY == 0).then(|| {
+                    (
+                        LogLevel::Warn,
+                        format!(
+                            "discovery: dropped an announcement from {from} \
+                             ({refused} refused so far): {refusal}"
                         ),
                     )
                 })
@@ -460,6 +531,8 @@ impl Node {
                 "multicast": m.config.multicast.map(|g| g.to_string()),
                 "peers": m.config.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "interval_ms": m.config.interval.as_millis() as u64,
+                "registry": m.config.registry,
+                "auth": self.config.cluster_auth.name(),
             },
             "peers": peers,
             "stats": {
@@ -472,6 +545,12 @@ impl Node {
                 "forgotten": stats.forgotten,
                 "sent": m.sent,
                 "too_large": m.too_large,
+                "unsigned": stats.unsigned,
+                "unknown_key": stats.unknown_key,
+                "bad_signature": stats.bad_signature,
+                "sign_failed": m.sign_failed,
+                "tombstones_announced": m.tombstones.added,
+                "tombstones_deferred": m.tombstones.deferred,
             },
         })
     }

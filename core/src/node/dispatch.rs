@@ -8,7 +8,7 @@ use super::driver::{Cx, Driver, DriverInput};
 use super::io::Output;
 use super::{spawn, Node};
 use crate::engine::EngineOutput;
-use crate::ids::{AppId, ConnId, EndpointId};
+use crate::ids::{AppId, ConnId, EndpointId, WorkerId};
 use crate::process::LogLevel;
 use crate::time::{after, Now};
 
@@ -38,7 +38,12 @@ impl Node {
             &mut self.apps,
             &mut self.out,
             (&self.config, &mut self.shared),
-            &mut self.auth.verifier,
+            (
+                &mut self.auth.verifier,
+                self.membership
+                    .as_ref()
+                    .map(super::cluster::Membership::table),
+            ),
         );
         let result = f(driver.as_mut(), &mut cx);
         if let Some(slot) = self
@@ -102,6 +107,10 @@ impl Node {
         }
         if self.replication.owns(endpoint) {
             self.link_received(frames);
+            return;
+        }
+        if self.shared.spill.owns(endpoint) {
+            self.spill_received(endpoint, frames);
             return;
         }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
@@ -239,6 +248,10 @@ impl Node {
         if let Some(pubsub) = &app.manifest.pubsub {
             app.timers
                 .arm(after(now.mono, pubsub.interval), AppTimer::Stats);
+        }
+        let template = spawn::spec(&self.config, &app.manifest, WorkerId::new(id, 0));
+        if template.fork {
+            self.out.push_back(Output::PrepareWorkers(template));
         }
         self.out.push_back(Output::AppStarted { app: name.clone() });
         self.log(

@@ -26,8 +26,11 @@ use serde_json::Value;
 use super::app::{App, AppTimer, Phase};
 use super::io::{FsEvent, Output, SocketKind, WatchError};
 use super::route::Route;
+use super::spill::{Caller, CallerKey, Follow, Offer};
 use super::NodeConfig;
 use crate::auth::Verifier;
+use crate::cluster::PeerTable;
+use crate::codec::native::Policy;
 use crate::engine::{AppState, JobId, JobPolicy, JobRequest, ReplyEvent, ReplyMode};
 use crate::ids::{AppId, ConnId, EndpointId, IdMap, WatchId};
 use crate::process::LogLevel;
@@ -162,6 +165,10 @@ pub(super) struct Shared {
     pub conns: IdMap<ConnId, ConnOwner>,
     /// Manual-scheduler jobs whose outcome is out, for the node to drop from the store.
     pub scheduled_done: Vec<Arc<str>>,
+    /// Requests handed to peers, their links and counters (spillover).
+    pub spill: super::spill::Spill,
+    /// Opening and sealing bodies (the node's key, a random source) and their counters.
+    pub seal: super::native_seal::SealState,
 }
 
 /// Which driver took a connection.
@@ -182,6 +189,8 @@ pub(super) struct Cx<'a> {
     config: &'a NodeConfig,
     shared: &'a mut Shared,
     verifier: &'a mut Verifier,
+    /// The peer table, while discovery is on: where a full queue's requests may go.
+    peers: Option<&'a PeerTable>,
 }
 
 impl<'a> Cx<'a> {
@@ -191,7 +200,7 @@ impl<'a> Cx<'a> {
         apps: &'a mut std::collections::BTreeMap<AppId, App>,
         out: &'a mut VecDeque<Output>,
         (config, shared): (&'a NodeConfig, &'a mut Shared),
-        verifier: &'a mut Verifier,
+        (verifier, peers): (&'a mut Verifier, Option<&'a PeerTable>),
     ) -> Self {
         Cx {
             now,
@@ -202,12 +211,18 @@ impl<'a> Cx<'a> {
             config,
             shared,
             verifier,
+            peers,
         }
     }
 
     /// The node's signature checks (key store, replay guard, counters), for signed requests.
     pub fn verifier(&mut self) -> &mut Verifier {
         self.verifier
+    }
+
+    /// The node's means to open sealed requests and seal replies.
+    pub fn seal(&mut self) -> &mut super::native_seal::SealState {
+        &mut self.shared.seal
     }
 
     fn own(&mut self) -> Option<&mut App> {
@@ -396,6 +411,55 @@ impl<'a> Cx<'a> {
     pub fn close_conn(&mut self, conn: ConnId) {
         self.shared.conns.remove(&conn);
         self.out.push_back(Output::ConnClose { conn });
+    }
+
+    /// Offers a request to spillover (docs/cluster.md): a request from a peer is counted; one
+    /// from a client, when the app's queue is full and its manifest has `cluster.spillover`
+    /// on, is handed to the least-loaded peer running the app. `true` when it was: the
+    /// caller's later messages go with [`Cx::spill_follow`].
+    pub fn spill_offer(&mut self, caller: Caller, event: &str, policy: &Policy) -> bool {
+        let Some(own) = self.apps.get(&self.app) else {
+            return false;
+        };
+        let engine = &own.engine;
+        let app = own.name.clone();
+        if policy.hop != 0 {
+            self.shared.spill.count_forwarded_in(&app);
+            return false;
+        }
+        let spillover = own.manifest.cluster.is_some_and(|c| c.spillover);
+        let queue_full =
+            *engine.state() == AppState::Running && engine.queued() >= engine.config().queue_limit;
+        if !(spillover && queue_full) {
+            return false;
+        }
+        let task = self.task_name();
+        let offer = Offer {
+            app: &app,
+            task: &task,
+            event,
+            policy,
+            queue_full,
+            spillover,
+        };
+        let now = self.now.mono;
+        (self.shared.spill).offer(now, self.out, self.peers, caller, offer)
+    }
+
+    /// A caller's chunk, end or cancel for a request handed to a peer; `false` when the
+    /// request was not handed on.
+    pub fn spill_follow(&mut self, key: &CallerKey, what: Follow) -> bool {
+        self.shared.spill.follow(self.out, key, what)
+    }
+
+    /// Whether this caller's request was handed to a peer and has not ended.
+    pub fn spill_is_open(&self, key: &CallerKey) -> bool {
+        self.shared.spill.is_forwarded(key)
+    }
+
+    /// A server endpoint closed: its requests handed on are cancelled at their peers.
+    pub fn spill_unbound(&mut self, endpoint: EndpointId) {
+        self.shared.spill.caller_unbound(self.out, endpoint);
     }
 
     /// A manual-scheduler job's outcome is out: the node drops it from the store.

@@ -866,10 +866,11 @@ impl Fuzz {
             Output::Fatal { reason } => {
                 panic!("fatal with a control endpoint that binds: {reason}")
             }
-            Output::OpenUdp { .. } | Output::SendTo { .. } => {
+            Output::OpenUdp { .. } | Output::SendTo { .. } | Output::Announce { .. } => {
                 panic!("UDP with discovery off: {output:?}")
             }
             Output::AppStarted { .. }
+            | Output::PrepareWorkers(_)
             | Output::ControlReady { .. }
             | Output::AppStopped { .. }
             | Output::DeployFailed { .. }
@@ -1170,6 +1171,8 @@ fn open_message(sid: u64, r: &mut Bytes) -> Bytes {
         urgent: bits & 1 != 0,
         timeout_ms: (bits & 2 != 0).then(|| u64::from(r.u16() % 4000)),
         deadline_ms: (bits & 4 != 0).then(|| u64::from(r.u16() % 4000)),
+        hop: 0,
+        sealed: false,
     };
     let auth = (bits & 8 != 0).then(|| Auth {
         user: "fuzzer".to_owned(),

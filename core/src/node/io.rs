@@ -339,6 +339,10 @@ pub struct SpawnSpec {
     pub cwd: Option<PathBuf>,
     /// Where the runtime listens for this worker's channel before spawning it.
     pub socket: PathBuf,
+    /// The worker may be forked from a fork server of its app version (`worker.app()`)
+    /// instead of started from `argv`: a Python app whose manifest allows it. A runtime
+    /// without fork servers starts it from `argv`.
+    pub fork: bool,
 }
 
 /// Something for the runtime to do.
@@ -385,6 +389,11 @@ pub enum Output {
         on: bool,
     },
     Spawn(SpawnSpec),
+    /// A version whose workers may be forked (`spec.fork`) is up: a runtime may start its
+    /// fork server now, so that a first worker asked for later starts at once, and stop the
+    /// fork servers of the app's other versions. `spec` is how one of its workers would be
+    /// started (no such worker exists). Runtimes without fork servers ignore it.
+    PrepareWorkers(SpawnSpec),
     Kill {
         worker: WorkerId,
         signal: Signal,
@@ -460,6 +469,12 @@ pub enum Output {
     SendTo {
         endpoint: EndpointId,
         to: SocketAddr,
+        bytes: Bytes,
+    },
+    /// The node's announcement, encoded, for a registry to carry (`DiscoveryConfig::registry`,
+    /// docs/cluster.md): one every announcement interval, the same bytes the UDP modes send.
+    /// The runtime hands it to whatever keeps the node's record (the etcd adapter).
+    Announce {
         bytes: Bytes,
     },
 }

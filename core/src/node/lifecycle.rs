@@ -192,6 +192,10 @@ impl Node {
             self.link_bound(endpoint, result);
             return;
         }
+        if self.shared.spill.owns(endpoint) {
+            self.spill_bound(endpoint, result);
+            return;
+        }
         let Some(owner) = self.endpoints.get(&endpoint).copied() else {
             return;
         };

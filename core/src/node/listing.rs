@@ -83,6 +83,7 @@ impl Node {
                 "scheduled": self.scheduler.len(),
             },
             "replication": self.replication_info(),
+            "spillover": self.spill_info(),
         })
     }
 
@@ -96,6 +97,7 @@ impl Node {
         entry["engine"] = engine;
         entry["scheduled"] = Value::Array(self.scheduler.of_app(name));
         entry["replication"] = self.app_replication_info(name);
+        entry["spillover"] = self.app_spill_info(name);
         Some(entry)
     }
 

@@ -209,6 +209,8 @@ impl Node {
                     }),
             })
             .collect();
-        prometheus::render(uptime, &apps)
+        let mut text = prometheus::render(uptime, &apps);
+        text.push_str(&self.shared.spill.prometheus());
+        text
     }
 }

@@ -15,6 +15,7 @@ mod lifecycle;
 mod listing;
 mod metrics;
 mod native_auth;
+mod native_seal;
 mod native_session;
 mod operate;
 mod publication;
@@ -25,6 +26,7 @@ mod resolve;
 mod route;
 mod scheduler;
 mod spawn;
+mod spill;
 
 // Every task type, one line per driver module: the module (`node/<module>.rs`), then each
 // manifest `type` it runs with its key reader and its driver maker. Adding a task type is its
@@ -56,8 +58,9 @@ pub use io::{
     AppOrigin, BindError, FsEvent, FsEventKind, Input, Multicast, Output, ScheduledJob, SocketKind,
     SpawnError, SpawnSpec, StoreDone, StoreError, StoreOp, StoredApp, WatchError,
 };
-pub use replication::FETCH_TIMEOUT;
+pub use replication::{FETCH_TIMEOUT, TOMBSTONE_HORIZON};
 pub use route::Route;
+pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
 use crate::engine::Engine;
 use crate::ids::{AppId, EndpointId, WorkerId};
@@ -119,6 +122,17 @@ pub struct NodeConfig {
     /// 32 bytes from the system's random source, from which the node makes session ids and
     /// keys; none refuses session-opens (503). The core reads no random source itself.
     pub session_seed: Option<crate::auth::session::Seed>,
+    /// The node's key pair, held by the runtime (the private half never enters the core):
+    /// `pubkey` answers from it when `node_key` is none, and it signs announcements and
+    /// `fetch` requests when `cluster_auth` is on. The runtime may make the pair on first use.
+    pub own_key: Option<crate::auth::NodeKeyHandle>,
+    /// Whether announcements are signed and checked (`--cluster-auth`, docs/cluster.md):
+    /// `off` sends them unsigned and takes any; `optional` signs them and checks signed ones;
+    /// `required` also drops unsigned ones. Off by default.
+    pub cluster_auth: auth::AuthMode,
+    /// How long after a delete its tombstone is announced even when no peer needs it
+    /// ([`TOMBSTONE_HORIZON`] by default; docs/cluster.md, "Deletes and restarts").
+    pub tombstone_horizon: std::time::Duration,
 }
 
 impl Default for NodeConfig {
@@ -142,6 +156,9 @@ impl Default for NodeConfig {
             node_key: None,
             sessions: crate::auth::session::SessionLimits::default(),
             session_seed: None,
+            own_key: None,
+            cluster_auth: auth::AuthMode::Off,
+            tombstone_horizon: TOMBSTONE_HORIZON,
         }
     }
 }
@@ -222,6 +239,17 @@ impl Node {
         &self.config
     }
 
+    /// Lets the node open sealed requests and seal their replies (docs/security.md): the
+    /// private half of the node's key (`node_key` is its public half) and a random source
+    /// for reply keys and nonces, both the runtime's. Without them a sealed request is 400.
+    pub fn set_sealing(
+        &mut self,
+        unsealer: std::sync::Arc<dyn crate::auth::Unsealer>,
+        random: Box<dyn crate::auth::Random>,
+    ) {
+        self.shared.seal.set(unsealer, random);
+    }
+
     /// Takes in one input at `now`. Timers due by `now` fire first.
     pub fn handle_input(&mut self, now: Now, input: Input) {
         self.started_at.get_or_insert(now.mono);
@@ -279,6 +307,8 @@ impl Node {
             Input::WorkerConnected { .. } | Input::WorkerDisconnected { .. } => {}
             input => self.worker_input(now, input),
         }
+        // After the input: a peer it made leave the table fails its forwarded requests now.
+        self.spill_timers(now);
         self.drain_engines(now);
     }
 
@@ -332,6 +362,7 @@ impl Node {
                     .and_then(cluster::Membership::poll_timeout),
             )
             .chain(self.replication.poll_timeout())
+            .chain(self.spill_poll_timeout())
             .min()
     }
 

@@ -9,7 +9,9 @@ use bytes::Bytes;
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
 use super::native_auth;
+use super::native_seal::{self, ReplySeal, RequestSeal, Step};
 use super::native_session::{self, Credential};
+use super::spill::{Caller, Follow};
 use crate::codec::native::{self, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
@@ -43,6 +45,8 @@ struct Held {
     digest: Bytes,
     chunks: Vec<Bytes>,
     size: usize,
+    /// A sealed request: its body is opened at its end.
+    seal: Option<RequestSeal>,
 }
 
 /// Open requests and how many each client has. They move with a redeploy: a request queued
@@ -54,6 +58,8 @@ struct Sessions {
     per_peer: HashMap<(EndpointId, Bytes), usize>,
     by_token: HashMap<u64, Client>,
     held: HashMap<SessionKey, Held>,
+    /// Sealed requests' replies being gathered, by token.
+    sealed: HashMap<u64, ReplySeal>,
 }
 
 impl Sessions {
@@ -94,6 +100,7 @@ impl Sessions {
         let key = (client.endpoint, client.peer.clone(), client.sid);
         if let Some((_, token)) = self.open.remove(&key) {
             self.by_token.remove(&token);
+            self.sealed.remove(&token);
             let key = (client.endpoint, client.peer.clone());
             if let Some(count) = self.per_peer.get_mut(&key) {
                 *count -= 1;
@@ -106,6 +113,7 @@ impl Sessions {
 
     fn absorb(&mut self, other: Sessions) {
         self.held.extend(other.held);
+        self.sealed.extend(other.sealed);
         self.open.extend(other.open);
         self.by_token.extend(other.by_token);
         for (key, count) in other.per_peer {
@@ -157,6 +165,7 @@ impl Driver for NativeServer {
         match input {
             DriverInput::Received { endpoint, frames } => self.received(cx, endpoint, frames),
             DriverInput::Unbound { endpoint } => {
+                cx.spill_unbound(endpoint);
                 let gone: Vec<Client> = (self.sessions.by_token.values())
                     .filter(|c| c.endpoint == endpoint)
                     .cloned()
@@ -176,6 +185,27 @@ impl Driver for NativeServer {
         }
         let Some(client) = self.sessions.by_token.get(&token).cloned() else {
             return;
+        };
+        // A sealed request's reply is gathered and goes out sealed, as one chunk, at its end.
+        let event = match self.sessions.sealed.get_mut(&token) {
+            None => event,
+            Some(reply_seal) => match reply_seal.step(cx, event) {
+                Step::Hold => return,
+                Step::Send {
+                    chunk,
+                    event,
+                    cancel,
+                } => {
+                    let job = self.sessions.job(client.endpoint, &client.peer, client.sid);
+                    if let Some(job) = job.filter(|_| cancel) {
+                        cx.cancel(job);
+                    }
+                    if let Some(chunk) = chunk {
+                        send_reply(cx, &client, native::encode_chunk(client.sid, &chunk));
+                    }
+                    event
+                }
+            },
         };
         if event.is_terminal() {
             self.sessions.close(&client);
@@ -275,7 +305,8 @@ impl NativeServer {
                     body: None,
                 };
                 let signed = Credential::Signed(auth.as_ref().zip(signed.as_deref()));
-                if let Err((sid, code, message)) = self.open(cx, client, job, signed) {
+                let spill = (event.as_str(), &policy);
+                if let Err((sid, code, message)) = self.open(cx, client, job, signed, spill) {
                     replies.push(native::encode_error(sid, code, &message));
                 }
             }
@@ -298,13 +329,17 @@ impl NativeServer {
                 };
                 let maced = signed.as_deref().unwrap_or_default();
                 let credential = Credential::Session(&auth, maced);
-                if let Err((sid, code, message)) = self.open(cx, client, job, credential) {
+                let spill = (event.as_str(), &policy);
+                if let Err((sid, code, message)) = self.open(cx, client, job, credential, spill) {
                     replies.push(native::encode_error(sid, code, &message));
                 }
             }
             NativeMessage::Chunk { sid, data } => {
+                let key = (endpoint, peer.clone(), sid);
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.push_chunk(job, data);
+                } else if cx.spill_is_open(&key) {
+                    cx.spill_follow(&key, Follow::Chunk(data));
                 } else if let Some(error) = self.hold_chunk(cx, client, sid, data) {
                     replies.push(error);
                 }
@@ -312,6 +347,8 @@ impl NativeServer {
             NativeMessage::Choke { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.end_request(job);
+                } else if cx.spill_is_open(&(endpoint, peer.clone(), sid)) {
+                    cx.spill_follow(&(endpoint, peer.clone(), sid), Follow::Choke);
                 } else if let Some(error) = self.release(cx, client, sid) {
                     replies.push(error);
                 }
@@ -319,6 +356,8 @@ impl NativeServer {
             NativeMessage::Cancel { sid } => {
                 if let Some(job) = self.sessions.job(endpoint, peer, sid) {
                     cx.cancel(job);
+                } else if cx.spill_is_open(&(endpoint, peer.clone(), sid)) {
+                    cx.spill_follow(&(endpoint, peer.clone(), sid), Follow::Cancel);
                 } else if self.sessions.held.remove(&(endpoint, peer.clone(), sid)).is_some() {
                     replies.push(native::encode_error(sid, status::CANCELLED, "cancelled"));
                 }
@@ -331,21 +370,24 @@ impl NativeServer {
         }
     }
 
-    /// Opens a request: a job, a signed request held until its body has come, or why not
-    /// (the sid to answer on, a code and a message). `credential` is the open's `auth` and
-    /// the bytes its signature (or session MAC) covers.
+    /// Opens a request: a job, a signed request held until its body has come, a request
+    /// handed to a peer (spillover: unsigned only, `spill` is its event and policy), or why
+    /// not (the sid to answer on, a code and a message). `credential` is the open's `auth`
+    /// and the bytes its signature (or session MAC) covers.
     fn open(
         &mut self,
         cx: &mut Cx<'_>,
         client: Client,
         mut job: Job,
         credential: Credential<'_>,
+        (event, policy): (&str, &Policy),
     ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
         if sid == 0 {
             return Err((0, status::BAD_REQUEST, "sid 0 is reserved".to_owned()));
         }
-        if self.sessions.is_open(client.endpoint, &client.peer, sid) {
+        let key = (client.endpoint, client.peer.clone(), sid);
+        if self.sessions.is_open(client.endpoint, &client.peer, sid) || cx.spill_is_open(&key) {
             return Err((
                 sid,
                 status::BAD_REQUEST,
@@ -358,10 +400,31 @@ impl NativeServer {
             return Err((sid, status::UNAVAILABLE, message));
         }
         let session_open = native_session::is_session_open(&job);
+        if policy.sealed {
+            native_session::refuse_sealed(cx, &credential, session_open)
+                .map_err(|(code, message)| (sid, code, message))?;
+        }
+        let auth = credential.signed_auth();
         let verified = (credential.check(cx, self.security.as_ref(), session_open))
             .map_err(|(code, message)| (sid, code, message))?;
+        let seal = match policy.sealed {
+            true => Some(
+                native_seal::check_open(cx, verified.as_ref(), auth)
+                    .map_err(|(code, message)| (sid, code, message))?,
+            ),
+            false => None,
+        };
         let Some(verified) = verified else {
-            return self.start(cx, client, job);
+            let caller = Caller {
+                endpoint: client.endpoint,
+                identity: client.peer.clone(),
+                delimiter: client.delimiter,
+                sid,
+            };
+            if cx.spill_offer(caller, event, policy) {
+                return Ok(());
+            }
+            return self.start(cx, client, job, None);
         };
         job.origin = Some(Box::new(Origin {
             user: Some(verified.user),
@@ -375,6 +438,7 @@ impl NativeServer {
             digest: verified.body,
             chunks: Vec::new(),
             size: 0,
+            seal,
         };
         self.sessions.held.insert(key, held);
         Ok(())
@@ -410,7 +474,8 @@ impl NativeServer {
             mut job,
             client,
             digest,
-            chunks,
+            mut chunks,
+            seal,
             ..
         } = self.sessions.held.remove(&key)?;
         if let Err(e) = native_auth::check_body(cx, &digest, &chunks) {
@@ -423,17 +488,33 @@ impl NativeServer {
             }
             return None;
         }
+        if let Some(seal) = &seal {
+            match native_seal::open_body(cx, seal, &chunks) {
+                Ok(plain) => chunks = vec![plain],
+                Err((code, message)) => return Some(native::encode_error(sid, code, &message)),
+            }
+        }
         job.body = Some(chunks);
-        let (sid, code, message) = self.start(cx, client, job).err()?;
+        let (sid, code, message) = self.start(cx, client, job, seal).err()?;
         Some(native::encode_error(sid, code, &message))
     }
 
     /// Submits a job for a request that passed every check.
-    fn start(&mut self, cx: &mut Cx<'_>, client: Client, job: Job) -> Result<(), (u64, u32, String)> {
+    /// A sealed request's reply is sealed for `seal`'s user.
+    fn start(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: Client,
+        job: Job,
+        seal: Option<RequestSeal>,
+    ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
         let token = cx.token();
         match cx.submit(token, job) {
             Ok(job) => {
+                if let Some(seal) = seal {
+                    self.sessions.sealed.insert(token, ReplySeal::new(seal));
+                }
                 self.sessions.insert(client, job, token);
                 Ok(())
             }

@@ -27,7 +27,31 @@ pub(super) fn is_session_open(job: &Job) -> bool {
     job.event.as_deref() == Some(SESSION_EVENT)
 }
 
-impl Credential<'_> {
+/// Refuses a sealed open that a session would carry (400, counted as a bad open): a sealed
+/// body is bound to the signature's nonce and its reply sealed for the signer's key, and a
+/// session's MAC and seq give neither. A session-open is never sealed either (its body is
+/// empty). Sealed requests are signed per request.
+pub(super) fn refuse_sealed(
+    cx: &mut Cx<'_>,
+    credential: &Credential<'_>,
+    session_open: bool,
+) -> Result<(), (u32, String)> {
+    if session_open || matches!(credential, Credential::Session(..)) {
+        let e = cx.verifier().sessions_mut().refuse(SessionError::Sealed);
+        return Err((e.code(), e.to_string()));
+    }
+    Ok(())
+}
+
+impl<'a> Credential<'a> {
+    /// The signature map, when the open is signed (a sealed request is bound to it).
+    pub(super) fn signed_auth(&self) -> Option<&'a Auth> {
+        match self {
+            Credential::Signed(signed) => signed.map(|(auth, _)| auth),
+            Credential::Session(..) => None,
+        }
+    }
+
     /// Decides an open by the task's `security`: `Ok(None)` lets it through without a user,
     /// `Ok(Some(..))` is verified and its body must be checked at its end; otherwise the code
     /// and message to answer. A session-open must be signed, on a task that checks signatures.

@@ -170,6 +170,10 @@ impl NativeSink {
         let security = self.security.as_ref();
         let check = if native_session::is_session_open(&job) {
             Err("a native-sink cannot open sessions (it has no reply path)".to_owned())
+        } else if policy.sealed {
+            // Its reply would have to be sealed for the caller, and a sink's reply is
+            // published to whoever listens: sealed requests go to a native-server.
+            Err("400 a native-sink does not take sealed requests".to_owned())
         } else {
             credential
                 .check(cx, security, false)

@@ -36,6 +36,11 @@ use crate::time::Now;
 /// How long a peer has to answer `fetch` (a package may be tens of megabytes).
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long after a delete its tombstone is announced even when no peer needs it (so that a
+/// node joining in that time learns it, and refuses a deploy of the deleted version). After
+/// that it is announced only while a peer announces the app at a version it covers.
+pub const TOMBSTONE_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A replicated app's content as this node holds it: what `fetch` answers with.
 #[derive(Debug, Clone)]
 struct Held {
@@ -227,25 +232,57 @@ impl Node {
         }
     }
 
-    /// The tombstones to announce, each as an entry of state `deleted`.
-    pub(super) fn announced_tombstones(&self) -> Vec<(String, AppAnnouncement)> {
-        self.replication
-            .registry
-            .records()
-            .filter_map(|(app, record)| match record {
-                Record::Deleted { version, .. } => Some((
-                    app.to_owned(),
-                    AppAnnouncement {
-                        version: *version,
-                        hash: String::new(),
-                        tasks: BTreeMap::new(),
-                        load: Load::default(),
-                        state: AppState::Deleted,
-                    },
-                )),
-                Record::Live { .. } => None,
-            })
+    /// The tombstones to announce, each as an entry of state `deleted`, most needed first:
+    /// those a peer still needs (it announces the app at a version the tombstone covers, or
+    /// an older tombstone of it), then those younger than the horizon (`tombstone_horizon`,
+    /// [`TOMBSTONE_HORIZON`] by default), newest
+    /// first. Older ones no peer needs stay stored and unannounced: a node that comes back
+    /// with the app (it was down during the delete) announces it, which makes it needed
+    /// again, so it is never resurrected; and the announcement stays small however many apps
+    /// were ever deleted (docs/cluster.md, "Deletes and restarts").
+    pub(super) fn announced_tombstones(&self, now: Now) -> Vec<(String, AppAnnouncement)> {
+        let mut needed = Vec::new();
+        let mut young = Vec::new();
+        let horizon = now
+            .unix_ms()
+            .saturating_sub(self.config.tombstone_horizon.as_millis() as u64);
+        for (app, record) in self.replication.registry.records() {
+            let Record::Deleted {
+                version,
+                at_unix_ms,
+            } = record
+            else {
+                continue;
+            };
+            let entry = AppAnnouncement {
+                version: *version,
+                hash: String::new(),
+                tasks: BTreeMap::new(),
+                load: Load::default(),
+                state: AppState::Deleted,
+            };
+            if self.a_peer_ranks_below(app, record.rank()) {
+                needed.push((app.to_owned(), entry));
+            } else if *at_unix_ms >= horizon {
+                young.push((*at_unix_ms, app.to_owned(), entry));
+            }
+        }
+        young.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        needed
+            .into_iter()
+            .chain(young.into_iter().map(|(_, app, entry)| (app, entry)))
             .collect()
+    }
+
+    /// Whether a peer announces `app` as a replicated record ranking below `rank`.
+    fn a_peer_ranks_below(&self, app: &str, rank: (u64, bool)) -> bool {
+        self.peer_table().is_some_and(|table| {
+            table.with_app(app).any(|(_, a)| {
+                let deleted = a.state == AppState::Deleted;
+                let replicated = deleted || !a.hash.is_empty();
+                replicated && (a.version, deleted) < rank
+            })
+        })
     }
 
     /// A peer's announcement from `from` was taken into the peer table: its records are
@@ -386,18 +423,24 @@ impl Node {
         if self.replication.pulls.contains_key(app) || self.control.busy.contains(app) {
             return;
         }
+        let token = self.replication.next_token;
+        let request = match self.fetch_request(now, app, token) {
+            Ok(frames) => frames,
+            Err(error) => {
+                self.log(
+                    LogLevel::Error,
+                    format!("{app}: cannot fetch from peer {peer}: {error}"),
+                );
+                return;
+            }
+        };
+        self.replication.next_token += 1;
         let link = self.link(control);
-        let r = &mut self.replication;
-        let token = r.next_token;
-        r.next_token += 1;
-        let request = json!({"version": 1, "action": "fetch", "app": app});
+        let mut frames = vec![Bytes::copy_from_slice(&token.to_be_bytes()), Bytes::new()];
+        frames.extend(request);
         self.out.push_back(Output::Send {
             endpoint: link,
-            frames: vec![
-                Bytes::copy_from_slice(&token.to_be_bytes()),
-                Bytes::new(),
-                Bytes::from(request.to_string()),
-            ],
+            frames,
         });
         self.replication.pulls.insert(
             app.to_owned(),
@@ -414,6 +457,38 @@ impl Node {
             LogLevel::Info,
             format!("{app}: fetching version {version} from peer {peer} ({control})"),
         );
+    }
+
+    /// The frames of a `fetch` request: signed by the node's key as user `<node_id>` when the
+    /// cluster's security is on (`--cluster-auth`), so that a peer whose control endpoint
+    /// requires signatures serves it (docs/cluster.md); plain JSON otherwise. The nonce is the
+    /// node's first `seq` (its start time) and the fetch's token: unique for the node id.
+    fn fetch_request(
+        &self,
+        now: Now,
+        app: &str,
+        token: u64,
+    ) -> Result<Vec<Bytes>, crate::auth::SignError> {
+        let request = json!({"version": 1, "action": "fetch", "app": app}).to_string();
+        if self.config.cluster_auth == crate::auth::AuthMode::Off {
+            return Ok(vec![Bytes::from(request)]);
+        }
+        let (Some(key), Some(node_id), Some(start)) = (
+            &self.config.own_key,
+            self.node_id(),
+            self.config.discovery.as_ref().map(|d| d.seq_start),
+        ) else {
+            return Err(crate::auth::SignError(
+                "the node has no key pair to sign it (no state folder)".into(),
+            ));
+        };
+        let stamp = crate::auth::Stamp {
+            ts: now.unix_ms(),
+            nonce: format!("{start:016x}{token:016x}"),
+        };
+        let (json, signature) =
+            crate::auth::sign_control(request.as_bytes(), &stamp, &key.signer(node_id))?;
+        Ok(vec![Bytes::from(json), Bytes::from(signature)])
     }
 
     /// The DEALER to a peer's control endpoint, asked for the first time it is needed.

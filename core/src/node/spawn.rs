@@ -95,6 +95,9 @@ pub(super) fn spec(config: &NodeConfig, manifest: &Manifest, worker: WorkerId) -
         env,
         cwd: Some(working_dir(manifest.app_type, code)),
         socket,
+        fork: manifest.app_type == AppType::Python
+            && manifest.engine.backend == Backend::Process
+            && manifest.engine.fork_server,
     }
 }
 

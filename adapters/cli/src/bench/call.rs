@@ -52,6 +52,13 @@ pub struct CallArgs {
     /// client, then an HMAC per call), before the per-request signed ones.
     #[arg(long)]
     session: bool,
+    /// With --user and --key: also measure the calls sealed (docs/security.md), after the
+    /// unsigned and the signed runs, and compare.
+    #[arg(long)]
+    seal: bool,
+    /// The node's public key to seal for [default: asked of --node's control endpoint].
+    #[arg(long, value_name = "FILE", requires = "seal")]
+    node_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     node: Target,
 }
@@ -76,6 +83,7 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
         progress: true,
         signer: None,
         session: false,
+        seal: None,
     };
     let node_pid = args
         .node_pid
@@ -140,6 +148,19 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
         report["signed"] = report_json(&target, &signed, &signed_figures, node_pid, signed_used);
         report["signed_rps_ratio"] = json!(ratio);
         report["signed_node_cpu_ratio"] = json!(cpu_ratio);
+        if args.seal {
+            let sealed = Load {
+                seal: Some(Arc::new(node_key(args)?)),
+                ..signed.clone()
+            };
+            let baselines = [
+                ("unsigned", &figures, used),
+                ("signed", &signed_figures, signed_used),
+            ];
+            report["sealed"] = measure_sealed(args, &target, &sealed, node_pid, &baselines)?;
+        }
+    } else if args.seal {
+        return Err("--seal needs --user and --key: a sealed call is signed".into());
     }
     if args.json {
         println!("{report}");
@@ -171,6 +192,58 @@ fn measure(
         _ => None,
     };
     Ok((figures, used))
+}
+
+/// The sealed run, printed and compared with each baseline of the same run.
+fn measure_sealed(
+    args: &CallArgs,
+    target: &Resolved,
+    sealed: &Load,
+    node_pid: Option<u32>,
+    baselines: &[(&str, &Figures, Option<Used>)],
+) -> Result<Value, String> {
+    let (figures, used) = measure(args, target, sealed, node_pid)?;
+    println!("sealed:");
+    print_report(target, sealed, &figures, node_pid, used);
+    let mut report = report_json(target, sealed, &figures, node_pid, used);
+    for (name, base, base_used) in baselines {
+        let ratio = figures.rps() / base.rps().max(1e-9);
+        let cpu_ratio = match (base_used, used) {
+            (Some(b), Some(s)) => {
+                Some(per_request_us(s.node, &figures) / per_request_us(b.node, base).max(1e-9))
+            }
+            _ => None,
+        };
+        println!(
+            "sealed / {name}: throughput x{ratio:.2}{}",
+            cpu_ratio
+                .map(|r| format!(", node CPU per request x{r:.2}"))
+                .unwrap_or_default()
+        );
+        report[format!("rps_ratio_vs_{name}")] = json!(ratio);
+        report[format!("node_cpu_ratio_vs_{name}")] = json!(cpu_ratio);
+    }
+    Ok(report)
+}
+
+/// The node's public key for --seal: --node-key, or control `pubkey`.
+fn node_key(args: &CallArgs) -> Result<cocaine_core::auth::PublicKey, String> {
+    let pem = match &args.node_key {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| format!("--node-key {}: {e}", path.display()))?
+        }
+        None => {
+            let reply = manage::node_public_key(&args.node).map_err(|e| match e {
+                CommandError::Control(failure) => failure.to_string(),
+                CommandError::Usage(why) | CommandError::Failed(why) => why,
+            })?;
+            let pem = reply.get("pem").and_then(Value::as_str);
+            pem.ok_or("the node's pubkey reply has no pem")?
+                .as_bytes()
+                .to_vec()
+        }
+    };
+    cocaine_core::auth::PublicKey::from_pem(&pem).map_err(|e| format!("the node's key: {e}"))
 }
 
 /// With --user and --key: the key and the app the calls are signed for.

@@ -59,6 +59,7 @@ pub fn run(args: &EchoArgs) -> Result<(), String> {
         progress: false,
         signer: None,
         session: false,
+        seal: None,
     };
 
     let baseline = load::run(&start_baseline(Reply::Decoded)?, &load, || {})?;
@@ -286,6 +287,7 @@ impl NodeUnderTest {
             progress: false,
             signer: None,
             session: false,
+            seal: None,
         };
         for sid in 1..=(workers as u64 * 4) {
             load::send_call(&socket, &load, sid, b"warm-up")?;

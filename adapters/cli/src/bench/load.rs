@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use cocaine_core::auth::seal::{self, Direction};
 use cocaine_core::auth::session::{open_session_request, ClientSession};
-use cocaine_core::auth::{body_digest, sign_open, Invoke};
+use cocaine_core::auth::{body_digest, sign_open, Invoke, PublicKey};
 use cocaine_core::codec::native::{self, NativeMessage};
 use cocaine_core::codec::native_session::decode_grant;
 use cocaine_core::stats::Histogram;
@@ -41,6 +42,9 @@ pub struct Load {
     /// With `signer`: each client opens one session with a signed request and MACs its calls
     /// with the session key instead of signing each (docs/security.md, "Session keys").
     pub session: bool,
+    /// Seal every (signed) call's body for this node key (docs/security.md, "Sealed bodies");
+    /// the node seals each reply for the user. The bench does not open the replies.
+    pub seal: Option<Arc<PublicKey>>,
 }
 
 /// What one measurement found.
@@ -214,11 +218,14 @@ fn client(
 pub fn send_call(socket: &zmq::Socket, load: &Load, sid: u64, body: &[u8]) -> Result<(), String> {
     let sent = match load.protocol {
         Protocol::Native => {
-            let open = match &load.signer {
+            let (open, sealed) = match &load.signer {
                 Some(signer) => signed_open(signer, load, sid, body)?,
-                None => native::encode_open(sid, &load.event, &native::Policy::default(), None),
+                None => (
+                    native::encode_open(sid, &load.event, &native::Policy::default(), None),
+                    None,
+                ),
             };
-            let chunk = native::encode_chunk(sid, body);
+            let chunk = native::encode_chunk(sid, sealed.as_deref().unwrap_or(body));
             let end = native::encode_choke(sid);
             socket.send_multipart([&open[..], &chunk[..], &end[..]], 0)
         }
@@ -227,24 +234,37 @@ pub fn send_call(socket: &zmq::Socket, load: &Load, sid: u64, body: &[u8]) -> Re
     sent.map_err(|e| e.to_string())
 }
 
-/// The open of a signed call (docs/security.md).
+/// The open of a signed call (docs/security.md), and the sealed body when the load seals.
 fn signed_open(
     signer: &(String, UserKey),
     load: &Load,
     sid: u64,
     body: &[u8],
-) -> Result<bytes::Bytes, String> {
+) -> Result<(bytes::Bytes, Option<Vec<u8>>), String> {
     let (app, key) = signer;
-    let policy = native::Policy::default();
+    let stamp = cocaine_keys::stamp().map_err(|e| e.to_string())?;
+    let sealed = match &load.seal {
+        Some(node_key) => {
+            let aad =
+                seal::associated_data(Direction::Request, &key.user, app, stamp.nonce.as_bytes());
+            let mut random = cocaine_keys::OsRandom;
+            Some(seal::seal(node_key, body, &aad, &mut random).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let policy = native::Policy {
+        sealed: sealed.is_some(),
+        ..native::Policy::default()
+    };
     let invoke = Invoke {
         sid,
         app,
         event: &load.event,
         policy: &policy,
-        body: body_digest([body]),
+        body: body_digest([sealed.as_deref().unwrap_or(body)]),
     };
-    let stamp = cocaine_keys::stamp().map_err(|e| e.to_string())?;
-    sign_open(&invoke, &stamp, key).map_err(|e| e.to_string())
+    let open = sign_open(&invoke, &stamp, key).map_err(|e| e.to_string())?;
+    Ok((open, sealed))
 }
 
 /// Opens a session on `socket` with a signed session-open (sid 0 is the connection's, so the

@@ -17,9 +17,16 @@ pub fn call(
         Some((app, key)) if request.session => client
             .session_as(app, std::sync::Arc::new(key.clone()))
             .map_err(|e| e.to_string())?,
-        Some((app, key)) => client
-            .sign_as(app, Box::new(key.clone()))
-            .map_err(|e| e.to_string())?,
+        Some((app, key)) => {
+            client
+                .sign_as(app, Box::new(key.clone()))
+                .map_err(|e| e.to_string())?;
+            if let Some(node_key) = &request.seal {
+                client
+                    .seal_to(node_key, Box::new(key.clone()))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         None => {}
     }
     let sid = client

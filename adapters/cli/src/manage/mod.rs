@@ -446,6 +446,11 @@ pub fn app_info(target: &Target, app: &str) -> Result<Value, CommandError> {
     target.send(DEFAULT_TIMEOUT_S, &request::info(Some(app)), &[])
 }
 
+/// The node's `pubkey` reply (`pem`, `fingerprint`, `bits`), for sealing requests to it.
+pub fn node_public_key(target: &Target) -> Result<Value, CommandError> {
+    target.send(DEFAULT_TIMEOUT_S, &request::pubkey(), &[])
+}
+
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("when").required(true).args(["at", "after"])))]
 pub struct ScheduleArgs {

@@ -38,8 +38,8 @@ pub fn peers(args: PeersArgs) -> ExitCode {
 /// A header line on this node's discovery, then the table (or why it is empty).
 pub fn render(reply: &Value) -> String {
     let Some(discovery) = field(reply, "discovery").as_object() else {
-        return "discovery is off on this node (cocaine node --discovery multicast, or --peer \
-                tcp://HOST:PORT)\n"
+        return "discovery is off on this node (cocaine node --discovery multicast, --peer \
+                tcp://HOST:PORT, or --etcd http://HOST:PORT)\n"
             .to_owned();
     };
     let mut modes = Vec::new();
@@ -53,6 +53,9 @@ pub fn render(reply: &Value) -> String {
         .unwrap_or_default();
     if !statics.is_empty() {
         modes.push(format!("static peers {}", statics.join(", ")));
+    }
+    if discovery.get("registry").and_then(Value::as_bool) == Some(true) {
+        modes.push("etcd".to_owned());
     }
     let mut out = format!(
         "node {} ({}): {}, every {} ms\n",
@@ -162,6 +165,15 @@ mod tests {
         );
         assert!(lines[2].ends_with("120 ms ago"), "{text}");
         assert!(lines[3].starts_with("c "), "{text}");
+    }
+
+    #[test]
+    fn etcd_is_named_in_the_header() {
+        let reply = json!({"node_id": "a", "control": "tcp://127.0.0.1:5000",
+                           "discovery": {"multicast": null, "peers": [], "registry": true,
+                                         "interval_ms": 200},
+                           "peers": []});
+        assert!(render(&reply).starts_with("node a (tcp://127.0.0.1:5000): etcd, every 200 ms"));
     }
 
     #[test]

@@ -37,6 +37,15 @@ impl<R: Runtime> Host<'_, R> {
                     .set_reading(conn, on, &mut self.runtime, &mut self.inputs)
             }
             Output::Spawn(spec) => self.spawn(&spec),
+            Output::PrepareWorkers(spec) => {
+                self.workers.forks.prepare(&spec);
+                self.log_fork_notes();
+            }
+            Output::AppStopped { app } => {
+                self.workers.forks.forget_app(&app);
+                self.log_fork_notes();
+                self.observed(Output::AppStopped { app });
+            }
             Output::Kill { worker, signal } => self.kill(worker, signal),
             Output::ToWorker { worker, bytes } => self.workers.queue(worker, bytes),
             Output::CloseWorker { worker } => self.workers.close(worker, &mut self.runtime),
@@ -115,6 +124,14 @@ impl<R: Runtime> Host<'_, R> {
                 worker: spec.worker,
                 error,
             });
+        }
+        self.log_fork_notes();
+    }
+
+    /// What the fork servers had to say (see [`crate::fork_server`]).
+    pub(super) fn log_fork_notes(&mut self) {
+        for (level, message) in self.workers.forks.take_notes() {
+            self.log(level, message);
         }
     }
 

@@ -261,6 +261,7 @@ impl<'a, R: Runtime> Host<'a, R> {
     fn signal(&mut self, signal: libc::c_int) {
         if signal == libc::SIGCHLD {
             self.workers.reap(&mut self.runtime, &mut self.inputs);
+            self.log_fork_notes();
             return;
         }
         self.interrupts += 1;

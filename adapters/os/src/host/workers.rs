@@ -12,6 +12,7 @@ use cocaine_core::WorkerId;
 use super::runtime::{Runtime, Source};
 use crate::boundary::spawn_io;
 use crate::channel::{Channel, ChannelListener, ReadOutcome};
+use crate::fork_server::{self, ForkServers};
 use crate::inbox::Inbox;
 use crate::process::WorkerProcess;
 use crate::thread_worker;
@@ -33,6 +34,8 @@ pub(super) struct Workers {
     table: HashMap<WorkerId, WorkerIo>,
     /// Workers with bytes queued since the last flush (may repeat).
     unflushed: Vec<WorkerId>,
+    /// Python app versions' fork servers.
+    pub forks: ForkServers,
 }
 
 impl Workers {
@@ -53,7 +56,8 @@ impl Workers {
         let started = if spec.backend == Backend::Thread {
             start_thread(spec, inbox)
         } else {
-            start_process(spec, runtime)
+            let forked = self.forks.fork(spec);
+            start_process(spec, forked, runtime)
         };
         match started {
             Ok(mut io) => {
@@ -226,6 +230,16 @@ impl Workers {
                 Some((*id, status))
             })
             .collect();
+        self.forks.reap();
+        if self.forks.is_subreaper() {
+            let (table, forks) = (&self.table, &self.forks);
+            fork_server::reap_orphans(|pid| {
+                forks.owns(pid)
+                    || table
+                        .values()
+                        .any(|w| w.process.as_ref().is_some_and(|p| p.pid() == pid))
+            });
+        }
         for (worker, status) in exited {
             self.read_channel_to_end(worker, runtime, inputs);
             self.read_output(worker, runtime, inputs);
@@ -260,6 +274,7 @@ impl Workers {
         for worker in ids {
             self.close(worker, runtime);
         }
+        self.forks.close_all();
     }
 
     fn close_channel(&mut self, worker: WorkerId, runtime: &mut impl Runtime) {
@@ -288,9 +303,17 @@ impl Workers {
     }
 }
 
-fn start_process(spec: &SpawnSpec, runtime: &mut impl Runtime) -> Result<WorkerIo, SpawnError> {
-    let process = WorkerProcess::spawn(spec)
-        .map_err(|e| spawn_io(&e, format!("cannot start {:?}: {e}", spec.argv[0])))?;
+/// Starts the worker's process, unless its fork server already has (`forked`).
+fn start_process(
+    spec: &SpawnSpec,
+    forked: Option<WorkerProcess>,
+    runtime: &mut impl Runtime,
+) -> Result<WorkerIo, SpawnError> {
+    let process = match forked {
+        Some(process) => process,
+        None => WorkerProcess::spawn(spec)
+            .map_err(|e| spawn_io(&e, format!("cannot start {:?}: {e}", spec.argv[0])))?,
+    };
     let output = match process.output_fd() {
         Some(fd) => {
             runtime

@@ -43,6 +43,11 @@ pub enum SessionError {
     /// A session-open carries no body.
     #[error("a session-open has no body")]
     BodyNotEmpty,
+    /// A sealed request in a session, or a sealed session-open (400): a sealed body is bound
+    /// to the signature's nonce and its reply to the signer's key, which a session's MAC and
+    /// seq do not give; sealed requests are signed per request.
+    #[error("a sealed request cannot be made in a session (nor open one): sign it per request")]
+    Sealed,
     /// The node has as many sessions as it keeps (503; they expire, try later).
     #[error("too many sessions on this node (limit {0}); try again later")]
     TooMany(usize),
@@ -65,9 +70,10 @@ impl SessionError {
             SessionError::WrongApp { .. } => "wrong_app",
             SessionError::BodyMismatch => "bad_body",
             SessionError::NotAllowed(_) => "not_allowed",
-            SessionError::Unsigned | SessionError::TaskOff | SessionError::BodyNotEmpty => {
-                "bad_open"
-            }
+            SessionError::Unsigned
+            | SessionError::TaskOff
+            | SessionError::BodyNotEmpty
+            | SessionError::Sealed => "bad_open",
             SessionError::TooMany(_) => "too_many",
             SessionError::NoSeed | SessionError::Wrap(_) => "failed",
         }
@@ -77,7 +83,7 @@ impl SessionError {
     pub fn code(&self) -> u32 {
         match self {
             SessionError::NotAllowed(_) | SessionError::TaskOff => status::FORBIDDEN,
-            SessionError::BodyNotEmpty => status::BAD_REQUEST,
+            SessionError::BodyNotEmpty | SessionError::Sealed => status::BAD_REQUEST,
             SessionError::TooMany(_) | SessionError::NoSeed => status::UNAVAILABLE,
             SessionError::Wrap(_) => status::INTERNAL_ERROR,
             _ => status::UNAUTHORIZED,
