@@ -92,9 +92,14 @@ pub struct CallArgs {
     /// name given as the target].
     #[arg(long, value_name = "APP")]
     app: Option<String>,
-    /// Seal the body for the node's public key and open the sealed reply with --key
-    /// (docs/security.md); needs --user and --key. Native protocol only.
+    /// With --user and --key, make the call in a session (a signed session-open, then the
+    /// call with an HMAC under the session key) rather than signing it (docs/security.md).
     #[arg(long)]
+    session: bool,
+    /// Seal the body for the node's public key and open the sealed reply with --key
+    /// (docs/security.md); needs --user and --key. Native protocol only. Not with
+    /// --session: a sealed request is signed per request.
+    #[arg(long, conflicts_with = "session")]
     seal: bool,
     /// The node's public key to seal for (its `node.pem`, or `cocaine pubkey`'s output)
     /// [default: asked of --node's control endpoint].
@@ -112,6 +117,8 @@ pub struct Request {
     pub patience: Duration,
     /// Who signs it, for which app.
     pub signer: Option<(String, UserKey)>,
+    /// With a signer: in a session rather than signed.
+    pub session: bool,
     /// The node's public key (PEM) when the body is sealed for it.
     pub seal: Option<Vec<u8>>,
 }
@@ -158,6 +165,11 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
         ));
     }
     let signer = signer(args, protocol)?;
+    if args.session && signer.is_none() {
+        return Err(CommandError::Usage(
+            "--session needs --user and --key".into(),
+        ));
+    }
     let seal = match (args.seal, &signer) {
         (false, _) => None,
         (true, None) => {
@@ -188,6 +200,7 @@ fn call(args: &CallArgs) -> Result<(), CommandError> {
         },
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer,
+        session: args.session,
         seal,
     };
     let mut out = Output::new(args.raw);
@@ -234,6 +247,7 @@ fn call_cluster(args: &CallArgs, event: String, body: Body) -> Result<(), Comman
         policy: cocaine_client::Policy::default(),
         patience: Duration::from_secs_f64(args.timeout.max(0.001)),
         signer: None,
+        session: false,
         seal: None,
     };
     let node = cocaine_os::endpoint::resolve(&args.node).unwrap_or_else(|_| args.node.clone());

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use cocaine_core::manifest::Manifest;
@@ -91,6 +92,12 @@ pub struct NodeArgs {
     /// optional when every control address is local to the machine, else required).
     #[arg(long, value_name = "MODE", value_parser = parse_auth)]
     auth: Option<AuthMode>,
+    /// How long a session key lives from its open, in seconds (docs/security.md).
+    #[arg(long, value_name = "SECS", default_value = "600", value_parser = parse_seconds)]
+    session_ttl: Duration,
+    /// How long a session key may go unused before it ends, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_seconds)]
+    session_idle: Duration,
     /// Whether announcements are signed with the node's key and checked against the
     /// `<node_id>.pem` keys of --keys: off, optional (sign, check signed ones) or required
     /// (sign, drop unsigned ones) (docs/cluster.md). Needs a state folder for the node's key.
@@ -116,6 +123,14 @@ fn parse_metrics(text: &str) -> Result<String, String> {
     }
     cocaine_core::manifest::Endpoint::parse(&address).map_err(|e| e.to_string())?;
     Ok(address)
+}
+
+/// `--session-ttl`, `--session-idle`: positive seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs < 1e9 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("{text:?}: a number of seconds above 0")),
+    }
 }
 
 fn parse_auth(text: &str) -> Result<AuthMode, String> {
@@ -231,6 +246,14 @@ fn warm_own_key(
     }
 }
 
+/// The seed of the node's session keys, from OpenSSL's random source; without one the node
+/// refuses session-opens (503) and says so here.
+fn session_seed(logger: &Logger) -> Option<cocaine_core::auth::session::Seed> {
+    cocaine_keys::random::session_seed()
+        .inspect_err(|e| logger.log(LogLevel::Error, &format!("no seed for session keys: {e}")))
+        .ok()
+}
+
 fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
     let chosen = args.python != DEFAULT_PYTHON;
     let python_sdk = PythonSdk::find(&args.python, chosen, args.python_path.clone());
@@ -248,6 +271,12 @@ fn serve(args: &NodeArgs, logger: &Logger, prepared: Prepared) -> ExitCode {
         metrics: args.metrics.clone(),
         host: args.cluster.host.clone(),
         discovery: prepared.cluster,
+        sessions: cocaine_core::auth::session::SessionLimits {
+            lifetime: args.session_ttl,
+            idle: args.session_idle,
+            ..Default::default()
+        },
+        session_seed: session_seed(logger),
         own_key: prepared.own_key.clone().map(|k| {
             cocaine_core::auth::NodeKeyHandle(k as std::sync::Arc<dyn cocaine_core::auth::NodeKey>)
         }),

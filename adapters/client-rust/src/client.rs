@@ -9,11 +9,13 @@ use cocaine_core::codec::native::{
     encode_cancel, encode_choke, encode_chunk, encode_open, encode_ping, Policy,
 };
 
+use cocaine_core::auth::session::KeyUnwrapper;
 use cocaine_core::auth::Signer;
 
 use crate::error::ClientError;
 use crate::reply::{Reply, ReplyKind, Sid};
 use crate::seal::Sealing;
+use crate::session::{self, Sessions};
 use crate::signing::{Pending, Signing};
 use crate::wire::{Incoming, Wire};
 
@@ -43,6 +45,8 @@ pub struct Client {
     signing: Option<Signing>,
     /// Signed streams whose chunks wait for their end.
     pending: HashMap<u64, Pending>,
+    /// Set by [`session_as`](Self::session_as): requests go in a session.
+    session: Option<Sessions>,
     /// Set by [`seal_to`](Self::seal_to): every request from then on is sealed.
     sealing: Option<Sealing>,
     /// Sealed requests whose reply is awaited, with the nonce it is bound to.
@@ -75,6 +79,7 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             signing: None,
             pending: HashMap::new(),
+            session: None,
             sealing: None,
             sealed: HashMap::new(),
         })
@@ -95,6 +100,46 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.signing = Some(Signing::new(app, signer)?);
         Ok(())
+    }
+
+    /// Like [`sign_as`](Self::sign_as), but with a session key (docs/security.md): the first
+    /// request opens a session with one signature, later ones carry an HMAC under the key the
+    /// node sealed to `user`'s public key, which `user` unwraps. The session is renewed before
+    /// it ends, and a call the node refuses because it no longer knows the session (expired,
+    /// idle, the key replaced, the node restarted) is retried once in a new one.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Sign`] if the system has no random source for nonces.
+    pub fn session_as(
+        &mut self,
+        app: &str,
+        user: std::sync::Arc<dyn KeyUnwrapper + Send + Sync>,
+    ) -> Result<(), ClientError> {
+        self.session = Some(Sessions::new(app, user)?);
+        self.signing = None;
+        // A sealed body is bound to a signature's nonce, which a request in a session lacks:
+        // sealing is for per-request signing only (seal_to refuses a session too).
+        self.sealing = None;
+        Ok(())
+    }
+
+    /// Opens a session if requests go in one and there is none fresh.
+    fn ensure_session(&mut self, deadline: Option<Instant>) -> Result<(), ClientError> {
+        if !self.session.as_ref().is_some_and(Sessions::needs_open) {
+            return Ok(());
+        }
+        let sid = self.alloc_sid();
+        let sessions = self.session.as_mut().expect("checked above");
+        let open = sessions.opening(sid)?;
+        self.wire.send(&[&open, &encode_choke(sid)])?;
+        let chunks = self.collect(sid, deadline).inspect_err(|_| {
+            self.wire.send_now(&encode_cancel(sid));
+        })?;
+        self.session
+            .as_mut()
+            .expect("checked above")
+            .granted(&chunks)
     }
 
     /// Sets the timeout of [`call`](Self::call) and how long any send may wait for room.
@@ -138,21 +183,33 @@ impl Client {
         timeout: Duration,
     ) -> Result<Vec<Vec<u8>>, ClientError> {
         let deadline = Instant::now().checked_add(timeout);
-        let sid = self.alloc_sid();
         if self.sealing.is_some() {
+            let sid = self.alloc_sid();
             return self.call_sealed(sid, event, body, &policy, deadline);
         }
-        let open = match &mut self.signing {
-            Some(signing) => signing.open(sid, event, &policy, &[body])?,
-            None => encode_open(sid, event, &policy, None),
-        };
-        self.wire
-            .send(&[&open, &encode_chunk(sid, body), &encode_choke(sid)])?;
-        let result = self.collect(sid, deadline);
-        if result.is_err() {
-            self.wire.send_now(&encode_cancel(sid));
+        let mut retried = false;
+        loop {
+            self.ensure_session(deadline)?;
+            let sid = self.alloc_sid();
+            let open = match (&mut self.session, &mut self.signing) {
+                (Some(sessions), _) => sessions.open(sid, event, &policy, &[body])?,
+                (None, Some(signing)) => signing.open(sid, event, &policy, &[body])?,
+                (None, None) => encode_open(sid, event, &policy, None),
+            };
+            self.wire
+                .send(&[&open, &encode_chunk(sid, body), &encode_choke(sid)])?;
+            let result = self.collect(sid, deadline);
+            match (&mut self.session, &result) {
+                (Some(sessions), Err(e)) if !retried && session::is_stale(e) => {
+                    sessions.forget();
+                    retried = true;
+                    continue;
+                }
+                (_, Err(_)) => self.wire.send_now(&encode_cancel(sid)),
+                _ => {}
+            }
+            return result;
         }
-        result
     }
 
     /// Waits for the replies of call `sid`, keeping those of streams for later.
@@ -195,7 +252,7 @@ impl Client {
     /// [`ClientError::Zmq`] otherwise.
     pub fn open(&mut self, event: &str, policy: Policy) -> Result<Sid, ClientError> {
         let sid = self.alloc_sid();
-        if self.signing.is_some() {
+        if self.signing.is_some() || self.session.is_some() {
             let pending = Pending {
                 event: event.to_owned(),
                 policy,
@@ -228,17 +285,26 @@ impl Client {
     ///
     /// As [`open`](Self::open).
     pub fn end(&mut self, sid: Sid) -> Result<(), ClientError> {
-        let (Some(pending), Some(signing)) = (self.pending.remove(&sid.0), &mut self.signing)
-        else {
+        let Some(pending) = self.pending.remove(&sid.0) else {
             return self.wire.send(&[&encode_choke(sid.0)]);
         };
+        self.ensure_session(Instant::now().checked_add(self.timeout))?;
         let chunks: Vec<&[u8]> = pending.chunks.iter().map(Vec::as_slice).collect();
         if self.sealing.is_some() {
             let frames = self.sealed_frames(sid.0, &pending.event, &pending.policy, &chunks)?;
             let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
             return self.wire.send(&frames);
         }
-        let mut frames = vec![signing.open(sid.0, &pending.event, &pending.policy, &chunks)?];
+        let open = match (&mut self.session, &mut self.signing) {
+            (Some(sessions), _) => {
+                sessions.open(sid.0, &pending.event, &pending.policy, &chunks)?
+            }
+            (None, Some(signing)) => {
+                signing.open(sid.0, &pending.event, &pending.policy, &chunks)?
+            }
+            (None, None) => encode_open(sid.0, &pending.event, &pending.policy, None),
+        };
+        let mut frames = vec![open];
         frames.extend(chunks.iter().map(|c| encode_chunk(sid.0, c)));
         frames.push(encode_choke(sid.0));
         let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();

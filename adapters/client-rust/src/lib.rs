@@ -37,11 +37,14 @@
 //!
 //! Signed requests: [`Client::sign_as`] makes every later request signed by a user for one
 //! app (docs/security.md); a [`Signer`] over a private key comes from `cocaine-keys`.
-//! [`Client::seal_to`] then seals every request's body for the node's public key and opens
+//! [`Client::session_as`] does the same with a session key: one signature opens a session,
+//! later requests carry an HMAC (a [`KeyUnwrapper`] opens the key the node sealed).
+//! With [`Client::sign_as`], [`Client::seal_to`] then seals every request's body for the node's public key and opens
 //! the sealed replies with the user's key (an [`Unsealer`], also from `cocaine-keys`).
 //!
 //! Map of the crate: `client` holds [`Client`] and its bookkeeping of sids; `cluster`
-//! [`ClusterClient`]; `signing` the signed opens; `wire` the socket
+//! [`ClusterClient`]; `signing` the signed opens; `session` requests in a session;
+//! `seal` sealed bodies; `wire` the socket
 //! and the queue of received frames; `reply` the [`Reply`] type; `error` [`ClientError`].
 //! Messages are encoded and decoded with `cocaine-core`'s codec, the same one the node uses.
 
@@ -50,11 +53,13 @@ mod cluster;
 mod error;
 mod reply;
 mod seal;
+mod session;
 mod signing;
 mod wire;
 
 pub use client::{Client, DEFAULT_TIMEOUT};
 pub use cluster::{reachable, ClusterClient, ClusterError, ClusterReply, NodeEntry, REFRESH};
+pub use cocaine_core::auth::session::KeyUnwrapper;
 pub use cocaine_core::auth::{Signer, Unsealer};
 pub use cocaine_core::codec::native::Policy;
 pub use error::ClientError;

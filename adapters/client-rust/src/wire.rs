@@ -110,7 +110,9 @@ impl Wire {
             }
             NativeMessage::Pong { token } => Some(Incoming::Pong(token)),
             // Well-formed, but only a client sends these: for us they are as bad as garbage.
-            NativeMessage::Open { .. } => return Err(DecodeError::UnknownKind(kind::OPEN)),
+            NativeMessage::Open { .. } | NativeMessage::OpenInSession { .. } => {
+                return Err(DecodeError::UnknownKind(kind::OPEN))
+            }
             NativeMessage::Cancel { .. } => return Err(DecodeError::UnknownKind(kind::CANCEL)),
         })
     }

@@ -153,3 +153,17 @@ fn sealing_needs_signing_and_a_public_key() {
     ));
     assert!(client.seal_to(&pem, Box::new(alice)).is_ok());
 }
+
+#[test]
+fn sealing_is_not_made_in_a_session() {
+    let (node, alice) = keys();
+    let mut client = Client::connect("tcp://127.0.0.1:1").unwrap();
+    client
+        .session_as("echo", std::sync::Arc::new(alice.clone()))
+        .unwrap();
+    // Sealing is bound to a per-request signature's nonce, which a session's requests lack.
+    match client.seal_to(&node.public_pem().unwrap(), Box::new(alice)) {
+        Err(ClientError::Seal(why)) => assert!(why.contains("session"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

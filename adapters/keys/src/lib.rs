@@ -7,13 +7,16 @@
 //! - [`PrivateKey`]: a key pair, made or read from PEM; [`PrivateKey::sign`] is the
 //!   signature every signed request (and, later, announcement) carries. It implements the
 //!   core's [`Signer`] through [`UserKey`].
+//! - [`unwrap`]: opening a session key the node sealed to the user's public key (RSA-OAEP).
 //! - [`unseal`]: the RSA-OAEP unwrap that opens sealed payloads (the core's `Unsealer`), and
 //!   [`OsRandom`], the random source sealing draws on.
 //! - [`files`]: `NAME.key` (mode 0600) and `NAME.pem`, and the node's own key pair in its
 //!   state folder.
 
 pub mod files;
+pub mod random;
 pub mod unseal;
+pub mod unwrap;
 
 pub use unseal::OsRandom;
 

@@ -175,19 +175,34 @@ class Client:
     `cocaine keygen` writes it; a file other users may read is refused) or a loaded
     `cryptography` RSA private key. A refused signature is a `CallError` (401, 403).
 
+    With `session=True` as well, one signed request opens a session and later requests carry an
+    HMAC under its key instead of a signature (docs/security.md, "Session keys"); the session is
+    renewed before it ends, and a call refused because the node no longer knows the session is
+    retried once in a new one.
+
     With `seal=True` and `node_key` (the node's public key: its `node.pem` path, PEM text, or a
     `cryptography` key), every request's body is also sealed for the node and its reply, sealed
     by the node for `user`, is opened here (docs/security.md, "Sealed bodies"). Sealing needs
-    signing: the node seals the reply for the user who signed."""
+    signing: the node seals the reply for the user who signed. A sealed request is signed per
+    request, so `seal=True` and `session=True` do not go together (ValueError)."""
 
     def __init__(self, endpoint, timeout=30.0, context=None, user=None, key=None, app=None,
-                 seal=False, node_key=None):
+                 session=False, seal=False, node_key=None):
+        self._sessions = None
+        if seal and session:
+            raise ValueError("seal=True and session=True do not go together: a sealed request "
+                             "is signed per request (the node refuses it in a session, 400)")
         if (user, key, app) != (None, None, None):
             if None in (user, key, app):
                 raise ValueError("signing needs all of user=, key= and app=")
             from ._signing import Signing  # imports `cryptography`, needed only here
             self._signing = Signing(user, key, app)
+            if session:
+                from ._session import Sessions
+                self._sessions = Sessions(self._signing)
         else:
+            if session:
+                raise ValueError("a session needs user=, key= and app=")
             self._signing = None
         self._sealing = None
         if seal:
@@ -237,8 +252,25 @@ class Client:
         if isinstance(body, str):
             body = body.encode()
         request._ended = True
-        self._send_whole(sid, event, _policy(urgent, deadline, timeout), [bytes(body)])
-        return request.result(None if timeout is None else timeout + _SLACK)
+        policy = _policy(urgent, deadline, timeout)
+        self._send_whole(sid, event, policy, [bytes(body)])
+        patience = None if timeout is None else timeout + _SLACK
+        if self._sessions is None:
+            return request.result(patience)
+        from ._session import is_stale
+        try:
+            return request.result(patience)
+        except CallError as error:
+            if not is_stale(error):
+                raise
+        # The node forgot the session; nothing ran: once more in a new one.
+        self._sessions.forget()
+        sid = next(self._sids)
+        request = Request(self, sid)
+        self._open[sid] = request
+        request._ended = True
+        self._send_whole(sid, event, policy, [bytes(body)])
+        return request.result(patience)
 
     def ping(self, timeout=None):
         """Round-trip time to the node in seconds (a protocol ping, answered by the node
@@ -275,10 +307,24 @@ class Client:
     def _send(self, message):
         self._socket.send(protocol.pack(message))
 
-    def _send_whole(self, sid, event, policy, chunks):
+    def _open_session(self):
+        """Opens a session when there is none fresh: a signed session-open, its grant."""
+        if not self._sessions.needs_open():
+            return
+        sid = next(self._sids)
+        request = Request(self, sid)
+        self._open[sid] = request
+        request._ended = True
+        self._send_whole(sid, "cocaine.session", {}, [], session_open=True)
+        self._sessions.granted(request.result())
+
+    def _send_whole(self, sid, event, policy, chunks, session_open=False):
         """A whole request in one multipart message: the open (signed when signing), its
         chunks, its end."""
-        if self._sealing is not None:
+        if self._sessions is not None and not session_open:
+            self._open_session()
+            opening = self._sessions.open(sid, event, policy, chunks)
+        elif self._sealing is not None:
             nonce = self._signing.nonce()
             chunks = [self._sealing.seal(nonce, b"".join(chunks))]
             policy = dict(policy, sealed=True)

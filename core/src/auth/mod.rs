@@ -13,6 +13,7 @@
 //! - [`verifier`]: the three together, in the order that keeps the cache honest, with
 //!   counters per reason.
 //! - [`mode`]: whether an endpoint needs signatures (`off`, `optional`, `required`).
+//! - [`session`]: session keys, for signed traffic without an RSA operation per request.
 //! - [`node_key`]: the node's own key pair, as a handle the runtime holds.
 //! - [`seal`]: sealed payloads (RSA-OAEP-wrapped ChaCha20-Poly1305), around an [`Unsealer`]
 //!   and a [`Random`] the adapters implement.
@@ -29,6 +30,7 @@ pub mod replay;
 pub mod seal;
 #[cfg(feature = "fuzzing")]
 pub mod seal_fuzzing;
+pub mod session;
 pub mod sign;
 pub mod signature;
 pub mod verifier;

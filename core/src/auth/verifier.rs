@@ -6,6 +6,7 @@
 use super::error::AuthError;
 use super::keys::KeyStore;
 use super::replay::{check_nonce, ReplayGuard, ReplayLimits};
+use super::session::SessionStore;
 use super::signature;
 
 /// What a signed request says about itself.
@@ -80,6 +81,8 @@ pub struct Verifier {
     keys: KeyStore,
     guard: ReplayGuard,
     stats: AuthStats,
+    /// Session keys (docs/security.md): opened by a signed request, bound to its user's key.
+    sessions: SessionStore,
 }
 
 impl Verifier {
@@ -89,6 +92,7 @@ impl Verifier {
             keys,
             guard: ReplayGuard::new(limits),
             stats: AuthStats::default(),
+            sessions: SessionStore::default(),
         }
     }
 
@@ -158,5 +162,20 @@ impl Verifier {
     /// The counters.
     pub fn stats(&self) -> AuthStats {
         self.stats
+    }
+
+    /// The sessions, to list them.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// The sessions, to configure, open, check and drop them.
+    pub fn sessions_mut(&mut self) -> &mut SessionStore {
+        &mut self.sessions
+    }
+
+    /// The key store and the sessions together: a session is opened with its user's key.
+    pub fn keys_and_sessions(&mut self) -> (&KeyStore, &mut SessionStore) {
+        (&self.keys, &mut self.sessions)
     }
 }

@@ -8,6 +8,7 @@ pub mod fuzzing;
 pub mod http_wire;
 pub(crate) mod mp;
 pub mod native;
+pub mod native_session;
 pub mod raw;
 pub mod worker;
 

@@ -10,7 +10,8 @@ use rmp::Marker;
 
 use super::DecodeError;
 
-/// A cursor over one msgpack message.
+/// A cursor over one msgpack message (a copy peeks ahead).
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
 }

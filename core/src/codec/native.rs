@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::mp::{self, Reader};
+use super::native_session::{self as session, SessionAuth};
 use super::DecodeError;
 
 /// Message kinds of the native protocol.
@@ -82,6 +83,14 @@ pub enum NativeMessage {
         policy: Policy,
         auth: Option<Auth>,
     },
+    /// Open request `sid` in a session (c -> n): an open whose `auth` is a session's
+    /// (`{session, seq, app, body, mac}`, docs/security.md "Session keys").
+    OpenInSession {
+        sid: u64,
+        event: String,
+        policy: Policy,
+        auth: SessionAuth,
+    },
     /// A request chunk (c -> n) or reply chunk (n -> c).
     Chunk { sid: u64, data: Bytes },
     /// End of the sender's stream.
@@ -111,8 +120,8 @@ impl NativeMessage {
         Self::decode_signed(frame, max_message).map(|(message, _)| message)
     }
 
-    /// Decodes one ZeroMQ frame like [`NativeMessage::decode`], and for a signed open also
-    /// returns the bytes its signature covers: the frame with `auth`'s last entry, `sig`,
+    /// Decodes one ZeroMQ frame like [`NativeMessage::decode`], and for a signed open (or an
+    /// open in a session) also returns the bytes its signature (or MAC) covers: the frame with `auth`'s last entry, `sig`,
     /// taken out and the map's length one less. An `auth` whose last key is not `sig`, or
     /// with more than 15 keys, is refused.
     pub fn decode_signed(
@@ -146,18 +155,34 @@ impl NativeMessage {
         }
         let mut signed = None;
         let msg = match kind {
-            kind::OPEN => NativeMessage::Open {
-                sid: r.uint("sid")?,
-                event: r.str("event")?.to_owned(),
-                policy: decode_policy(&mut r)?,
-                auth: if r.nil() {
-                    None
+            kind::OPEN => {
+                let (sid, event) = (r.uint("sid")?, r.str("event")?.to_owned());
+                let policy = decode_policy(&mut r)?;
+                if session::is_session_auth(&r) {
+                    let (auth, maced) = session::decode_session_auth(&mut r, frame)?;
+                    signed = Some(maced);
+                    NativeMessage::OpenInSession {
+                        sid,
+                        event,
+                        policy,
+                        auth,
+                    }
                 } else {
-                    let (auth, bytes) = decode_auth(&mut r, frame)?;
-                    signed = Some(bytes);
-                    Some(auth)
-                },
-            },
+                    let auth = if r.nil() {
+                        None
+                    } else {
+                        let (auth, bytes) = decode_auth(&mut r, frame)?;
+                        signed = Some(bytes);
+                        Some(auth)
+                    };
+                    NativeMessage::Open {
+                        sid,
+                        event,
+                        policy,
+                        auth,
+                    }
+                }
+            }
             kind::CHUNK => NativeMessage::Chunk {
                 sid: r.uint("sid")?,
                 data: Bytes::copy_from_slice(r.bytes("data")?),
@@ -193,6 +218,12 @@ impl NativeMessage {
                 policy,
                 auth,
             } => encode_open(*sid, event, policy, auth.as_ref()),
+            NativeMessage::OpenInSession {
+                sid,
+                event,
+                policy,
+                auth,
+            } => session::encode_session_open(*sid, event, policy, auth),
             NativeMessage::Chunk { sid, data } => encode_chunk(*sid, data),
             NativeMessage::Choke { sid } => encode_choke(*sid),
             NativeMessage::Error { sid, code, message } => encode_error(*sid, *code, message),
@@ -313,7 +344,7 @@ fn decode_auth(r: &mut Reader<'_>, frame: &[u8]) -> Result<(Auth, Bytes), Decode
     Ok((auth, Bytes::from(signed)))
 }
 
-fn encode_policy(out: &mut BytesMut, policy: &Policy) {
+pub(crate) fn encode_policy(out: &mut BytesMut, policy: &Policy) {
     let len = u32::from(policy.urgent)
         + u32::from(policy.timeout_ms.is_some())
         + u32::from(policy.deadline_ms.is_some())

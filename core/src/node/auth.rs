@@ -35,15 +35,32 @@ impl AuthState {
     }
 }
 
+impl AuthState {
+    /// Session keys' limits and the seed their ids and keys come from.
+    pub(super) fn configure_sessions(
+        &mut self,
+        limits: crate::auth::session::SessionLimits,
+        seed: Option<&crate::auth::session::Seed>,
+    ) {
+        *self.verifier.sessions_mut() = crate::auth::session::SessionStore::new(limits, seed);
+    }
+}
+
 impl Node {
     /// Handles `Input::KeySet` and `Input::KeyRemoved`; other inputs are not for here.
     pub(super) fn key_input(&mut self, input: Input) {
         match input {
             Input::KeySet { user, pem } => {
+                let before =
+                    (self.auth.verifier.keys().get(&user)).map(|k| k.fingerprint().to_owned());
                 match self.auth.verifier.keys_mut().set_pem(&user, &pem) {
                     Ok(key) => {
                         let message = format!("key of {user:?} set: {}", key.fingerprint());
+                        let replaced = before.is_some_and(|b| b != key.fingerprint());
                         self.log(LogLevel::Info, message);
+                        if replaced {
+                            self.drop_sessions(&user);
+                        }
                     }
                     Err(error) => {
                         let message = format!("key of {user:?} not taken: {error}");
@@ -53,8 +70,20 @@ impl Node {
             }
             Input::KeyRemoved { user } if self.auth.verifier.keys_mut().remove(&user) => {
                 self.log(LogLevel::Info, format!("key of {user:?} removed"));
+                self.drop_sessions(&user);
             }
             _ => {}
+        }
+    }
+
+    /// Drops `user`'s sessions: their key is gone or replaced, so what it vouched for goes.
+    fn drop_sessions(&mut self, user: &str) {
+        let dropped = self.auth.verifier.sessions_mut().drop_user(user);
+        if dropped > 0 {
+            self.log(
+                LogLevel::Info,
+                format!("{dropped} session(s) of {user:?} dropped"),
+            );
         }
     }
 
@@ -120,7 +149,16 @@ impl Node {
             .map(|(user, key)| json!({"user": user, "fingerprint": key.fingerprint(), "bits": key.bits()}))
             .collect();
         let s = verifier.stats();
+        let sessions = verifier.sessions();
         json!({
+            "sessions": {
+                "open": sessions.len(),
+                "lifetime_ms": sessions.limits().lifetime.as_millis() as u64,
+                "idle_ms": sessions.limits().idle.as_millis() as u64,
+                "per_user": sessions.limits().per_user,
+                "total": sessions.limits().total,
+                "stats": sessions.stats(),
+            },
             "control_auth": self.auth.control_mode.name(),
             "window_ms": verifier.guard().limits().window_ms,
             "nonces": verifier.guard().len(),

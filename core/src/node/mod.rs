@@ -16,6 +16,7 @@ mod listing;
 mod metrics;
 mod native_auth;
 mod native_seal;
+mod native_session;
 mod operate;
 mod publication;
 mod readiness;
@@ -116,6 +117,11 @@ pub struct NodeConfig {
     /// The node's own public key (PEM), answered by control `pubkey`; the runtime makes or
     /// reads the pair in the node's state folder and keeps the private half.
     pub node_key: Option<String>,
+    /// Session keys' lifetime, idle limit and bounds (docs/security.md, "Session keys").
+    pub sessions: crate::auth::session::SessionLimits,
+    /// 32 bytes from the system's random source, from which the node makes session ids and
+    /// keys; none refuses session-opens (503). The core reads no random source itself.
+    pub session_seed: Option<crate::auth::session::Seed>,
     /// The node's key pair, held by the runtime (the private half never enters the core):
     /// `pubkey` answers from it when `node_key` is none, and it signs announcements and
     /// `fetch` requests when `cluster_auth` is on. The runtime may make the pair on first use.
@@ -148,6 +154,8 @@ impl Default for NodeConfig {
             host: None,
             discovery: None,
             node_key: None,
+            sessions: crate::auth::session::SessionLimits::default(),
+            session_seed: None,
             own_key: None,
             cluster_auth: auth::AuthMode::Off,
             tombstone_horizon: TOMBSTONE_HORIZON,
@@ -197,7 +205,8 @@ pub struct Node {
 impl Node {
     /// A node with no apps. Its control endpoints are asked for at once (`Output::Bind`).
     pub fn new(config: NodeConfig) -> Self {
-        let auth = auth::AuthState::new(config.control_auth, &config.control, config.replay);
+        let mut auth = auth::AuthState::new(config.control_auth, &config.control, config.replay);
+        auth.configure_sessions(config.sessions, config.session_seed.as_ref());
         let membership = config.discovery.clone().map(cluster::Membership::new);
         let mut node = Self {
             config,

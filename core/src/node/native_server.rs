@@ -9,9 +9,10 @@ use bytes::Bytes;
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
 use super::native_auth;
-use super::spill::{Caller, Follow};
 use super::native_seal::{self, ReplySeal, RequestSeal, Step};
-use crate::codec::native::{self, Auth, NativeMessage, Policy};
+use super::native_session::{self, Credential};
+use super::spill::{Caller, Follow};
+use crate::codec::native::{self, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
 use crate::ids::EndpointId;
 use crate::manifest::keys::{endpoint, max_message, task_security, Ctx, Obj, Problems, Role};
@@ -303,9 +304,33 @@ impl NativeServer {
                     origin: None,
                     body: None,
                 };
-                let signed = auth.as_ref().zip(signed.as_deref());
+                let signed = Credential::Signed(auth.as_ref().zip(signed.as_deref()));
                 let spill = (event.as_str(), &policy);
                 if let Err((sid, code, message)) = self.open(cx, client, job, signed, spill) {
+                    replies.push(native::encode_error(sid, code, &message));
+                }
+            }
+            NativeMessage::OpenInSession {
+                sid,
+                event,
+                policy,
+                auth,
+            } => {
+                let client = Client {
+                    sid,
+                    ..client.clone()
+                };
+                let job = Job {
+                    event: (!event.is_empty()).then(|| event.as_str().into()),
+                    policy: policy_of(&policy),
+                    mode: ReplyMode::Stream,
+                    origin: None,
+                    body: None,
+                };
+                let maced = signed.as_deref().unwrap_or_default();
+                let credential = Credential::Session(&auth, maced);
+                let spill = (event.as_str(), &policy);
+                if let Err((sid, code, message)) = self.open(cx, client, job, credential, spill) {
                     replies.push(native::encode_error(sid, code, &message));
                 }
             }
@@ -347,14 +372,14 @@ impl NativeServer {
 
     /// Opens a request: a job, a signed request held until its body has come, a request
     /// handed to a peer (spillover: unsigned only, `spill` is its event and policy), or why
-    /// not (the sid to answer on, a code and a message). `signed` is the open's `auth` and
-    /// the bytes its signature covers.
+    /// not (the sid to answer on, a code and a message). `credential` is the open's `auth`
+    /// and the bytes its signature (or session MAC) covers.
     fn open(
         &mut self,
         cx: &mut Cx<'_>,
         client: Client,
         mut job: Job,
-        signed: Option<(&Auth, &[u8])>,
+        credential: Credential<'_>,
         (event, policy): (&str, &Policy),
     ) -> Result<(), (u64, u32, String)> {
         let sid = client.sid;
@@ -374,9 +399,14 @@ impl NativeServer {
             let message = format!("too many open requests on this connection (limit {max_open})");
             return Err((sid, status::UNAVAILABLE, message));
         }
-        let (auth, signed_bytes) = signed.unzip();
-        let verified = native_auth::check_open(cx, self.security.as_ref(), auth, signed_bytes)
-            .map_err(|e| (sid, e.code(), e.to_string()))?;
+        let session_open = native_session::is_session_open(&job);
+        if policy.sealed {
+            native_session::refuse_sealed(cx, &credential, session_open)
+                .map_err(|(code, message)| (sid, code, message))?;
+        }
+        let auth = credential.signed_auth();
+        let verified = (credential.check(cx, self.security.as_ref(), session_open))
+            .map_err(|(code, message)| (sid, code, message))?;
         let seal = match policy.sealed {
             true => Some(
                 native_seal::check_open(cx, verified.as_ref(), auth)
@@ -450,6 +480,13 @@ impl NativeServer {
         } = self.sessions.held.remove(&key)?;
         if let Err(e) = native_auth::check_body(cx, &digest, &chunks) {
             return Some(native::encode_error(sid, e.code(), &e.to_string()));
+        }
+        if native_session::is_session_open(&job) {
+            let user = job.origin.and_then(|o| o.user).unwrap_or_default();
+            for message in native_session::answer(cx, sid, &user, &chunks) {
+                send_reply(cx, &client, message);
+            }
+            return None;
         }
         if let Some(seal) = &seal {
             match native_seal::open_body(cx, seal, &chunks) {

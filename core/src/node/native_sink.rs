@@ -8,8 +8,9 @@ use bytes::Bytes;
 use super::driver::{Binding, Cx, Driver, DriverInput, Job};
 use super::io::SocketKind;
 use super::native_auth;
+use super::native_session::{self, Credential};
 use super::native_server::policy_of;
-use crate::codec::native::NativeMessage;
+use crate::codec::native::{NativeMessage, Policy};
 use crate::engine::{Origin, ReplyEvent, ReplyMode};
 use crate::manifest::keys::{endpoint, max_message, task_security, Ctx, Obj, Problems, Role};
 use crate::manifest::{SecurityConfig, Task, TaskKind};
@@ -103,38 +104,17 @@ impl NativeSink {
                 policy,
                 auth,
             } => {
-                if current.is_some() {
-                    problems.push("a request opened before the previous one ended".to_owned());
-                }
-                let mut job = Job {
-                    event: (!event.is_empty()).then(|| event.as_str().into()),
-                    policy: policy_of(&policy),
-                    mode: ReplyMode::Collect {
-                        limit: self.max_message,
-                    },
-                    origin: None,
-                    body: None,
-                };
-                let security = self.security.as_ref();
-                let check = native_auth::check_open(cx, security, auth.as_ref(), signed.as_deref())
-                    .map(|verified| {
-                        verified.map(|v| {
-                            job.origin = Some(Box::new(Origin {
-                                user: Some(v.user),
-                                peer: None,
-                                http: None,
-                            }));
-                            v.body
-                        })
-                    })
-                    .map_err(|e| format!("{} {e}", e.code()));
-                // Its reply would have to be sealed for the caller, and a sink's reply is
-                // published to whoever listens: sealed requests go to a native-server.
-                let check = match policy.sealed {
-                    true => Err("400 a native-sink does not take sealed requests".to_owned()),
-                    false => check,
-                };
-                *current = Some((sid, job, Vec::new(), check));
+                let credential = Credential::Signed(auth.as_ref().zip(signed.as_deref()));
+                self.opened(cx, (sid, &event, &policy), credential, current, problems);
+            }
+            NativeMessage::OpenInSession {
+                sid,
+                event,
+                policy,
+                auth,
+            } => {
+                let credential = Credential::Session(&auth, signed.as_deref().unwrap_or_default());
+                self.opened(cx, (sid, &event, &policy), credential, current, problems);
             }
             NativeMessage::Chunk { sid, data } => match current.as_mut() {
                 Some((open, _, chunks, _)) if *open == sid => chunks.push(data),
@@ -163,5 +143,52 @@ impl NativeSink {
             },
             _ => problems.push("a message a sink does not take (only 3, 4 and 5)".to_owned()),
         }
+    }
+
+    /// An open: the job, and what the task's `security` says of its credential. A
+    /// session-open is refused here: a sink has no reply path to send a session on.
+    fn opened(
+        &self,
+        cx: &mut Cx<'_>,
+        (sid, event, policy): (u64, &str, &Policy),
+        credential: Credential<'_>,
+        current: &mut Option<Open>,
+        problems: &mut Vec<String>,
+    ) {
+        if current.is_some() {
+            problems.push("a request opened before the previous one ended".to_owned());
+        }
+        let mut job = Job {
+            event: (!event.is_empty()).then(|| event.into()),
+            policy: policy_of(policy),
+            mode: ReplyMode::Collect {
+                limit: self.max_message,
+            },
+            origin: None,
+            body: None,
+        };
+        let security = self.security.as_ref();
+        let check = if native_session::is_session_open(&job) {
+            Err("a native-sink cannot open sessions (it has no reply path)".to_owned())
+        } else if policy.sealed {
+            // Its reply would have to be sealed for the caller, and a sink's reply is
+            // published to whoever listens: sealed requests go to a native-server.
+            Err("400 a native-sink does not take sealed requests".to_owned())
+        } else {
+            credential
+                .check(cx, security, false)
+                .map(|verified| {
+                    verified.map(|v| {
+                        job.origin = Some(Box::new(Origin {
+                            user: Some(v.user),
+                            peer: None,
+                            http: None,
+                        }));
+                        v.body
+                    })
+                })
+                .map_err(|(code, message)| format!("{code} {message}"))
+        };
+        *current = Some((sid, job, Vec::new(), check));
     }
 }

@@ -48,6 +48,10 @@ pub struct CallArgs {
     /// With --user and --key, the app the signed calls are for when TARGET is an endpoint.
     #[arg(long, value_name = "NAME")]
     app: Option<String>,
+    /// With --user and --key, also measure calls in a session (one signed session-open per
+    /// client, then an HMAC per call), before the per-request signed ones.
+    #[arg(long)]
+    session: bool,
     /// With --user and --key: also measure the calls sealed (docs/security.md), after the
     /// unsigned and the signed runs, and compare.
     #[arg(long)]
@@ -78,6 +82,7 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
         duration: Duration::from_secs_f64(args.seconds.max(0.1)),
         progress: true,
         signer: None,
+        session: false,
         seal: None,
     };
     let node_pid = args
@@ -86,10 +91,41 @@ pub fn run(args: &CallArgs) -> Result<(), String> {
     let (figures, used) = measure(args, &target, &load, node_pid)?;
     print_report(&target, &load, &figures, node_pid, used);
     let mut report = report_json(&target, &load, &figures, node_pid, used);
+    if args.session && signer.is_none() {
+        return Err("--session needs --user and --key".into());
+    }
     if let Some(signer) = signer {
+        let signer = Arc::new(signer);
+        if args.session {
+            // In a session, measured right after the unsigned run: its baseline.
+            let session = Load {
+                signer: Some(signer.clone()),
+                session: true,
+                ..load.clone()
+            };
+            let (figures_s, used_s) = measure(args, &target, &session, node_pid)?;
+            println!("session:");
+            print_report(&target, &session, &figures_s, node_pid, used_s);
+            let ratio = figures_s.rps() / figures.rps().max(1e-9);
+            let cpu_ratio = match (used, used_s) {
+                (Some(u), Some(s)) => Some(
+                    per_request_us(s.node, &figures_s) / per_request_us(u.node, &figures).max(1e-9),
+                ),
+                _ => None,
+            };
+            println!(
+                "session / unsigned: throughput x{ratio:.2}{}",
+                cpu_ratio
+                    .map(|r| format!(", node CPU per request x{r:.2}"))
+                    .unwrap_or_default()
+            );
+            report["session"] = report_json(&target, &session, &figures_s, node_pid, used_s);
+            report["session_rps_ratio"] = json!(ratio);
+            report["session_node_cpu_ratio"] = json!(cpu_ratio);
+        }
         // The same load signed, measured right after: the unsigned run is its baseline.
         let signed = Load {
-            signer: Some(Arc::new(signer)),
+            signer: Some(signer),
             ..load.clone()
         };
         let (signed_figures, signed_used) = measure(args, &target, &signed, node_pid)?;

@@ -58,6 +58,7 @@ pub fn run(args: &EchoArgs) -> Result<(), String> {
         duration: Duration::from_secs_f64(args.seconds.max(0.1)),
         progress: false,
         signer: None,
+        session: false,
         seal: None,
     };
 
@@ -285,6 +286,7 @@ impl NodeUnderTest {
             duration: Duration::ZERO,
             progress: false,
             signer: None,
+            session: false,
             seal: None,
         };
         for sid in 1..=(workers as u64 * 4) {

@@ -9,8 +9,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cocaine_core::auth::seal::{self, Direction};
+use cocaine_core::auth::session::{open_session_request, ClientSession};
 use cocaine_core::auth::{body_digest, sign_open, Invoke, PublicKey};
 use cocaine_core::codec::native::{self, NativeMessage};
+use cocaine_core::codec::native_session::decode_grant;
 use cocaine_core::stats::Histogram;
 use cocaine_keys::UserKey;
 
@@ -37,6 +39,9 @@ pub struct Load {
     /// Sign every native call as this user, for this app (each call a fresh timestamp and
     /// nonce, signed by OpenSSL on the client's thread).
     pub signer: Option<Arc<(String, UserKey)>>,
+    /// With `signer`: each client opens one session with a signed request and MACs its calls
+    /// with the session key instead of signing each (docs/security.md, "Session keys").
+    pub session: bool,
     /// Seal every (signed) call's body for this node key (docs/security.md, "Sealed bodies");
     /// the node seals each reply for the user. The bench does not open the replies.
     pub seal: Option<Arc<PublicKey>>,
@@ -159,9 +164,28 @@ fn client(
     let mut sent_at: HashMap<u64, Instant> = HashMap::with_capacity(load.depth * 2);
     let mut next_sid = 1u64;
     let mut figures = Figures::new();
+    let mut session = match (&load.signer, load.session) {
+        (Some(signer), true) => Some(open_session(&socket, signer)?),
+        _ => None,
+    };
     let mut send = |sent_at: &mut HashMap<u64, Instant>| {
         sent_at.insert(next_sid, Instant::now());
         next_sid += 1;
+        if let (Some(session), Some(signer)) = (session.as_mut(), &load.signer) {
+            let open = session.open(
+                next_sid - 1,
+                &signer.0,
+                &load.event,
+                &native::Policy::default(),
+                body_digest([&body[..]]),
+            );
+            let (chunk, end) = (
+                native::encode_chunk(next_sid - 1, &body),
+                native::encode_choke(next_sid - 1),
+            );
+            return (socket.send_multipart([&open[..], &chunk[..], &end[..]], 0))
+                .map_err(|e| e.to_string());
+        }
         send_call(&socket, load, next_sid - 1, &body)
     };
     for _ in 0..load.depth.max(1) {
@@ -241,6 +265,38 @@ fn signed_open(
     };
     let open = sign_open(&invoke, &stamp, key).map_err(|e| e.to_string())?;
     Ok((open, sealed))
+}
+
+/// Opens a session on `socket` with a signed session-open (sid 0 is the connection's, so the
+/// calls' sids from 1 never meet it: `u64::MAX` is used) and returns it.
+fn open_session(socket: &zmq::Socket, signer: &(String, UserKey)) -> Result<ClientSession, String> {
+    let (app, key) = signer;
+    let sid = u64::MAX;
+    let stamp = cocaine_keys::stamp().map_err(|e| e.to_string())?;
+    let open = open_session_request(sid, app, &stamp, key).map_err(|e| e.to_string())?;
+    let end = native::encode_choke(sid);
+    (socket.send_multipart([&open[..], &end[..]], 0)).map_err(|e| e.to_string())?;
+    let mut grant = Vec::new();
+    loop {
+        let frames =
+            (socket.recv_multipart(0)).map_err(|e| format!("no session within 10 s: {e}"))?;
+        for frame in frames {
+            match NativeMessage::decode(&frame, usize::MAX) {
+                Ok(NativeMessage::Chunk { sid: s, data }) if s == sid => {
+                    grant.extend_from_slice(&data)
+                }
+                Ok(NativeMessage::Choke { sid: s }) if s == sid => {
+                    let grant =
+                        decode_grant(&grant).map_err(|e| format!("a bad session grant: {e}"))?;
+                    return ClientSession::from_grant(&grant, key).map_err(|e| e.to_string());
+                }
+                Ok(NativeMessage::Error { code, message, .. }) => {
+                    return Err(format!("the session-open was refused: {code} {message}"))
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// The calls a received message ends, with how.

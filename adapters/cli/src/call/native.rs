@@ -13,15 +13,21 @@ pub fn call(
     chunk: &mut dyn FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<(), CallError> {
     let mut client = Client::connect(address).map_err(|e| e.to_string())?;
-    if let Some((app, key)) = &request.signer {
-        client
-            .sign_as(app, Box::new(key.clone()))
-            .map_err(|e| e.to_string())?;
-        if let Some(node_key) = &request.seal {
+    match &request.signer {
+        Some((app, key)) if request.session => client
+            .session_as(app, std::sync::Arc::new(key.clone()))
+            .map_err(|e| e.to_string())?,
+        Some((app, key)) => {
             client
-                .seal_to(node_key, Box::new(key.clone()))
+                .sign_as(app, Box::new(key.clone()))
                 .map_err(|e| e.to_string())?;
+            if let Some(node_key) = &request.seal {
+                client
+                    .seal_to(node_key, Box::new(key.clone()))
+                    .map_err(|e| e.to_string())?;
+            }
         }
+        None => {}
     }
     let sid = client
         .open(&request.event, request.policy.clone())

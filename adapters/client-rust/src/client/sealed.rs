@@ -17,17 +17,25 @@ impl Client {
     /// Seals every later request's body for the node whose public key is `node_key_pem`
     /// (control `pubkey`, or its `node.pem`), and opens the sealed replies with `opener`, the
     /// signing user's private key. Call [`sign_as`](Self::sign_as) first: the node seals a
-    /// reply for the user who signed its request.
+    /// reply for the user who signed its request. A client in a session does not seal (the
+    /// node refuses a sealed request in a session with 400).
     ///
     /// # Errors
     ///
-    /// [`ClientError::Seal`] without signing, for a key that is not an RSA public key in PEM,
+    /// [`ClientError::Seal`] without signing, in a session, for a key that is not an RSA public key in PEM,
     /// or without a random source.
     pub fn seal_to(
         &mut self,
         node_key_pem: &[u8],
         opener: Box<dyn Unsealer>,
     ) -> Result<(), ClientError> {
+        if self.session.is_some() {
+            return Err(ClientError::Seal(
+                "sealed requests are signed per request, not made in a session: use sign_as, \
+                 not session_as"
+                    .into(),
+            ));
+        }
         if self.signing.is_none() {
             return Err(ClientError::Seal(
                 "sealing needs a signing user: call sign_as first".into(),
