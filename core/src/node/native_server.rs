@@ -293,22 +293,8 @@ impl NativeServer {
                 policy,
                 auth,
             } => {
-                let client = Client {
-                    sid,
-                    ..client.clone()
-                };
-                let job = Job {
-                    event: (!event.is_empty()).then(|| event.as_str().into()),
-                    policy: policy_of(&policy),
-                    mode: ReplyMode::Stream,
-                    origin: None,
-                    body: None,
-                };
                 let signed = Credential::Signed(auth.as_ref().zip(signed.as_deref()));
-                let spill = (event.as_str(), &policy);
-                if let Err((sid, code, message)) = self.open(cx, client, job, signed, spill) {
-                    replies.push(native::encode_error(sid, code, &message));
-                }
+                self.open_or_refuse(cx, client, sid, signed, (&event, &policy), replies);
             }
             NativeMessage::OpenInSession {
                 sid,
@@ -316,23 +302,9 @@ impl NativeServer {
                 policy,
                 auth,
             } => {
-                let client = Client {
-                    sid,
-                    ..client.clone()
-                };
-                let job = Job {
-                    event: (!event.is_empty()).then(|| event.as_str().into()),
-                    policy: policy_of(&policy),
-                    mode: ReplyMode::Stream,
-                    origin: None,
-                    body: None,
-                };
                 let maced = signed.as_deref().unwrap_or_default();
                 let credential = Credential::Session(&auth, maced);
-                let spill = (event.as_str(), &policy);
-                if let Err((sid, code, message)) = self.open(cx, client, job, credential, spill) {
-                    replies.push(native::encode_error(sid, code, &message));
-                }
+                self.open_or_refuse(cx, client, sid, credential, (&event, &policy), replies);
             }
             NativeMessage::Chunk { sid, data } => {
                 let key = (endpoint, peer.clone(), sid);
@@ -370,6 +342,25 @@ impl NativeServer {
         }
     }
 
+    /// Opens request `sid` of `client`'s connection, or answers why not (into `replies`).
+    fn open_or_refuse(
+        &mut self,
+        cx: &mut Cx<'_>,
+        client: &Client,
+        sid: u64,
+        credential: Credential<'_>,
+        (event, policy): (&String, &Policy),
+        replies: &mut Vec<Bytes>,
+    ) {
+        let client = Client {
+            sid,
+            ..client.clone()
+        };
+        if let Err((sid, code, message)) = self.open(cx, client, credential, (event, policy)) {
+            replies.push(native::encode_error(sid, code, &message));
+        }
+    }
+
     /// Opens a request: a job, a signed request held until its body has come, a request
     /// handed to a peer (spillover: unsigned only, `spill` is its event and policy), or why
     /// not (the sid to answer on, a code and a message). `credential` is the open's `auth`
@@ -378,10 +369,16 @@ impl NativeServer {
         &mut self,
         cx: &mut Cx<'_>,
         client: Client,
-        mut job: Job,
         credential: Credential<'_>,
         (event, policy): (&str, &Policy),
     ) -> Result<(), (u64, u32, String)> {
+        let mut job = Job {
+            event: (!event.is_empty()).then(|| event.into()),
+            policy: policy_of(policy),
+            mode: ReplyMode::Stream,
+            origin: None,
+            body: None,
+        };
         let sid = client.sid;
         if sid == 0 {
             return Err((0, status::BAD_REQUEST, "sid 0 is reserved".to_owned()));
