@@ -6,65 +6,23 @@
 
 #[path = "support/node.rs"]
 mod harness;
+#[path = "support/native_auth.rs"]
+mod native_auth;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocaine_core::auth::{body_digest, sign_open, Invoke, SignError, Signer, Stamp};
+use cocaine_core::auth::{body_digest, sign_open, Invoke, Stamp};
 use cocaine_core::codec::native::{self, Auth, NativeMessage, Policy};
-use cocaine_core::codec::worker::WorkerMessage;
 use cocaine_core::manifest::Manifest;
 use cocaine_core::node::{Input, NodeConfig};
 use cocaine_core::EndpointId;
 use harness::*;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::pss::Pss;
-use rsa::RsaPrivateKey;
+use native_auth::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const EP: &str = "tcp://127.0.0.1:9301";
 const CONTROL: &str = "tcp://127.0.0.1:5997";
-const ALICE_PEM: &[u8] = include_bytes!("data/auth/alice.pem");
-const ALICE_KEY: &str = include_str!("data/auth/alice.key");
-const BOB_PEM: &[u8] = include_bytes!("data/auth/bob.pem");
-const BOB_KEY: &str = include_str!("data/auth/bob.key");
-
-/// A test signer over the `rsa` crate with a throw-away test key (the node never signs; real
-/// clients sign with OpenSSL through `cocaine-keys`).
-struct TestSigner {
-    user: &'static str,
-    key: RsaPrivateKey,
-}
-
-impl Signer for TestSigner {
-    fn user(&self) -> &str {
-        self.user
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.key
-            .sign_with_rng(
-                &mut rsa::rand_core::OsRng,
-                Pss::new_with_salt::<Sha256>(32),
-                &Sha256::digest(message),
-            )
-            .map_err(|e| SignError(e.to_string()))
-    }
-}
-
-fn alice() -> TestSigner {
-    TestSigner {
-        user: "alice",
-        key: RsaPrivateKey::from_pkcs8_pem(ALICE_KEY).unwrap(),
-    }
-}
-
-fn bob() -> TestSigner {
-    TestSigner {
-        user: "bob",
-        key: RsaPrivateKey::from_pkcs8_pem(BOB_KEY).unwrap(),
-    }
-}
 
 /// A node with the control endpoint, alice's and bob's keys, and app `echo` whose native-server
 /// task `call` has `security` (JSON, or nothing).
@@ -74,12 +32,7 @@ fn node(security: Option<&str>) -> (Harness, EndpointId) {
         ..NodeConfig::default()
     });
     h.pump();
-    for (user, pem) in [("alice", ALICE_PEM), ("bob", BOB_PEM)] {
-        h.input(Input::KeySet {
-            user: user.into(),
-            pem: Bytes::from_static(pem),
-        });
-    }
+    add_users(&mut h);
     let security = security.map_or(String::new(), |s| format!(r#", "security": {s}"#));
     h.deploy(
         "echo",
@@ -93,65 +46,13 @@ fn node(security: Option<&str>) -> (Harness, EndpointId) {
     (h, ep)
 }
 
-fn stamp(h: &Harness, nonce: &str) -> Stamp {
-    Stamp {
-        ts: h.now.unix_ms(),
-        nonce: nonce.to_owned(),
-    }
-}
-
 /// The signed open of `sid` with `body`, by `signer`, for app `app`.
-fn signed_open(signer: &TestSigner, stamp: &Stamp, sid: u64, app: &str, body: &[u8]) -> Bytes {
-    let policy = Policy::default();
-    let invoke = Invoke {
-        sid,
-        app,
-        event: "",
-        policy: &policy,
-        body: body_digest([body]),
-    };
-    sign_open(&invoke, stamp, signer).unwrap()
-}
-
-/// Sends `[open, chunk, choke]` as one message and returns the node's replies to the client.
-fn call(h: &mut Harness, ep: EndpointId, open: Bytes, sid: u64, body: &[u8]) -> Vec<NativeMessage> {
-    h.fresh();
-    h.receive(ep, vec![b(b"client"), open, chunk(sid, body), choke(sid)]);
-    native_replies(&h.fresh(), ep, b"client")
-}
-
-/// The one error a refused request got: (code, message).
-fn refusal(replies: &[NativeMessage], sid: u64) -> (u32, String) {
-    match replies {
-        [NativeMessage::Error {
-            sid: s,
-            code,
-            message,
-        }] if *s == sid => (*code, message.clone()),
-        other => panic!("expected one error for sid {sid}, got {other:?}"),
-    }
-}
-
-/// The user in the meta of each job workers were asked to run, in order.
-fn invoked_users(h: &Harness) -> Vec<Option<String>> {
-    h.spawned
-        .iter()
-        .flat_map(|w| h.worker(*w).messages())
-        .filter_map(|m| match m {
-            WorkerMessage::Invoke { meta, .. } => Some(meta.user),
-            _ => None,
-        })
-        .collect()
+fn signed_open(signer: &TestKey, stamp: &Stamp, sid: u64, app: &str, body: &[u8]) -> Bytes {
+    signed_open_with(signer, stamp, sid, app, &Policy::default(), body)
 }
 
 fn auth_stats(h: &mut Harness) -> Value {
-    let control = h.endpoint(CONTROL);
-    h.fresh();
-    let json = r#"{"version": 1, "action": "keys"}"#;
-    h.receive(control, vec![b(b"op"), Bytes::new(), b(json.as_bytes())]);
-    let replies = sends(&h.fresh(), control);
-    let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();
-    reply["ok"]["stats"].clone()
+    keys_reply(h, CONTROL)["stats"].clone()
 }
 
 #[test]

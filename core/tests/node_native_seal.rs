@@ -7,31 +7,26 @@
 
 #[path = "support/node.rs"]
 mod harness;
+#[path = "support/native_auth.rs"]
+mod native_auth;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cocaine_core::auth::seal::{self, Direction, SealError, TestRandom, Unsealer, KEY_LEN};
-use cocaine_core::auth::{body_digest, sign_open, Invoke, PublicKey, SignError, Signer, Stamp};
+use cocaine_core::auth::seal::{self, Direction, SealError, TestRandom};
+use cocaine_core::auth::{PublicKey, Stamp};
 use cocaine_core::codec::native::{NativeMessage, Policy};
 use cocaine_core::codec::worker::WorkerMessage;
-use cocaine_core::node::{Input, NodeConfig};
+use cocaine_core::node::NodeConfig;
 use cocaine_core::sim::Answer;
 use cocaine_core::EndpointId;
 use harness::*;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::pss::Pss;
-use rsa::{Oaep, RsaPrivateKey};
+use native_auth::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const EP: &str = "tcp://127.0.0.1:9311";
 const SINK: &str = "tcp://127.0.0.1:9312";
 const CONTROL: &str = "tcp://127.0.0.1:5987";
-const ALICE_PEM: &[u8] = include_bytes!("data/auth/alice.pem");
-const ALICE_KEY: &str = include_str!("data/auth/alice.key");
-const BOB_PEM: &[u8] = include_bytes!("data/auth/bob.pem");
-const BOB_KEY: &str = include_str!("data/auth/bob.key");
 /// The node's own pair in these tests.
 const NODE_PEM: &[u8] = include_bytes!("data/auth/carol3072.pem");
 const NODE_KEY: &str = include_str!("data/auth/carol3072.key");
@@ -39,50 +34,6 @@ const NODE_KEY: &str = include_str!("data/auth/carol3072.key");
 const WRAPPED: usize = 384;
 /// The app's `max-message`: what a held body and a gathered reply may reach.
 const MAX_MESSAGE: usize = 65536;
-
-/// A test key: signs (RSA-PSS) and unwraps (RSA-OAEP) with the `rsa` crate.
-struct TestKey {
-    user: &'static str,
-    key: RsaPrivateKey,
-}
-
-impl Signer for TestKey {
-    fn user(&self) -> &str {
-        self.user
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.key
-            .sign_with_rng(
-                &mut rsa::rand_core::OsRng,
-                Pss::new_with_salt::<Sha256>(32),
-                &Sha256::digest(message),
-            )
-            .map_err(|e| SignError(e.to_string()))
-    }
-}
-
-impl Unsealer for TestKey {
-    fn unwrap_key(&self, wrapped: &[u8]) -> Result<[u8; KEY_LEN], SealError> {
-        let key =
-            (self.key.decrypt(Oaep::new::<Sha256>(), wrapped)).map_err(|_| SealError::NotOpened)?;
-        key.try_into().map_err(|_| SealError::NotOpened)
-    }
-}
-
-fn key(user: &'static str, pem: &str) -> TestKey {
-    TestKey {
-        user,
-        key: RsaPrivateKey::from_pkcs8_pem(pem).unwrap(),
-    }
-}
-
-fn alice() -> TestKey {
-    key("alice", ALICE_KEY)
-}
-
-fn bob() -> TestKey {
-    key("bob", BOB_KEY)
-}
 
 fn node_public() -> PublicKey {
     PublicKey::from_pem(NODE_PEM).unwrap()
@@ -103,12 +54,7 @@ fn node_with(security: &str, sealing: bool) -> (Harness, EndpointId) {
         );
     }
     h.pump();
-    for (user, pem) in [("alice", ALICE_PEM), ("bob", BOB_PEM)] {
-        h.input(Input::KeySet {
-            user: user.into(),
-            pem: Bytes::from_static(pem),
-        });
-    }
+    add_users(&mut h);
     h.deploy(
         "echo",
         &format!(
@@ -125,13 +71,6 @@ fn node_with(security: &str, sealing: bool) -> (Harness, EndpointId) {
 
 fn node() -> (Harness, EndpointId) {
     node_with(r#"{"auth": "required"}"#, true)
-}
-
-fn stamp(h: &Harness, nonce: &str) -> Stamp {
-    Stamp {
-        ts: h.now.unix_ms(),
-        nonce: nonce.to_owned(),
-    }
 }
 
 /// How a test request is sealed: for which key, bound to what.
@@ -154,20 +93,7 @@ fn sealed_open(signer: &TestKey, stamp: &Stamp, sid: u64, body: &[u8]) -> Bytes 
         sealed: true,
         ..Policy::default()
     };
-    let invoke = Invoke {
-        sid,
-        app: "echo",
-        event: "",
-        policy: &policy,
-        body: body_digest([body]),
-    };
-    sign_open(&invoke, stamp, signer).unwrap()
-}
-
-fn call(h: &mut Harness, ep: EndpointId, open: Bytes, sid: u64, body: &[u8]) -> Vec<NativeMessage> {
-    h.fresh();
-    h.receive(ep, vec![b(b"client"), open, chunk(sid, body), choke(sid)]);
-    native_replies(&h.fresh(), ep, b"client")
+    signed_open_with(signer, stamp, sid, "echo", &policy, body)
 }
 
 /// A well-formed sealed call by alice: the nonce, the wire body and the node's replies.
@@ -215,17 +141,6 @@ fn open_reply(
     seal::open(sealed, &aad, opener, &mut TestRandom::new(5))
 }
 
-fn refusal(replies: &[NativeMessage], sid: u64) -> (u32, String) {
-    match replies {
-        [NativeMessage::Error {
-            sid: s,
-            code,
-            message,
-        }] if *s == sid => (*code, message.clone()),
-        other => panic!("expected one error for sid {sid}, got {other:?}"),
-    }
-}
-
 /// The request chunks workers were handed, in order.
 fn worker_bodies(h: &Harness) -> Vec<Bytes> {
     h.spawned
@@ -238,18 +153,8 @@ fn worker_bodies(h: &Harness) -> Vec<Bytes> {
         .collect()
 }
 
-fn keys_reply(h: &mut Harness) -> Value {
-    let control = h.endpoint(CONTROL);
-    h.fresh();
-    let json = r#"{"version": 1, "action": "keys"}"#;
-    h.receive(control, vec![b(b"op"), Bytes::new(), b(json.as_bytes())]);
-    let replies = sends(&h.fresh(), control);
-    let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();
-    reply["ok"].clone()
-}
-
 fn seal_stats(h: &mut Harness) -> Value {
-    keys_reply(h)["sealed"].clone()
+    keys_reply(h, CONTROL)["sealed"].clone()
 }
 
 #[test]
@@ -285,7 +190,7 @@ fn a_sealed_call_is_opened_for_the_worker_and_its_reply_sealed_for_the_caller() 
         (stats["opened"].clone(), stats["replies_sealed"].clone()),
         (1.into(), 1.into())
     );
-    assert_eq!(keys_reply(&mut h)["stats"]["accepted"], 1);
+    assert_eq!(keys_reply(&mut h, CONTROL)["stats"]["accepted"], 1);
 }
 
 #[test]

@@ -7,75 +7,25 @@
 
 #[path = "support/node.rs"]
 mod harness;
+#[path = "support/native_auth.rs"]
+mod native_auth;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocaine_core::auth::session::{ClientSession, KeyUnwrapper, Seed, SessionLimits};
-use cocaine_core::auth::{body_digest, sign_open, Invoke, SignError, Signer, Stamp};
+use cocaine_core::auth::session::{ClientSession, Seed, SessionLimits};
+use cocaine_core::auth::{body_digest, sign_open, Invoke};
 use cocaine_core::codec::native::{NativeMessage, Policy};
 use cocaine_core::codec::native_session::{decode_grant, SessionAuth};
-use cocaine_core::codec::worker::WorkerMessage;
 use cocaine_core::node::{Input, NodeConfig};
 use cocaine_core::EndpointId;
 use harness::*;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::pss::Pss;
-use rsa::{Oaep, RsaPrivateKey};
+use native_auth::*;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const EP: &str = "tcp://127.0.0.1:9311";
 const SINK: &str = "tcp://127.0.0.1:9312";
 const CONTROL: &str = "tcp://127.0.0.1:5987";
-const ALICE_PEM: &[u8] = include_bytes!("data/auth/alice.pem");
-const ALICE_KEY: &str = include_str!("data/auth/alice.key");
-const BOB_PEM: &[u8] = include_bytes!("data/auth/bob.pem");
-const BOB_KEY: &str = include_str!("data/auth/bob.key");
-
-/// A test user over the `rsa` crate with a throw-away test key (clients sign and unwrap with
-/// OpenSSL through `cocaine-keys`; the node does neither).
-struct TestUser {
-    user: &'static str,
-    key: RsaPrivateKey,
-}
-
-impl Signer for TestUser {
-    fn user(&self) -> &str {
-        self.user
-    }
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        (self.key)
-            .sign_with_rng(
-                &mut rsa::rand_core::OsRng,
-                Pss::new_with_salt::<Sha256>(32),
-                &Sha256::digest(message),
-            )
-            .map_err(|e| SignError(e.to_string()))
-    }
-}
-
-impl KeyUnwrapper for TestUser {
-    fn unwrap_key(&self, wrapped: &[u8]) -> Result<Vec<u8>, SignError> {
-        (self.key)
-            .decrypt(Oaep::new::<Sha256>(), wrapped)
-            .map_err(|e| SignError(e.to_string()))
-    }
-}
-
-fn alice() -> TestUser {
-    TestUser {
-        user: "alice",
-        key: RsaPrivateKey::from_pkcs8_pem(ALICE_KEY).unwrap(),
-    }
-}
-
-fn bob() -> TestUser {
-    TestUser {
-        user: "bob",
-        key: RsaPrivateKey::from_pkcs8_pem(BOB_KEY).unwrap(),
-    }
-}
 
 fn config(limits: SessionLimits, seed: Option<Seed>) -> NodeConfig {
     NodeConfig {
@@ -91,12 +41,7 @@ fn config(limits: SessionLimits, seed: Option<Seed>) -> NodeConfig {
 fn node_with(security: Option<&str>, config: NodeConfig) -> (Harness, EndpointId) {
     let mut h = Harness::with_config(config);
     h.pump();
-    for (user, pem) in [("alice", ALICE_PEM), ("bob", BOB_PEM)] {
-        h.input(Input::KeySet {
-            user: user.into(),
-            pem: Bytes::from_static(pem),
-        });
-    }
+    add_users(&mut h);
     let security = security.map_or(String::new(), |s| format!(r#", "security": {s}"#));
     h.deploy(
         "echo",
@@ -118,13 +63,6 @@ fn node(security: Option<&str>) -> (Harness, EndpointId) {
     )
 }
 
-fn stamp(h: &Harness, nonce: &str) -> Stamp {
-    Stamp {
-        ts: h.now.unix_ms(),
-        nonce: nonce.to_owned(),
-    }
-}
-
 /// Sends frames as one message from `client` and returns the node's replies to it.
 fn send(h: &mut Harness, ep: EndpointId, frames: Vec<Bytes>) -> Vec<NativeMessage> {
     h.fresh();
@@ -138,7 +76,7 @@ fn send(h: &mut Harness, ep: EndpointId, frames: Vec<Bytes>) -> Vec<NativeMessag
 fn session_open(
     h: &mut Harness,
     ep: EndpointId,
-    user: &TestUser,
+    user: &TestKey,
     sid: u64,
     nonce: &str,
 ) -> Vec<NativeMessage> {
@@ -152,7 +90,7 @@ fn session_open(
 fn session(
     h: &mut Harness,
     ep: EndpointId,
-    user: &TestUser,
+    user: &TestKey,
     sid: u64,
     nonce: &str,
 ) -> ClientSession {
@@ -183,37 +121,8 @@ fn echoed(replies: &[NativeMessage], sid: u64, body: &[u8]) {
     );
 }
 
-/// The one error a refused request got: (code, message).
-fn refusal(replies: &[NativeMessage], sid: u64) -> (u32, String) {
-    match replies {
-        [NativeMessage::Error {
-            sid: s,
-            code,
-            message,
-        }] if *s == sid => (*code, message.clone()),
-        other => panic!("expected one error for sid {sid}, got {other:?}"),
-    }
-}
-
-fn invoked_users(h: &Harness) -> Vec<Option<String>> {
-    h.spawned
-        .iter()
-        .flat_map(|w| h.worker(*w).messages())
-        .filter_map(|m| match m {
-            WorkerMessage::Invoke { meta, .. } => Some(meta.user),
-            _ => None,
-        })
-        .collect()
-}
-
 fn keys(h: &mut Harness) -> Value {
-    let control = h.endpoint(CONTROL);
-    h.fresh();
-    let json = r#"{"version": 1, "action": "keys"}"#;
-    h.receive(control, vec![b(b"op"), Bytes::new(), b(json.as_bytes())]);
-    let replies = sends(&h.fresh(), control);
-    let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();
-    reply["ok"].clone()
+    keys_reply(h, CONTROL)
 }
 
 /// Re-encodes a request in a session with one field changed, keeping the MAC.
@@ -501,7 +410,7 @@ fn a_session_open_must_be_signed_empty_and_on_a_checking_task() {
         5,
         "echo",
         &stamp(&h, "nonce-session-0014"),
-        &TestUser {
+        &TestKey {
             user: "alice",
             key: bob().key,
         },
