@@ -173,6 +173,62 @@ fn replies_to(h: &Harness, ep: EndpointId, peer: &[u8]) -> Vec<NativeMessage> {
     native_replies(&h.all(), ep, peer)
 }
 
+/// Every message A sent on `link`, decoded.
+fn on_link(a: &Harness, link: EndpointId) -> Vec<NativeMessage> {
+    sends(&a.all(), link)
+        .concat()
+        .iter()
+        .map(|f| decode_native(f))
+        .collect()
+}
+
+/// How many DEALER links A opened.
+fn dealers(a: &Harness) -> usize {
+    a.binds
+        .iter()
+        .filter(|(_, k, _)| *k == SocketKind::Dealer)
+        .count()
+}
+
+/// `caller` sends a whole request of `sid` to A, which finds its queue full and hands it on;
+/// the link it went on.
+fn spill(a: &mut Harness, a_ep: EndpointId, sid: u64) -> EndpointId {
+    a.receive(a_ep, vec![b(b"caller"), open(sid, ""), choke(sid)]);
+    link(a).expect("A opened a link").0
+}
+
+/// `got` is exactly one error, for `sid` with `code`, its message containing `says`.
+fn assert_error(got: &[NativeMessage], sid: u64, code: u32, says: &str) {
+    assert!(
+        matches!(got, [NativeMessage::Error { sid: s, code: c, message }]
+            if *s == sid && *c == code && message.contains(says)),
+        "{got:?}"
+    );
+}
+
+/// A whole reply of `sid`: one chunk of `data` and the end.
+fn reply(sid: u64, data: &[u8]) -> Vec<NativeMessage> {
+    vec![
+        NativeMessage::Chunk { sid, data: b(data) },
+        NativeMessage::Choke { sid },
+    ]
+}
+
+/// A with one worker that holds every request and spillover as given, hearing node-b announce
+/// this queue, answers the third request of a full queue with a 503 and opens no link.
+fn full_queue_answers_503(spillover: bool, peer_queue: u64) {
+    let mut a = node("node-a", A_CONTROL, "127.0.0.3:5000");
+    a.default.answer = Answer::Manual;
+    a.deploy("x", &app(A_EP, spillover));
+    hear(&mut a, "node-b", "127.0.0.3:5000", 10, B_EP, peer_queue);
+    let ep = a.endpoint(A_EP);
+    for sid in 1..=3 {
+        a.receive(ep, vec![b(b"c"), open(sid, ""), choke(sid)]);
+    }
+    assert!(link(&a).is_none());
+    assert_error(&replies_to(&a, ep, b"c"), 3, 503, "");
+}
+
 #[test]
 fn a_full_queue_hands_the_request_once_to_the_least_loaded_peer_and_relays_its_reply() {
     let (mut a, a_ep) = full_a();
@@ -199,11 +255,7 @@ fn a_full_queue_hands_the_request_once_to_the_least_loaded_peer_and_relays_its_r
     let (link, address) = link(&a).expect("A opened a link");
     assert_eq!(address, B_EP, "the less loaded peer");
     // What went on the link: the open marked hop 1 with the caller's policy, then the body.
-    let sent: Vec<NativeMessage> = sends(&a.all(), link)
-        .concat()
-        .iter()
-        .map(|f| decode_native(f))
-        .collect();
+    let sent = on_link(&a, link);
     let NativeMessage::Open { sid, policy, .. } = &sent[0] else {
         panic!("{sent:?}")
     };
@@ -262,12 +314,7 @@ fn a_full_queue_hands_the_request_once_to_the_least_loaded_peer_and_relays_its_r
 
     // A second spill reuses the link: one DEALER per peer endpoint, a new link sid.
     a.receive(a_ep, vec![b(b"other"), open(1, ""), choke(1)]);
-    let dealers = a
-        .binds
-        .iter()
-        .filter(|(_, k, _)| *k == SocketKind::Dealer)
-        .count();
-    assert_eq!(dealers, 1);
+    assert_eq!(dealers(&a), 1);
     let NativeMessage::Open { sid: second, .. } = decode_native(&sends(&a.fresh(), link)[0][0])
     else {
         panic!("no open")
@@ -288,14 +335,10 @@ fn a_forwarded_request_is_never_forwarded_again() {
     assert!(link(&nb).is_some(), "B hands its own clients' overflow on");
     let b_links_before = nb.binds.len();
 
-    a.receive(a_ep, vec![b(b"caller"), open(5, ""), choke(5)]);
-    let (link, _) = link(&a).unwrap();
+    let link = spill(&mut a, a_ep, 5);
     wire(&mut a, &mut nb, link, b_ep);
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 5, code: 503, message }] if message.contains("queue")),
-        "{got:?}"
-    );
+    assert_error(&got, 5, 503, "queue");
     // B answered the hop-1 request itself: nothing more went out on any link of B's.
     assert_eq!(nb.binds.len(), b_links_before);
     let b_info = info(&mut nb, B_CONTROL, Some("x"));
@@ -308,50 +351,9 @@ fn a_forwarded_request_is_never_forwarded_again() {
 
 #[test]
 fn with_spillover_off_or_no_peer_with_room_a_full_queue_answers_503() {
-    let mut a = node("node-a", A_CONTROL, "127.0.0.3:5000");
-    a.default.answer = Answer::Manual;
-    a.deploy("x", &app(A_EP, false));
-    hear(&mut a, "node-b", "127.0.0.3:5000", 10, B_EP, 0);
-    let ep = a.endpoint(A_EP);
-    for sid in 1..=3 {
-        a.receive(ep, vec![b(b"c"), open(sid, ""), choke(sid)]);
-    }
-    assert!(link(&a).is_none());
-    let got = replies_to(&a, ep, b"c");
-    assert!(
-        matches!(
-            &got[..],
-            [NativeMessage::Error {
-                sid: 3,
-                code: 503,
-                ..
-            }]
-        ),
-        "{got:?}"
-    );
-
+    full_queue_answers_503(false, 0);
     // Spillover on, but the only peer's queue is full too (as announced).
-    let mut a = node("node-a", A_CONTROL, "127.0.0.3:5000");
-    a.default.answer = Answer::Manual;
-    a.deploy("x", &app(A_EP, true));
-    hear(&mut a, "node-b", "127.0.0.3:5000", 10, B_EP, 10);
-    let ep = a.endpoint(A_EP);
-    for sid in 1..=3 {
-        a.receive(ep, vec![b(b"c"), open(sid, ""), choke(sid)]);
-    }
-    assert!(link(&a).is_none());
-    let got = replies_to(&a, ep, b"c");
-    assert!(
-        matches!(
-            &got[..],
-            [NativeMessage::Error {
-                sid: 3,
-                code: 503,
-                ..
-            }]
-        ),
-        "{got:?}"
-    );
+    full_queue_answers_503(true, 10);
 }
 
 #[test]
@@ -363,28 +365,14 @@ fn a_callers_cancel_reaches_the_peer_and_its_answer_comes_back() {
     let (link, _) = link(&a).unwrap();
     wire(&mut a, &mut nb, link, b_ep);
     a.receive(a_ep, vec![b(b"caller"), cancel(9)]);
-    let on_link: Vec<NativeMessage> = sends(&a.all(), link)
-        .concat()
-        .iter()
-        .map(|f| decode_native(f))
-        .collect();
+    let sent = on_link(&a, link);
     assert!(
-        matches!(on_link.last(), Some(NativeMessage::Cancel { .. })),
-        "{on_link:?}"
+        matches!(sent.last(), Some(NativeMessage::Cancel { .. })),
+        "{sent:?}"
     );
     wire(&mut a, &mut nb, link, b_ep);
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(
-            &got[..],
-            [NativeMessage::Error {
-                sid: 9,
-                code: 499,
-                ..
-            }]
-        ),
-        "{got:?}"
-    );
+    assert_error(&got, 9, 499, "");
     // The sid is free again on the caller's connection.
     assert_eq!(info(&mut a, A_CONTROL, None)["ok"]["spillover"]["open"], 0);
 }
@@ -392,8 +380,7 @@ fn a_callers_cancel_reaches_the_peer_and_its_answer_comes_back() {
 #[test]
 fn a_peer_that_leaves_the_cluster_fails_its_requests_with_502() {
     let (mut a, a_ep) = full_a();
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    assert!(link(&a).is_some());
+    spill(&mut a, a_ep, 4);
     // node-b stays silent (no pong, no announcement); node-c keeps announcing.
     let mut failed_at = None;
     for (seq, step) in (11..).zip(1..=8) {
@@ -405,11 +392,7 @@ fn a_peer_that_leaves_the_cluster_fails_its_requests_with_502() {
         }
     }
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 502, message }]
-            if message.contains("node-b")),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 502, "node-b");
     // Within three intervals (plus one step), never before two.
     let step = failed_at.unwrap();
     assert!((4..=7).contains(&step), "failed at step {step}");
@@ -430,34 +413,24 @@ fn a_peer_gone_from_the_registry_fails_its_requests_at_once() {
         node_id: "node-b".into(),
     });
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 502, message }]
-            if message.contains("left the cluster")),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 502, "left the cluster");
 }
 
 #[test]
 fn a_peer_that_announces_but_does_not_answer_pings_fails_its_requests() {
     let (mut a, a_ep) = full_a();
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    let (link, _) = link(&a).unwrap();
+    let link = spill(&mut a, a_ep, 4);
     for seq in 11..19 {
         a.advance(INTERVAL / 2);
         hear(&mut a, "node-b", "127.0.0.3:5000", seq, B_EP, 0);
     }
-    let pings = sends(&a.all(), link)
-        .concat()
+    let pings = on_link(&a, link)
         .iter()
-        .filter(|f| matches!(decode_native(f), NativeMessage::Ping { .. }))
+        .filter(|m| matches!(m, NativeMessage::Ping { .. }))
         .count();
     assert!(pings >= 1);
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 502, message }]
-            if message.contains("did not answer pings")),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 502, "did not answer pings");
 }
 
 #[test]
@@ -465,8 +438,7 @@ fn a_peer_that_answers_pings_keeps_a_long_request_open() {
     let (mut a, a_ep) = full_a();
     let (mut nb, b_ep) = node_b();
     nb.default.answer = Answer::Manual;
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    let (link, _) = link(&a).unwrap();
+    let link = spill(&mut a, a_ep, 4);
     for seq in 11..23 {
         a.advance(INTERVAL / 2);
         hear(&mut a, "node-b", "127.0.0.3:5000", seq, B_EP, 0);
@@ -479,16 +451,7 @@ fn a_peer_that_answers_pings_keeps_a_long_request_open() {
     nb.worker_replies(w, job, &[b"late"]);
     wire(&mut a, &mut nb, link, b_ep);
     let got = replies_to(&a, a_ep, b"caller");
-    assert_eq!(
-        got,
-        vec![
-            NativeMessage::Chunk {
-                sid: 4,
-                data: b(b"late")
-            },
-            NativeMessage::Choke { sid: 4 }
-        ]
-    );
+    assert_eq!(got, reply(4, b"late"));
 }
 
 #[test]
@@ -504,23 +467,9 @@ fn past_the_deadline_without_the_peers_answer_the_caller_gets_520_and_the_peer_a
     assert!(replies_to(&a, a_ep, b"caller").is_empty());
     a.advance(cocaine_core::node::DEADLINE_GRACE);
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(
-            &got[..],
-            [NativeMessage::Error {
-                sid: 4,
-                code: 520,
-                ..
-            }]
-        ),
-        "{got:?}"
-    );
-    let on_link: Vec<NativeMessage> = sends(&a.all(), link)
-        .concat()
-        .iter()
-        .map(|f| decode_native(f))
-        .collect();
-    assert!(on_link
+    assert_error(&got, 4, 520, "");
+    let sent = on_link(&a, link);
+    assert!(sent
         .iter()
         .any(|m| matches!(m, NativeMessage::Cancel { .. })));
 }
@@ -529,25 +478,19 @@ fn past_the_deadline_without_the_peers_answer_the_caller_gets_520_and_the_peer_a
 fn a_link_that_cannot_be_set_up_answers_503_at_once() {
     let (mut a, a_ep) = full_a();
     a.auto_bind = false;
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    let (link, _) = link(&a).unwrap();
+    let link = spill(&mut a, a_ep, 4);
     a.input(Input::Bound {
         endpoint: link,
         result: Err(BindError::InvalidAddress("no such host".into())),
     });
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 503, message }]
-            if message.contains("cannot connect")),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 503, "cannot connect");
 }
 
 #[test]
 fn replies_from_a_peer_for_unknown_sids_and_garbage_are_dropped() {
     let (mut a, a_ep) = full_a();
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    let (link, _) = link(&a).unwrap();
+    let link = spill(&mut a, a_ep, 4);
     a.receive(
         link,
         vec![
@@ -565,16 +508,7 @@ fn replies_from_a_peer_for_unknown_sids_and_garbage_are_dropped() {
         other => panic!("{other:?}"),
     };
     a.receive(link, vec![chunk(sid, b"ok"), choke(sid)]);
-    assert_eq!(
-        replies_to(&a, a_ep, b"caller"),
-        vec![
-            NativeMessage::Chunk {
-                sid: 4,
-                data: b(b"ok")
-            },
-            NativeMessage::Choke { sid: 4 }
-        ]
-    );
+    assert_eq!(replies_to(&a, a_ep, b"caller"), reply(4, b"ok"));
 }
 
 #[test]
@@ -583,24 +517,13 @@ fn a_sid_handed_on_is_still_in_use_for_its_caller() {
     a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
     a.receive(a_ep, vec![b(b"caller"), open(4, "")]);
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(
-            &got[..],
-            [NativeMessage::Error {
-                sid: 4,
-                code: 400,
-                ..
-            }]
-        ),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 400, "");
 }
 
 #[test]
 fn a_peer_that_restarts_with_its_id_fails_the_requests_it_had() {
     let (mut a, a_ep) = full_a();
-    a.receive(a_ep, vec![b(b"caller"), open(4, ""), choke(4)]);
-    assert!(link(&a).is_some());
+    spill(&mut a, a_ep, 4);
     // Announcements one per interval (a lost one in between) are the same node.
     a.advance(INTERVAL);
     hear(&mut a, "node-b", "127.0.0.3:5000", 11, B_EP, 0);
@@ -618,19 +541,10 @@ fn a_peer_that_restarts_with_its_id_fails_the_requests_it_had() {
         0,
     );
     let got = replies_to(&a, a_ep, b"caller");
-    assert!(
-        matches!(&got[..], [NativeMessage::Error { sid: 4, code: 502, message }]
-            if message.contains("restarted")),
-        "{got:?}"
-    );
+    assert_error(&got, 4, 502, "restarted");
     // A new request goes to the restarted node over a new link.
     a.receive(a_ep, vec![b(b"next"), open(1, ""), choke(1)]);
-    let dealers = a
-        .binds
-        .iter()
-        .filter(|(_, k, _)| *k == SocketKind::Dealer)
-        .count();
-    assert_eq!(dealers, 2);
+    assert_eq!(dealers(&a), 2);
 }
 
 /// What a hostile or broken peer (and the caller, and time) may do to requests handed on.
