@@ -10,7 +10,7 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
+use cocaine_core::cluster::announcement::AppState;
 use cocaine_core::cluster::Announcement;
 use cocaine_core::node::{DiscoveryConfig, Input, Multicast, NodeConfig, Output, SocketKind};
 use cocaine_core::EndpointId;
@@ -81,31 +81,9 @@ fn datagrams(outputs: &[Output]) -> Vec<(EndpointId, SocketAddr, Announcement)> 
 }
 
 fn peer_announcement(id: &str, seq: u64, queue: u64) -> Bytes {
-    Announcement {
-        node_id: id.into(),
-        seq,
-        control: "tcp://*:5000".into(),
-        apps: [(
-            "echo".to_owned(),
-            AppAnnouncement {
-                version: 4,
-                hash: String::new(),
-                tasks: [("hello".to_owned(), "tcp://*:9110".to_owned())].into(),
-                load: Load {
-                    queue,
-                    busy: 1,
-                    workers: 2,
-                    pool_limit: 5,
-                    queue_limit: 50,
-                },
-                state: AppState::Running,
-            },
-        )]
-        .into(),
-        sig: None,
-    }
-    .encode()
-    .unwrap()
+    peer_app(id, seq, "echo", 1, queue, AppState::Running)
+        .encode()
+        .unwrap()
 }
 
 fn peers(h: &mut Harness) -> Value {
@@ -322,14 +300,7 @@ fn discovery_without_a_control_endpoint_is_fatal() {
 fn a_discovery_socket_that_cannot_open_is_fatal() {
     let mut h = Harness::with_config(config(false, None));
     h.pump();
-    let endpoint = h
-        .fresh()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .unwrap();
+    let endpoint = udp_endpoint(h.fresh()).unwrap();
     h.input(Input::Bound {
         endpoint,
         result: Err(cocaine_core::node::BindError::AddressInUse("in use".into())),

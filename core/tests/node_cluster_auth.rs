@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cocaine_core::auth::{NodeKey, NodeKeyHandle, PublicKey, SignError};
-use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
+use cocaine_core::cluster::announcement::AppState;
 use cocaine_core::cluster::{signing, Announcement};
 use cocaine_core::node::auth::AuthMode;
 use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output};
@@ -81,18 +81,8 @@ fn config(mode: AuthMode, own_key: bool) -> NodeConfig {
 fn node(mode: AuthMode) -> (Harness, EndpointId) {
     let mut h = Harness::with_config(config(mode, true));
     h.pump();
-    let udp = h
-        .fresh()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .expect("a discovery socket");
-    h.input(Input::Bound {
-        endpoint: udp,
-        result: Ok(()),
-    });
+    let outputs = h.fresh();
+    let udp = bind_udp(&mut h, outputs);
     h.input(Input::KeySet {
         user: "node-b".into(),
         pem: Bytes::from_static(BOB_PEM),
@@ -101,29 +91,7 @@ fn node(mode: AuthMode) -> (Harness, EndpointId) {
 }
 
 fn announcement(id: &str, seq: u64) -> Announcement {
-    Announcement {
-        node_id: id.into(),
-        seq,
-        control: "tcp://*:5000".into(),
-        apps: [(
-            "echo".to_owned(),
-            AppAnnouncement {
-                version: 4,
-                hash: String::new(),
-                tasks: [("hello".to_owned(), "tcp://*:9110".to_owned())].into(),
-                load: Load {
-                    queue: 0,
-                    busy: 1,
-                    workers: 2,
-                    pool_limit: 5,
-                    queue_limit: 50,
-                },
-                state: AppState::Running,
-            },
-        )]
-        .into(),
-        sig: None,
-    }
+    peer_app(id, seq, "echo", 1, 0, AppState::Running)
 }
 
 fn signed_by(mut a: Announcement, signer: &RsaPrivateKey) -> Bytes {
@@ -319,18 +287,8 @@ fn off_signs_nothing_and_checks_nothing() {
 fn a_node_that_cannot_sign_sends_nothing_and_says_why_once() {
     let mut h = Harness::with_config(config(AuthMode::Required, false));
     h.pump();
-    let udp = h
-        .fresh()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .unwrap();
-    h.input(Input::Bound {
-        endpoint: udp,
-        result: Ok(()),
-    });
+    let outputs = h.fresh();
+    bind_udp(&mut h, outputs);
     h.advance(INTERVAL * 3);
     let outputs = h.all();
     assert!(sent(&outputs).is_empty());

@@ -9,9 +9,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
-use cocaine_core::cluster::Announcement;
-use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output};
+use cocaine_core::cluster::announcement::AppState;
+use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig};
 use harness::*;
 use serde_json::{json, Value};
 
@@ -37,47 +36,13 @@ fn config(discovery: bool) -> NodeConfig {
 fn node_with_peers() -> (Harness, cocaine_core::EndpointId) {
     let mut h = Harness::with_config(config(true));
     h.pump();
-    let udp = h
-        .fresh()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .expect("a UDP endpoint");
-    h.input(Input::Bound {
-        endpoint: udp,
-        result: Ok(()),
-    });
+    let outputs = h.fresh();
+    let udp = bind_udp(&mut h, outputs);
     (h, udp)
 }
 
 fn announcement(id: &str, seq: u64, app: &str, queue: u64, state: AppState) -> Bytes {
-    Announcement {
-        node_id: id.into(),
-        seq,
-        control: "tcp://*:5000".into(),
-        apps: [(
-            app.to_owned(),
-            AppAnnouncement {
-                version: 4,
-                hash: String::new(),
-                tasks: [("hello".to_owned(), "tcp://*:9110".to_owned())].into(),
-                load: Load {
-                    queue,
-                    busy: 2,
-                    workers: 2,
-                    pool_limit: 5,
-                    queue_limit: 50,
-                },
-                state,
-            },
-        )]
-        .into(),
-        sig: None,
-    }
-    .encode()
-    .unwrap()
+    peer_app(id, seq, app, 2, queue, state).encode().unwrap()
 }
 
 fn hear(h: &mut Harness, udp: cocaine_core::EndpointId, from: &str, bytes: Bytes) {

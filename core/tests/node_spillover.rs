@@ -53,13 +53,7 @@ fn node(id: &str, control: &str, peer: &str) -> Harness {
 }
 
 fn udp(h: &Harness) -> EndpointId {
-    h.all()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .expect("a UDP endpoint")
+    udp_endpoint(h.all()).expect("a UDP endpoint")
 }
 
 /// `h` hears `id` at `from` announce the app at `endpoint` with this queue.

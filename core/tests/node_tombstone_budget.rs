@@ -85,18 +85,8 @@ fn node(mode: AuthMode) -> Harness {
         });
         h.deploy(&format!("live-app-number-{i:03}"), &manifest.to_string());
     }
-    let udp = h
-        .all()
-        .into_iter()
-        .find_map(|o| match o {
-            Output::OpenUdp { endpoint, .. } => Some(endpoint),
-            _ => None,
-        })
-        .expect("a discovery socket");
-    h.input(Input::Bound {
-        endpoint: udp,
-        result: Ok(()),
-    });
+    let outputs = h.all();
+    bind_udp(&mut h, outputs);
     h
 }
 

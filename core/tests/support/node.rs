@@ -12,6 +12,8 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
+use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
+use cocaine_core::cluster::Announcement;
 use cocaine_core::codec::native::{self, NativeMessage, Policy};
 use cocaine_core::codec::worker::WorkerMessage;
 use cocaine_core::manifest::Manifest;
@@ -695,4 +697,56 @@ pub fn topic(app: &str, source: &str, field: &str, ms: u64) -> String {
         unix / 1000,
         unix % 1000
     )
+}
+
+/// The discovery (UDP) socket the node asked to open among `outputs`, if any.
+pub fn udp_endpoint(outputs: impl IntoIterator<Item = Output>) -> Option<EndpointId> {
+    outputs.into_iter().find_map(|o| match o {
+        Output::OpenUdp { endpoint, .. } => Some(endpoint),
+        _ => None,
+    })
+}
+
+/// Confirms the discovery socket the node asked to open among `outputs` as bound; returns it.
+pub fn bind_udp(h: &mut Harness, outputs: impl IntoIterator<Item = Output>) -> EndpointId {
+    let udp = udp_endpoint(outputs).expect("a discovery socket");
+    h.input(Input::Bound {
+        endpoint: udp,
+        result: Ok(()),
+    });
+    udp
+}
+
+/// A peer's unsigned announcement of one app with task `hello` at `tcp://*:9110`.
+pub fn peer_app(
+    id: &str,
+    seq: u64,
+    app: &str,
+    busy: u64,
+    queue: u64,
+    state: AppState,
+) -> Announcement {
+    Announcement {
+        node_id: id.into(),
+        seq,
+        control: "tcp://*:5000".into(),
+        apps: [(
+            app.to_owned(),
+            AppAnnouncement {
+                version: 4,
+                hash: String::new(),
+                tasks: [("hello".to_owned(), "tcp://*:9110".to_owned())].into(),
+                load: Load {
+                    queue,
+                    busy,
+                    workers: 2,
+                    pool_limit: 5,
+                    queue_limit: 50,
+                },
+                state,
+            },
+        )]
+        .into(),
+        sig: None,
+    }
 }
