@@ -2,18 +2,14 @@
 //! through the check the target runs, and keeps the seeds current: with
 //! `COCAINE_WRITE_CORPUS=1` it rewrites them from their generators.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+#[path = "support/corpus.rs"]
+mod corpus;
 
 use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
 use cocaine_core::cluster::etcd::{decode_app, decode_member, AppRecord};
 use cocaine_core::cluster::etcd_fuzzing::check_etcd_record;
 use cocaine_core::cluster::Announcement;
 use proptest::prelude::*;
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/etcd_record")
-}
 
 fn member(bytes: &[u8]) -> Vec<u8> {
     [&[0u8][..], bytes].concat()
@@ -79,33 +75,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn replay_etcd_record_corpus() {
-    let dir = corpus();
-    let write = std::env::var_os("COCAINE_WRITE_CORPUS").is_some();
-    if write {
-        fs::create_dir_all(&dir).unwrap();
-    }
     let seeds = seeds();
-    for (name, bytes) in &seeds {
-        let path = dir.join(name);
-        if write {
-            fs::write(&path, bytes).unwrap();
-        } else {
-            let stored = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert_eq!(
-                &stored,
-                bytes,
-                "{} is stale: rerun with COCAINE_WRITE_CORPUS=1",
-                path.display()
-            );
-        }
-    }
-    let mut count = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        check_etcd_record(&fs::read(&path).unwrap());
-        count += 1;
-    }
-    assert!(count >= seeds.len());
+    corpus::replay("etcd_record", &seeds, check_etcd_record);
     // The seeds reach both the accepting paths and the errors.
     let accepted: Vec<bool> = seeds
         .iter()

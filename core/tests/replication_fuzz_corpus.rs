@@ -2,8 +2,8 @@
 //! `fuzz/corpus/tombstone`) through the checks the targets run, and keeps the seeds current:
 //! with `COCAINE_WRITE_CORPUS=1` it rewrites them from their generators.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+#[path = "support/corpus.rs"]
+mod corpus;
 
 use bytes::Bytes;
 use cocaine_core::cluster::fetch::{decode_reply, encode_reply};
@@ -12,12 +12,6 @@ use cocaine_core::cluster::replication_fuzzing::{
 };
 use cocaine_core::cluster::tombstone::{self, Tombstone};
 use proptest::prelude::*;
-
-fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
 
 /// Frames joined for the fuzz target: a separator byte first, then the frames split by it.
 fn joined(frames: &[Bytes]) -> Vec<u8> {
@@ -72,41 +66,9 @@ fn tombstone_seeds() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Checks (or with `COCAINE_WRITE_CORPUS=1` writes) a target's seeds, then replays every
-/// file of its corpus.
-fn replay(target: &str, seeds: Vec<(&str, Vec<u8>)>, check: fn(&[u8])) {
-    let dir = corpus(target);
-    let write = std::env::var_os("COCAINE_WRITE_CORPUS").is_some();
-    if write {
-        fs::create_dir_all(&dir).unwrap();
-    }
-    for (name, bytes) in &seeds {
-        let path = dir.join(name);
-        if write {
-            fs::write(&path, bytes).unwrap();
-        } else {
-            let stored = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert_eq!(
-                &stored,
-                bytes,
-                "{} is stale: rerun with COCAINE_WRITE_CORPUS=1",
-                path.display()
-            );
-        }
-    }
-    let mut count = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        eprintln!("{}", path.display());
-        check(&fs::read(&path).unwrap());
-        count += 1;
-    }
-    assert!(count >= seeds.len());
-}
-
 #[test]
 fn replay_fetch_reply_corpus() {
-    replay("fetch_reply", fetch_seeds(), check_fetch_reply);
+    corpus::replay("fetch_reply", &fetch_seeds(), check_fetch_reply);
     // The seeds reach both the accepting path and the errors.
     let decoded: Vec<bool> = fetch_seeds()
         .iter()
@@ -120,7 +82,7 @@ fn replay_fetch_reply_corpus() {
 
 #[test]
 fn replay_tombstone_corpus() {
-    replay("tombstone", tombstone_seeds(), check_tombstone);
+    corpus::replay("tombstone", &tombstone_seeds(), check_tombstone);
 }
 
 proptest! {
