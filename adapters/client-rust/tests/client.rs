@@ -1,6 +1,9 @@
 //! The client against an in-test ROUTER server that speaks the native protocol with the core's
 //! codec. Every wait has a deadline; nothing sleeps.
 
+#[path = "support/router.rs"]
+mod router;
+
 use std::collections::{HashMap, VecDeque};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -69,12 +72,7 @@ impl Peer {
 /// Binds a ROUTER on a free loopback port, runs `script` against it in a thread, and returns
 /// the endpoint to connect to.
 fn serve(script: impl FnOnce(&mut Peer) + Send + 'static) -> (String, JoinHandle<()>) {
-    let ctx = zmq::Context::new();
-    let socket = ctx.socket(zmq::ROUTER).unwrap();
-    socket.set_linger(0).unwrap();
-    socket.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
-    socket.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    let (socket, endpoint) = router::router(PATIENCE);
     let handle = thread::spawn(move || {
         let mut peer = Peer {
             socket,

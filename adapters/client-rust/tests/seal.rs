@@ -3,10 +3,13 @@
 //! the reply for the user; the client hands out the opened reply, for one-shot calls and
 //! streams. A reply that does not open is an error, not garbage handed out.
 
+#[path = "support/router.rs"]
+mod router;
+
 use std::thread;
 use std::time::Duration;
 
-use cocaine_client::{Client, ClientError, Policy, ReplyKind};
+use cocaine_client::{Client, ClientError};
 use cocaine_core::auth::seal::{self, Direction};
 use cocaine_core::auth::{body_digest, PublicKey};
 use cocaine_core::codec::native::{self, NativeMessage};
@@ -28,12 +31,7 @@ fn fake_node(
     calls: usize,
     answer: Answer,
 ) -> (String, thread::JoinHandle<()>) {
-    let ctx = zmq::Context::new();
-    let socket = ctx.socket(zmq::ROUTER).unwrap();
-    socket.set_linger(0).unwrap();
-    socket.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
-    socket.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    let (socket, endpoint) = router::router(PATIENCE);
     let handle = thread::spawn(move || {
         for _ in 0..calls {
             let mut frames = socket.recv_multipart(0).expect("the client sent nothing");
@@ -66,11 +64,7 @@ fn fake_node(
                 native::encode_chunk(*sid, &sealed),
                 native::encode_choke(*sid),
             ];
-            let frames: Vec<&[u8]> = [&identity[..]]
-                .into_iter()
-                .chain(reply.iter().map(|f| &f[..]))
-                .collect();
-            socket.send_multipart(frames, 0).unwrap();
+            router::send_to(&socket, &identity, &reply);
         }
     });
     (endpoint, handle)
@@ -108,18 +102,7 @@ fn a_sealed_call_and_a_sealed_stream_get_their_replies_opened() {
         client.call("upper", b"secret").unwrap(),
         vec![b"SECRET".to_vec()]
     );
-    let sid = client.open("upper", Policy::default()).unwrap();
-    client.send(sid, b"one ").unwrap();
-    client.send(sid, b"two").unwrap();
-    client.end(sid).unwrap();
-    let mut got = Vec::new();
-    while let Some(reply) = client.recv(PATIENCE).unwrap() {
-        match reply.kind {
-            ReplyKind::Chunk(data) => got.push(data),
-            ReplyKind::End => break,
-            other => panic!("{other:?}"),
-        }
-    }
+    let got = router::stream(&mut client, "upper", &[b"one ", b"two"], PATIENCE);
     assert_eq!(got, vec![b"ONE TWO".to_vec()]);
     server.join().unwrap();
 }

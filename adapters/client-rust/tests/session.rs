@@ -3,6 +3,9 @@
 //! after it (the store accepts their MACs), a stream goes in the session at its end, and a
 //! call refused because the node forgot the session is retried once in a new one.
 
+#[path = "support/router.rs"]
+mod router;
+
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,12 +31,7 @@ enum Answer {
 /// A ROUTER that opens sessions for `public` and answers requests in them by `script`; returns
 /// the endpoint and a handle giving (sessions opened, requests accepted).
 fn node(public: PublicKey, script: Vec<Answer>) -> (String, JoinHandle<(u64, u64)>) {
-    let ctx = zmq::Context::new();
-    let socket = ctx.socket(zmq::ROUTER).unwrap();
-    socket.set_linger(0).unwrap();
-    socket.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
-    socket.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    let (socket, endpoint) = router::router(PATIENCE);
     let handle = thread::spawn(move || {
         let mut store = SessionStore::new(SessionLimits::default(), Some(&Seed([2; 32])));
         let mut script = script.into_iter();

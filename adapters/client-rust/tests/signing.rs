@@ -2,6 +2,9 @@
 //! checks each open with the core's own code (the signed bytes, the signature under the
 //! user's public key, the body's digest), as a node does. Keys are made by OpenSSL.
 
+#[path = "support/router.rs"]
+mod router;
+
 use std::thread;
 use std::time::Duration;
 
@@ -53,23 +56,14 @@ fn check_and_echo(socket: &zmq::Socket, key: &PublicKey, event: &str, user: &str
     }
     assert_eq!(auth.body.as_deref(), Some(&body_digest([&body[..]])[..]));
     let reply = [native::encode_chunk(sid, &body), native::encode_choke(sid)];
-    let frames: Vec<&[u8]> = [&identity[..]]
-        .into_iter()
-        .chain(reply.iter().map(|f| &f[..]))
-        .collect();
-    socket.send_multipart(frames, 0).unwrap();
+    router::send_to(socket, &identity, &reply);
 }
 
 #[test]
 fn signed_calls_and_streams_verify_as_the_node_checks_them() {
     let private = PrivateKey::generate(2048).unwrap();
     let public = PublicKey::from_pem(&private.public_pem().unwrap()).unwrap();
-    let ctx = zmq::Context::new();
-    let socket = ctx.socket(zmq::ROUTER).unwrap();
-    socket.set_linger(0).unwrap();
-    socket.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
-    socket.bind("tcp://127.0.0.1:*").unwrap();
-    let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+    let (socket, endpoint) = router::router(PATIENCE);
     let server = thread::spawn(move || {
         check_and_echo(&socket, &public, "ping", "alice");
         check_and_echo(&socket, &public, "stream", "alice");
@@ -89,19 +83,8 @@ fn signed_calls_and_streams_verify_as_the_node_checks_them() {
     );
 
     // A stream is held by the client until its end, then sent signed in one message.
-    let sid = client.open("stream", Policy::default()).unwrap();
-    client.send(sid, b"one ").unwrap();
-    client.send(sid, b"two").unwrap();
-    client.end(sid).unwrap();
-    let mut got = Vec::new();
-    while let Some(reply) = client.recv(PATIENCE).unwrap() {
-        match reply.kind {
-            ReplyKind::Chunk(data) => got.extend(data),
-            ReplyKind::End => break,
-            ReplyKind::Error { code, message } => panic!("{code} {message}"),
-        }
-    }
-    assert_eq!(got, b"one two");
+    let got = router::stream(&mut client, "stream", &[b"one ", b"two"], PATIENCE);
+    assert_eq!(got.concat(), b"one two");
     assert_eq!(client.call("empty", b"").unwrap(), vec![Vec::<u8>::new()]);
 
     // A held stream cancelled before its end never leaves the client; it still ends once.
