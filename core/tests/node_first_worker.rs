@@ -171,3 +171,46 @@ fn code_the_store_finds_missing_is_a_400_and_nothing_runs() {
     assert!(h.node.apps().next().is_none());
     assert!(h.spawned.is_empty());
 }
+
+fn fork_servers_asked(outputs: &[cocaine_core::node::Output]) -> usize {
+    (outputs.iter())
+        .filter(|o| matches!(o, cocaine_core::node::Output::PrepareWorkers(_)))
+        .count()
+}
+
+#[test]
+fn the_fork_server_waits_for_the_first_workers_hello() {
+    // The first worker starts from its interpreter at once; a fork server importing the
+    // same app beside it would only slow it down.
+    let (mut h, control) = node();
+    h.behaviours.insert("a".into(), manual());
+    send(&mut h, control, deploy_request(1));
+    assert_eq!(
+        fork_servers_asked(&h.fresh()),
+        0,
+        "not before the first worker"
+    );
+    let worker = h.last_worker("a");
+    h.handshake(worker);
+    assert_eq!(fork_servers_asked(&h.fresh()), 1, "once it has said hello");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(fork_servers_asked(&h.fresh()), 0, "and only once");
+}
+
+#[test]
+fn the_fork_server_is_asked_for_when_the_first_worker_fails() {
+    let (mut h, control) = node();
+    h.behaviours.insert("a".into(), manual());
+    send(&mut h, control, deploy_request(1));
+    let worker = h.last_worker("a");
+    h.fresh();
+    h.exit(worker, ExitStatus::Code(1));
+    assert_eq!(fork_servers_asked(&h.fresh()), 1);
+}
+
+#[test]
+fn with_pool_min_0_the_fork_server_is_asked_for_at_start() {
+    let (mut h, control) = node();
+    send(&mut h, control, deploy_request(0));
+    assert_eq!(fork_servers_asked(&h.fresh()), 1);
+}

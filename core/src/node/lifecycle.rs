@@ -725,6 +725,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result
         successor: None,
         inherited: Vec::new(),
         waiters: Vec::new(),
+        fork_server_due: None,
         manifest,
     })
 }
