@@ -120,14 +120,7 @@ fn from(addr: &str) -> SocketAddr {
 }
 
 fn peers(h: &mut Harness) -> Value {
-    let control = h.endpoint(CONTROL);
-    h.fresh();
-    let request = json!({"version": 1, "action": "peers"}).to_string();
-    h.receive(control, vec![b(b"op"), Bytes::new(), Bytes::from(request)]);
-    let replies = sends(&h.fresh(), control);
-    assert_eq!(replies.len(), 1);
-    let reply: Value = serde_json::from_slice(replies[0].last().unwrap()).unwrap();
-    reply["ok"].clone()
+    control_reply(h, CONTROL, r#"{"version": 1, "action": "peers"}"#)["ok"].clone()
 }
 
 fn sent(outputs: &[Output]) -> Vec<Bytes> {

@@ -149,18 +149,11 @@ fn wire(a: &mut Harness, nb: &mut Harness, link: EndpointId, b_ep: EndpointId) {
 }
 
 fn info(h: &mut Harness, control: &str, app: Option<&str>) -> Value {
-    let endpoint = h.endpoint(control);
-    h.fresh();
     let mut request = json!({"version": 1, "action": "info"});
     if let Some(app) = app {
         request["app"] = json!(app);
     }
-    h.receive(
-        endpoint,
-        vec![b(b"op"), Bytes::new(), Bytes::from(request.to_string())],
-    );
-    let replies = sends(&h.fresh(), endpoint);
-    serde_json::from_slice(replies[0].last().unwrap()).unwrap()
+    control_reply(h, control, &request.to_string())
 }
 
 fn replies_to(h: &Harness, ep: EndpointId, peer: &[u8]) -> Vec<NativeMessage> {

@@ -91,12 +91,7 @@ fn node(mode: AuthMode) -> Harness {
 }
 
 fn peers(h: &mut Harness) -> Value {
-    let control = h.endpoint(CONTROL);
-    h.fresh();
-    let request = json!({"version": 1, "action": "peers"}).to_string();
-    h.receive(control, vec![b(b"op"), Bytes::new(), Bytes::from(request)]);
-    let replies = sends(&h.fresh(), control);
-    serde_json::from_slice::<Value>(replies[0].last().unwrap()).unwrap()["ok"].clone()
+    control_reply(h, CONTROL, r#"{"version": 1, "action": "peers"}"#)["ok"].clone()
 }
 
 #[test]

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use cocaine_core::EndpointId;
 
-use crate::harness::{b, choke, chunk, native_replies, sends, Harness};
+use crate::harness::{b, choke, chunk, control_reply, native_replies, Harness};
 
 pub const ALICE_PEM: &[u8] = include_bytes!("../data/auth/alice.pem");
 pub const ALICE_KEY: &str = include_str!("../data/auth/alice.key");
@@ -160,11 +160,5 @@ pub fn invoked_users(h: &Harness) -> Vec<Option<String>> {
 
 /// The `ok` of the `keys` control action asked on `control`.
 pub fn keys_reply(h: &mut Harness, control: &str) -> Value {
-    let control = h.endpoint(control);
-    h.fresh();
-    let json = r#"{"version": 1, "action": "keys"}"#;
-    h.receive(control, vec![b(b"op"), Bytes::new(), b(json.as_bytes())]);
-    let replies = sends(&h.fresh(), control);
-    let reply: Value = serde_json::from_slice(&replies[0][2]).unwrap();
-    reply["ok"].clone()
+    control_reply(h, control, r#"{"version": 1, "action": "keys"}"#)["ok"].clone()
 }

@@ -750,3 +750,21 @@ pub fn peer_app(
         sig: None,
     }
 }
+
+/// The one reply to the control request `request` (JSON) sent on the control endpoint
+/// `control`, decoded.
+pub fn control_reply(h: &mut Harness, control: &str, request: &str) -> serde_json::Value {
+    let control = h.endpoint(control);
+    h.fresh();
+    h.receive(
+        control,
+        vec![
+            b(b"op"),
+            Bytes::new(),
+            Bytes::copy_from_slice(request.as_bytes()),
+        ],
+    );
+    let replies = sends(&h.fresh(), control);
+    assert_eq!(replies.len(), 1);
+    serde_json::from_slice(replies[0].last().unwrap()).unwrap()
+}
