@@ -26,23 +26,14 @@ const CONTROL: &str = "tcp://127.0.0.1:5997";
 
 /// A node with the control endpoint, alice's and bob's keys, and app `echo` whose native-server
 /// task `call` has `security` (JSON, or nothing).
-fn node(security: Option<&str>) -> (Harness, EndpointId) {
+fn node(section: Option<&str>) -> (Harness, EndpointId) {
     let mut h = Harness::with_config(NodeConfig {
         control: vec![CONTROL.to_owned()],
         ..NodeConfig::default()
     });
     h.pump();
     add_users(&mut h);
-    let security = security.map_or(String::new(), |s| format!(r#", "security": {s}"#));
-    h.deploy(
-        "echo",
-        &format!(
-            r#"{{"type": "python", "args": "local:///srv/echo",
-                "tasks": {{"call": {{"type": "native-server", "endpoint": "{EP}"}}}}{security}}}"#
-        ),
-    );
-    let ep = h.endpoint(EP);
-    h.fresh();
+    let ep = deploy_echo(&mut h, EP, None, &security(section));
     (h, ep)
 }
 

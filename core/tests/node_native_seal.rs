@@ -55,17 +55,8 @@ fn node_with(security: &str, sealing: bool) -> (Harness, EndpointId) {
     }
     h.pump();
     add_users(&mut h);
-    h.deploy(
-        "echo",
-        &format!(
-            r#"{{"type": "python", "args": "local:///srv/echo", "engine": {{"max-message": {MAX_MESSAGE}}},
-                "tasks": {{"call": {{"type": "native-server", "endpoint": "{EP}"}},
-                          "sink": {{"type": "native-sink", "endpoint": "{SINK}"}}}},
-                "security": {security}}}"#
-        ),
-    );
-    let ep = h.endpoint(EP);
-    h.fresh();
+    let more = format!(r#", "engine": {{"max-message": {MAX_MESSAGE}}}, "security": {security}"#);
+    let ep = deploy_echo(&mut h, EP, Some(SINK), &more);
     (h, ep)
 }
 

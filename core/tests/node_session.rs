@@ -38,21 +38,11 @@ fn config(limits: SessionLimits, seed: Option<Seed>) -> NodeConfig {
 
 /// A node with alice's and bob's keys and app `echo`: native-server `call` with `security`
 /// (JSON, or nothing) and a native-sink `sink`.
-fn node_with(security: Option<&str>, config: NodeConfig) -> (Harness, EndpointId) {
+fn node_with(section: Option<&str>, config: NodeConfig) -> (Harness, EndpointId) {
     let mut h = Harness::with_config(config);
     h.pump();
     add_users(&mut h);
-    let security = security.map_or(String::new(), |s| format!(r#", "security": {s}"#));
-    h.deploy(
-        "echo",
-        &format!(
-            r#"{{"type": "python", "args": "local:///srv/echo",
-                "tasks": {{"call": {{"type": "native-server", "endpoint": "{EP}"}},
-                          "sink": {{"type": "native-sink", "endpoint": "{SINK}"}}}}{security}}}"#
-        ),
-    );
-    let ep = h.endpoint(EP);
-    h.fresh();
+    let ep = deploy_echo(&mut h, EP, Some(SINK), &security(section));
     (h, ep)
 }
 

@@ -162,3 +162,27 @@ pub fn invoked_users(h: &Harness) -> Vec<Option<String>> {
 pub fn keys_reply(h: &mut Harness, control: &str) -> Value {
     control_reply(h, control, r#"{"version": 1, "action": "keys"}"#)["ok"].clone()
 }
+
+/// Deploys app `echo` on `h`: a native-server task `call` at `ep`, a native-sink task `sink`
+/// at `sink` if given, and `more` (further manifest fields, each after a comma, or nothing).
+/// Returns `call`'s endpoint with the outputs so far taken.
+pub fn deploy_echo(h: &mut Harness, ep: &str, sink: Option<&str>, more: &str) -> EndpointId {
+    let sink = sink.map_or(String::new(), |s| {
+        format!(r#", "sink": {{"type": "native-sink", "endpoint": "{s}"}}"#)
+    });
+    h.deploy(
+        "echo",
+        &format!(
+            r#"{{"type": "python", "args": "local:///srv/echo",
+                "tasks": {{"call": {{"type": "native-server", "endpoint": "{ep}"}}{sink}}}{more}}}"#
+        ),
+    );
+    let ep = h.endpoint(ep);
+    h.fresh();
+    ep
+}
+
+/// A `security` manifest field as `deploy_echo` takes it, or nothing.
+pub fn security(section: Option<&str>) -> String {
+    section.map_or(String::new(), |s| format!(r#", "security": {s}"#))
+}
