@@ -7,6 +7,8 @@
 
 #[path = "support/node.rs"]
 mod harness;
+#[path = "support/native_auth.rs"]
+mod native_auth;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,11 +21,10 @@ use cocaine_core::node::auth::AuthMode;
 use cocaine_core::node::{DiscoveryConfig, Input, NodeConfig, Output};
 use cocaine_core::EndpointId;
 use harness::*;
+use native_auth::pss_sign as rsa_sign;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-use rsa::pss::Pss;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const CONTROL: &str = "tcp://127.0.0.2:5000";
 const PEER: &str = "127.0.0.3:5000";
@@ -48,15 +49,6 @@ impl NodeKey for TestKey {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         Ok(rsa_sign(&self.0, message))
     }
-}
-
-fn rsa_sign(key: &RsaPrivateKey, message: &[u8]) -> Vec<u8> {
-    key.sign_with_rng(
-        &mut rsa::rand_core::OsRng,
-        Pss::new_with_salt::<Sha256>(32),
-        &Sha256::digest(message),
-    )
-    .unwrap()
 }
 
 fn key(pem: &str) -> RsaPrivateKey {

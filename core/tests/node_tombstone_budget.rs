@@ -5,6 +5,8 @@
 
 #[path = "support/node.rs"]
 mod harness;
+#[path = "support/native_auth.rs"]
+mod native_auth;
 
 use std::time::Duration;
 
@@ -32,15 +34,7 @@ impl NodeKey for TestKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        use sha2::Digest;
-        Ok(self
-            .0
-            .sign_with_rng(
-                &mut rsa::rand_core::OsRng,
-                rsa::pss::Pss::new_with_salt::<sha2::Sha256>(32),
-                &sha2::Sha256::digest(message),
-            )
-            .unwrap())
+        Ok(native_auth::pss_sign(&self.0, message))
     }
 }
 

@@ -43,13 +43,7 @@ impl Signer for TestKey {
         self.user
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        self.key
-            .sign_with_rng(
-                &mut rsa::rand_core::OsRng,
-                Pss::new_with_salt::<Sha256>(32),
-                &Sha256::digest(message),
-            )
-            .map_err(|e| SignError(e.to_string()))
+        Ok(pss_sign(&self.key, message))
     }
 }
 
@@ -67,6 +61,16 @@ impl Unsealer for TestKey {
             (self.key.decrypt(Oaep::new::<Sha256>(), wrapped)).map_err(|_| SealError::NotOpened)?;
         key.try_into().map_err(|_| SealError::NotOpened)
     }
+}
+
+/// `message` signed with RSA-PSS (SHA-256, 32-byte salt), as nodes and clients sign.
+pub fn pss_sign(key: &RsaPrivateKey, message: &[u8]) -> Vec<u8> {
+    key.sign_with_rng(
+        &mut rsa::rand_core::OsRng,
+        Pss::new_with_salt::<Sha256>(32),
+        &Sha256::digest(message),
+    )
+    .unwrap()
 }
 
 pub fn key(user: &'static str, pem: &str) -> TestKey {
