@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::control::Requester;
 use super::driver::Driver;
-use super::io::{AppOrigin, Output, SpawnSpec};
+use super::io::{AppOrigin, Output};
 use super::route::Route;
 use super::{publication, NodeConfig};
 use crate::engine::{Engine, EngineEvent, WorkerEvent};
@@ -84,11 +84,6 @@ pub(super) struct App {
     pub inherited: Vec<(EndpointId, Option<usize>)>,
     /// Control requests answered once this version is up (or could not start).
     pub waiters: Vec<Requester>,
-    /// A fork server to ask for once the first worker has come up or failed
-    /// ([`Output::PrepareWorkers`](super::Output::PrepareWorkers)): with `pool-min` ≥ 1 the
-    /// first worker starts from its interpreter at once, and a fork server importing the same
-    /// app beside it on the same cores would only slow it down.
-    pub fork_server_due: Option<SpawnSpec>,
 }
 
 impl App {

@@ -198,7 +198,6 @@ impl Node {
                 }
             }
             self.check_first_workers();
-            self.prepare_due_fork_servers();
             // A successor that takes over or is abandoned makes outputs of its own.
             if self.successors.is_empty() || !self.check_successors(now) {
                 return;
@@ -239,25 +238,6 @@ impl Node {
         stopped
     }
 
-    /// Asks for the fork servers that waited for their app's first worker
-    /// ([`App::fork_server_due`](super::app::App)).
-    fn prepare_due_fork_servers(&mut self) {
-        let (apps, out) = (&mut self.apps, &mut self.out);
-        self.fork_servers_due.retain(|id| {
-            // A version gone meanwhile needs no fork server.
-            let Some(app) = apps.get_mut(id) else {
-                return false;
-            };
-            if !app.engine.ever_ready() && app.engine.failing().is_none() {
-                return true;
-            }
-            if let Some(template) = app.fork_server_due.take() {
-                out.push_back(Output::PrepareWorkers(template));
-            }
-            false
-        });
-    }
-
     /// Every endpoint of version `id` is up and it serves: its drivers start.
     pub(super) fn start_app(&mut self, now: Now, id: AppId) {
         let Some(app) = self.apps.get_mut(&id) else {
@@ -270,10 +250,7 @@ impl Node {
                 .arm(after(now.mono, pubsub.interval), AppTimer::Stats);
         }
         let template = spawn::spec(&self.config, &app.manifest, WorkerId::new(id, 0));
-        if template.fork && app.manifest.engine.pool_min > 0 && !app.engine.ever_ready() {
-            app.fork_server_due = Some(template);
-            self.fork_servers_due.push(id);
-        } else if template.fork {
+        if template.fork {
             self.out.push_back(Output::PrepareWorkers(template));
         }
         self.out.push_back(Output::AppStarted { app: name.clone() });

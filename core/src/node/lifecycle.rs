@@ -725,7 +725,6 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result
         successor: None,
         inherited: Vec::new(),
         waiters: Vec::new(),
-        fork_server_due: None,
         manifest,
     })
 }

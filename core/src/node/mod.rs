@@ -180,8 +180,6 @@ pub struct Node {
     names: BTreeMap<String, AppId>,
     /// Versions deployed over a running one and still starting, by name.
     successors: BTreeMap<String, AppId>,
-    /// Versions whose fork server waits for their first worker (`App::fork_server_due`).
-    fork_servers_due: Vec<AppId>,
     /// Apps that could not start, by name.
     failed: BTreeMap<String, lifecycle::FailedApp>,
     /// Apps stopped over control (kept, and stored as stopped), by name.
@@ -215,7 +213,6 @@ impl Node {
             apps: BTreeMap::new(),
             names: BTreeMap::new(),
             successors: BTreeMap::new(),
-            fork_servers_due: Vec::new(),
             failed: BTreeMap::new(),
             stopped: BTreeMap::new(),
             control: control::ControlState::default(),
