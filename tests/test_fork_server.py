@@ -14,6 +14,9 @@ from control import cnode, deploy  # noqa: F401  (cnode is a fixture)
 
 
 def start(node, engine, app_file="forkable.py"):
+    """A node running the app with a fork server (opt-in: `"fork-server": true`), unless
+    `engine` says otherwise."""
+    engine = dict({"fork-server": True}, **engine)
     ep = endpoint()
     n = node({"fk": python_app(app_file, {"call": {"type": "native-server", "endpoint": ep}},
                                engine=engine)})
@@ -123,7 +126,7 @@ def test_redeploy_forks_the_new_code(cnode, zctx, tmp_path):
     n = cnode()
     ep = endpoint()
     manifest = {"type": "python", "args": "local://%s" % code,
-                "engine": {"pool-limit": 1, "max-requests": 1},
+                "engine": {"pool-limit": 1, "max-requests": 1, "fork-server": True},
                 "tasks": {"call": {"type": "native-server", "endpoint": ep}}}
     deploy(n, "fk", dict(manifest, version=1))
     client = NativeClient(zctx, ep)

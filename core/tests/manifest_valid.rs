@@ -52,7 +52,7 @@ fn readme_manifest_2012() {
         job_timeout: Some(DEFAULT_JOB_TIMEOUT),
         expose_errors: false,
         inline: None,
-        fork_server: true,
+        fork_server: false,
     };
     assert_eq!(m.engine, expected_engine);
     assert_eq!(m.engine.grow_threshold, default_grow_threshold(5, 20));
@@ -482,7 +482,7 @@ fn engine_inline_is_read_as_written_and_absent_by_default() {
 }
 
 #[test]
-fn engine_fork_server_is_on_unless_the_manifest_says_false() {
+fn engine_fork_server_is_off_unless_the_manifest_says_true() {
     let with = |engine: &str| {
         parse(&format!(
             r#"{{"type": "python", "args": "local:///srv/app.py", "engine": {engine},
@@ -493,6 +493,6 @@ fn engine_fork_server_is_on_unless_the_manifest_says_false() {
     };
     assert!(with(r#"{"fork-server": true}"#));
     assert!(!with(r#"{"fork-server": false}"#));
-    assert!(with("{}"));
-    assert!(parse(README).engine.fork_server);
+    assert!(!with("{}"));
+    assert!(!parse(README).engine.fork_server);
 }

@@ -120,7 +120,7 @@ impl Default for EngineConfig {
             job_timeout: Some(DEFAULT_JOB_TIMEOUT),
             expose_errors: false,
             inline: None,
-            fork_server: true,
+            fork_server: false,
         }
     }
 }
