@@ -78,6 +78,29 @@ struct Thread {
     lease: Option<(Client, i64)>,
 }
 
+impl Thread {
+    /// A thread that knows of no member, no registry record and no lease yet.
+    fn new(
+        config: EtcdConfig,
+        inbox: Inbox,
+        log: LogFn,
+        announced: watch::Receiver<Option<Bytes>>,
+        stopped: watch::Receiver<bool>,
+    ) -> Thread {
+        Thread {
+            config,
+            inbox,
+            log,
+            announced,
+            stopped,
+            known: BTreeSet::new(),
+            registry: Registry::default(),
+            dropped: Dropped::default(),
+            lease: None,
+        }
+    }
+}
+
 /// Runs sessions until the node stops. Called on the thread of its own.
 pub fn run(
     config: EtcdConfig,
@@ -96,17 +119,7 @@ pub fn run(
             return;
         }
     };
-    let mut thread = Thread {
-        config,
-        inbox,
-        log,
-        announced,
-        stopped,
-        known: BTreeSet::new(),
-        registry: Registry::default(),
-        dropped: Dropped::default(),
-        lease: None,
-    };
+    let mut thread = Thread::new(config, inbox, log, announced, stopped);
     runtime.block_on(thread.sessions());
 }
 
@@ -407,22 +420,14 @@ mod tests {
         let inbox = Inbox::new().unwrap();
         let (_, announced) = watch::channel(None);
         let (_, stopped) = watch::channel(false);
-        let thread = Thread {
-            config: EtcdConfig {
-                endpoints: vec![],
-                layout: Layout::new(DEFAULT_PREFIX).unwrap(),
-                node_id: "node-a".into(),
-                interval: Duration::from_secs(1),
-            },
-            inbox: inbox.clone(),
-            log: Box::new(move |_, line: &str| lines.lock().unwrap().push(line.to_owned())),
-            announced,
-            stopped,
-            known: BTreeSet::new(),
-            registry: Registry::default(),
-            dropped: Dropped::default(),
-            lease: None,
+        let config = EtcdConfig {
+            endpoints: vec![],
+            layout: Layout::new(DEFAULT_PREFIX).unwrap(),
+            node_id: "node-a".into(),
+            interval: Duration::from_secs(1),
         };
+        let log: LogFn = Box::new(move |_, line: &str| lines.lock().unwrap().push(line.to_owned()));
+        let thread = Thread::new(config, inbox.clone(), log, announced, stopped);
         (thread, inbox)
     }
 
