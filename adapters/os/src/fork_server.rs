@@ -531,7 +531,14 @@ mod tests {
             server_argv(&worker).unwrap(),
             ["python3", "-m", "cocaine.zygote", "/a.py"]
         );
-        let entry = ["python3", "-c", PYTHON_WORKER_ENTRY, "--socket", "/s", "/a.py"];
+        let entry = [
+            "python3",
+            "-c",
+            PYTHON_WORKER_ENTRY,
+            "--socket",
+            "/s",
+            "/a.py",
+        ];
         let entry: Vec<String> = entry.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             server_argv(&entry).unwrap(),

@@ -743,7 +743,10 @@ fn a_fresh_layout_is_synced_before_the_first_write_not_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let store = Store::open(&root).unwrap();
-    assert!(store.root_unsynced(), "a fresh layout waits for the first write");
+    assert!(
+        store.root_unsynced(),
+        "a fresh layout waits for the first write"
+    );
     // A clone (the store thread's) shares the state: one sync for all.
     let other = store.clone();
     let job = ScheduledJob {
