@@ -552,6 +552,10 @@ class Subscriber:
 def python_app(app_file, tasks, engine=None, pubsub=None):
     """A manifest for a Python app in tests/apps."""
     manifest = {"type": "python", "args": app_args(app_file), "tasks": tasks}
+    # COCAINE_E2E_FORK_SERVER=1 runs every Python app with a fork server unless its test
+    # says otherwise (to try fork servers under the whole suite's accounting).
+    if os.environ.get("COCAINE_E2E_FORK_SERVER") == "1":
+        engine = dict({"fork-server": True}, **(engine or {}))
     if engine:
         manifest["engine"] = engine
     if pubsub:

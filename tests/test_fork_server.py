@@ -9,7 +9,7 @@ import re
 import signal
 import time
 
-from conftest import NativeClient, endpoint, python_app
+from conftest import NativeClient, Subscriber, endpoint, python_app
 from control import cnode, deploy  # noqa: F401  (cnode is a fixture)
 
 
@@ -166,3 +166,44 @@ def test_an_app_that_starts_a_thread_at_import_is_not_forked(node, zctx):
     assert client.call("echo", b"y").body == b"y"
     assert "forked by its fork server" not in n.log
     client.close()
+
+
+def test_every_forked_worker_that_exits_at_once_is_accounted_for(node, zctx):
+    # Issue 12's lost exit: forked workers that exit right after their one request, many
+    # times over and two at a time; the node must see every exit (the pool reports every
+    # worker gone) and leave no process behind.
+    ep, ps = endpoint(), endpoint()
+    manifest = python_app("forkable.py", {"call": {"type": "native-server", "endpoint": ep}},
+                          engine={"pool-limit": 2, "max-requests": 1, "fork-server": True},
+                          pubsub={"endpoint": ps, "interval": 200})
+    n = node({"fk": manifest})
+    sub = Subscriber(zctx, ps, "fk:engine")
+    sub.wait_for(lambda w, v: w[1] == "stats", timeout=5)
+    clients = [NativeClient(zctx, ep) for _ in range(2)]
+    forked_info(n, clients[0])  # from here on, workers are forked
+    spawned, exited, pids = set(), set(), set()
+    calls = 60
+    for i in range(calls):
+        # Two requests in flight: two workers exiting at about the same time.
+        replies = [c.call("info") for c in clients] if i % 2 else [clients[i % 2].call("info")]
+        for reply in replies:
+            assert reply.ok, reply
+            pids.add(json.loads(reply.body)["pid"])
+
+    def track(words, value):
+        if words[1] == "worker":
+            (exited if value["event"] == "exited" else spawned).add(value["id"])
+        elif words[1] == "stats":
+            w = value["workers"]
+            gone = w["starting"] + w["ready"] + w["draining"] == 0
+            return gone and spawned and spawned <= exited
+        return False
+
+    sub.wait_for(track, timeout=15)
+    forked = [pid for pid in pids if forked_pid(n, pid)]
+    assert len(forked) >= calls // 2, (len(forked), n.tail())
+    for pid in pids:
+        assert reaped(pid), "worker %d is still there" % pid
+    for c in clients:
+        c.close()
+    sub.close()

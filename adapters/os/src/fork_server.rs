@@ -19,7 +19,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cocaine_core::node::SpawnSpec;
+use cocaine_core::node::{SpawnSpec, PYTHON_WORKER_ENTRY};
 use cocaine_core::process::{LogLevel, Signal};
 use cocaine_core::AppId;
 
@@ -323,11 +323,14 @@ impl ForkServers {
     }
 }
 
-/// `python -m cocaine.zygote CODE` for a worker's `python -m cocaine.worker --socket S CODE`;
-/// None for any other command.
+/// `python -m cocaine.zygote CODE` for a worker's `python -c ENTRY --socket S CODE` (or
+/// `python -m cocaine.worker --socket S CODE`); None for any other command.
 fn server_argv(argv: &[String]) -> Option<Vec<String>> {
+    let worker = |flag: &str, what: &str| {
+        (flag == "-c" && what == PYTHON_WORKER_ENTRY) || (flag == "-m" && what == "cocaine.worker")
+    };
     match argv {
-        [python, m, module, .., code] if m == "-m" && module == "cocaine.worker" => Some(vec![
+        [python, flag, what, .., code] if worker(flag, what) => Some(vec![
             python.clone(),
             "-m".to_owned(),
             "cocaine.zygote".to_owned(),
@@ -528,6 +531,24 @@ mod tests {
             server_argv(&worker).unwrap(),
             ["python3", "-m", "cocaine.zygote", "/a.py"]
         );
+        let entry = [
+            "python3",
+            "-c",
+            PYTHON_WORKER_ENTRY,
+            "--socket",
+            "/s",
+            "/a.py",
+        ];
+        let entry: Vec<String> = entry.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            server_argv(&entry).unwrap(),
+            ["python3", "-m", "cocaine.zygote", "/a.py"]
+        );
+        let other_code: Vec<String> = ["python3", "-c", "print(1)", "/a.py"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(server_argv(&other_code).is_none());
         let other: Vec<String> = ["node", "/w.js", "--socket", "/s", "/a.js"]
             .iter()
             .map(|s| s.to_string())

@@ -10,9 +10,14 @@ import os
 import sys
 
 # What importlib.util offers under these names, from the modules it takes them from: the
-# import system's own, already loaded, where importlib.util would cost startup time.
-from importlib._bootstrap import module_from_spec
-from importlib._bootstrap_external import spec_from_file_location
+# import system's own, loaded with the interpreter (as `_frozen_importlib*`), where
+# importlib.util would cost startup time, and even `importlib._bootstrap` imports the
+# `importlib` package and `warnings` first.
+try:
+    from _frozen_importlib import module_from_spec
+    from _frozen_importlib_external import spec_from_file_location
+except ImportError:  # an interpreter without them under those names
+    from importlib.util import module_from_spec, spec_from_file_location
 
 from .api import App, is_streaming
 

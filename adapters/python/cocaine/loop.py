@@ -119,8 +119,7 @@ class Worker:
 
     def run(self):
         """Handshakes, then serves until done; returns the process exit code."""
-        self.channel.send([protocol.HANDSHAKE, self._worker_id, protocol.PROTOCOL_VERSION,
-                           os.getpid()])
+        self.channel.send_frame(protocol.handshake_frame(self._worker_id, os.getpid()))
         _thread.start_new_thread(self._heartbeat, ())
         try:
             return self._serve()
@@ -282,7 +281,7 @@ class Worker:
         it). The reading thread sees the node's EOF itself unless it is running a handler
         inline; then this thread ends the worker, as it must leave at once when the node goes.
         """
-        frame = protocol.encode([protocol.HEARTBEAT])
+        frame = protocol.HEARTBEAT_FRAME
         watch = select.poll()
         watch.register(self._sock.fileno(), select.POLLRDHUP)
         period_ms = max(1, round(self._heartbeat_s * 1000))

@@ -56,7 +56,40 @@ def _select_codec():
     return "msgpack", pack, unpack
 
 
-CODEC, pack, unpack = _select_codec()
+def _use_codec():
+    global CODEC, pack, unpack
+    CODEC, pack, unpack = _select_codec()
+
+
+# The codec is picked on first use: the `msgpack` package costs a worker's start ~6 ms of
+# imports (with the `datetime` it loads), and a worker's handshake and every job's usual
+# frames are built and read without it.
+def pack(obj):
+    _use_codec()
+    return pack(obj)
+
+
+def unpack(data):
+    _use_codec()
+    return unpack(data)
+
+
+def __getattr__(name):
+    if name == "CODEC":
+        _use_codec()
+        return CODEC
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+# `[2]` framed: the heartbeat, the same bytes from either codec.
+HEARTBEAT_FRAME = b"\x00\x00\x00\x02\x91\x02"
+
+
+def handshake_frame(worker_id, pid):
+    """The frame of `[1, worker_id, PROTOCOL_VERSION, pid]`, by the built-in codec (the same
+    bytes as the package's), so a worker handshakes before the package is imported."""
+    body = _msgpack.packb([HANDSHAKE, worker_id, PROTOCOL_VERSION, pid])
+    return _LENGTH.pack(len(body)) + body
 
 
 # The frames of every job's reply, built without the codec (same bytes).

@@ -16,6 +16,14 @@ class FramingTest(unittest.TestCase):
         frame = protocol.encode([5, 300])
         self.assertEqual(frame, b"\x00\x00\x00\x05\x92\x05\xcd\x01\x2c")
 
+    def test_fixed_frames_match_the_codec(self):
+        # Built without the codec, so a worker handshakes and heartbeats before importing it.
+        self.assertEqual(protocol.HEARTBEAT_FRAME, protocol.encode([protocol.HEARTBEAT]))
+        for worker_id, pid in (("w1.0", 1), ("w" * 40, 4194304), ("wörker", 2 ** 31 - 1)):
+            self.assertEqual(protocol.handshake_frame(worker_id, pid),
+                             protocol.encode([protocol.HANDSHAKE, worker_id,
+                                              protocol.PROTOCOL_VERSION, pid]))
+
     def test_reader_reassembles_any_split(self):
         frames = [protocol.encode([4, 1, b"x" * n]) for n in (0, 1, 300, 70000)]
         stream = b"".join(frames)

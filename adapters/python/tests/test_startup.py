@@ -4,6 +4,7 @@ import importlib.util
 import os
 import select
 import shutil
+import socket
 import tempfile
 import textwrap
 import unittest
@@ -152,11 +153,30 @@ class CodecChoiceTest(WorkerTestCase, unittest.TestCase):
         """)
         node = FakeNode(pythonpath=[path], env={"COCAINE_NO_MSGPACK": None})
         self.addCleanup(node.close)
-        node.listener.settimeout(5)
-        node.conn, _ = node.listener.accept()
-        # The poisoned package fails the handshake: proof that it was the codec in use.
-        self.assertEqual(node.wait_exit(), 1)
-        self.assertIn("msgpack package used", node.stderr())
+        # The handshake is built without the package (it is imported on first use only)...
+        self.assertEqual(node.accept(), [1, "w-1", 1, node.proc.pid])
+        # ...and a message only the general decoder reads is read by it: the poisoned package
+        # fails it, proof that it is the codec in use.
+        node.send(8, "bye")
+        node.conn.shutdown(socket.SHUT_WR)
+        self.assertEqual(node.wait_exit(), 0)
+        self.assertIn("undecodable message: AssertionError: msgpack package used", node.stderr())
+
+    def test_msgpack_is_not_imported_before_the_first_job(self):
+        # A package whose import says so on stderr: the worker imports it on first use only.
+        path = self.fake_msgpack("""
+            import sys
+            sys.stderr.write("msgpack imported\\n")
+            sys.stderr.flush()
+            from cocaine._msgpack import packb, unpackb
+        """)
+        node = self.start(pythonpath=[path], env={"COCAINE_NO_MSGPACK": None})
+        self.assertEqual(node.call(1, "echo", b"x"), [[4, 1, b"x"], [5, 1]])
+        self.assertNotIn("msgpack imported", node.stderr())
+        node.send(8, "bye")  # read by the general decoder: the package is imported now
+        node.conn.shutdown(socket.SHUT_WR)
+        self.assertEqual(node.wait_exit(), 0)
+        self.assertIn("msgpack imported", node.stderr())
 
     def test_this_process_codec(self):
         forced = os.environ.get("COCAINE_NO_MSGPACK", "") not in ("", "0")

@@ -39,6 +39,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use error::StoreError;
@@ -87,6 +88,10 @@ pub struct Store {
     /// redeploy must not reuse its number, so numbers are never reused within a run. Across
     /// restarts the folder is enough: nothing of the previous run is still running.
     issued: Arc<Mutex<HashMap<String, u64>>>,
+    /// `open` created the layout and the root's entries are not yet durable: the first
+    /// write syncs the root first. Not at `open`, where a fresh store's fsync (milliseconds,
+    /// more on a busy disk) would come before the node's first worker is started.
+    unsynced_root: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -110,13 +115,34 @@ impl Store {
         let store = Store {
             root: root.to_owned(),
             issued: Arc::default(),
+            unsynced_root: Arc::default(),
         };
         for dir in [store.apps_dir(), store.schedule_dir()] {
-            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
+                store.unsynced_root.store(true, Ordering::SeqCst);
+            }
         }
-        atomic::sync_dir(root)?;
         store.sweep()?;
         Ok(store)
+    }
+
+    /// Makes the layout `open` created durable before anything is written into it: a write
+    /// synced into `apps/` is only as durable as `apps/` itself.
+    fn sync_root_once(&self) -> Result<(), StoreError> {
+        if self.unsynced_root.swap(false, Ordering::SeqCst) {
+            if let Err(e) = atomic::sync_dir(&self.root) {
+                self.unsynced_root.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the root still waits for its first sync (for tests).
+    #[doc(hidden)]
+    pub fn root_unsynced(&self) -> bool {
+        self.unsynced_root.load(Ordering::SeqCst)
     }
 
     pub fn root(&self) -> &Path {
@@ -148,6 +174,7 @@ impl Store {
         manifest_json: &[u8],
         package_tar: Option<&[u8]>,
     ) -> Result<PutRevision, StoreError> {
+        self.sync_root_once()?;
         let apps = self.apps_dir();
         name::validate(app, &apps)?;
         let dir = self.app_dir(app);
@@ -233,6 +260,7 @@ impl Store {
     /// removing `from` would leave the app with no revision to restart, and keeping it as
     /// current restarts what was deployed last rather than nothing.
     pub fn revert(&self, app: &str, to: u64, from: u64) -> Result<(), StoreError> {
+        self.sync_root_once()?;
         name::validate(app, &self.apps_dir())?;
         let dir = self.app_dir(app);
         if to == from || !is_real_dir(&dir) {
@@ -256,6 +284,7 @@ impl Store {
     /// current revision (then nothing changes). Returns whether files were removed. An app or
     /// revision that is not stored is fine.
     pub fn drop_revision(&self, app: &str, revision: u64) -> Result<bool, StoreError> {
+        self.sync_root_once()?;
         name::validate(app, &self.apps_dir())?;
         let dir = self.app_dir(app);
         if !is_real_dir(&dir) || !revision::present(&dir, revision) {
@@ -272,6 +301,7 @@ impl Store {
     /// Marks `app` stopped (an empty `apps/<app>/stopped` file, fsynced) or running again.
     /// An app that is not stored is an error.
     pub fn set_stopped(&self, app: &str, stopped: bool) -> Result<(), StoreError> {
+        self.sync_root_once()?;
         name::validate(app, &self.apps_dir())?;
         let dir = self.app_dir(app);
         if !is_real_dir(&dir) {
@@ -295,6 +325,7 @@ impl Store {
 
     /// Removes `app` with all its revisions. Returns whether it was stored.
     pub fn delete_app(&self, app: &str) -> Result<bool, StoreError> {
+        self.sync_root_once()?;
         name::validate(app, &self.apps_dir())?;
         let dir = self.app_dir(app);
         let aside = atomic::temp_path(&self.apps_dir(), "deleted");
@@ -355,6 +386,7 @@ impl Store {
 
     /// Stores (or replaces) `job` as `schedule/<id>.json`.
     pub fn put_job(&self, job: &ScheduledJob) -> Result<(), StoreError> {
+        self.sync_root_once()?;
         let dir = self.schedule_dir();
         name::validate(&job.id, &dir)?;
         name::validate(&job.app, &self.apps_dir())?;
@@ -368,6 +400,7 @@ impl Store {
 
     /// Removes job `id`. Returns whether it was stored.
     pub fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        self.sync_root_once()?;
         name::validate(id, &self.schedule_dir())?;
         let path = self.job_path(id);
         match fs::remove_file(&path) {
@@ -417,6 +450,7 @@ impl Store {
     /// Stores (or replaces) the tombstone of `app` as `tombstones/<app>.json`; its bytes are
     /// the core's (the store only checks they are JSON).
     pub fn put_tombstone(&self, app: &str, record_json: &[u8]) -> Result<(), StoreError> {
+        self.sync_root_once()?;
         let dir = self.root.join(TOMBSTONES);
         name::validate(app, &dir)?;
         let path = dir.join(format!("{app}.json"));

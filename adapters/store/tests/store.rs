@@ -737,3 +737,36 @@ fn tombstones_put_replace_load() {
         ]
     );
 }
+
+#[test]
+fn a_fresh_layout_is_synced_before_the_first_write_not_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let store = Store::open(&root).unwrap();
+    assert!(
+        store.root_unsynced(),
+        "a fresh layout waits for the first write"
+    );
+    // A clone (the store thread's) shares the state: one sync for all.
+    let other = store.clone();
+    let job = ScheduledJob {
+        id: "tick".into(),
+        app: "echo".into(),
+        task: "t".into(),
+        at_unix_ms: 1,
+        body: b"b".to_vec(),
+    };
+    let put = store.put_job(&job);
+    assert!(put.is_ok(), "{put:?}");
+    assert!(!store.root_unsynced() && !other.root_unsynced());
+    // Reopened, nothing is created, so nothing waits.
+    let again = Store::open(&root).unwrap();
+    assert!(!again.root_unsynced());
+    assert_eq!(again.load_jobs().len(), 1);
+    // A failed sync (the root gone) is retried by the next write.
+    let gone = tmp.path().join("gone");
+    let fresh = Store::open(&gone).unwrap();
+    fs::remove_dir_all(&gone).unwrap();
+    assert!(fresh.put_app("echo", MANIFEST, None).is_err());
+    assert!(fresh.root_unsynced());
+}

@@ -60,6 +60,7 @@ pub use io::{
 };
 pub use replication::{FETCH_TIMEOUT, TOMBSTONE_HORIZON};
 pub use route::Route;
+pub use spawn::PYTHON_WORKER_ENTRY;
 pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
 use crate::engine::Engine;
