@@ -88,9 +88,11 @@ pub struct Store {
     /// redeploy must not reuse its number, so numbers are never reused within a run. Across
     /// restarts the folder is enough: nothing of the previous run is still running.
     issued: Arc<Mutex<HashMap<String, u64>>>,
-    /// `open` created the layout and the root's entries are not yet durable: the first
-    /// write syncs the root first. Not at `open`, where a fresh store's fsync (milliseconds,
-    /// more on a busy disk) would come before the node's first worker is started.
+    /// The root's entries are not known to be durable yet: the first write of this run syncs
+    /// the root first. Not at `open`, where the fsync (milliseconds, more on a busy disk)
+    /// would come before the node's first worker is started. Every run syncs once, not only
+    /// the run that created the layout: a run that created it may have stopped before any
+    /// write, and its entries need not have reached the disk.
     unsynced_root: Arc<AtomicBool>,
 }
 
@@ -115,13 +117,10 @@ impl Store {
         let store = Store {
             root: root.to_owned(),
             issued: Arc::default(),
-            unsynced_root: Arc::default(),
+            unsynced_root: Arc::new(AtomicBool::new(true)),
         };
         for dir in [store.apps_dir(), store.schedule_dir()] {
-            if !dir.is_dir() {
-                fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
-                store.unsynced_root.store(true, Ordering::SeqCst);
-            }
+            fs::create_dir_all(&dir).map_err(StoreError::io("create directory", &dir))?;
         }
         store.sweep()?;
         Ok(store)
