@@ -14,7 +14,8 @@ then accepts it or names what is wrong.
 
 import struct
 
-__all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke"]
+__all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke", "read_job", "read_meta",
+           "uint", "chunk_frames", "choke_of"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -22,7 +23,7 @@ _U64 = struct.Struct(">Q")
 _LENGTH = _U32
 
 
-def _uint(n):
+def uint(n):
     """`n` (0 <= n < 2**64) as a msgpack unsigned integer."""
     if n < 0x80:
         return bytes((n,))
@@ -45,14 +46,37 @@ def _bin_head(n):
 
 def chunk_frame(sid, data):
     """The whole frame (length prefix included) of `[4, sid, data]`, `data` bytes."""
-    head = b"\x93\x04" + _uint(sid) + _bin_head(len(data))
+    head = b"\x93\x04" + uint(sid) + _bin_head(len(data))
     return _LENGTH.pack(len(head) + len(data)) + head + data
 
 
 def sid_frame(kind, sid):
     """The whole frame of `[kind, sid]` (a choke, 5, from a worker)."""
-    body = bytes((0x92, kind)) + _uint(sid)
+    body = bytes((0x92, kind)) + uint(sid)
     return _LENGTH.pack(len(body)) + body
+
+
+def chunk_frames(sid_raw, chunks):
+    """The frames `[4, sid, chunk]` of every chunk (a list of bytes) as one bytes value;
+    `sid_raw` is the sid's msgpack bytes, as `uint` encodes it."""
+    parts = []
+    chunk_head = b"\x93\x04" + sid_raw
+    head_size = len(chunk_head)
+    pack = _LENGTH.pack
+    for data in chunks:
+        n = len(data)
+        if n <= 0xFF:
+            parts.append(pack(head_size + 2 + n) + chunk_head + bytes((0xC4, n)))
+        else:
+            bin_head = _bin_head(n)
+            parts.append(pack(head_size + len(bin_head) + n) + chunk_head + bin_head)
+        parts.append(data)
+    return b"".join(parts)
+
+
+def choke_of(sid_raw):
+    """The frame of `[5, sid]`, the sid given as its msgpack bytes."""
+    return _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
 
 
 # Reading. Each reader takes a frame body (bytes) and gives the message's fields, or None.
@@ -220,3 +244,86 @@ def read_invoke(body):
     if pos != len(body):
         return None
     return sid, event, meta
+
+
+_META_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+
+
+def read_job(data, pos, size):
+    """A whole job at `pos` in `data` (bytes; `size` of them valid), sent by the node in one
+    go: `[3, sid, event, meta]`, at most one `[4, sid, bin data]` and `[5, sid]`, framed, the
+    sid written the same way in all three. Returns `(sid, sid_raw, event, meta_raw, data,
+    next position)`, or None for anything else (then the caller takes the frames one by one).
+
+    The meta map is not decoded here but kept as its msgpack bytes (`meta_raw`, see
+    read_meta): most handlers never look at it, and decoding an http-server job's meta was
+    most of the worker's Python work per request. `sid_raw` is the sid's own bytes, which
+    the reply's frames reuse."""
+    if size - pos < 12:
+        return None
+    end = pos + 4 + _U32.unpack_from(data, pos)[0]
+    if end > size or data[pos + 4] != 0x94 or data[pos + 5] != 3:
+        return None
+    p = pos + 6
+    marker = data[p]
+    if marker < 0x80:
+        q = p + 1
+        sid = marker
+    else:
+        width = _UINT_WIDTH.get(marker)
+        if width is None:
+            return None
+        q = p + 1 + width
+        sid = int.from_bytes(data[p + 1:q], "big")
+    marker = data[q]
+    if 0xA0 <= marker <= 0xBF:
+        start = q + 1
+        stop = start + (marker & 0x1F)
+    elif marker == 0xD9:
+        start = q + 2
+        stop = start + data[q + 1]
+    else:
+        return None
+    if stop >= end or data[stop] not in _META_MARKERS:
+        return None
+    try:
+        event = data[start:stop].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    sid_raw = data[p:q]
+    choke = _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
+    if data.startswith(choke, end):
+        return sid, sid_raw, event, data[stop:end], b"", end + len(choke)
+    head = b"\x93\x04" + sid_raw
+    body = end + 4
+    if size - body < len(head) + 2 or not data.startswith(head, body):
+        return None
+    chunk_end = body + _U32.unpack_from(data, end)[0]
+    b = body + len(head)
+    marker = data[b]
+    if marker == 0xC4:
+        first = b + 2
+        n = data[b + 1]
+    elif marker == 0xC5 and b + 3 <= size:
+        first = b + 3
+        n = _U16.unpack_from(data, b + 1)[0]
+    elif marker == 0xC6 and b + 5 <= size:
+        first = b + 5
+        n = _U32.unpack_from(data, b + 1)[0]
+    else:
+        return None
+    if first + n != chunk_end or chunk_end > size or not data.startswith(choke, chunk_end):
+        return None
+    return sid, sid_raw, event, data[stop:end], data[first:chunk_end], chunk_end + len(choke)
+
+
+def read_meta(meta_raw):
+    """The meta map of read_job's `meta_raw` if it holds the values `_read_value` knows (what
+    the node sends), else None (the caller then asks the general decoder)."""
+    if meta_raw[0] & 0xF0 != 0x80 and meta_raw[0] != 0xDE:
+        return None
+    try:
+        meta, pos = _read_map(meta_raw, 0, 0)
+    except (TypeError, IndexError, UnicodeDecodeError, struct.error):
+        return None
+    return meta if pos == len(meta_raw) else None

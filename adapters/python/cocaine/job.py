@@ -14,6 +14,7 @@ from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
+from ._wire import choke_of, chunk_frames, uint
 from .api import Cancelled, Error
 
 TYPE_CHECKING = False
@@ -83,10 +84,15 @@ class Job:
     task = None
     task_began = False
 
-    def __init__(self, sid, event, meta, handler, streaming, channel, on_done):
+    def __init__(self, sid, event, meta, handler, streaming, channel, on_done, sid_raw=None,
+                 meta_raw=None):
         self.sid = sid
+        # The sid as msgpack bytes, which every frame of the reply carries.
+        self.sid_raw = uint(sid) if sid_raw is None else sid_raw
         self.event = event
-        self.meta = meta
+        # The meta map, or None while it is still the msgpack bytes `_meta_raw` (see `meta`).
+        self._meta = meta
+        self._meta_raw = meta_raw
         self.handler = handler
         self.streaming = streaming
         self.ended = False
@@ -102,6 +108,18 @@ class Job:
         self._pending = []
         self.queue = SimpleQueue() if self.streaming else None
         self.replied = False  # a head or chunk went out: too late for a head
+
+    @property
+    def meta(self):
+        """The invoke's meta map. A job that came whole in one read (_wire.read_job) keeps
+        it undecoded until asked: a handler that never looks at it does not pay for it. A
+        meta that does not decode raises protocol.ProtocolError here (the node never sends
+        one)."""
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = protocol.decode_meta(self._meta_raw)
+            self._meta_raw = None
+        return meta
 
     # -- reading thread ----------------------------------------------------------------------
 
@@ -194,6 +212,10 @@ class Job:
             result = (result,)  # a lone chunk instead of a list of one: accept it
         if type(result) is list or type(result) is tuple:
             # All there already: the chunks go out with the end, in one write.
+            if len(result) == 1 and type(result[0]) is bytes \
+                    and len(result[0]) < self._channel.max_message - 32:
+                self._pending.append(chunk_frames(self.sid_raw, result))  # the usual reply
+                return
             chunk_frame, sid = self._channel.chunk_frame, self.sid
             for chunk in result:
                 self._pending.append(chunk_frame(sid, to_bytes(chunk)))
@@ -246,7 +268,7 @@ class Job:
         return self._channel.reply(self, frame, final=True)
 
     def _finish(self):
-        return self._end(protocol.choke_frame(self.sid))
+        return self._end(choke_of(self.sid_raw))
 
     def fail(self, code, message):
         """Ends the job with `[6, sid, code, message]`; False if it had already ended."""
