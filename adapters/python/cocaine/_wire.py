@@ -15,7 +15,7 @@ then accepts it or names what is wrong.
 import struct
 
 __all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke", "read_job", "read_meta",
-           "uint", "chunk_frames", "choke_of"]
+           "uint", "frame_parts", "one_chunk_reply"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -56,27 +56,23 @@ def sid_frame(kind, sid):
     return _LENGTH.pack(len(body)) + body
 
 
-def chunk_frames(sid_raw, chunks):
-    """The frames `[4, sid, chunk]` of every chunk (a list of bytes) as one bytes value;
-    `sid_raw` is the sid's msgpack bytes, as `uint` encodes it."""
-    parts = []
-    chunk_head = b"\x93\x04" + sid_raw
-    head_size = len(chunk_head)
-    pack = _LENGTH.pack
-    for data in chunks:
-        n = len(data)
-        if n <= 0xFF:
-            parts.append(pack(head_size + 2 + n) + chunk_head + bytes((0xC4, n)))
-        else:
-            bin_head = _bin_head(n)
-            parts.append(pack(head_size + len(bin_head) + n) + chunk_head + bin_head)
-        parts.append(data)
-    return b"".join(parts)
+def frame_parts(sid):
+    """`(chunk head, choke frame)` for `sid`: the body's start of `[4, sid, data]` up to
+    `data`'s bin header, and the whole frame of `[5, sid]`."""
+    raw = uint(sid)
+    return b"\x93\x04" + raw, _LENGTH.pack(2 + len(raw)) + b"\x92\x05" + raw
 
 
-def choke_of(sid_raw):
-    """The frame of `[5, sid]`, the sid given as its msgpack bytes."""
-    return _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
+_BIN8_HEADS = tuple(bytes((0xC4, n)) for n in range(256))
+
+
+def one_chunk_reply(parts, data):
+    """The frames of a reply of one chunk, `[4, sid, data]` then `[5, sid]`, as one bytes
+    value; `parts` from frame_parts (or read_job) for the job's sid."""
+    head, choke = parts
+    n = len(data)
+    bin_head = _BIN8_HEADS[n] if n <= 0xFF else _bin_head(n)
+    return b"".join((_LENGTH.pack(len(head) + len(bin_head) + n), head, bin_head, data, choke))
 
 
 # Reading. Each reader takes a frame body (bytes) and gives the message's fields, or None.
@@ -247,22 +243,27 @@ def read_invoke(body):
 
 
 _META_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+_unpack_u32 = _U32.unpack_from
+# marker -> (reader, width) of a sid wider than a fixint.
+_SID_READERS = {0xCC: (struct.Struct(">B").unpack_from, 1), 0xCD: (_U16.unpack_from, 2),
+                0xCE: (_unpack_u32, 4), 0xCF: (_U64.unpack_from, 8)}
 
 
 def read_job(data, pos, size):
     """A whole job at `pos` in `data` (bytes; `size` of them valid), sent by the node in one
     go: `[3, sid, event, meta]`, at most one `[4, sid, bin data]` and `[5, sid]`, framed, the
-    sid written the same way in all three. Returns `(sid, sid_raw, event, meta_raw, data,
-    next position)`, or None for anything else (then the caller takes the frames one by one).
+    sid written the same way in all three. Returns `(sid, event, meta_raw, data, next
+    position, parts)`, or None for anything else (then the caller takes the frames one by
+    one).
 
     The meta map is not decoded here but kept as its msgpack bytes (`meta_raw`, see
     read_meta): most handlers never look at it, and decoding an http-server job's meta was
-    most of the worker's Python work per request. `sid_raw` is the sid's own bytes, which
-    the reply's frames reuse."""
+    most of the worker's Python work per request. `parts` are the pieces of the reply's
+    frames for this sid (see frame_parts), cut from what was read."""
     if size - pos < 12:
         return None
-    end = pos + 4 + _U32.unpack_from(data, pos)[0]
-    if end > size or data[pos + 4] != 0x94 or data[pos + 5] != 3:
+    end = pos + 4 + _unpack_u32(data, pos)[0]
+    if end > size or not data.startswith(b"\x94\x03", pos + 4):
         return None
     p = pos + 6
     marker = data[p]
@@ -270,11 +271,11 @@ def read_job(data, pos, size):
         q = p + 1
         sid = marker
     else:
-        width = _UINT_WIDTH.get(marker)
-        if width is None:
+        reader = _SID_READERS.get(marker)
+        if reader is None:
             return None
-        q = p + 1 + width
-        sid = int.from_bytes(data[p + 1:q], "big")
+        q = p + 1 + reader[1]
+        sid = reader[0](data, p + 1)[0]
     marker = data[q]
     if 0xA0 <= marker <= 0xBF:
         start = q + 1
@@ -291,14 +292,14 @@ def read_job(data, pos, size):
     except UnicodeDecodeError:
         return None
     sid_raw = data[p:q]
-    choke = _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
-    if data.startswith(choke, end):
-        return sid, sid_raw, event, data[stop:end], b"", end + len(choke)
     head = b"\x93\x04" + sid_raw
+    choke = _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
+    if data.startswith(choke, end) and end + len(choke) <= size:
+        return sid, event, data[stop:end], b"", end + len(choke), (head, choke)
     body = end + 4
     if size - body < len(head) + 2 or not data.startswith(head, body):
         return None
-    chunk_end = body + _U32.unpack_from(data, end)[0]
+    chunk_end = body + _unpack_u32(data, end)[0]
     b = body + len(head)
     marker = data[b]
     if marker == 0xC4:
@@ -309,12 +310,14 @@ def read_job(data, pos, size):
         n = _U16.unpack_from(data, b + 1)[0]
     elif marker == 0xC6 and b + 5 <= size:
         first = b + 5
-        n = _U32.unpack_from(data, b + 1)[0]
+        n = _unpack_u32(data, b + 1)[0]
     else:
         return None
-    if first + n != chunk_end or chunk_end > size or not data.startswith(choke, chunk_end):
+    if first + n != chunk_end or chunk_end + len(choke) > size \
+            or not data.startswith(choke, chunk_end):
         return None
-    return sid, sid_raw, event, data[stop:end], data[first:chunk_end], chunk_end + len(choke)
+    return (sid, event, data[stop:end], data[first:chunk_end], chunk_end + len(choke),
+            (head, choke))
 
 
 def read_meta(meta_raw):

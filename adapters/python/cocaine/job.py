@@ -14,7 +14,7 @@ from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
-from ._wire import choke_of, chunk_frames, uint
+from ._wire import frame_parts, one_chunk_reply
 from .api import Cancelled, Error
 
 TYPE_CHECKING = False
@@ -84,11 +84,11 @@ class Job:
     task = None
     task_began = False
 
-    def __init__(self, sid, event, meta, handler, streaming, channel, on_done, sid_raw=None,
+    def __init__(self, sid, event, meta, handler, streaming, channel, on_done, parts=None,
                  meta_raw=None):
         self.sid = sid
-        # The sid as msgpack bytes, which every frame of the reply carries.
-        self.sid_raw = uint(sid) if sid_raw is None else sid_raw
+        # The reply's chunk head and choke frame for this sid (_wire.frame_parts).
+        self._parts = frame_parts(sid) if parts is None else parts
         self.event = event
         # The meta map, or None while it is still the msgpack bytes `_meta_raw` (see `meta`).
         self._meta = meta
@@ -170,11 +170,19 @@ class Job:
         self.began = time.monotonic()
         _current.job = self
         failure = None
+        reply = None
         try:
             if self.streaming:
                 self.handler(Request(self), Response(self))
             else:
-                self._run_plain(poll)
+                result = self.handler(self.take_request())
+                # The usual reply, one bytes chunk and no head, is framed here in one go.
+                if type(result) is list and len(result) == 1 and type(result[0]) is bytes \
+                        and len(result[0]) < self._channel.max_message - 32 \
+                        and not self._pending:
+                    reply = one_chunk_reply(self._parts, result[0])
+                else:
+                    self.emit(result, poll)
         except BaseException as e:  # SystemExit from a handler must not end the worker either
             failure = e
         try:
@@ -182,17 +190,19 @@ class Job:
                 poll(self)
             if release is not None:
                 release()
-            if failure is None:
+            if reply is not None:
+                self._channel.reply(self, reply, final=True)
+            elif failure is None:
                 self._finish()
             else:
                 self._fail(failure)
         finally:
             _current.job = None
-            self._channel.settle(self)
+            if self.ended:  # only this thread ends a running job: no 499 to send
+                self.running = False
+            else:
+                self._channel.settle(self)
             self._on_done(self)
-
-    def _run_plain(self, poll):
-        self.emit(self.handler(self.take_request()), poll)
 
     def take_request(self):
         """The whole request of a plain job, as one bytes value (once)."""
@@ -202,8 +212,8 @@ class Job:
 
     def emit(self, result, poll):
         """Sends what a plain handler returned: chunks, None, or a `cocaine.http.Response`."""
-        split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
-        if split is not None:
+        split = None if type(result) is list else getattr(result, "_cocaine_split", None)
+        if split is not None:  # a cocaine.http.Response
             (status, headers), result = split()
             self.head(status, headers)
         if result is None:
@@ -212,10 +222,6 @@ class Job:
             result = (result,)  # a lone chunk instead of a list of one: accept it
         if type(result) is list or type(result) is tuple:
             # All there already: the chunks go out with the end, in one write.
-            if len(result) == 1 and type(result[0]) is bytes \
-                    and len(result[0]) < self._channel.max_message - 32:
-                self._pending.append(chunk_frames(self.sid_raw, result))  # the usual reply
-                return
             chunk_frame, sid = self._channel.chunk_frame, self.sid
             for chunk in result:
                 self._pending.append(chunk_frame(sid, to_bytes(chunk)))
@@ -268,7 +274,7 @@ class Job:
         return self._channel.reply(self, frame, final=True)
 
     def _finish(self):
-        return self._end(choke_of(self.sid_raw))
+        return self._end(self._parts[1])
 
     def fail(self, code, message):
         """Ends the job with `[6, sid, code, message]`; False if it had already ended."""

@@ -177,7 +177,7 @@ class Worker:
             whole = read_job(data, pos, n)
             if whole is None or not self._whole_job(whole):
                 break
-            pos = whole[5]
+            pos = whole[4]
         if pos < n:
             for body in self._reader.frames_of(data[pos:] if pos else data):
                 self._dispatch(body)
@@ -185,12 +185,11 @@ class Worker:
     def _whole_job(self, whole):
         """Starts a plain synchronous job that came whole; False (nothing done) for anything
         else, which then goes message by message through _dispatch."""
-        sid, sid_raw, event, meta_raw, data, _ = whole
+        sid, event, meta_raw, data, _, parts = whole
         found = self._handlers.lookup(event)
         if found is None or found[1] or self._terminating or sid in self._jobs:
             return False
-        job = Job(sid, event, None, found[0], 0, self.channel, self._job_done, sid_raw,
-                  meta_raw)
+        job = Job(sid, event, None, found[0], 0, self.channel, self._job_done, parts, meta_raw)
         job.request_ended = True
         job._chunks.append(data)
         self._jobs[sid] = job
