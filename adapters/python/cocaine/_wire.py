@@ -249,6 +249,9 @@ _SID_READERS = {0xCC: (struct.Struct(">B").unpack_from, 1), 0xCD: (_U16.unpack_f
                 0xCE: (_unpack_u32, 4), 0xCF: (_U64.unpack_from, 8)}
 
 
+_NODE_INVOKE_HEAD = struct.Struct(">I2sBQB").unpack_from
+
+
 def read_job(data, pos, size):
     """A whole job at `pos` in `data` (bytes; `size` of them valid), sent by the node in one
     go: `[3, sid, event, meta]`, at most one `[4, sid, bin data]` and `[5, sid]`, framed, the
@@ -260,23 +263,30 @@ def read_job(data, pos, size):
     read_meta): most handlers never look at it, and decoding an http-server job's meta was
     most of the worker's Python work per request. `parts` are the pieces of the reply's
     frames for this sid (see frame_parts), cut from what was read."""
-    if size - pos < 12:
-        return None
-    end = pos + 4 + _unpack_u32(data, pos)[0]
-    if end > size or not data.startswith(b"\x94\x03", pos + 4):
+    if size - pos < 16:
         return None
     p = pos + 6
-    marker = data[p]
-    if marker < 0x80:
+    # The node's sids are above 2**32 (u64, `cf`): one unpack reads up to the event's marker.
+    length, head, marker, sid, event_marker = _NODE_INVOKE_HEAD(data, pos)
+    if head != b"\x94\x03":
+        return None
+    end = pos + 4 + length
+    if marker == 0xCF:
+        q = p + 9
+        marker = event_marker
+    elif marker < 0x80:
         q = p + 1
         sid = marker
+        marker = data[q]
     else:
         reader = _SID_READERS.get(marker)
         if reader is None:
             return None
         q = p + 1 + reader[1]
         sid = reader[0](data, p + 1)[0]
-    marker = data[q]
+        marker = data[q]
+    if end > size:
+        return None
     if 0xA0 <= marker <= 0xBF:
         start = q + 1
         stop = start + (marker & 0x1F)
