@@ -85,7 +85,7 @@ class Job:
     task_began = False
 
     def __init__(self, sid, event, meta, handler, streaming, channel, on_done, parts=None,
-                 meta_raw=None):
+                 meta_raw=None, request=None):
         self.sid = sid
         # The reply's chunk head and choke frame for this sid (_wire.frame_parts).
         self._parts = frame_parts(sid) if parts is None else parts
@@ -99,11 +99,12 @@ class Job:
         self.cancelled = False
         self.started = False
         self.running = False
-        self.request_ended = False
+        # A job that came whole (_wire.read_job) is given its request at once.
+        self.request_ended = request is not None
         self.began = 0.0
         self._channel = channel
         self._on_done = on_done
-        self._chunks = []
+        self._chunks = [] if request is None else [request]
         # Frames of the reply not written yet: they go out with the reply's end.
         self._pending = []
         self.queue = SimpleQueue() if self.streaming else None
@@ -175,7 +176,9 @@ class Job:
             if self.streaming:
                 self.handler(Request(self), Response(self))
             else:
-                result = self.handler(self.take_request())
+                chunks = self._chunks  # take_request(), without the call
+                self._chunks = None
+                result = self.handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
                 # The usual reply, one bytes chunk and no head, is framed here in one go.
                 if type(result) is list and len(result) == 1 and type(result[0]) is bytes \
                         and len(result[0]) < self._channel.max_message - 32 \

@@ -189,9 +189,8 @@ class Worker:
         found = self._handlers.lookup(event)
         if found is None or found[1] or self._terminating or sid in self._jobs:
             return False
-        job = Job(sid, event, None, found[0], 0, self.channel, self._job_done, parts, meta_raw)
-        job.request_ended = True
-        job._chunks.append(data)
+        job = Job(sid, event, None, found[0], 0, self.channel, self._job_done, parts, meta_raw,
+                  data)
         self._jobs[sid] = job
         self._runner.submit(job)
         return True
@@ -201,7 +200,8 @@ class Worker:
         node sent meanwhile (without waiting) if the job has run long enough to have missed
         something; a cancel for the job marks it cancelled. Never raises."""
         now = time.monotonic()
-        if now - max(job.began, self._polled_at) < _POLL_AFTER_S or self._eof:
+        if now - job.began < _POLL_AFTER_S or now - self._polled_at < _POLL_AFTER_S \
+                or self._eof:
             return
         self._polled_at = now
         try:
