@@ -14,7 +14,8 @@ then accepts it or names what is wrong.
 
 import struct
 
-__all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke"]
+__all__ = ["chunk_frame", "sid_frame", "read_hot", "read_invoke", "read_job", "read_meta",
+           "uint", "frame_parts", "one_chunk_reply"]
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -22,7 +23,7 @@ _U64 = struct.Struct(">Q")
 _LENGTH = _U32
 
 
-def _uint(n):
+def uint(n):
     """`n` (0 <= n < 2**64) as a msgpack unsigned integer."""
     if n < 0x80:
         return bytes((n,))
@@ -45,14 +46,33 @@ def _bin_head(n):
 
 def chunk_frame(sid, data):
     """The whole frame (length prefix included) of `[4, sid, data]`, `data` bytes."""
-    head = b"\x93\x04" + _uint(sid) + _bin_head(len(data))
+    head = b"\x93\x04" + uint(sid) + _bin_head(len(data))
     return _LENGTH.pack(len(head) + len(data)) + head + data
 
 
 def sid_frame(kind, sid):
     """The whole frame of `[kind, sid]` (a choke, 5, from a worker)."""
-    body = bytes((0x92, kind)) + _uint(sid)
+    body = bytes((0x92, kind)) + uint(sid)
     return _LENGTH.pack(len(body)) + body
+
+
+def frame_parts(sid):
+    """`(chunk head, choke frame)` for `sid`: the body's start of `[4, sid, data]` up to
+    `data`'s bin header, and the whole frame of `[5, sid]`."""
+    raw = uint(sid)
+    return b"\x93\x04" + raw, _LENGTH.pack(2 + len(raw)) + b"\x92\x05" + raw
+
+
+_BIN8_HEADS = tuple(bytes((0xC4, n)) for n in range(256))
+
+
+def one_chunk_reply(parts, data):
+    """The frames of a reply of one chunk, `[4, sid, data]` then `[5, sid]`, as one bytes
+    value; `parts` from frame_parts (or read_job) for the job's sid."""
+    head, choke = parts
+    n = len(data)
+    bin_head = _BIN8_HEADS[n] if n <= 0xFF else _bin_head(n)
+    return b"".join((_LENGTH.pack(len(head) + len(bin_head) + n), head, bin_head, data, choke))
 
 
 # Reading. Each reader takes a frame body (bytes) and gives the message's fields, or None.
@@ -220,3 +240,103 @@ def read_invoke(body):
     if pos != len(body):
         return None
     return sid, event, meta
+
+
+_META_MARKERS = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+_unpack_u32 = _U32.unpack_from
+# marker -> (reader, width) of a sid wider than a fixint.
+_SID_READERS = {0xCC: (struct.Struct(">B").unpack_from, 1), 0xCD: (_U16.unpack_from, 2),
+                0xCE: (_unpack_u32, 4), 0xCF: (_U64.unpack_from, 8)}
+
+
+_NODE_INVOKE_HEAD = struct.Struct(">I2sBQB").unpack_from
+
+
+def read_job(data, pos, size):
+    """A whole job at `pos` in `data` (bytes; `size` of them valid), sent by the node in one
+    go: `[3, sid, event, meta]`, at most one `[4, sid, bin data]` and `[5, sid]`, framed, the
+    sid written the same way in all three. Returns `(sid, event, meta_raw, data, next
+    position, parts)`, or None for anything else (then the caller takes the frames one by
+    one).
+
+    The meta map is not decoded here but kept as its msgpack bytes (`meta_raw`, see
+    read_meta): most handlers never look at it, and decoding an http-server job's meta was
+    most of the worker's Python work per request. `parts` are the pieces of the reply's
+    frames for this sid (see frame_parts), cut from what was read."""
+    if size - pos < 16:
+        return None
+    p = pos + 6
+    # The node's sids are above 2**32 (u64, `cf`): one unpack reads up to the event's marker.
+    length, head, marker, sid, event_marker = _NODE_INVOKE_HEAD(data, pos)
+    if head != b"\x94\x03":
+        return None
+    end = pos + 4 + length
+    if marker == 0xCF:
+        q = p + 9
+        marker = event_marker
+    elif marker < 0x80:
+        q = p + 1
+        sid = marker
+        marker = data[q]
+    else:
+        reader = _SID_READERS.get(marker)
+        if reader is None:
+            return None
+        q = p + 1 + reader[1]
+        sid = reader[0](data, p + 1)[0]
+        marker = data[q]
+    if end > size:
+        return None
+    if 0xA0 <= marker <= 0xBF:
+        start = q + 1
+        stop = start + (marker & 0x1F)
+    elif marker == 0xD9:
+        start = q + 2
+        stop = start + data[q + 1]
+    else:
+        return None
+    if stop >= end or data[stop] not in _META_MARKERS:
+        return None
+    try:
+        event = data[start:stop].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    sid_raw = data[p:q]
+    head = b"\x93\x04" + sid_raw
+    choke = _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
+    if data.startswith(choke, end) and end + len(choke) <= size:
+        return sid, event, data[stop:end], b"", end + len(choke), (head, choke)
+    body = end + 4
+    if size - body < len(head) + 2 or not data.startswith(head, body):
+        return None
+    chunk_end = body + _unpack_u32(data, end)[0]
+    b = body + len(head)
+    marker = data[b]
+    if marker == 0xC4:
+        first = b + 2
+        n = data[b + 1]
+    elif marker == 0xC5 and b + 3 <= size:
+        first = b + 3
+        n = _U16.unpack_from(data, b + 1)[0]
+    elif marker == 0xC6 and b + 5 <= size:
+        first = b + 5
+        n = _unpack_u32(data, b + 1)[0]
+    else:
+        return None
+    if first + n != chunk_end or chunk_end + len(choke) > size \
+            or not data.startswith(choke, chunk_end):
+        return None
+    return (sid, event, data[stop:end], data[first:chunk_end], chunk_end + len(choke),
+            (head, choke))
+
+
+def read_meta(meta_raw):
+    """The meta map of read_job's `meta_raw` if it holds the values `_read_value` knows (what
+    the node sends), else None (the caller then asks the general decoder)."""
+    if meta_raw[0] & 0xF0 != 0x80 and meta_raw[0] != 0xDE:
+        return None
+    try:
+        meta, pos = _read_map(meta_raw, 0, 0)
+    except (TypeError, IndexError, UnicodeDecodeError, struct.error):
+        return None
+    return meta if pos == len(meta_raw) else None

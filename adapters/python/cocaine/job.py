@@ -14,6 +14,7 @@ from _queue import SimpleQueue
 
 from . import protocol
 from ._log import log_exception
+from ._wire import frame_parts, one_chunk_reply
 from .api import Cancelled, Error
 
 TYPE_CHECKING = False
@@ -83,25 +84,43 @@ class Job:
     task = None
     task_began = False
 
-    def __init__(self, sid, event, meta, handler, streaming, channel, on_done):
+    def __init__(self, sid, event, meta, handler, streaming, channel, on_done, parts=None,
+                 meta_raw=None, request=None):
         self.sid = sid
+        # The reply's chunk head and choke frame for this sid (_wire.frame_parts).
+        self._parts = frame_parts(sid) if parts is None else parts
         self.event = event
-        self.meta = meta
+        # The meta map, or None while it is still the msgpack bytes `_meta_raw` (see `meta`).
+        self._meta = meta
+        self._meta_raw = meta_raw
         self.handler = handler
         self.streaming = streaming
         self.ended = False
         self.cancelled = False
         self.started = False
         self.running = False
-        self.request_ended = False
+        # A job that came whole (_wire.read_job) is given its request at once.
+        self.request_ended = request is not None
         self.began = 0.0
         self._channel = channel
         self._on_done = on_done
-        self._chunks = []
+        self._chunks = [] if request is None else [request]
         # Frames of the reply not written yet: they go out with the reply's end.
         self._pending = []
         self.queue = SimpleQueue() if self.streaming else None
         self.replied = False  # a head or chunk went out: too late for a head
+
+    @property
+    def meta(self):
+        """The invoke's meta map. A job that came whole in one read (_wire.read_job) keeps
+        it undecoded until asked: a handler that never looks at it does not pay for it. A
+        meta that does not decode raises protocol.ProtocolError here (the node never sends
+        one)."""
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = protocol.decode_meta(self._meta_raw)
+            self._meta_raw = None
+        return meta
 
     # -- reading thread ----------------------------------------------------------------------
 
@@ -152,11 +171,21 @@ class Job:
         self.began = time.monotonic()
         _current.job = self
         failure = None
+        reply = None
         try:
             if self.streaming:
                 self.handler(Request(self), Response(self))
             else:
-                self._run_plain(poll)
+                chunks = self._chunks  # take_request(), without the call
+                self._chunks = None
+                result = self.handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                # The usual reply, one bytes chunk and no head, is framed here in one go.
+                if type(result) is list and len(result) == 1 and type(result[0]) is bytes \
+                        and len(result[0]) < self._channel.max_message - 32 \
+                        and not self._pending:
+                    reply = one_chunk_reply(self._parts, result[0])
+                else:
+                    self.emit(result, poll)
         except BaseException as e:  # SystemExit from a handler must not end the worker either
             failure = e
         try:
@@ -164,17 +193,19 @@ class Job:
                 poll(self)
             if release is not None:
                 release()
-            if failure is None:
+            if reply is not None:
+                self._channel.reply(self, reply, final=True)
+            elif failure is None:
                 self._finish()
             else:
                 self._fail(failure)
         finally:
             _current.job = None
-            self._channel.settle(self)
+            if self.ended:  # only this thread ends a running job: no 499 to send
+                self.running = False
+            else:
+                self._channel.settle(self)
             self._on_done(self)
-
-    def _run_plain(self, poll):
-        self.emit(self.handler(self.take_request()), poll)
 
     def take_request(self):
         """The whole request of a plain job, as one bytes value (once)."""
@@ -184,8 +215,8 @@ class Job:
 
     def emit(self, result, poll):
         """Sends what a plain handler returned: chunks, None, or a `cocaine.http.Response`."""
-        split = getattr(result, "_cocaine_split", None)  # a cocaine.http.Response
-        if split is not None:
+        split = None if type(result) is list else getattr(result, "_cocaine_split", None)
+        if split is not None:  # a cocaine.http.Response
             (status, headers), result = split()
             self.head(status, headers)
         if result is None:
@@ -246,7 +277,7 @@ class Job:
         return self._channel.reply(self, frame, final=True)
 
     def _finish(self):
-        return self._end(protocol.choke_frame(self.sid))
+        return self._end(self._parts[1])
 
     def fail(self, code, message):
         """Ends the job with `[6, sid, code, message]`; False if it had already ended."""

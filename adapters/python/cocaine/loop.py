@@ -24,7 +24,7 @@ from _socket import MSG_DONTWAIT, SO_RCVTIMEO, SOL_SOCKET
 
 from . import protocol
 from ._log import flush_and_exit, log
-from ._wire import read_hot
+from ._wire import read_hot, read_job
 from .app import ASYNC, STREAMING
 from .channel import Channel
 from .job import Job
@@ -165,15 +165,42 @@ class Worker:
 
     def _received(self, n):
         self._last_heard = time.monotonic()
-        for body in self._reader.frames_of(self._view[:n]):
-            self._dispatch(body)
+        if self._reader.pending():  # the end of a frame cut by the last read
+            for body in self._reader.frames_of(self._view[:n]):
+                self._dispatch(body)
+            return
+        data = bytes(self._view[:n])
+        pos = 0
+        # The usual read: whole jobs, each an invoke, its one chunk and its end (read_job).
+        while pos < n:
+            whole = read_job(data, pos, n)
+            if whole is None or not self._whole_job(whole):
+                break
+            pos = whole[4]
+        if pos < n:
+            for body in self._reader.frames_of(data[pos:] if pos else data):
+                self._dispatch(body)
+
+    def _whole_job(self, whole):
+        """Starts a plain synchronous job that came whole; False (nothing done) for anything
+        else, which then goes message by message through _dispatch."""
+        sid, event, meta_raw, data, _, parts = whole
+        found = self._handlers.lookup(event)
+        if found is None or found[1] or self._terminating or sid in self._jobs:
+            return False
+        job = Job(sid, event, None, found[0], 0, self.channel, self._job_done, parts, meta_raw,
+                  data)
+        self._jobs[sid] = job
+        self._runner.submit(job)
+        return True
 
     def _poll(self, job):
         """Called by an inline job between its chunks and before its reply: reads what the
         node sent meanwhile (without waiting) if the job has run long enough to have missed
         something; a cancel for the job marks it cancelled. Never raises."""
         now = time.monotonic()
-        if now - max(job.began, self._polled_at) < _POLL_AFTER_S or self._eof:
+        if now - job.began < _POLL_AFTER_S or now - self._polled_at < _POLL_AFTER_S \
+                or self._eof:
             return
         self._polled_at = now
         try:

@@ -241,6 +241,19 @@ def parse(body):
     return kind, args
 
 
+def decode_meta(meta_raw):
+    """An invoke's meta map from its msgpack bytes (kept undecoded by the worker until a
+    handler asks for it: see _wire.read_job); raises ProtocolError if it is not a map."""
+    meta = _wire.read_meta(meta_raw)
+    if meta is not None:
+        return meta
+    try:
+        meta = unpack(meta_raw)
+    except Exception as e:  # each codec raises its own types; all mean "not msgpack"
+        raise ProtocolError("undecodable invoke meta: %s: %s" % (type(e).__name__, e)) from None
+    return _map(meta, "invoke.meta")
+
+
 def _parse_fast(body):
     """`parse` for the shapes of every job's messages, read by hand (see _wire.py); None for
     anything else, which the general decoder then accepts or rejects."""

@@ -2,10 +2,11 @@
 request's meta["http"]."""
 
 import os
+import struct
 import unittest
 
 from cocaine import http
-from tests.fakenode import WorkerTestCase
+from tests.fakenode import WorkerTestCase, frame
 
 HTTP_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "http_app.py")
 
@@ -44,6 +45,25 @@ class HttpReplyTest(WorkerTestCase, unittest.TestCase):
         # A job that did not come over HTTP has no request.
         self.assertEqual(self.call(node, 2, "whoami", {"task": "t"}),
                          [[4, 2, b"not http"], [5, 2]])
+
+    def test_a_request_sent_whole_has_its_meta_decoded_when_asked(self):
+        # invoke, chunk and choke in one write: the worker takes the job in one step and
+        # keeps its meta undecoded until the handler reads it (_wire.read_job).
+        node = self.start(HTTP_APP)
+        node.send_raw(frame([3, 1, "whoami", META]) + frame([4, 1, b"body"]) + frame([5, 1]))
+        self.assertEqual(node.reply(1), [[4, 1, b"POST /u/7 1.1 hello x=2 ['1', '2']"],
+                                         [5, 1]])
+        # A meta that is not msgpack fails only the handler that reads it, naming why.
+        def bad_meta_job(sid, event):
+            invoke = bytes((0x94, 3, sid, 0xA0 + len(event))) + event + b"\x81\xa1k\xc1"
+            return struct.pack(">I", len(invoke)) + invoke + frame([5, sid])
+
+        node.send_raw(bad_meta_job(2, b"whoami"))
+        code, message = node.reply(2)[0][2:]
+        self.assertEqual(code, 502)
+        self.assertIn("ProtocolError: undecodable invoke meta", message)
+        node.send_raw(bad_meta_job(3, b"made"))  # a handler that never reads it: fine
+        self.assertEqual(node.reply(3)[-1], [5, 3])
 
     def test_streaming_head_then_chunks(self):
         node = self.start(HTTP_APP)

@@ -111,5 +111,118 @@ class DecodeTest(unittest.TestCase):
             self.assert_agrees(body)
 
 
+def framed(*messages):
+    return b"".join(protocol.encode(list(m)) for m in messages)
+
+
+def whole_jobs():
+    """(bytes, sid, event, meta, data) of jobs sent whole, as the node sends them."""
+    for sid in SIDS:
+        for meta in ({}, HTTP_META, {"task": "t", "timeout": 1500}):
+            yield framed([3, sid, "echo", meta], [4, sid, b"hi"], [5, sid]), sid, "echo", \
+                meta, b"hi"
+        yield framed([3, sid, "e" * 40, {}], [5, sid]), sid, "e" * 40, {}, b""
+    for size in SIZES:
+        data = b"z" * size
+        yield framed([3, 9, "echo", {}], [4, 9, data], [5, 9]), 9, "echo", {}, data
+
+
+class ReadJobTest(unittest.TestCase):
+    """_wire.read_job: a whole job (invoke, at most one chunk, choke) in one read."""
+
+    def test_whole_jobs_are_read_with_their_meta_left_encoded(self):
+        for raw, sid, event, meta, data in whole_jobs():
+            got = _wire.read_job(raw, 0, len(raw))
+            self.assertIsNotNone(got, raw)
+            self.assertEqual(got[:2], (sid, event))
+            self.assertEqual(protocol.decode_meta(got[2]), meta)
+            self.assertEqual(got[3:5], (data, len(raw)))
+            self.assertEqual(got[5], _wire.frame_parts(sid))
+
+    def test_jobs_one_after_another_and_a_cut_one(self):
+        raws = [raw for raw, *_ in whole_jobs()][:6]
+        data = b"".join(raws) + raws[0][:-1]
+        pos, seen = 0, 0
+        while True:
+            got = _wire.read_job(data, pos, len(data))
+            if got is None:
+                break
+            pos, seen = got[4], seen + 1
+        self.assertEqual((seen, pos), (6, len(data) - len(raws[0]) + 1))
+
+    def test_other_shapes_are_left_to_the_message_by_message_path(self):
+        for raw in (framed([3, 1, "e", {}], [4, 1, b"a"], [4, 1, b"b"], [5, 1]),  # 2 chunks
+                    framed([3, 1, "e", {}], [4, 2, b"a"], [5, 1]),              # other sid
+                    framed([3, 1, "e", {}], [4, 1, b"a"], [5, 2]),
+                    framed([3, 1, "e", {}], [4, 1, "str data"], [5, 1]),
+                    framed([3, 1, "e", {}], [4, 1, b"a"]),                       # no end yet
+                    framed([3, 1, "e", {}], [7, 1]),
+                    framed([3, 1, "e", []], [5, 1]),                             # meta not map
+                    framed([3, 1, 5, {}], [5, 1]),
+                    framed([3, 1, "e", {}, 1], [5, 1]),
+                    framed([4, 1, b"a"], [5, 1]), framed([2]), b""):
+            self.assertIsNone(_wire.read_job(raw, 0, len(raw)), raw)
+        # The same sid written in another width in the chunk than in the invoke.
+        raw = framed([3, 1, "e", {}]) + protocol.encode([4, 1, b"a"]).replace(
+            b"\x93\x04\x01", b"\x93\x04\xcc\x01").replace(b"\x00\x00\x00\x06",
+                                                          b"\x00\x00\x00\x07") + framed([5, 1])
+        self.assertIsNone(_wire.read_job(raw, 0, len(raw)))
+
+    def test_truncated_and_mutated_jobs_agree_with_the_frames_read_one_by_one(self):
+        rng = random.Random(7)
+        for raw, *_ in list(whole_jobs())[::3]:
+            for cut in range(len(raw)):
+                self.assertIsNone(_wire.read_job(raw, 0, cut), (raw, cut))
+            for _ in range(60):
+                mutated = bytearray(raw)
+                mutated[rng.randrange(len(raw))] = rng.randrange(256)
+                self.assert_agrees(bytes(mutated))
+
+    def assert_agrees(self, raw):
+        """A job read_job accepts is the one its frames give, read by the general decoder
+        (its meta only when decoded: a bad one raises then)."""
+        got = _wire.read_job(raw, 0, len(raw))
+        if got is None:
+            return
+        bodies, used = protocol.cut_frames(raw)
+        self.assertEqual(used, got[4])
+        messages = [general(body) for body in bodies]
+        self.assertEqual(messages[-1], (protocol.CHOKE, (got[0],)), raw)
+        if len(messages) == 3:
+            self.assertEqual(messages[1], (protocol.CHUNK, (got[0], got[3])), raw)
+        else:
+            self.assertEqual((len(messages), got[3]), (2, b""), raw)
+        if messages[0] == "error":  # only the meta may be what is wrong
+            self.assertRaises(protocol.ProtocolError, protocol.decode_meta, got[2])
+        else:
+            self.assertEqual(messages[0][1][:2], got[:2], raw)
+            self.assertEqual(protocol.decode_meta(got[2]), messages[0][1][2], raw)
+
+    def test_hostile_lengths_are_refused_not_trusted(self):
+        for raw in (b"\xff\xff\xff\xff\x94\x03\x01\xa1e\x80" + framed([5, 1]),
+                    framed([3, 1, "e", {}]) + b"\x00\x00\x00\x08\x93\x04\x01\xc6\xff\xff\xff\xff"
+                    + framed([5, 1]),
+                    framed([3, 1, "e", {}]) + b"\xff\xff\xff\xff\x93\x04\x01\xc4\x01a"
+                    + framed([5, 1]),
+                    b"\x00\x00\x00\x05\x94\x03\x01\xd9\xff\x80" + framed([5, 1])):
+            self.assertIsNone(_wire.read_job(raw, 0, len(raw)), raw)
+
+    def test_meta_decoding(self):
+        for meta in ({}, HTTP_META, {"n": -1, "b": b"bin", "f": None}):
+            self.assertEqual(protocol.decode_meta(_msgpack.packb(meta)), meta)
+        for raw in (b"\x90", b"\x81\xa1k", b"\x81\xa1k\xc1", b"\xc1", b"\x80\x00"):
+            self.assertRaises(protocol.ProtocolError, protocol.decode_meta, raw)
+
+
+class ReplyTest(unittest.TestCase):
+    def test_one_chunk_reply_is_the_general_encoding(self):
+        for sid in SIDS:
+            for size in SIZES:
+                data = b"r" * size
+                self.assertEqual(_wire.one_chunk_reply(_wire.frame_parts(sid), data),
+                                 protocol.encode([protocol.CHUNK, sid, data])
+                                 + protocol.encode([protocol.CHOKE, sid]))
+
+
 if __name__ == "__main__":
     unittest.main()
