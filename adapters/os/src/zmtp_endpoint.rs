@@ -176,10 +176,13 @@ impl ZmtpEndpoint {
         self.conns.len()
     }
 
-    /// Stops listening and drops every connection.
+    /// Stops listening and drops every connection, after one try at writing what each
+    /// holds: a reply sent in the pass that closes the endpoint (control's `quit`) still
+    /// reaches its peer, as libzmq's linger would have it.
     pub fn close(mut self, runtime: &mut impl Runtime) {
         let conns: Vec<u32> = self.conns.keys().copied().collect();
         for conn in conns {
+            self.flush_one(conn, runtime);
             self.drop_conn(conn, runtime);
         }
         runtime.unwatch(Source::ZmtpListener(self.id));
@@ -709,8 +712,22 @@ mod tests {
         let got = rig.receive(1);
         assert_eq!(rig.ep.send(&got[0]), Sent::Done);
         assert_eq!(rig.recv(&dealer), vec![b"over ipc".to_vec()]);
+        // A reply sent in the pass that closes the endpoint still arrives.
+        dealer.send("last", 0).unwrap();
+        let got = rig.receive(1);
+        assert_eq!(rig.ep.send(&got[0]), Sent::Done);
         let Rig { mut rt, ep, .. } = rig;
         ep.close(&mut rt);
+        let start = Instant::now();
+        let last = loop {
+            match dealer.recv_multipart(zmq::DONTWAIT) {
+                Ok(frames) => break frames,
+                Err(zmq::Error::EAGAIN) => assert!(start.elapsed().as_secs() < 10, "no reply"),
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(last, vec![b"last".to_vec()]);
         assert!(rt.watched.is_empty());
         assert!(!path.exists());
     }
