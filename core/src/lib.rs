@@ -45,6 +45,7 @@
 //! - [`manifest`]: parsing and validating app manifests.
 //! - [`codec`]: the worker channel and native protocol codecs.
 //! - [`cluster`]: nodes working together; [`cluster::balance`] chooses a node by load.
+//! - [`zmtp`]: ZMTP 3.x as a ROUTER speaks it (the node's own request/reply endpoints).
 //! - [`stats`]: counters and fixed-memory latency histograms.
 //! - `sim` (feature `sim`): simulated workers for tests, benchmarks and fuzzing.
 //! - `*::fuzzing` (feature `fuzzing`): the property checks behind the `fuzz/` targets.
@@ -69,6 +70,7 @@ pub mod status;
 mod suggest;
 pub mod time;
 pub mod timers;
+pub mod zmtp;
 
 pub use ids::{AppId, ConnId, EndpointId, WorkerId};
 pub use time::Now;

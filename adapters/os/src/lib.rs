@@ -30,3 +30,4 @@ pub mod thread_worker;
 pub mod udp;
 pub mod write_queue;
 pub mod zmq_endpoint;
+pub mod zmtp_endpoint;

@@ -8,6 +8,10 @@
 //! libzmq says `EAGAIN`, which leaves the mailbox empty and the next command sure to signal)
 //! exactly when it may hold something unseen: its descriptor fired, the host sent on it, or
 //! the last drain stopped at [`RECV_BATCH`].
+//!
+//! ROUTER endpoints at `tcp://` and `ipc://` addresses are served by the node itself
+//! ([`ZmtpEndpoint`]) unless `COCAINE_ZMTP=libzmq` is set: their descriptors are plain
+//! sockets, read when ready and written at the end of each pass like raw TCP connections.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -15,9 +19,17 @@ use bytes::Bytes;
 use cocaine_core::node::{BindError, Input, SocketKind};
 use cocaine_core::EndpointId;
 
-use super::runtime::{Runtime, Source};
+use cocaine_core::process::LogLevel;
+
+use super::runtime::{Ready, Runtime, Source};
 use crate::boundary::bind_io;
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
+use crate::zmtp_endpoint::{self, ZmtpEndpoint};
+
+/// The environment variable that hands ROUTER endpoints back to libzmq (`libzmq`).
+pub const ZMTP_SWITCH: &str = "COCAINE_ZMTP";
+/// The most one read from a ZMTP connection takes.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Messages taken from one endpoint per pass, so one busy client cannot starve the rest.
 pub const RECV_BATCH: usize = 256;
@@ -29,6 +41,11 @@ pub(super) struct Endpoints {
     dirty: Vec<EndpointId>,
     /// Kept between passes for its allocation.
     received: Vec<Vec<Bytes>>,
+    /// ROUTER endpoints the node serves itself.
+    zmtp: HashMap<EndpointId, ZmtpEndpoint>,
+    /// Whether new ROUTER endpoints are served by the node (false: by libzmq).
+    own_router: bool,
+    scratch: Box<[u8]>,
 }
 
 impl Endpoints {
@@ -38,6 +55,9 @@ impl Endpoints {
             table: HashMap::new(),
             dirty: Vec::new(),
             received: Vec::new(),
+            zmtp: HashMap::new(),
+            own_router: std::env::var(ZMTP_SWITCH).map_or(true, |v| v != "libzmq"),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -50,6 +70,11 @@ impl Endpoints {
         subscribe: &[Bytes],
         runtime: &mut impl Runtime,
     ) -> Result<(), BindError> {
+        if kind == SocketKind::Router && self.own_router && zmtp_endpoint::serves(address) {
+            let endpoint = ZmtpEndpoint::open(id, address, zmtp_endpoint::MAX_MESSAGE, runtime)?;
+            self.zmtp.insert(id, endpoint);
+            return Ok(());
+        }
         let endpoint =
             ZmqEndpoint::open(&self.context, kind, address, subscribe).map_err(BindError::from)?;
         let fd = endpoint.fd().map_err(|e| BindError::Other(e.to_string()))?;
@@ -64,6 +89,10 @@ impl Endpoints {
 
     /// Closes `id`; false if it is not one of these endpoints.
     pub fn close(&mut self, id: EndpointId, runtime: &mut impl Runtime) -> bool {
+        if let Some(endpoint) = self.zmtp.remove(&id) {
+            endpoint.close(runtime);
+            return true;
+        }
         if !self.table.contains_key(&id) {
             return false;
         }
@@ -82,11 +111,50 @@ impl Endpoints {
     /// Sends on `id` (see [`ZmqEndpoint::send`]); what became of it, with the endpoint's
     /// address for a log line. None if `id` is gone.
     pub fn send(&mut self, id: EndpointId, frames: Vec<Bytes>) -> Option<(Sent, &str)> {
+        if let Some(endpoint) = self.zmtp.get_mut(&id) {
+            let sent = endpoint.send(&frames);
+            return Some((sent, endpoint.address()));
+        }
         let endpoint = self.table.get_mut(&id)?;
         let sent = endpoint.send(frames);
         // The send may have processed libzmq's commands, and with them the descriptor's edge.
         self.dirty.push(id);
         Some((sent, endpoint.address()))
+    }
+
+    /// A ZMTP endpoint's listener is ready: take its peers.
+    pub fn accept(
+        &mut self,
+        id: EndpointId,
+        runtime: &mut impl Runtime,
+        inputs: &mut VecDeque<Input>,
+    ) {
+        if let Some(endpoint) = self.zmtp.get_mut(&id) {
+            endpoint.accept(runtime, &mut self.scratch, inputs);
+        }
+    }
+
+    /// One of a ZMTP endpoint's connections is ready.
+    pub fn ready(
+        &mut self,
+        id: EndpointId,
+        conn: u32,
+        ready: Ready,
+        runtime: &mut impl Runtime,
+        inputs: &mut VecDeque<Input>,
+    ) {
+        if let Some(endpoint) = self.zmtp.get_mut(&id) {
+            endpoint.ready(conn, ready, runtime, &mut self.scratch, inputs);
+        }
+    }
+
+    /// Writes what this pass queued on ZMTP connections; returns log lines about the
+    /// connections dropped.
+    pub fn flush(&mut self, runtime: &mut impl Runtime, notes: &mut Vec<(LogLevel, String)>) {
+        for endpoint in self.zmtp.values_mut() {
+            endpoint.flush(runtime);
+            endpoint.take_notes(notes);
+        }
     }
 
     /// Drains every endpoint that may hold something unseen, queueing what it received as

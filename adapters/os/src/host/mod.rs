@@ -197,6 +197,7 @@ impl<'a, R: Runtime> Host<'a, R> {
             // that workers get work while clients keep the endpoints busy.
             self.workers.flush(&mut self.runtime);
             self.tcp.flush(&mut self.runtime, &mut self.inputs);
+            self.flush_zmtp();
             if self.stopped {
                 return false;
             }
@@ -253,6 +254,19 @@ impl<'a, R: Runtime> Host<'a, R> {
             Source::TcpListener(endpoint) => self.tcp.accept(endpoint, runtime, inputs),
             Source::Conn(conn) => self.tcp.ready(conn, ready, runtime, inputs),
             Source::Udp(endpoint) => self.udp.read(endpoint, inputs),
+            Source::ZmtpListener(endpoint) => self.endpoints.accept(endpoint, runtime, inputs),
+            Source::ZmtpConn(endpoint, conn) => {
+                self.endpoints.ready(endpoint, conn, ready, runtime, inputs)
+            }
+        }
+    }
+
+    /// Writes the replies of this pass to ZMTP peers, and logs the connections dropped.
+    fn flush_zmtp(&mut self) {
+        let mut notes = Vec::new();
+        self.endpoints.flush(&mut self.runtime, &mut notes);
+        for (level, message) in notes {
+            self.log(level, message);
         }
     }
 

@@ -28,6 +28,10 @@ pub enum Source {
     Conn(ConnId),
     /// A discovery UDP socket: readable when datagrams wait.
     Udp(EndpointId),
+    /// A ROUTER endpoint the node serves itself (ZMTP): its listener.
+    ZmtpListener(EndpointId),
+    /// One of its connections, by the endpoint and the connection's number.
+    ZmtpConn(EndpointId, u32),
 }
 
 /// A watched source found ready by a wait.

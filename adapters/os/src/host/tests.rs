@@ -205,6 +205,8 @@ fn readiness_of_sources_the_host_no_longer_has_is_ignored() {
         Source::Output(worker),
         Source::TcpListener(EndpointId(98)),
         Source::Conn(ConnId(5)),
+        Source::ZmtpListener(EndpointId(97)),
+        Source::ZmtpConn(EndpointId(97), 3),
     ] {
         wake.ready.push(Ready {
             source,
