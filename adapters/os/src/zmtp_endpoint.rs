@@ -44,6 +44,13 @@ pub const WRITE_LIMIT: usize = 64 << 20;
 /// drops the connection before it is buffered.
 pub const MAX_MESSAGE: usize = (64 << 20) + (1 << 20);
 
+/// Connections that have not finished their handshake, at most, per endpoint: past this the
+/// oldest of them is dropped. libzmq drops a peer that never greets after a timeout; a cap
+/// bounds the same descriptors (a client that connects and says nothing, many times) without
+/// a clock, as a listen backlog does, and costs well-behaved peers nothing: their handshake
+/// is one round trip.
+pub const MAX_HANDSHAKING: usize = 256;
+
 /// Whether `address` is one this endpoint serves (others stay with libzmq): `tcp://`, and
 /// `ipc://` with a path (not an abstract `@name`).
 pub fn serves(address: &str) -> bool {
@@ -103,6 +110,9 @@ pub struct ZmtpEndpoint {
     max_message: usize,
     /// Connections with bytes to write this pass (may repeat).
     unflushed: Vec<u32>,
+    /// Connections in accept order that may still be in their handshake (those that finished
+    /// or left are pruned lazily), to drop the oldest past [`MAX_HANDSHAKING`].
+    handshaking: VecDeque<u32>,
     notes: Vec<(LogLevel, String)>,
 }
 
@@ -162,6 +172,7 @@ impl ZmtpEndpoint {
             next: 1,
             max_message,
             unflushed: Vec::new(),
+            handshaking: VecDeque::new(),
             notes: Vec::new(),
         })
     }
@@ -242,6 +253,8 @@ impl ZmtpEndpoint {
                     routing: routing_id(n),
                 },
             );
+            self.handshaking.push_back(n);
+            self.bound_handshakes(runtime);
             // Our greeting and READY go out with this pass's writes.
             self.unflushed.push(n);
             // The peer may have written already: the edge may have come before the watch.
@@ -398,6 +411,33 @@ impl ZmtpEndpoint {
         runtime.want_write(Source::ZmtpConn(self.id, conn), waiting);
     }
 
+    /// Drops the oldest connections still in their handshake while there are more than
+    /// [`MAX_HANDSHAKING`].
+    fn bound_handshakes(&mut self, runtime: &mut impl Runtime) {
+        let conns = &self.conns;
+        let still = |n: &u32| conns.get(n).is_some_and(|p| p.zmtp.peer().is_none());
+        if self.handshaking.len() > 2 * MAX_HANDSHAKING {
+            self.handshaking.retain(still);
+        }
+        let mut waiting = self.handshaking.iter().filter(|n| still(n)).count();
+        while waiting > MAX_HANDSHAKING {
+            let Some(oldest) = self.handshaking.pop_front() else {
+                break;
+            };
+            if self
+                .conns
+                .get(&oldest)
+                .is_some_and(|p| p.zmtp.peer().is_none())
+            {
+                self.drop_conn(oldest, runtime);
+                waiting -= 1;
+            }
+        }
+        if waiting == 0 {
+            self.handshaking.clear();
+        }
+    }
+
     fn drop_conn(&mut self, conn: u32, runtime: &mut impl Runtime) {
         if self.conns.contains_key(&conn) {
             // Unwatched while the descriptor is still open (the `Runtime` contract).
@@ -538,6 +578,19 @@ mod tests {
             }
         }
 
+        /// `n` TCP connections to `addr` that never send a byte, accepted as they come (the
+        /// listen backlog is smaller than `n`).
+        fn connect_silent(&mut self, addr: &str, n: usize) -> Vec<std::net::TcpStream> {
+            (0..n)
+                .map(|i| {
+                    if i % 16 == 0 {
+                        self.pass();
+                    }
+                    std::net::TcpStream::connect(addr).unwrap()
+                })
+                .collect()
+        }
+
         /// Passes while a libzmq socket gets what it waits for.
         fn recv(&mut self, socket: &zmq::Socket) -> Vec<Vec<u8>> {
             let start = Instant::now();
@@ -575,6 +628,47 @@ mod tests {
 
     fn b(s: &[u8]) -> Bytes {
         Bytes::copy_from_slice(s)
+    }
+
+    #[test]
+    fn peers_that_never_greet_are_bounded_and_do_not_crowd_out_others() {
+        let ctx = zmq::Context::new();
+        let mut rig = Rig::new("tcp://127.0.0.1:*", 1 << 20);
+        let addr = rig.ep.address().trim_start_matches("tcp://").to_owned();
+        let silent = rig.connect_silent(&addr, MAX_HANDSHAKING + 20);
+        rig.until("every silent peer accepted", |r| {
+            r.ep.conns.len() == MAX_HANDSHAKING
+                && r.ep.handshaking.len() <= 2 * MAX_HANDSHAKING + 1
+                && r.ep.next as usize == MAX_HANDSHAKING + 21
+        });
+        // The oldest were dropped: after our greeting, each of them reads the end.
+        let mut first = &silent[0];
+        first
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        first.read_to_end(&mut got).unwrap();
+        assert!(got.len() >= 64, "our greeting came first: {got:?}");
+        // A real peer still gets in and is answered, and stays past more silent ones.
+        let dealer = socket(&ctx, zmq::DEALER);
+        dealer.connect(rig.ep.address()).unwrap();
+        dealer.send_multipart(["", "hello"], 0).unwrap();
+        let got = rig.receive(1);
+        let more = rig.connect_silent(&addr, MAX_HANDSHAKING);
+        rig.until("the second wave accepted", |r| {
+            r.ep.next as usize == 2 * MAX_HANDSHAKING + 22
+        });
+        assert_eq!(
+            rig.ep.conns.len(),
+            MAX_HANDSHAKING + 1,
+            "the handshaken peer stays"
+        );
+        assert_eq!(
+            rig.ep.send(&[got[0][0].clone(), b(b""), b(b"hi")]),
+            Sent::Done
+        );
+        assert_eq!(rig.recv(&dealer), vec![vec![], b"hi".to_vec()]);
+        drop((silent, more));
     }
 
     #[test]
