@@ -3,7 +3,6 @@
 //! `Async` handle with a waker of its own, so a wait polls only the handles that were woken
 //! or were ready last time (to re-arm them), never all of them.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -12,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake as WakeTask, Waker};
 use std::time::Instant;
 
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::Node;
 use cocaine_core::Now;
 use cocaine_os::host::{system_now, Host, Observe, Ready, Runtime, Setup, Source, Wake};
@@ -65,7 +65,7 @@ struct Watched {
 }
 
 struct SmolRuntime {
-    watched: HashMap<Key, Watched>,
+    watched: IdMap<Key, Watched>,
     signals: SignalDelivery<UnixStream, SignalOnly>,
     woken: Arc<Woken>,
     /// Keys to poll at the next wait besides the woken ones: new, changed, or ready last time.
@@ -80,7 +80,7 @@ impl SmolRuntime {
         let signals =
             SignalDelivery::with_pipe(read, write, SignalOnly, [SIGCHLD, SIGINT, SIGTERM])?;
         let mut runtime = Self {
-            watched: HashMap::new(),
+            watched: IdMap::default(),
             woken: Arc::default(),
             unarmed: Vec::new(),
             signals,
