@@ -260,7 +260,7 @@ fn any_input_fires_every_app_timer_due_by_its_time_and_nothing_early() {
     h.default.answer = Answer::Chunks(vec![]);
     let app = |interval: u64| {
         format!(
-            r#"{{"type": "python", "args": "local:///srv/t",
+            r#"{{"type": "python", "args": "local:///srv/t", "engine": {{"pool-min": 1}},
                 "tasks": {{"tick": {{"type": "recurring-timer", "interval": {interval}}}}}}}"#
         )
     };

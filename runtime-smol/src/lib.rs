@@ -70,6 +70,12 @@ struct SmolRuntime {
     woken: Arc<Woken>,
     /// Keys to poll at the next wait besides the woken ones: new, changed, or ready last time.
     unarmed: Vec<Key>,
+    /// One timer for every wait, moved only when the deadline does: arming an async-io timer
+    /// wakes the reactor (an eventfd write, then a wait that returns at once, a read and two
+    /// re-arms), which a new timer per wait paid on every wake-up.
+    timer: Timer,
+    /// The instant `timer` is set for, while it has not fired.
+    armed: Option<Instant>,
 }
 
 impl SmolRuntime {
@@ -84,6 +90,8 @@ impl SmolRuntime {
             woken: Arc::default(),
             unarmed: Vec::new(),
             signals,
+            timer: Timer::never(),
+            armed: None,
         };
         runtime.add(SIGNALS, runtime.signals.get_read().as_raw_fd())?;
         Ok(runtime)
@@ -165,16 +173,26 @@ impl Runtime for SmolRuntime {
 
     async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
         let passed = deadline.is_some_and(|at| at <= Instant::now());
-        let mut timer = match deadline {
-            Some(at) if !passed => Timer::at(at),
-            _ => Timer::never(),
-        };
+        let target = deadline.filter(|_| !passed);
+        if target != self.armed {
+            match target {
+                Some(at) => self.timer.set_at(at),
+                None => self.timer.clear(),
+            }
+            self.armed = target;
+        }
+        // Out of `self` while the closure borrows it; nothing else touches it meanwhile.
+        let mut timer = std::mem::replace(&mut self.timer, Timer::never());
+        let mut fired = false;
         let mut yielded = false;
         future::poll_fn(|cx| {
             // The loop is one task for the whole run: its waker does not change.
             (self.woken.task.lock().unwrap()).get_or_insert_with(|| cx.waker().clone());
             self.poll_keys(wake);
-            if !wake.is_empty() || Pin::new(&mut timer).poll(cx).is_ready() || yielded {
+            if self.armed.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
+                fired = true;
+            }
+            if !wake.is_empty() || fired || yielded {
                 return Poll::Ready(());
             }
             if passed {
@@ -185,6 +203,11 @@ impl Runtime for SmolRuntime {
             Poll::Pending
         })
         .await;
+        self.timer = timer;
+        if fired {
+            // A fired timer is spent until it is set again.
+            self.armed = None;
+        }
         Ok(())
     }
 
