@@ -159,7 +159,7 @@ impl Node {
             let Some(app) = self.apps.get_mut(&id) else {
                 continue;
             };
-            if !app.poll_timeout().is_some_and(|at| at <= now.mono) {
+            if app.poll_timeout().is_none_or(|at| at > now.mono) {
                 continue;
             }
             app.engine.handle_timeout(now.mono);
