@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cocaine_core::codec::worker::WorkerMessage;
-use cocaine_core::node::Output;
+use cocaine_core::node::{Input, Output};
 use harness::*;
 use serde_json::json;
 
@@ -250,4 +250,42 @@ fn a_drifting_run_ending_while_the_app_stops_does_not_rearm_the_timer() {
         .collect();
     assert_eq!(refused, Vec::<String>::new());
     assert_eq!(invoke_times(&h), vec![1000]);
+}
+
+/// Timers are not visited on every input any more: each input fires only what is due by its
+/// time, in every app, and leaves nothing due behind for a tick to find.
+#[test]
+fn any_input_fires_every_app_timer_due_by_its_time_and_nothing_early() {
+    let mut h = Harness::new();
+    h.default.answer = Answer::Chunks(vec![]);
+    let app = |interval: u64| {
+        format!(
+            r#"{{"type": "python", "args": "local:///srv/t", "engine": {{"pool-min": 1}},
+                "tasks": {{"tick": {{"type": "recurring-timer", "interval": {interval}}}}}}}"#
+        )
+    };
+    h.deploy("slow", &app(1000));
+    h.deploy("busy", &app(60_000));
+    let busy = h.last_worker("busy");
+    // Inputs for `busy` only, never a tick, at times of the test's choosing.
+    for t in [100, 999, 1000, 1001, 1999, 2000, 2001] {
+        let at = h.start + ms(t);
+        h.now = h.now + (at - h.now.mono);
+        let line = format!("line at {t}");
+        h.node
+            .handle_input(h.now, Input::WorkerStderr { worker: busy, line });
+        assert!(
+            h.node.poll_timeout().is_none_or(|due| due > h.now.mono),
+            "a timer due by {t} ms was left for a tick"
+        );
+        h.pump();
+    }
+    let slow: Vec<u64> = h
+        .workers_of("slow")
+        .iter()
+        .flat_map(|w| h.worker(*w).received.iter())
+        .filter(|(_, m)| matches!(m, WorkerMessage::Invoke { .. }))
+        .map(|(t, _)| t.as_millis() as u64)
+        .collect();
+    assert_eq!(slow, vec![1000, 2000]);
 }

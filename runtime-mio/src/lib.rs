@@ -3,11 +3,11 @@
 //! reacts to (SIGCHLD, SIGINT, SIGTERM) through signal-hook's `mio` source. The loop and
 //! everything it does are [`cocaine_os::host`]'s.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::Node;
 use cocaine_core::Now;
 use cocaine_os::host::{
@@ -56,9 +56,9 @@ struct MioRuntime {
     poll: Poll,
     events: Events,
     signals: Signals,
-    watched: HashMap<Source, Watched>,
+    watched: IdMap<Source, Watched>,
     /// What a token stands for; a token missing here is stale and its events are ignored.
-    sources: HashMap<Token, Source>,
+    sources: IdMap<Token, Source>,
     next: usize,
 }
 
@@ -72,8 +72,8 @@ impl MioRuntime {
             poll,
             events: Events::with_capacity(1024),
             signals,
-            watched: HashMap::new(),
-            sources: HashMap::new(),
+            watched: IdMap::default(),
+            sources: IdMap::default(),
             next: SIGNALS.0,
         })
     }

@@ -3,7 +3,6 @@
 //! `Async` handle with a waker of its own, so a wait polls only the handles that were woken
 //! or were ready last time (to re-arm them), never all of them.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -12,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake as WakeTask, Waker};
 use std::time::Instant;
 
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::Node;
 use cocaine_core::Now;
 use cocaine_os::host::{system_now, Host, Observe, Ready, Runtime, Setup, Source, Wake};
@@ -65,11 +65,17 @@ struct Watched {
 }
 
 struct SmolRuntime {
-    watched: HashMap<Key, Watched>,
+    watched: IdMap<Key, Watched>,
     signals: SignalDelivery<UnixStream, SignalOnly>,
     woken: Arc<Woken>,
     /// Keys to poll at the next wait besides the woken ones: new, changed, or ready last time.
     unarmed: Vec<Key>,
+    /// One timer for every wait, moved only when the deadline does: arming an async-io timer
+    /// wakes the reactor (an eventfd write, then a wait that returns at once, a read and two
+    /// re-arms), which a new timer per wait paid on every wake-up.
+    timer: Timer,
+    /// The instant `timer` is set for, while it has not fired.
+    armed: Option<Instant>,
 }
 
 impl SmolRuntime {
@@ -80,10 +86,12 @@ impl SmolRuntime {
         let signals =
             SignalDelivery::with_pipe(read, write, SignalOnly, [SIGCHLD, SIGINT, SIGTERM])?;
         let mut runtime = Self {
-            watched: HashMap::new(),
+            watched: IdMap::default(),
             woken: Arc::default(),
             unarmed: Vec::new(),
             signals,
+            timer: Timer::never(),
+            armed: None,
         };
         runtime.add(SIGNALS, runtime.signals.get_read().as_raw_fd())?;
         Ok(runtime)
@@ -165,16 +173,26 @@ impl Runtime for SmolRuntime {
 
     async fn wait(&mut self, deadline: Option<Instant>, wake: &mut Wake) -> io::Result<()> {
         let passed = deadline.is_some_and(|at| at <= Instant::now());
-        let mut timer = match deadline {
-            Some(at) if !passed => Timer::at(at),
-            _ => Timer::never(),
-        };
+        let target = deadline.filter(|_| !passed);
+        if target != self.armed {
+            match target {
+                Some(at) => self.timer.set_at(at),
+                None => self.timer.clear(),
+            }
+            self.armed = target;
+        }
+        // Out of `self` while the closure borrows it; nothing else touches it meanwhile.
+        let mut timer = std::mem::replace(&mut self.timer, Timer::never());
+        let mut fired = false;
         let mut yielded = false;
         future::poll_fn(|cx| {
             // The loop is one task for the whole run: its waker does not change.
             (self.woken.task.lock().unwrap()).get_or_insert_with(|| cx.waker().clone());
             self.poll_keys(wake);
-            if !wake.is_empty() || Pin::new(&mut timer).poll(cx).is_ready() || yielded {
+            if self.armed.is_some() && Pin::new(&mut timer).poll(cx).is_ready() {
+                fired = true;
+            }
+            if !wake.is_empty() || fired || yielded {
                 return Poll::Ready(());
             }
             if passed {
@@ -185,6 +203,11 @@ impl Runtime for SmolRuntime {
             Poll::Pending
         })
         .await;
+        self.timer = timer;
+        if fired {
+            // A fired timer is spent until it is set again.
+            self.armed = None;
+        }
         Ok(())
     }
 

@@ -9,13 +9,14 @@
 //! client still sends: closing a socket with unread input makes the kernel send a reset,
 //! which may destroy the last reply (an `ERROR 413` line) before the client reads it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::{BindError, Input};
 use cocaine_core::{ConnId, EndpointId};
 
@@ -141,8 +142,8 @@ impl Conn {
 /// Every TCP listener and connection of the host, by the ids the core knows them by.
 #[derive(Debug)]
 pub struct TcpTable {
-    listeners: HashMap<EndpointId, TcpListener>,
-    conns: HashMap<ConnId, Conn>,
+    listeners: IdMap<EndpointId, TcpListener>,
+    conns: IdMap<ConnId, Conn>,
     next_conn: u64,
     /// Connections written to in this pass.
     unflushed: Vec<ConnId>,
@@ -154,8 +155,8 @@ pub struct TcpTable {
 impl Default for TcpTable {
     fn default() -> Self {
         Self {
-            listeners: HashMap::new(),
-            conns: HashMap::new(),
+            listeners: IdMap::default(),
+            conns: IdMap::default(),
             next_conn: 1,
             unflushed: Vec::new(),
             lingering: Vec::new(),

@@ -35,13 +35,14 @@ impl WriteQueue {
     /// Writes to `sink` until everything is written or it would block.
     pub fn flush_to(&mut self, sink: &mut impl Write) -> io::Result<()> {
         while !self.buffers.is_empty() {
-            let slices: Vec<io::IoSlice<'_>> = self
-                .buffers
-                .iter()
-                .take(MAX_SLICES)
-                .map(|b| io::IoSlice::new(b))
-                .collect();
-            match sink.write_vectored(&slices) {
+            // On the stack: a flush runs for every reply, and a `Vec` here cost an allocation.
+            let mut slices = [io::IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, buffer) in slices.iter_mut().zip(&self.buffers) {
+                *slot = io::IoSlice::new(buffer);
+                count += 1;
+            }
+            match sink.write_vectored(&slices[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),

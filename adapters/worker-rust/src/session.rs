@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
@@ -128,6 +129,9 @@ impl Session {
     /// Reads once into the decoder; `false` at the end of the stream.
     fn fill(&mut self) -> Result<bool, WorkerError> {
         loop {
+            if !wait_readable(&self.stream, self.silence)? {
+                return Err(WorkerError::NodeSilent(self.silence));
+            }
             return match self.stream.read(&mut self.buf) {
                 // The node closed the channel, or the last job of a terminating worker shut
                 // the read side to wake us: either way there is nothing more to serve.
@@ -282,6 +286,39 @@ impl Session {
         let n = self.bad_messages;
         if n <= LOG_FIRST || n.is_multiple_of(LOG_EVERY) {
             eprintln!("cocaine-worker: {line} ({n} so far)");
+        }
+    }
+}
+
+/// Waits until `stream` is readable (or has ended, or failed), for at most `silence` (none:
+/// forever); false when the time passed.
+///
+/// The reader waits in `poll` rather than in a blocking `read` because of how the kernel
+/// wakes Unix stream sockets: each time the node reads a reply from this channel, the kernel
+/// wakes every thread sleeping on the socket for "writable", and a thread blocked in `read`
+/// is woken by that too (its wait does not filter by event), only to find nothing and sleep
+/// again. That is a wake-up of this worker and a cross-CPU wake-up charged to the node for
+/// every reply. A `poll` for input is not woken by it.
+fn wait_readable(stream: &UnixStream, silence: Duration) -> Result<bool, WorkerError> {
+    let timeout = if silence.is_zero() {
+        -1
+    } else {
+        libc::c_int::try_from(silence.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
+    };
+    let mut fd = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, for a descriptor `stream` keeps open during the call.
+        let n = unsafe { libc::poll(&mut fd, 1, timeout) };
+        if n >= 0 {
+            return Ok(n > 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(err.into());
         }
     }
 }

@@ -48,6 +48,15 @@ impl Request {
     pub fn origin(&self, peer: Option<String>) -> Origin {
         super::meta::origin(&self.head, peer)
     }
+
+    /// [`Request::origin`], taking the head instead of copying it.
+    pub fn into_origin(self, peer: Option<String>) -> Origin {
+        Origin {
+            user: None,
+            peer,
+            http: Some(super::meta::into_http_meta(self.head)),
+        }
+    }
 }
 
 /// What the driver must do after a call.

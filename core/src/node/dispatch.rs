@@ -152,11 +152,17 @@ impl Node {
     }
 
     pub(super) fn fire_timers(&mut self, now: Now) {
-        let ids: Vec<AppId> = self.apps.keys().copied().collect();
-        for id in ids {
-            if let Some(app) = self.apps.get_mut(&id) {
-                app.engine.handle_timeout(now.mono);
+        let mut next = self.next_app(None);
+        while let Some(id) = next {
+            next = self.next_app(Some(id));
+            // Runs before every input: an app with nothing due costs a look at its earliest.
+            let Some(app) = self.apps.get_mut(&id) else {
+                continue;
+            };
+            if app.poll_timeout().is_none_or(|at| at > now.mono) {
+                continue;
             }
+            app.engine.handle_timeout(now.mono);
             while let Some((_, timer)) = self
                 .apps
                 .get_mut(&id)
@@ -191,8 +197,9 @@ impl Node {
     /// more (a drifting timer submits when its job ends).
     pub(super) fn drain_engines(&mut self, now: Now) {
         loop {
-            let ids: Vec<AppId> = self.apps.keys().copied().collect();
-            for id in ids {
+            let mut next = self.next_app(None);
+            while let Some(id) = next {
+                next = self.next_app(Some(id));
                 if self.drain(now, id) {
                     self.forget(now, id);
                 }
@@ -203,6 +210,14 @@ impl Node {
                 return;
             }
         }
+    }
+
+    /// The app version after `after` (the first with none), without collecting the ids: this
+    /// runs for every input.
+    fn next_app(&self, after: Option<AppId>) -> Option<AppId> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let from = after.map_or(Unbounded, Excluded);
+        self.apps.range((from, Unbounded)).next().map(|(id, _)| *id)
     }
 
     /// Carries one version's engine outputs out. Returns true once its engine has stopped.

@@ -8,7 +8,6 @@
 //! new version's settings, and earlier requests still running on the old version answer in
 //! their turn.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use crate::engine::config::DEFAULT_MAX_MESSAGE;
 use crate::engine::{JobPolicy, ReplyEvent, ReplyMode};
 use crate::http::config::KEYS;
 use crate::http::{HttpConfig, HttpConn, HttpEvent, Request};
-use crate::ids::{ConnId, EndpointId};
+use crate::ids::{ConnId, EndpointId, IdMap};
 use crate::manifest::keys::{endpoint, Ctx, Obj, Problems, Role};
 use crate::manifest::{OtherTask, Task, TaskKind};
 use crate::process::LogLevel;
@@ -39,7 +38,7 @@ struct Conn {
     peer: String,
     http: HttpConn,
     /// Request place -> its job, while the job runs.
-    jobs: HashMap<u64, JobRef>,
+    jobs: IdMap<u64, JobRef>,
     /// The header-timeout timer, its token, and the instant it is armed for.
     timer: Option<TimerHandle>,
     timer_token: u64,
@@ -52,9 +51,9 @@ struct Conn {
 /// timers' tokens (-> connection).
 #[derive(Debug, Default)]
 struct Conns {
-    conns: HashMap<ConnId, Conn>,
-    tokens: HashMap<u64, (ConnId, u64)>,
-    timers: HashMap<u64, ConnId>,
+    conns: IdMap<ConnId, Conn>,
+    tokens: IdMap<u64, (ConnId, u64)>,
+    timers: IdMap<u64, ConnId>,
 }
 
 #[derive(Debug)]
@@ -266,7 +265,7 @@ impl HttpServer {
             endpoint,
             peer,
             http,
-            jobs: HashMap::new(),
+            jobs: IdMap::default(),
             timer: None,
             timer_token,
             armed_for: None,
@@ -351,7 +350,7 @@ impl HttpServer {
             event: Some(request.event.clone()),
             policy: self.policy,
             mode: ReplyMode::Stream,
-            origin: Some(Box::new(request.origin(Some(c.peer.clone())))),
+            origin: Some(Box::new(request.into_origin(Some(c.peer.clone())))),
             body: None,
         };
         let token = cx.token();

@@ -9,7 +9,6 @@
 //! run, then leave. If the successor cannot start, it is torn down and the running version
 //! never noticed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::app::{App, Phase, TaskSlot};
@@ -755,7 +754,7 @@ fn bindings(app: &App) -> Vec<Need> {
 /// the same prefixes). A native-server and a zeromq-server are both ROUTERs.
 fn old_bindings(
     old: &App,
-    owners: &HashMap<EndpointId, EndpointOwner>,
+    owners: &crate::ids::IdMap<EndpointId, EndpointOwner>,
     id: AppId,
 ) -> Vec<(EndpointId, Binding)> {
     let mut shared = Vec::new();

@@ -48,7 +48,7 @@ registry::drivers! {
     http_server => [("http-server", parse, make)],
 }
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,7 +64,7 @@ pub use spawn::PYTHON_WORKER_ENTRY;
 pub use spill::{SpillStats, BAD_GATEWAY, DEADLINE_GRACE};
 
 use crate::engine::Engine;
-use crate::ids::{AppId, EndpointId, WorkerId};
+use crate::ids::{AppId, EndpointId, IdMap, WorkerId};
 use crate::process::LogLevel;
 use crate::time::Now;
 use app::App;
@@ -190,7 +190,7 @@ pub struct Node {
     scheduler: scheduler::Scheduler,
     /// When the node took its first input: the start of its uptime.
     started_at: Option<Instant>,
-    endpoints: HashMap<EndpointId, EndpointOwner>,
+    endpoints: IdMap<EndpointId, EndpointOwner>,
     next_app: u64,
     next_endpoint: u64,
     /// What drivers share across versions: tokens, connections.
@@ -220,7 +220,7 @@ impl Node {
             metrics: metrics::MetricsState::default(),
             scheduler: scheduler::Scheduler::default(),
             started_at: None,
-            endpoints: HashMap::new(),
+            endpoints: IdMap::default(),
             next_app: 1,
             next_endpoint: 1,
             shared: driver::Shared::default(),

@@ -1,10 +1,11 @@
 //! The host's workers: for each, its listener until it connects, then its channel; its
 //! process and output pipe until it has exited and the pipe is drained.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use cocaine_core::engine::Backend;
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::{Input, SpawnError, SpawnSpec};
 use cocaine_core::process::Signal;
 use cocaine_core::WorkerId;
@@ -31,7 +32,7 @@ struct WorkerIo {
 
 #[derive(Debug, Default)]
 pub(super) struct Workers {
-    table: HashMap<WorkerId, WorkerIo>,
+    table: IdMap<WorkerId, WorkerIo>,
     /// Workers with bytes queued since the last flush (may repeat).
     unflushed: Vec<WorkerId>,
     /// Python app versions' fork servers.
