@@ -2,6 +2,15 @@
 
 Everything waits for events (a log line, a reply, a process exit) with a deadline; nothing
 sleeps a fixed time hoping something happened.
+
+Running side by side: scripts/e2e runs the tests on two pytest-xdist workers
+(`--dist loadgroup`, COCAINE_E2E_JOBS). Every test must therefore keep to its own resources:
+ports from `free_port()`/`endpoint()` (never a fixed port), folders under `tmp_path`, a store
+and control endpoint of its own (the `node` and `cnode` fixtures give both), names made
+unique with the worker's pid (as the network namespaces of test_cluster_membership.py). A
+test that cannot (a fixed port, a system-wide setting, something machine-global that two
+tests at once would disturb) is marked `@pytest.mark.xdist_group("NAME")`; the tests of one
+group run on one worker, one after another.
 """
 
 import json
@@ -256,6 +265,25 @@ def run_folder_problems(n):
     if n.proc.returncode is not None and n.proc.returncode >= 0:
         return ["the node left its run folder %s behind" % folder]
     return []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_tmpdir(tmp_path_factory):
+    """A temporary folder of this pytest process (each xdist worker has its own), as TMPDIR
+    of everything the tests start. A node sweeps the run folders of dead nodes from its
+    temporary folder at start: in a shared /tmp it would sweep the one a test on the other
+    worker (or another checkout's tests) has just killed a node to look at. It also keeps
+    everything the tests leave in the run's own folder, which scripts/e2e removes."""
+    folder = tmp_path_factory.mktemp("tmp")
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
+    yield folder
+    if saved[0] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved[0]
+    tempfile.tempdir = saved[1]
 
 
 @pytest.fixture(params=RUNTIMES)

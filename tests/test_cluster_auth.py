@@ -22,11 +22,9 @@ import msgpack
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from cluster_nodes import HOSTS, start_node
 from conftest import free_port
 from control import cli, cnode, request_frames, versioned_app  # noqa: F401 (cnode: a fixture)
-
-INTERVAL_MS = 200
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
 
 def keygen(folder, name):
@@ -73,18 +71,14 @@ def test_signed_announcements_and_signed_fetch(cnode, tmp_path):
     nodes = []
     for i in range(3):
         store = tmp_path / ("store%d" % i)
-        args = ["--host", HOSTS[i], "--announce-interval", str(INTERVAL_MS),
-                "--node-id", "node-%d" % i, "--cluster-auth", "required", "--auth", "required",
-                *["--peer=tcp://%s:%d" % (h, port) for h in HOSTS if h != HOSTS[i]]]
+        args = ["--cluster-auth", "required", "--auth", "required"]
         if i < 2:
             # The operator makes the node's pair ahead and hands its public half to the others.
             store.mkdir()
             keygen(store, "node")
             shutil.copy(store / "node.pem", keys / ("node-%d.pem" % i))
             args += ["--keys", str(keys)]
-        n = cnode(store=store, control="tcp://*:%d" % port, extra_args=args)
-        n.control = "tcp://%s:%d" % (HOSTS[i], port)
-        nodes.append(n)
+        nodes.append(start_node(cnode, i, port, store=store, extra_args=args))
     op = Operator(own / "op.key")
     a, b, rogue = nodes
 

@@ -15,20 +15,9 @@ Nothing sleeps a fixed time: every wait polls with a deadline.
 import threading
 import time
 
+from cluster_nodes import HOSTS, start_cluster, start_node
 from conftest import NativeClient, free_port
 from control import cli, cnode, deploy, kill9, ok, versioned_app, wait_state  # noqa: F401
-
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
-INTERVAL_MS = 200
-
-
-def start_node(cnode, i, port, store=None):
-    others = ["--peer=tcp://%s:%d" % (h, port) for h in HOSTS if h != HOSTS[i]]
-    n = cnode(store=store, control="tcp://*:%d" % port, extra_args=[
-        "--host", HOSTS[i], "--announce-interval", str(INTERVAL_MS), "--node-id", "node-%d" % i,
-        *others])
-    n.control = "tcp://%s:%d" % (HOSTS[i], port)
-    return n
 
 
 def app(version, app_port):
@@ -94,7 +83,7 @@ class Callers:
 
 def test_clients_do_not_fail_when_a_node_is_killed_and_it_catches_up_when_back(cnode, zctx):
     port, app_port = free_port(), free_port()
-    nodes = [start_node(cnode, i, port) for i in range(3)]
+    nodes = start_cluster(cnode, port)
     deploy(nodes[1], "reply", app(1, app_port))
     for n in nodes:
         wait_version(n, 1)

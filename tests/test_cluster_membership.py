@@ -23,49 +23,17 @@ import msgpack
 import pytest
 
 from conftest import PYTHON_SDK, Node, NativeClient, cocaine_bin, free_port, problems_after
+from cluster_nodes import HOSTS, INTERVAL_MS, by_id, start_cluster, wait_peers
 from control import cli, cnode, deploy, kill9, ok, versioned_app  # noqa: F401 (cnode: a fixture)
-
-INTERVAL_MS = 200
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
 
 def peers_of(node):
     return ok(node, "peers")
 
 
-def wait_peers(node, predicate, what, timeout=20.0):
-    """Polls `peers` until `predicate(reply)` holds; returns the reply."""
-    deadline = time.monotonic() + timeout
-    while True:
-        reply = peers_of(node)
-        if predicate(reply):
-            return reply
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s; peers: %s\nlog tail:\n%s"
-                                 % (what, json.dumps(reply, indent=1), node.tail(30)))
-        time.sleep(0.05)
-
-
-def by_id(reply):
-    return {p["node_id"]: p for p in reply["peers"]}
-
-
-def start_cluster(cnode, tmp_path, port):
-    """Three nodes, node i on HOSTS[i] at control port `port`, each given the other two."""
-    nodes = []
-    for i, host in enumerate(HOSTS):
-        others = ["--peer=tcp://%s:%d" % (h, port) for h in HOSTS if h != host]
-        n = cnode(control="tcp://*:%d" % port, extra_args=[
-            "--host", host, "--announce-interval", str(INTERVAL_MS), "--node-id", "node-%d" % i,
-            *others])
-        n.control = "tcp://%s:%d" % (host, port)
-        nodes.append(n)
-    return nodes
-
-
 def test_static_peers_see_each_other_and_forget_a_dead_node(cnode, tmp_path, zctx):
     port, app_port = free_port(), free_port()
-    nodes = start_cluster(cnode, tmp_path, port)
+    nodes = start_cluster(cnode, port)
     # One manifest for the whole cluster: the endpoint's host is `*`, --host places it.
     manifest = versioned_app(1, {"echo": {"type": "native-server",
                                           "endpoint": "tcp://*:%d" % app_port}},

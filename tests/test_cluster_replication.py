@@ -16,36 +16,14 @@ Nothing sleeps a fixed time: every wait polls `list`, `info` or `peers` with a d
 
 import hashlib
 import json
-import time
 
+from cluster_nodes import HOSTS, start_node, wait_for
 from conftest import NativeClient, free_port
 from control import (PACKAGED, PACKAGED_GREETING, cnode, deploy, error, ok,  # noqa: F401
                      packaged_manifest, raw, tar_package, wait_absent, wait_state)
 
-INTERVAL_MS = 200
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
-
-
-def wait_for(node, what, predicate, action="info", timeout=30.0, **args):
-    """Polls a control action until `predicate(ok value)` holds; returns the value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = ok(node, action, **args)
-        if predicate(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s; %s: %s\nlog tail:\n%s"
-                                 % (what, action, json.dumps(value, indent=1), node.tail(40)))
-        time.sleep(0.05)
-
-
-def start_node(cnode, i, port, store=None):
-    others = ["--peer=tcp://%s:%d" % (h, port) for h in HOSTS if h != HOSTS[i]]
-    n = cnode(store=store, control="tcp://*:%d" % port, extra_args=[
-        "--host", HOSTS[i], "--announce-interval", str(INTERVAL_MS), "--node-id", "node-%d" % i,
-        *others])
-    n.control = "tcp://%s:%d" % (HOSTS[i], port)
-    return n
+# Four node slots: three start at once, the fourth joins late.
+SLOTS = 4
 
 
 def replicated(manifest, version):
@@ -58,7 +36,7 @@ def record(node, app):
 
 def test_apps_travel_deletes_travel_and_nothing_comes_back(cnode, zctx):
     port, echo_port, web_port, local_port = free_port(), free_port(), free_port(), free_port()
-    nodes = [start_node(cnode, i, port) for i in range(3)]
+    nodes = [start_node(cnode, i, port, SLOTS) for i in range(3)]
     # Everyone hears everyone before the deploy.
     for n in nodes:
         wait_for(n, "two peers", lambda p: len(p["peers"]) == 2, action="peers")
@@ -120,7 +98,7 @@ def test_apps_travel_deletes_travel_and_nothing_comes_back(cnode, zctx):
     assert (nodes[1].store / "tombstones" / "echo.json").is_file()
 
     # Node 0 comes back from its store, which still holds echo: the tombstone wins.
-    nodes[0] = start_node(cnode, 0, port, store=store0)
+    nodes[0] = start_node(cnode, 0, port, SLOTS, store=store0)
     wait_absent(nodes[0], "echo", timeout=30.0)
     wait_for(nodes[0], "echo's tombstone on node 0",
              lambda info: "deleted_at" in info["replication"]["apps"].get("echo", {}))
@@ -137,7 +115,7 @@ def test_apps_travel_deletes_travel_and_nothing_comes_back(cnode, zctx):
     assert "deleted at version 1" in message, message
 
     # A node joining late catches up: web arrives, echo's tombstone is recorded.
-    late = start_node(cnode, 3, port)
+    late = start_node(cnode, 3, port, SLOTS)
     wait_state(late, "web", timeout=30.0)
     wait_for(late, "echo's tombstone on the late node",
              lambda info: "deleted_at" in info["replication"]["apps"].get("echo", {}))
@@ -173,7 +151,7 @@ def raw_fetch(node, app):
 
 def test_equal_versions_with_different_contents_are_reported(cnode):
     port, app_port = free_port(), free_port()
-    nodes = [start_node(cnode, i, port) for i in range(2)]
+    nodes = [start_node(cnode, i, port, SLOTS) for i in range(2)]
     for n in nodes:
         wait_for(n, "the peer", lambda p: len(p["peers"]) == 1, action="peers")
     base = packaged_manifest("tcp://*:%d" % app_port)

@@ -1,5 +1,5 @@
 """Session keys end to end (docs/security.md, "Session keys"), on every runtime: a node with a
-key folder and short sessions (`--session-ttl 2`), an app whose task requires signed users.
+key folder and short sessions (`--session-ttl 6`), an app whose task requires signed users.
 Requests in a session from the Python client (`cryptography` unwraps the key, `hmac` MACs: an
 implementation independent of the node's) and from the CLI (the Rust client) reach the handler
 with the user; a wrong session key, a replayed request, a session after its end and a session
@@ -23,7 +23,10 @@ sys.path.insert(0, str(PYTHON_SDK))
 from cocaine.client import CallError, Client  # noqa: E402  (the SDK from this source tree)
 
 TIMEOUT = 20.0
-TTL_MS = 2000
+# Long enough for alice's first session to outlive every step before the test waits for its
+# end on a loaded machine (two test workers, other builds): at 2 s it sometimes ended early,
+# and the client's new session then took the forged key's place.
+TTL_MS = 6000
 
 
 def wait_past(ms):

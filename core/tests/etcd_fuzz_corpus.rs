@@ -2,8 +2,7 @@
 //! through the check the target runs, and keeps the seeds current: with
 //! `COCAINE_WRITE_CORPUS=1` it rewrites them from their generators.
 
-#[path = "support/corpus.rs"]
-mod corpus;
+use crate::corpus;
 
 use cocaine_core::cluster::announcement::{AppAnnouncement, AppState, Load};
 use cocaine_core::cluster::etcd::{decode_app, decode_member, AppRecord};

@@ -2,8 +2,7 @@
 //! replaced and removed while the node runs (`Input::KeySet`/`KeyRemoved`), the `keys`
 //! listing and its counters, and a refused request changing nothing.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

@@ -3,8 +3,7 @@
 //! by the `peers` control action, forgotten after three silent intervals, malformed
 //! datagrams dropped and counted, and `--host` on every `*` endpoint.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::Duration;

@@ -5,10 +5,8 @@
 //! replayed and duplicated announcements are dropped and counted; a key removed while the node
 //! runs stops its node's announcements.
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! The control endpoint through a hand-driven node: every action, answered only after the
 //! store has done its part, and every bad request answered with a JSON error.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

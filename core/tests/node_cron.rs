@@ -1,8 +1,7 @@
 //! cron tasks through a hand-driven node: fires on the wall clock's seconds, in the task's
 //! time zone, with each overlap rule.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, UNIX_EPOCH};
 

@@ -2,8 +2,7 @@
 //! once the first worker has said hello (`running`), or has failed (500, with the failure
 //! in one line); meanwhile `list` shows it `starting`. Code the store finds missing is 400.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

@@ -2,8 +2,7 @@
 //! batched for `debounce` after the first one, coalesced per path, one job per batch whose
 //! body is a sorted JSON list, its reply published; failures retried; redeploys hand over.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::path::PathBuf;
 use std::time::Duration;

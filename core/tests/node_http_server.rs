@@ -3,8 +3,7 @@
 //! engine errors become statuses, the header timeout on hand-driven time, clients that
 //! leave, a redeploy that keeps connections open, and the task's keys in the manifest.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Apps coming and going, workers dying, crash loops, shutdown and determinism, through a
 //! hand-driven node.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,7 @@
 //! The metrics endpoint through a hand-driven node: GET /metrics answered in the Prometheus
 //! text format, everything else with its HTTP error, one request per connection.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use bytes::Bytes;
 use cocaine_core::node::{Input, NodeConfig, Output};

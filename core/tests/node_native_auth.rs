@@ -4,10 +4,8 @@
 //! its signed digest before any worker sees the request, and what a handler sees (`user` in
 //! the job's meta). Every refusal is proven to reach no worker.
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::time::Duration;
 

@@ -5,10 +5,8 @@
 //! goes on serving. The node's private key is a test unwrapper over the `rsa` crate with a
 //! throw-away key (the real node unwraps with OpenSSL through `cocaine-keys`).
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::sync::Arc;
 

@@ -1,7 +1,6 @@
 //! native-server (docs/protocol.md §2) through a hand-driven node.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! The operator's verbs over control (issue 13): status, stop and start (kept stopped across
 //! a restart), scale at run time, and quit.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use bytes::Bytes;
 use cocaine_core::node::{Input, NodeConfig, Output, StoredApp};

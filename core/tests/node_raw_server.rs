@@ -1,8 +1,7 @@
 //! raw-server (docs/protocol.md §5) through a hand-driven node: each framing, replies in order
 //! whatever order jobs end in, clients that leave, limits, input split anywhere.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use bytes::Bytes;
 use cocaine_core::codec::worker::WorkerMessage;

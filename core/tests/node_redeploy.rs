@@ -1,8 +1,7 @@
 //! Redeploying a running app: new workers take new jobs and the queue, old workers finish
 //! what they run, shared endpoints keep their sockets, and nothing accepted is lost.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use cocaine_core::codec::native::NativeMessage;
 use cocaine_core::node::{BindError, Input, Output};

@@ -5,10 +5,8 @@
 //! conflict; deletions travel as tombstones; a node that was down while an app was deleted
 //! does not bring it back; a node joining late catches up.
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,8 +2,7 @@
 //! announced the app, with endpoints and load; 404 for an app no known node runs; bad
 //! requests answered 400; peers gone from the table gone from the answer.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::net::SocketAddr;
 use std::time::Duration;

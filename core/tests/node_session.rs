@@ -5,10 +5,8 @@
 //! removed or replaced key, another app, a user the task does not list, a bad session-open)
 //! answered with its code before any worker sees the request. Time is driven by hand.
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! zeromq-sink, zeromq-subscriber and native-sink (docs/protocol.md §2, §4), through a
 //! hand-driven node.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use bytes::Bytes;
 use cocaine_core::codec::worker::WorkerMessage;

@@ -2,8 +2,7 @@
 //! becomes `COCAINE_INLINE` (`1` or `0`) for that app's workers only, and without the key the
 //! variable is not set at all, so the node's own environment decides.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use harness::*;
 

@@ -5,8 +5,7 @@
 //! caller's sid; a peer that leaves, goes silent or misses the deadline ends the request
 //! with an error; everything is counted in `info`.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! recurring-timer, drifting-timer and the stats publication, through a hand-driven node.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use std::time::Duration;
 

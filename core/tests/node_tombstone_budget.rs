@@ -3,10 +3,8 @@
 //! app, and as many tombstones as fit (the young ones, newest first); `peers` counts what was
 //! announced and what waits.
 
-#[path = "support/node.rs"]
-mod harness;
-#[path = "support/native_auth.rs"]
-mod native_auth;
+use crate::harness;
+use crate::native_auth;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! zeromq-server (docs/protocol.md §3) through a hand-driven node.
 
-#[path = "support/node.rs"]
-mod harness;
+use crate::harness;
 
 use bytes::Bytes;
 use cocaine_core::codec::worker::WorkerMessage;

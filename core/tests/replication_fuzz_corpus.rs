@@ -2,8 +2,7 @@
 //! `fuzz/corpus/tombstone`) through the checks the targets run, and keeps the seeds current:
 //! with `COCAINE_WRITE_CORPUS=1` it rewrites them from their generators.
 
-#[path = "support/corpus.rs"]
-mod corpus;
+use crate::corpus;
 
 use bytes::Bytes;
 use cocaine_core::cluster::fetch::{decode_reply, encode_reply};

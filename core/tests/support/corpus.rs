@@ -1,7 +1,7 @@
 //! Replaying a fuzz target's committed corpus (`fuzz/corpus/<target>`, docs/fuzzing.md) and
 //! keeping its generated seeds current.
 //!
-//! Include it with `#[path = "support/corpus.rs"] mod corpus;`.
+//! Declared once in tests/main.rs; a test file uses it with `use crate::corpus;`.
 
 #![allow(dead_code)]
 

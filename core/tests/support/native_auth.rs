@@ -3,9 +3,8 @@
 //! The node never signs or unwraps with these; real clients and nodes do it with OpenSSL
 //! through `cocaine-keys`.
 //!
-//! Include it after the node harness:
-//! `#[path = "support/node.rs"] mod harness;` then
-//! `#[path = "support/native_auth.rs"] mod native_auth;`.
+//! Declared once in tests/main.rs (after the node harness it uses); a test file uses it with
+//! `use crate::native_auth;`.
 
 #![allow(dead_code)]
 

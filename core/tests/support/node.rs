@@ -3,7 +3,7 @@
 //! hand. Nothing here touches a socket, a process or the clock (except one `Instant::now()`
 //! as the origin of the simulated monotonic time).
 //!
-//! Include it with `#[path = "support/node.rs"] mod harness;`.
+//! Declared once in tests/main.rs; a test file uses it with `use crate::harness;`.
 
 #![allow(dead_code)]
 
