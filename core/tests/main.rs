@@ -74,6 +74,7 @@ mod node_timers;
 mod node_tombstone_budget;
 mod node_zmq_server;
 mod replication_fuzz_corpus;
+mod zmtp;
 
 /// A file in core/tests that is neither a module here nor a test target of its own would
 /// never run: `cargo test` would pass without it.
