@@ -449,49 +449,17 @@ impl ZmtpEndpoint {
 
 #[cfg(test)]
 mod tests {
-    //! Real libzmq peers against the endpoint, on a level-triggered `poll(2)` runtime.
+    //! Real libzmq peers against the endpoint, on the host tests' level-triggered `poll(2)`
+    //! runtime.
 
-    use std::collections::HashMap;
     use std::time::Instant;
 
-    use cocaine_core::Now;
-
     use super::*;
-    use crate::host::{system_now, Wake};
-
-    #[derive(Default)]
-    struct Poll {
-        watched: HashMap<Source, (RawFd, bool, bool)>,
-    }
-
-    impl Runtime for Poll {
-        fn watch(&mut self, source: Source, fd: RawFd) -> io::Result<()> {
-            self.watched.insert(source, (fd, true, false));
-            Ok(())
-        }
-        fn want_read(&mut self, source: Source, read: bool) {
-            if let Some(w) = self.watched.get_mut(&source) {
-                w.1 = read;
-            }
-        }
-        fn want_write(&mut self, source: Source, write: bool) {
-            if let Some(w) = self.watched.get_mut(&source) {
-                w.2 = write;
-            }
-        }
-        fn unwatch(&mut self, source: Source) {
-            self.watched.remove(&source);
-        }
-        async fn wait(&mut self, _: Option<Instant>, _: &mut Wake) -> io::Result<()> {
-            Ok(())
-        }
-        fn now(&self) -> Now {
-            system_now()
-        }
-    }
+    use crate::host::tests::Fake;
+    use crate::host::Wake;
 
     struct Rig {
-        rt: Poll,
+        rt: Fake,
         ep: ZmtpEndpoint,
         scratch: Vec<u8>,
         inputs: VecDeque<Input>,
@@ -500,7 +468,7 @@ mod tests {
 
     impl Rig {
         fn new(address: &str, max_message: usize) -> Rig {
-            let mut rt = Poll::default();
+            let mut rt = Fake::new();
             let ep = ZmtpEndpoint::open(EndpointId(1), address, max_message, &mut rt).unwrap();
             Rig {
                 rt,
@@ -513,31 +481,10 @@ mod tests {
 
         /// One loop pass: wait up to 100 ms for readiness, handle it, write.
         fn pass(&mut self) {
-            let sources: Vec<Source> = self.rt.watched.keys().copied().collect();
-            let mut fds: Vec<libc::pollfd> = sources
-                .iter()
-                .map(|s| {
-                    let (fd, r, w) = self.rt.watched[s];
-                    let events =
-                        if r { libc::POLLIN } else { 0 } | if w { libc::POLLOUT } else { 0 };
-                    libc::pollfd {
-                        fd,
-                        events,
-                        revents: 0,
-                    }
-                })
-                .collect();
-            // SAFETY: a live array of pollfd of the length given.
-            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
-            for (source, fd) in sources.into_iter().zip(&fds) {
-                let hangup = fd.revents & (libc::POLLHUP | libc::POLLERR) != 0;
-                let ready = Ready {
-                    source,
-                    readable: fd.revents & libc::POLLIN != 0 || hangup,
-                    writable: fd.revents & libc::POLLOUT != 0,
-                    hangup,
-                };
-                match source {
+            let mut wake = Wake::default();
+            self.rt.poll(100, &mut wake);
+            for ready in wake.ready {
+                match ready.source {
                     Source::ZmtpListener(_) if ready.readable => {
                         self.ep
                             .accept(&mut self.rt, &mut self.scratch, &mut self.inputs)

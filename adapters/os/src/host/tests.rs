@@ -14,12 +14,13 @@ use cocaine_core::{AppId, ConnId, EndpointId, Now, WorkerId};
 
 use super::*;
 
+/// Also the runtime of the ZMTP endpoint's tests (`zmtp_endpoint.rs`), which poll it.
 #[derive(Default)]
-struct Fake {
+pub(crate) struct Fake {
     /// Simulated time since the start.
     elapsed: Duration,
     start: Option<Now>,
-    watched: HashMap<Source, (RawFd, bool, bool)>,
+    pub(crate) watched: HashMap<Source, (RawFd, bool, bool)>,
     /// How far waits moved the clock instead of sleeping.
     jumped: Duration,
     /// Waits in a row without a timer that found nothing.
@@ -27,7 +28,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             start: Some(system_now()),
             ..Self::default()
@@ -35,7 +36,7 @@ impl Fake {
     }
 
     /// Real readiness of the watched descriptors, without blocking longer than `ms`.
-    fn poll(&self, ms: i32, wake: &mut Wake) {
+    pub(crate) fn poll(&self, ms: i32, wake: &mut Wake) {
         let sources: Vec<Source> = self.watched.keys().copied().collect();
         let mut fds: Vec<libc::pollfd> = sources
             .iter()
