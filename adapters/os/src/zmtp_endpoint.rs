@@ -411,24 +411,31 @@ impl ZmtpEndpoint {
         runtime.want_write(Source::ZmtpConn(self.id, conn), waiting);
     }
 
+    /// Whether connection `n` is open and has not finished its handshake.
+    fn in_handshake(&self, n: u32) -> bool {
+        self.conns.get(&n).is_some_and(|p| p.zmtp.peer().is_none())
+    }
+
     /// Drops the oldest connections still in their handshake while there are more than
     /// [`MAX_HANDSHAKING`].
     fn bound_handshakes(&mut self, runtime: &mut impl Runtime) {
-        let conns = &self.conns;
-        let still = |n: &u32| conns.get(n).is_some_and(|p| p.zmtp.peer().is_none());
         if self.handshaking.len() > 2 * MAX_HANDSHAKING {
-            self.handshaking.retain(still);
+            let handshaking = std::mem::take(&mut self.handshaking);
+            self.handshaking = handshaking
+                .into_iter()
+                .filter(|&n| self.in_handshake(n))
+                .collect();
         }
-        let mut waiting = self.handshaking.iter().filter(|n| still(n)).count();
+        let mut waiting = self
+            .handshaking
+            .iter()
+            .filter(|&&n| self.in_handshake(n))
+            .count();
         while waiting > MAX_HANDSHAKING {
             let Some(oldest) = self.handshaking.pop_front() else {
                 break;
             };
-            if self
-                .conns
-                .get(&oldest)
-                .is_some_and(|p| p.zmtp.peer().is_none())
-            {
+            if self.in_handshake(oldest) {
                 self.drop_conn(oldest, runtime);
                 waiting -= 1;
             }
