@@ -59,8 +59,12 @@ def sid_frame(kind, sid):
 def frame_parts(sid):
     """`(chunk head, choke frame)` for `sid`: the body's start of `[4, sid, data]` up to
     `data`'s bin header, and the whole frame of `[5, sid]`."""
-    raw = uint(sid)
-    return b"\x93\x04" + raw, _LENGTH.pack(2 + len(raw)) + b"\x92\x05" + raw
+    return _parts_of(uint(sid))
+
+
+def _parts_of(sid_raw):
+    """frame_parts for a sid already encoded as msgpack (`sid_raw`)."""
+    return b"\x93\x04" + sid_raw, _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
 
 
 _BIN8_HEADS = tuple(bytes((0xC4, n)) for n in range(256))
@@ -301,9 +305,7 @@ def read_job(data, pos, size):
         event = data[start:stop].decode("utf-8")
     except UnicodeDecodeError:
         return None
-    sid_raw = data[p:q]
-    head = b"\x93\x04" + sid_raw
-    choke = _LENGTH.pack(2 + len(sid_raw)) + b"\x92\x05" + sid_raw
+    head, choke = _parts_of(data[p:q])
     if data.startswith(choke, end) and end + len(choke) <= size:
         return sid, event, data[stop:end], b"", end + len(choke), (head, choke)
     body = end + 4
