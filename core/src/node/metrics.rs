@@ -3,15 +3,13 @@
 //! (`crate::stats::prometheus`), over the core's own HTTP head parser. One request per
 //! connection (`connection: close`); anything else gets its HTTP error.
 
-use std::collections::HashMap;
-
 use bytes::{Bytes, BytesMut};
 
 use super::io::{BindError, Output, SocketKind};
 use super::Node;
 use crate::http::request::{find_head_end, parse_head};
 use crate::http::response::{encode_error, encode_head, BodyFraming};
-use crate::ids::{ConnId, EndpointId};
+use crate::ids::{ConnId, EndpointId, IdMap};
 use crate::process::LogLevel;
 use crate::stats::prometheus::{self, AppMetrics, EngineMetrics};
 use crate::time::Now;
@@ -26,7 +24,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Default)]
 pub(super) struct MetricsState {
     endpoints: Vec<(EndpointId, String)>,
-    conns: HashMap<ConnId, BytesMut>,
+    conns: IdMap<ConnId, BytesMut>,
 }
 
 /// An app's name, state and, when it runs, its engine's snapshot and pool bounds.

@@ -14,7 +14,7 @@ use super::native_session::{self, Credential};
 use super::spill::{Caller, Follow};
 use crate::codec::native::{self, NativeMessage, Policy};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
-use crate::ids::EndpointId;
+use crate::ids::{EndpointId, IdMap};
 use crate::manifest::keys::{endpoint, max_message, task_security, Ctx, Obj, Problems, Role};
 use crate::manifest::{SecurityConfig, Task, TaskKind};
 use crate::process::LogLevel;
@@ -56,10 +56,10 @@ struct Held {
 struct Sessions {
     open: HashMap<SessionKey, (JobRef, u64)>,
     per_peer: HashMap<(EndpointId, Bytes), usize>,
-    by_token: HashMap<u64, Client>,
+    by_token: IdMap<u64, Client>,
     held: HashMap<SessionKey, Held>,
     /// Sealed requests' replies being gathered, by token.
-    sealed: HashMap<u64, ReplySeal>,
+    sealed: IdMap<u64, ReplySeal>,
 }
 
 impl Sessions {

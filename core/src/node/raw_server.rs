@@ -7,7 +7,7 @@
 //! an earlier one waits for it. A connection whose client leaves (end of file in `line` and
 //! `length`, a reset in any framing) has its jobs cancelled and gets nothing more.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
@@ -15,7 +15,7 @@ use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job, JobRef};
 use super::io::{Output, SocketKind};
 use crate::codec::raw::{self, RequestDecoder};
 use crate::engine::{JobPolicy, Origin, ReplyEvent, ReplyMode};
-use crate::ids::{ConnId, EndpointId};
+use crate::ids::{ConnId, EndpointId, IdMap};
 use crate::manifest::keys::{endpoint, max_message, value, Ctx, Obj, Problems, Role};
 use crate::manifest::{Framing, Task, TaskKind, DEFAULT_MAX_LINE, DEFAULT_REPLY_LIMIT};
 use crate::process::LogLevel;
@@ -59,8 +59,8 @@ fn ready(reply: Bytes) -> Pending {
 /// The connections a driver holds, and its jobs' tokens: (connection, request place).
 #[derive(Debug, Default)]
 struct Conns {
-    conns: HashMap<ConnId, Conn>,
-    tokens: HashMap<u64, (ConnId, u64)>,
+    conns: IdMap<ConnId, Conn>,
+    tokens: IdMap<u64, (ConnId, u64)>,
 }
 
 #[derive(Debug)]

@@ -1,14 +1,13 @@
 //! zeromq-server (PROTOCOL.md §3): `[routing..., "", body...]` in, one multipart reply out
 //! when the job ends.
 
-use std::collections::HashMap;
 
 use bytes::Bytes;
 
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job};
 use super::io::{Output, SocketKind};
 use crate::engine::ReplyEvent;
-use crate::ids::EndpointId;
+use crate::ids::{EndpointId, IdMap};
 use crate::manifest::keys::{endpoint, max_message, Ctx, Obj, Problems, Role};
 use crate::manifest::{Task, TaskKind, DEFAULT_REPLY_LIMIT};
 use crate::status::{self, Failure};
@@ -41,7 +40,7 @@ fn error_body(failure: &Failure) -> Bytes {
 }
 
 /// Requests waiting for their reply, by token: the endpoint and the client's routing frames.
-type Clients = HashMap<u64, (EndpointId, Vec<Bytes>)>;
+type Clients = IdMap<u64, (EndpointId, Vec<Bytes>)>;
 
 #[derive(Debug)]
 pub(super) struct ZmqServer {
@@ -73,7 +72,7 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
         endpoint: endpoint.clone(),
         reply_limit: *reply_limit,
         max_message: *max_message,
-        clients: Clients::new(),
+        clients: Clients::default(),
     }))
 }
 

@@ -13,9 +13,10 @@
 //! ([`ZmtpEndpoint`]) unless `COCAINE_ZMTP=libzmq` is set: their descriptors are plain
 //! sockets, read when ready and written at the end of each pass like raw TCP connections.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
+use cocaine_core::ids::IdMap;
 use cocaine_core::node::{BindError, Input, SocketKind};
 use cocaine_core::EndpointId;
 
@@ -36,13 +37,13 @@ pub const RECV_BATCH: usize = 256;
 
 pub(super) struct Endpoints {
     context: zmq::Context,
-    table: HashMap<EndpointId, ZmqEndpoint>,
+    table: IdMap<EndpointId, ZmqEndpoint>,
     /// Endpoints to drain before sleeping (may repeat; deduplicated when drained).
     dirty: Vec<EndpointId>,
     /// Kept between passes for its allocation.
     received: Vec<Vec<Bytes>>,
     /// ROUTER endpoints the node serves itself.
-    zmtp: HashMap<EndpointId, ZmtpEndpoint>,
+    zmtp: IdMap<EndpointId, ZmtpEndpoint>,
     /// Whether new ROUTER endpoints are served by the node (false: by libzmq).
     own_router: bool,
     scratch: Box<[u8]>,
@@ -52,10 +53,10 @@ impl Endpoints {
     pub fn new() -> Self {
         Self {
             context: zmq::Context::new(),
-            table: HashMap::new(),
+            table: IdMap::default(),
             dirty: Vec::new(),
             received: Vec::new(),
-            zmtp: HashMap::new(),
+            zmtp: IdMap::default(),
             own_router: std::env::var(ZMTP_SWITCH).map_or(true, |v| v != "libzmq"),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
