@@ -6,7 +6,8 @@
 //! It looks to the host like a [`crate::zmq_endpoint::ZmqEndpoint`] ROUTER: messages come in
 //! with a routing frame first, and a send is routed by its first frame. Routing frames are
 //! made as libzmq makes them (5 bytes: 0, then a 32-bit counter), here from 1 for each
-//! endpoint, so an id is not reused while the endpoint lives (until 2^32 connections). A
+//! endpoint; after the counter wraps, ids still in use are skipped, so no two open
+//! connections ever share an id and a reply never reaches a peer it was not meant for. A
 //! peer's `Identity`/`Routing-Id` property is not used for routing: a peer that reconnects
 //! gets a new id, like a peer of a libzmq ROUTER that sets none, and no peer can take
 //! another's.
@@ -237,8 +238,7 @@ impl ZmtpEndpoint {
             if nonblocking.is_err() {
                 continue;
             }
-            let n = self.next;
-            self.next = self.next.wrapping_add(1).max(1);
+            let n = self.new_routing_id();
             if runtime
                 .watch(Source::ZmtpConn(self.id, n), stream.fd())
                 .is_err()
@@ -409,6 +409,21 @@ impl ZmtpEndpoint {
         }
         let waiting = !peer.zmtp.pending().is_empty();
         runtime.want_write(Source::ZmtpConn(self.id, conn), waiting);
+    }
+
+    /// The next routing id no open connection has: after the counter wraps (2^32 - 1
+    /// connections) it skips the ids still in use, so a reply is never routed to a newer
+    /// peer that happens to share an older one's id. There are far fewer connections than
+    /// ids, so the search ends.
+    fn new_routing_id(&mut self) -> u32 {
+        loop {
+            let n = self.next;
+            // 0 is never used: the counter runs from 1, as libzmq's does.
+            self.next = self.next.wrapping_add(1).max(1);
+            if !self.conns.contains_key(&n) {
+                return n;
+            }
+        }
     }
 
     /// Whether connection `n` is open and has not finished its handshake.
@@ -678,6 +693,38 @@ mod tests {
         for (i, d) in dealers.iter().enumerate() {
             assert_eq!(rig.recv(d), vec![format!("{i}").into_bytes()]);
         }
+    }
+
+    #[test]
+    fn after_the_counter_wraps_an_id_in_use_is_skipped() {
+        let ctx = zmq::Context::new();
+        let mut rig = Rig::new("tcp://127.0.0.1:*", 1 << 20);
+        let first = socket(&ctx, zmq::DEALER);
+        first.connect(rig.ep.address()).unwrap();
+        first.send("first", 0).unwrap();
+        let got_first = rig.receive(1);
+        assert_eq!(got_first[0][0], routing_id(1));
+        // 2^32 - 2 connections later: the next peer takes the last id, and the one after it
+        // would wrap to 1, which the first peer still holds.
+        rig.ep.next = u32::MAX;
+        let last = socket(&ctx, zmq::DEALER);
+        last.connect(rig.ep.address()).unwrap();
+        last.send("last", 0).unwrap();
+        let got_last = rig.receive(1);
+        assert_eq!(got_last[0][0], routing_id(u32::MAX));
+        let wrapped = socket(&ctx, zmq::DEALER);
+        wrapped.connect(rig.ep.address()).unwrap();
+        wrapped.send("wrapped", 0).unwrap();
+        let got_wrapped = rig.receive(1);
+        assert_eq!(got_wrapped[0][0], routing_id(2), "id 1 is in use");
+        assert_eq!(rig.ep.next, 3);
+        // Each reply reaches the peer it was meant for.
+        for got in [got_first, got_last, got_wrapped] {
+            assert_eq!(rig.ep.send(&got[0]), Sent::Done);
+        }
+        assert_eq!(rig.recv(&first), vec![b"first".to_vec()]);
+        assert_eq!(rig.recv(&last), vec![b"last".to_vec()]);
+        assert_eq!(rig.recv(&wrapped), vec![b"wrapped".to_vec()]);
     }
 
     #[test]
