@@ -362,3 +362,47 @@ fn a_queued_job_whose_task_the_new_version_lacks_is_answered_503() {
     h.worker_replies(old, sid, &[b"v1"]);
     assert_eq!(answered(&h, ep), vec![(2, false), (1, true)]);
 }
+
+#[test]
+fn a_shared_routers_limit_follows_the_version_that_serves_it() {
+    let with_limit = |version: u64, limit: &str| {
+        format!(
+            r#"{{"type": "python", "args": "local:///srv/app", "version": {version},
+                "tasks": {{"serve": {{"type": "native-server", "endpoint": "{EP_A}"{limit}}}}}}}"#
+        )
+    };
+    let mut h = Harness::new();
+    h.deploy("a", &with_limit(1, r#", "max-message": 4096"#));
+    let limit = h.fresh().into_iter().find_map(|o| match o {
+        Output::Bind {
+            address,
+            max_message,
+            ..
+        } if address == EP_A => Some(max_message),
+        _ => None,
+    });
+    assert_eq!(
+        limit,
+        Some(Some(4096)),
+        "the ROUTER is bound with its task's limit"
+    );
+    let ep = h.endpoint(EP_A);
+    let limits_set = |out: Vec<Output>| -> Vec<_> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::SetMaxMessage {
+                    endpoint,
+                    max_message,
+                } => Some((endpoint, max_message)),
+                _ => None,
+            })
+            .collect()
+    };
+    // The same limit: nothing to change.
+    h.deploy("a", &with_limit(2, r#", "max-message": 4096"#));
+    assert_eq!(limits_set(h.fresh()), vec![]);
+    // The default one: the socket follows the version that takes it over.
+    h.deploy("a", &with_limit(3, ""));
+    assert_eq!(limits_set(h.fresh()), vec![(ep, Some(64 << 20))]);
+    assert_eq!(h.endpoint(EP_A), ep, "still the same socket");
+}

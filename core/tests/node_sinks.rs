@@ -83,6 +83,7 @@ fn zeromq_subscriber_message_is_a_job_whose_reply_is_published() {
             kind: SocketKind::Sub,
             address,
             subscribe,
+            ..
         } => Some((endpoint, address, subscribe)),
         _ => None,
     });

@@ -223,6 +223,38 @@ fn an_oversized_frame_is_refused_from_its_header() {
 }
 
 #[test]
+fn a_frame_over_the_frame_limit_is_refused_from_its_header() {
+    let mut conn = Connection::new(1 << 20).with_max_frame(1000);
+    conn.push(&dealer_handshake());
+    assert_eq!(conn.poll(), Ok(None));
+    // Frames up to the limit pass, however many of them the message has.
+    conn.push(&message(&[&[1; 1000], &[2; 1000], &[3; 1000]]));
+    assert_eq!(conn.poll().unwrap().map(|m| m.len()), Some(3));
+    // The header of a frame one byte over: refused before its body comes.
+    conn.push(&[0x02, 0, 0, 0, 0, 0, 0, 0x03, 0xE9]);
+    assert_eq!(
+        conn.poll(),
+        Err(ZmtpError::FrameTooLarge {
+            size: 1001,
+            limit: 1000
+        })
+    );
+    // New limits apply to what comes next.
+    let mut conn = Connection::new(1 << 20).with_max_frame(1000);
+    conn.push(&dealer_handshake());
+    assert_eq!(conn.poll(), Ok(None));
+    conn.set_limits(2000, 1 << 20);
+    conn.push(&message(&[&[1; 1500]]));
+    assert_eq!(conn.poll().unwrap().map(|m| m.len()), Some(1));
+    conn.set_limits(100, 1 << 20);
+    conn.push(&message(&[&[1; 101]]));
+    assert!(matches!(
+        conn.poll(),
+        Err(ZmtpError::FrameTooLarge { limit: 100, .. })
+    ));
+}
+
+#[test]
 fn ping_is_answered_with_pong_and_its_context() {
     let mut stream = dealer_handshake();
     let mut ping = BytesMut::new();

@@ -88,13 +88,14 @@ mod tests {
     #[test]
     fn a_port_in_use_and_an_unknown_interface_are_told_apart() {
         let ctx = zmq::Context::new();
-        let first = ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[]).unwrap();
+        let first =
+            ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[], None).unwrap();
         let taken = first.address().to_owned();
-        let in_use = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[]).unwrap_err();
+        let in_use = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[], None).unwrap_err();
         let in_use = BindError::from(in_use);
         assert!(matches!(in_use, BindError::AddressInUse(_)), "{in_use:?}");
         let nowhere = "tcp://no-such-interface0:5000";
-        let unknown = ZmqEndpoint::open(&ctx, SocketKind::Router, nowhere, &[]).unwrap_err();
+        let unknown = ZmqEndpoint::open(&ctx, SocketKind::Router, nowhere, &[], None).unwrap_err();
         let unknown = BindError::from(unknown);
         assert!(
             matches!(&unknown, BindError::NoSuchInterface(m) if m.contains("no-such-interface0")),

@@ -66,6 +66,7 @@ impl ZmqEndpoint {
         kind: SocketKind,
         address: &str,
         subscribe: &[Bytes],
+        max_frame: Option<usize>,
     ) -> Result<Self, ZmqEndpointError> {
         let resolved = endpoint::resolve(address)?;
         let zmq_err = |error| ZmqEndpointError::Zmq {
@@ -84,6 +85,12 @@ impl ZmqEndpoint {
         socket.set_linger(LINGER_MS).map_err(zmq_err)?;
         socket.set_sndhwm(HIGH_WATER_MARK).map_err(zmq_err)?;
         socket.set_rcvhwm(HIGH_WATER_MARK).map_err(zmq_err)?;
+        if let Some(max_frame) = max_frame {
+            // libzmq drops a peer from the header of a longer frame, before reading it.
+            socket
+                .set_maxmsgsize(i64::try_from(max_frame).unwrap_or(i64::MAX))
+                .map_err(zmq_err)?;
+        }
         match kind {
             SocketKind::Router => {
                 // Without this a ROUTER drops replies to unknown or full peers silently.
@@ -112,6 +119,14 @@ impl ZmqEndpoint {
             address,
             outbox: VecDeque::new(),
         })
+    }
+
+    /// Frames over `max_frame` cut their peer off from now on; libzmq applies it to
+    /// connections made after this, those made before keep the limit they had.
+    pub fn set_max_frame(&self, max_frame: usize) {
+        let _ = self
+            .socket
+            .set_maxmsgsize(i64::try_from(max_frame).unwrap_or(i64::MAX));
     }
 
     /// The address actually bound (a `*` port resolved).
@@ -226,7 +241,7 @@ mod tests {
     fn a_router_answers_a_dealer_and_reports_unknown_peers() {
         let ctx = zmq::Context::new();
         let mut router =
-            ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[]).unwrap();
+            ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[], None).unwrap();
         let dealer = ctx.socket(zmq::DEALER).unwrap();
         dealer.connect(router.address()).unwrap();
         dealer.send_multipart([&b"hello"[..]], 0).unwrap();
@@ -252,7 +267,7 @@ mod tests {
     #[test]
     fn interface_names_bind() {
         let ctx = zmq::Context::new();
-        let pubsub = ZmqEndpoint::open(&ctx, SocketKind::Pub, "tcp://lo:*", &[]).unwrap();
+        let pubsub = ZmqEndpoint::open(&ctx, SocketKind::Pub, "tcp://lo:*", &[], None).unwrap();
         assert!(
             pubsub.address().starts_with("tcp://127.0.0.1:"),
             "{}",
@@ -263,9 +278,10 @@ mod tests {
     #[test]
     fn a_port_in_use_names_the_endpoint() {
         let ctx = zmq::Context::new();
-        let first = ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[]).unwrap();
+        let first =
+            ZmqEndpoint::open(&ctx, SocketKind::Router, "tcp://127.0.0.1:*", &[], None).unwrap();
         let taken = first.address().to_owned();
-        let err = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[]).unwrap_err();
+        let err = ZmqEndpoint::open(&ctx, SocketKind::Router, &taken, &[], None).unwrap_err();
         assert!(
             matches!(&err, ZmqEndpointError::Zmq { address, error: zmq::Error::EADDRINUSE } if *address == taken),
             "{err}"

@@ -6,7 +6,8 @@
 //! It looks to the host like a [`crate::zmq_endpoint::ZmqEndpoint`] ROUTER: messages come in
 //! with a routing frame first, and a send is routed by its first frame. Routing frames are
 //! made as libzmq makes them (5 bytes: 0, then a 32-bit counter), here from 1 for each
-//! endpoint, so an id is not reused while the endpoint lives (until 2^32 connections). A
+//! endpoint; after the counter wraps, ids still in use are skipped, so no two open
+//! connections ever share an id and a reply never reaches a peer it was not meant for. A
 //! peer's `Identity`/`Routing-Id` property is not used for routing: a peer that reconnects
 //! gets a new id, like a peer of a libzmq ROUTER that sets none, and no peer can take
 //! another's.
@@ -14,8 +15,9 @@
 //! Replies of one pass are encoded into the connection's buffer and written together at the
 //! end of the pass; a connection whose peer does not read holds at most [`WRITE_LIMIT`]
 //! bytes, past which replies to it are dropped (as a libzmq ROUTER drops at its high-water
-//! mark). A connection that breaks the protocol or sends a message over the endpoint's limit
-//! is dropped with a log line; the endpoint and its other connections go on.
+//! mark). A connection that breaks the protocol or sends a frame or message over the
+//! endpoint's [`Limits`] is dropped with a log line; the endpoint and its other connections
+//! go on.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -38,11 +40,37 @@ use crate::zmq_endpoint::Sent;
 /// Bytes one connection may hold for a peer that does not read; past this its replies are
 /// dropped.
 pub const WRITE_LIMIT: usize = 64 << 20;
-/// The largest message (frames and their headers) a peer may send: above every task's
-/// default `max-message` (64 MiB) with room for its envelope, so that a request over a
-/// task's own limit still reaches the task and gets its error reply; what is larger still
-/// drops the connection before it is buffered.
-pub const MAX_MESSAGE: usize = (64 << 20) + (1 << 20);
+/// How far over its task's `max-message` a frame may be and still be read: so far, the task
+/// gets it and answers with its error (413), which tells a client more than a closed
+/// connection; past it, the peer is cut off from the frame's header, before any of it is
+/// kept, as a libzmq ROUTER with `ZMQ_MAXMSGSIZE` does.
+pub const OVER_LIMIT: usize = 1 << 20;
+
+/// The largest message (frames and their headers) a peer may send unless a task's own limit
+/// is larger: the default `max-message` (64 MiB) and [`OVER_LIMIT`]. It bounds what a peer
+/// makes the node buffer with many frames each within the frame limit.
+pub const MAX_MESSAGE: usize = (64 << 20) + OVER_LIMIT;
+
+/// What one peer may send before it is cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// One frame's body.
+    pub frame: usize,
+    /// One multipart message, headers included.
+    pub message: usize,
+}
+
+impl Limits {
+    /// For an endpoint whose task takes messages up to `max_message` bytes (None: a ROUTER
+    /// with no task limit, bounded by [`MAX_MESSAGE`] alone).
+    pub fn for_task(max_message: Option<usize>) -> Limits {
+        let frame = max_message.map_or(MAX_MESSAGE, |m| m.saturating_add(OVER_LIMIT));
+        Limits {
+            frame,
+            message: frame.max(MAX_MESSAGE),
+        }
+    }
+}
 
 /// Connections that have not finished their handshake, at most, per endpoint: past this the
 /// oldest of them is dropped. libzmq drops a peer that never greets after a timeout; a cap
@@ -107,7 +135,7 @@ pub struct ZmtpEndpoint {
     address: String,
     conns: HashMap<u32, Peer>,
     next: u32,
-    max_message: usize,
+    limits: Limits,
     /// Connections with bytes to write this pass (may repeat).
     unflushed: Vec<u32>,
     /// Connections in accept order that may still be in their handshake (those that finished
@@ -136,7 +164,7 @@ impl ZmtpEndpoint {
     pub fn open(
         id: EndpointId,
         address: &str,
-        max_message: usize,
+        limits: Limits,
         runtime: &mut impl Runtime,
     ) -> Result<Self, BindError> {
         let (listener, bound, fd) = if let Some(path) = address.strip_prefix("ipc://") {
@@ -170,7 +198,7 @@ impl ZmtpEndpoint {
             address: bound,
             conns: HashMap::new(),
             next: 1,
-            max_message,
+            limits,
             unflushed: Vec::new(),
             handshaking: VecDeque::new(),
             notes: Vec::new(),
@@ -180,6 +208,15 @@ impl ZmtpEndpoint {
     /// The address bound (a `*` port resolved).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// New limits (a new version of the task took the endpoint over), for every connection
+    /// from its next frame on.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        for peer in self.conns.values_mut() {
+            peer.zmtp.set_limits(limits.frame, limits.message);
+        }
     }
 
     /// Open connections.
@@ -237,8 +274,7 @@ impl ZmtpEndpoint {
             if nonblocking.is_err() {
                 continue;
             }
-            let n = self.next;
-            self.next = self.next.wrapping_add(1).max(1);
+            let n = self.new_routing_id();
             if runtime
                 .watch(Source::ZmtpConn(self.id, n), stream.fd())
                 .is_err()
@@ -249,7 +285,7 @@ impl ZmtpEndpoint {
                 n,
                 Peer {
                     stream,
-                    zmtp: Connection::new(self.max_message),
+                    zmtp: Connection::new(self.limits.message).with_max_frame(self.limits.frame),
                     routing: routing_id(n),
                 },
             );
@@ -411,6 +447,21 @@ impl ZmtpEndpoint {
         runtime.want_write(Source::ZmtpConn(self.id, conn), waiting);
     }
 
+    /// The next routing id no open connection has: after the counter wraps (2^32 - 1
+    /// connections) it skips the ids still in use, so a reply is never routed to a newer
+    /// peer that happens to share an older one's id. There are far fewer connections than
+    /// ids, so the search ends.
+    fn new_routing_id(&mut self) -> u32 {
+        loop {
+            let n = self.next;
+            // 0 is never used: the counter runs from 1, as libzmq's does.
+            self.next = self.next.wrapping_add(1).max(1);
+            if !self.conns.contains_key(&n) {
+                return n;
+            }
+        }
+    }
+
     /// Whether connection `n` is open and has not finished its handshake.
     fn in_handshake(&self, n: u32) -> bool {
         self.conns.get(&n).is_some_and(|p| p.zmtp.peer().is_none())
@@ -475,8 +526,16 @@ mod tests {
 
     impl Rig {
         fn new(address: &str, max_message: usize) -> Rig {
+            let limits = Limits {
+                frame: max_message,
+                message: max_message,
+            };
+            Rig::with_limits(address, limits)
+        }
+
+        fn with_limits(address: &str, limits: Limits) -> Rig {
             let mut rt = Fake::new();
-            let ep = ZmtpEndpoint::open(EndpointId(1), address, max_message, &mut rt).unwrap();
+            let ep = ZmtpEndpoint::open(EndpointId(1), address, limits, &mut rt).unwrap();
             Rig {
                 rt,
                 ep,
@@ -681,6 +740,38 @@ mod tests {
     }
 
     #[test]
+    fn after_the_counter_wraps_an_id_in_use_is_skipped() {
+        let ctx = zmq::Context::new();
+        let mut rig = Rig::new("tcp://127.0.0.1:*", 1 << 20);
+        let first = socket(&ctx, zmq::DEALER);
+        first.connect(rig.ep.address()).unwrap();
+        first.send("first", 0).unwrap();
+        let got_first = rig.receive(1);
+        assert_eq!(got_first[0][0], routing_id(1));
+        // 2^32 - 2 connections later: the next peer takes the last id, and the one after it
+        // would wrap to 1, which the first peer still holds.
+        rig.ep.next = u32::MAX;
+        let last = socket(&ctx, zmq::DEALER);
+        last.connect(rig.ep.address()).unwrap();
+        last.send("last", 0).unwrap();
+        let got_last = rig.receive(1);
+        assert_eq!(got_last[0][0], routing_id(u32::MAX));
+        let wrapped = socket(&ctx, zmq::DEALER);
+        wrapped.connect(rig.ep.address()).unwrap();
+        wrapped.send("wrapped", 0).unwrap();
+        let got_wrapped = rig.receive(1);
+        assert_eq!(got_wrapped[0][0], routing_id(2), "id 1 is in use");
+        assert_eq!(rig.ep.next, 3);
+        // Each reply reaches the peer it was meant for.
+        for got in [got_first, got_last, got_wrapped] {
+            assert_eq!(rig.ep.send(&got[0]), Sent::Done);
+        }
+        assert_eq!(rig.recv(&first), vec![b"first".to_vec()]);
+        assert_eq!(rig.recv(&last), vec![b"last".to_vec()]);
+        assert_eq!(rig.recv(&wrapped), vec![b"wrapped".to_vec()]);
+    }
+
+    #[test]
     fn an_oversized_message_drops_only_its_connection() {
         let ctx = zmq::Context::new();
         let mut rig = Rig::new("tcp://127.0.0.1:*", 1000);
@@ -702,6 +793,66 @@ mod tests {
         assert_eq!(got[0][1], b(b"fits"));
         assert_eq!(rig.ep.send(&got[0]), Sent::Done);
         assert_eq!(rig.recv(&small), vec![b"fits".to_vec()]);
+    }
+
+    #[test]
+    fn a_frame_far_over_the_tasks_limit_cuts_its_peer_off_and_one_just_over_reaches_it() {
+        let limits = Limits::for_task(Some(1000));
+        assert_eq!(limits.frame, 1000 + OVER_LIMIT);
+        assert_eq!(limits.message, MAX_MESSAGE);
+        let ctx = zmq::Context::new();
+        let mut rig = Rig::with_limits("tcp://127.0.0.1:*", limits);
+        let other = socket(&ctx, zmq::DEALER);
+        other.connect(rig.ep.address()).unwrap();
+        other.send("before", 0).unwrap();
+        let before = rig.receive(1);
+        // Over the task's limit but within reach: the task gets it (and answers 413).
+        let near = socket(&ctx, zmq::DEALER);
+        near.connect(rig.ep.address()).unwrap();
+        near.send_multipart([&b""[..], &[1u8; 1500][..]], 0)
+            .unwrap();
+        let got = rig.receive(1);
+        assert_eq!(got[0][2].len(), 1500);
+        // One frame past the reach: the connection goes from its header on, unread.
+        let far = socket(&ctx, zmq::DEALER);
+        let monitor = "inproc://far-monitor";
+        far.monitor(monitor, zmq::SocketEvent::DISCONNECTED as i32)
+            .unwrap();
+        let events = ctx.socket(zmq::PAIR).unwrap();
+        events.connect(monitor).unwrap();
+        far.connect(rig.ep.address()).unwrap();
+        far.send(vec![7u8; 2 << 20], 0).unwrap();
+        rig.until("the drop", |r| !r.notes.is_empty());
+        assert_eq!(rig.notes[0].0, LogLevel::Warn);
+        assert!(
+            rig.notes[0].1.contains(&format!(
+                "frame of {} bytes is over the limit of {}",
+                2 << 20,
+                1000 + OVER_LIMIT
+            )),
+            "{:?}",
+            rig.notes
+        );
+        assert!(rig.inputs.is_empty(), "nothing of it was delivered");
+        // The peer saw its connection end (libzmq then connects again, on its own).
+        events.set_rcvtimeo(10_000).unwrap();
+        let event = events.recv_multipart(0).unwrap();
+        let kind = u16::from_le_bytes([event[0][0], event[0][1]]);
+        assert_eq!(kind, zmq::SocketEvent::DISCONNECTED as u16);
+        // The others are served as before.
+        assert_eq!(rig.ep.send(&before[0]), Sent::Done);
+        assert_eq!(rig.recv(&other), vec![b"before".to_vec()]);
+        assert_eq!(
+            rig.ep.send(&[got[0][0].clone(), b(b""), b(b"413")]),
+            Sent::Done
+        );
+        assert_eq!(rig.recv(&near), vec![vec![], b"413".to_vec()]);
+        // A new version of the task with a larger limit: the same frame now gets through,
+        // on a connection that was open before.
+        rig.ep.set_limits(Limits::for_task(Some(4 << 20)));
+        other.send(vec![7u8; 2 << 20], 0).unwrap();
+        let got = rig.receive(1);
+        assert_eq!(got[0][1].len(), 2 << 20);
     }
 
     #[test]

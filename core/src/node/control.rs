@@ -124,6 +124,7 @@ impl Node {
                 kind: super::SocketKind::Router,
                 address,
                 subscribe: Vec::new(),
+                max_message: Some(self.config.control_max_message),
             });
         }
     }

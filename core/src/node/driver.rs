@@ -137,6 +137,8 @@ pub(super) struct Binding {
     pub kind: SocketKind,
     pub address: String,
     pub subscribe: Vec<Bytes>,
+    /// The task's `max-message`, for the socket to cut off peers far over it.
+    pub max_message: Option<usize>,
 }
 
 impl Binding {
@@ -145,7 +147,22 @@ impl Binding {
             kind,
             address: address.to_owned(),
             subscribe: Vec::new(),
+            max_message: None,
         }
+    }
+
+    pub fn with_max_message(mut self, max_message: usize) -> Binding {
+        self.max_message = Some(max_message);
+        self
+    }
+
+    /// Whether one socket serves both: the same type at the same address (and, for a
+    /// subscriber, the same prefixes). The limit is not part of it: a new version with
+    /// another `max-message` still takes the socket over (`Output::SetMaxMessage`).
+    pub fn same_socket(&self, other: &Binding) -> bool {
+        self.kind == other.kind
+            && self.address == other.address
+            && self.subscribe == other.subscribe
     }
 }
 

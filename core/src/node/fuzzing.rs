@@ -839,6 +839,12 @@ impl Fuzz {
                     w.closed = true;
                 }
             }
+            Output::SetMaxMessage { endpoint, .. } => {
+                assert!(
+                    self.live_endpoints.contains(&endpoint),
+                    "{endpoint}'s limit set but it is not bound"
+                );
+            }
             Output::Unbind { endpoint } => {
                 assert!(
                     self.live_endpoints.remove(&endpoint),

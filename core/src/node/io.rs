@@ -355,6 +355,16 @@ pub enum Output {
         kind: SocketKind,
         address: String,
         subscribe: Vec<Bytes>,
+        /// The `max-message` of the task the endpoint serves, if it has one. A ROUTER cuts a
+        /// peer off from the header of a frame far over it (docs/protocol.md); a frame
+        /// somewhat over it still reaches the task, which answers 413.
+        max_message: Option<usize>,
+    },
+    /// A new version took a ROUTER endpoint over from the old one with another
+    /// `max-message` (see `Bind`): frames are checked against it from now on.
+    SetMaxMessage {
+        endpoint: EndpointId,
+        max_message: Option<usize>,
     },
     /// Close the socket.
     Unbind {

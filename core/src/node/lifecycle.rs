@@ -120,7 +120,7 @@ impl Node {
         };
         let mut unbound = 0;
         for (task, binding) in bindings(app) {
-            if let Some(&(endpoint, _)) = shared.iter().find(|(_, b)| *b == binding) {
+            if let Some(&(endpoint, _)) = shared.iter().find(|(_, b)| b.same_socket(&binding)) {
                 app.inherited.push((endpoint, task));
                 app.endpoints.push(endpoint);
                 set_endpoint(app, task, endpoint);
@@ -139,6 +139,7 @@ impl Node {
                 kind: binding.kind,
                 address,
                 subscribe: binding.subscribe,
+                max_message: binding.max_message,
             });
         }
         app.phase = Phase::Binding { unbound };
@@ -307,9 +308,31 @@ impl Node {
             return;
         };
         let name = successor.name.to_string();
+        let old_limits = self
+            .apps
+            .get(&old)
+            .map(|previous| old_bindings(previous, &self.endpoints, old))
+            .unwrap_or_default();
+        let new_limits = bindings(successor);
         for &(endpoint, task) in &successor.inherited {
             self.endpoints
                 .insert(endpoint, EndpointOwner { app: new, task });
+            let was = old_limits
+                .iter()
+                .find(|(e, _)| *e == endpoint)
+                .map(|(_, b)| b.max_message);
+            let will_be = new_limits
+                .iter()
+                .find(|(t, _)| *t == task)
+                .map(|(_, b)| b.max_message);
+            if let (Some(was), Some(will_be)) = (was, will_be) {
+                if was != will_be {
+                    self.out.push_back(Output::SetMaxMessage {
+                        endpoint,
+                        max_message: will_be,
+                    });
+                }
+            }
         }
         let new_version = successor.manifest.version;
         self.names.insert(name.clone(), new);
@@ -750,8 +773,8 @@ fn bindings(app: &App) -> Vec<Need> {
 }
 
 /// The endpoints the running version `id` owns, with what each is. Two bindings can share
-/// one socket when they are equal: the same type at the same address (and, for a subscriber,
-/// the same prefixes). A native-server and a zeromq-server are both ROUTERs.
+/// one socket when [`Binding::same_socket`] says so. A native-server and a zeromq-server are
+/// both ROUTERs.
 fn old_bindings(
     old: &App,
     owners: &crate::ids::IdMap<EndpointId, EndpointOwner>,

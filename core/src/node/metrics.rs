@@ -53,6 +53,7 @@ impl Node {
                 kind: SocketKind::Tcp,
                 address,
                 subscribe: Vec::new(),
+                max_message: None,
             });
         }
     }

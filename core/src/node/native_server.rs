@@ -158,7 +158,7 @@ pub(super) fn make(task: &Task) -> Option<Box<dyn Driver>> {
 
 impl Driver for NativeServer {
     fn binding(&self) -> Option<Binding> {
-        Some(Binding::new(SocketKind::Router, &self.endpoint))
+        Some(Binding::new(SocketKind::Router, &self.endpoint).with_max_message(self.max_message))
     }
 
     fn handle(&mut self, cx: &mut Cx<'_>, input: DriverInput) {

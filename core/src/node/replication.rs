@@ -504,6 +504,7 @@ impl Node {
             kind: SocketKind::Dealer,
             address: control.to_owned(),
             subscribe: Vec::new(),
+            max_message: None,
         });
         endpoint
     }

@@ -290,6 +290,7 @@ impl Spill {
             kind: SocketKind::Dealer,
             address: address.to_owned(),
             subscribe: Vec::new(),
+            max_message: None,
         });
         self.links.insert(
             address.to_owned(),

@@ -39,6 +39,8 @@ pub struct Connection {
     /// Its size on the wire so far, headers included (so that empty frames count too).
     size: u64,
     max_message: usize,
+    /// The largest one message frame may be (its body; `max_message` bounds the message).
+    max_frame: usize,
 }
 
 /// A frame header read from the input.
@@ -63,7 +65,22 @@ impl Connection {
             frames: Vec::new(),
             size: 0,
             max_message,
+            max_frame: max_message,
         }
+    }
+
+    /// Limits frames to `max_frame` bytes each, below the message's limit: a peer is then cut
+    /// off from the header of a frame over it, as libzmq does with `ZMQ_MAXMSGSIZE`.
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.max_frame = max_frame;
+        self
+    }
+
+    /// New limits for what has not been read yet (a frame or message already begun is
+    /// checked again as it goes on).
+    pub fn set_limits(&mut self, max_frame: usize, max_message: usize) {
+        self.max_frame = max_frame;
+        self.max_message = max_message;
     }
 
     /// Takes bytes read from the peer. Call [`Connection::poll`] after each push: checks
@@ -203,6 +220,12 @@ impl Connection {
                 return Err(ZmtpError::TooLarge {
                     size: total,
                     limit: self.max_message,
+                });
+            }
+            if size > self.max_frame as u64 {
+                return Err(ZmtpError::FrameTooLarge {
+                    size,
+                    limit: self.max_frame,
                 });
             }
         }

@@ -17,8 +17,9 @@
 //! - then message frames, and PING (answered with PONG), PONG and ERROR commands.
 //!
 //! Everything else is a [`ZmtpError`] for that connection alone, after which the connection
-//! is poisoned. Handshake commands are bounded ([`MAX_COMMAND`]), and a frame that would
-//! take its message past the limit is refused from its header, before any of it is kept.
+//! is poisoned. Handshake commands are bounded ([`MAX_COMMAND`]), and a frame over the frame
+//! limit ([`Connection::with_max_frame`]) or that would take its message past the message
+//! limit is refused from its header, before any of it is kept.
 
 mod command;
 mod conn;
@@ -62,6 +63,8 @@ pub enum ZmtpError {
     ReservedFlags(u8),
     #[error("command frame of {size} bytes is over the limit of {limit}")]
     CommandTooLarge { size: u64, limit: usize },
+    #[error("frame of {size} bytes is over the limit of {limit}")]
+    FrameTooLarge { size: u64, limit: usize },
     #[error("message of at least {size} bytes is over the limit of {limit}")]
     TooLarge { size: u64, limit: usize },
     #[error("peer reported an error: {0}")]

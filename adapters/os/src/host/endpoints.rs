@@ -25,7 +25,7 @@ use cocaine_core::process::LogLevel;
 use super::runtime::{Ready, Runtime, Source};
 use crate::boundary::bind_io;
 use crate::zmq_endpoint::{Sent, ZmqEndpoint};
-use crate::zmtp_endpoint::{self, ZmtpEndpoint};
+use crate::zmtp_endpoint::{self, Limits, ZmtpEndpoint};
 
 /// The environment variable that hands ROUTER endpoints back to libzmq (`libzmq`).
 pub const ZMTP_SWITCH: &str = "COCAINE_ZMTP";
@@ -62,22 +62,27 @@ impl Endpoints {
         }
     }
 
-    /// Opens a socket of `kind` at `address` for `id` and watches its `ZMQ_FD`.
+    /// Opens a socket of `kind` at `address` for `id` and watches its `ZMQ_FD`. A ROUTER
+    /// cuts off peers by `max_message`, its task's (see [`Limits::for_task`]).
     pub fn open(
         &mut self,
         id: EndpointId,
         kind: SocketKind,
         address: &str,
         subscribe: &[Bytes],
+        max_message: Option<usize>,
         runtime: &mut impl Runtime,
     ) -> Result<(), BindError> {
+        let limits = Limits::for_task(max_message);
         if kind == SocketKind::Router && self.own_router && zmtp_endpoint::serves(address) {
-            let endpoint = ZmtpEndpoint::open(id, address, zmtp_endpoint::MAX_MESSAGE, runtime)?;
+            let endpoint = ZmtpEndpoint::open(id, address, limits, runtime)?;
             self.zmtp.insert(id, endpoint);
             return Ok(());
         }
-        let endpoint =
-            ZmqEndpoint::open(&self.context, kind, address, subscribe).map_err(BindError::from)?;
+        // libzmq bounds frames only (`ZMQ_MAXMSGSIZE`); left unbounded without a task limit.
+        let max_frame = max_message.map(|_| limits.frame);
+        let endpoint = ZmqEndpoint::open(&self.context, kind, address, subscribe, max_frame)
+            .map_err(BindError::from)?;
         let fd = endpoint.fd().map_err(|e| BindError::Other(e.to_string()))?;
         runtime
             .watch(Source::Endpoint(id), fd)
@@ -100,6 +105,16 @@ impl Endpoints {
         runtime.unwatch(Source::Endpoint(id));
         self.table.remove(&id);
         true
+    }
+
+    /// The task behind `id` now has `max_message` (a new version took the endpoint over).
+    pub fn set_max_message(&mut self, id: EndpointId, max_message: Option<usize>) {
+        let limits = Limits::for_task(max_message);
+        if let Some(endpoint) = self.zmtp.get_mut(&id) {
+            endpoint.set_limits(limits);
+        } else if let (Some(endpoint), Some(_)) = (self.table.get(&id), max_message) {
+            endpoint.set_max_frame(limits.frame);
+        }
     }
 
     /// The runtime reported `id`'s descriptor.

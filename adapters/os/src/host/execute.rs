@@ -22,7 +22,12 @@ impl<R: Runtime> Host<'_, R> {
                 kind,
                 address,
                 subscribe,
-            } => self.bind(endpoint, kind, &address, &subscribe),
+                max_message,
+            } => self.bind(endpoint, kind, &address, &subscribe, max_message),
+            Output::SetMaxMessage {
+                endpoint,
+                max_message,
+            } => self.endpoints.set_max_message(endpoint, max_message),
             Output::Unbind { endpoint } => self.unbind(endpoint),
             Output::Send { endpoint, frames } => self.send(endpoint, frames),
             Output::Publish {
@@ -85,12 +90,24 @@ impl<R: Runtime> Host<'_, R> {
         }
     }
 
-    fn bind(&mut self, endpoint: EndpointId, kind: SocketKind, address: &str, subscribe: &[Bytes]) {
+    fn bind(
+        &mut self,
+        endpoint: EndpointId,
+        kind: SocketKind,
+        address: &str,
+        subscribe: &[Bytes],
+        max_message: Option<usize>,
+    ) {
         let result = match kind {
             SocketKind::Tcp => self.tcp.listen(endpoint, address, &mut self.runtime),
-            _ => self
-                .endpoints
-                .open(endpoint, kind, address, subscribe, &mut self.runtime),
+            _ => self.endpoints.open(
+                endpoint,
+                kind,
+                address,
+                subscribe,
+                max_message,
+                &mut self.runtime,
+            ),
         };
         self.inputs.push_back(Input::Bound { endpoint, result });
     }
