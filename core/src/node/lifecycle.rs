@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::app::{App, Phase, TaskSlot};
+use super::apps::Mark;
 use super::control::{Requester, StoreWait};
 use super::driver::{Binding, DriverInput};
 use super::io::{AppOrigin, BindError, Output, SocketKind, StoreOp};
@@ -724,6 +725,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result
         successor: None,
         inherited: Vec::new(),
         waiters: Vec::new(),
+        mark: Mark::default(),
         manifest,
     })
 }
