@@ -17,11 +17,11 @@
 //! outputs ([`Apps::take_undrained`], [`Apps::drained`]), and [`Apps::earliest`] also looks
 //! at apps still stale, so a wake-up is never missed even if a step forgot to reindex.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::app::App;
-use crate::ids::AppId;
+use crate::ids::{AppId, IdMap};
 
 /// What the index knows of one app; kept in the app, changed only here.
 #[derive(Debug, Default)]
@@ -37,7 +37,9 @@ pub(super) struct Mark {
 /// The node's app versions by id, with the index of their deadlines.
 #[derive(Debug, Default)]
 pub(super) struct Apps {
-    map: BTreeMap<AppId, App>,
+    /// Hashed: a wake-up looks its apps up many times, at a cost that must not grow with the
+    /// number of apps; [`Apps::in_id_order`] gives the order where it matters.
+    map: IdMap<AppId, App>,
     /// `(deadline, app)` of every app with a deadline, exact for every app not stale.
     deadlines: BTreeSet<(Instant, AppId)>,
     /// Apps marked stale, each once (removed ones may linger: skipped).
@@ -74,8 +76,16 @@ impl Apps {
         Some(app)
     }
 
+    /// Every app, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &App> {
         self.map.values()
+    }
+
+    /// Every app, oldest first (costs a sort: not for every input).
+    pub fn in_id_order(&self) -> Vec<&App> {
+        let mut apps: Vec<(&AppId, &App)> = self.map.iter().collect();
+        apps.sort_unstable_by_key(|(id, _)| **id);
+        apps.into_iter().map(|(_, app)| app).collect()
     }
 
     pub fn is_empty(&self) -> bool {

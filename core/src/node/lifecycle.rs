@@ -159,7 +159,7 @@ impl Node {
             }
         }
         let mine = endpoint_addresses(app);
-        for other in self.apps.values() {
+        for other in self.apps.in_id_order() {
             if other.name == app.name || other.phase == Phase::Retired {
                 continue;
             }
