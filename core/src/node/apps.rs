@@ -105,7 +105,8 @@ impl Apps {
     /// Reads the deadline of every stale app again; `due` hears of each one now due by
     /// `now` (at or before it).
     pub fn reindex(&mut self, now: Instant, mut due: impl FnMut(AppId)) {
-        for id in std::mem::take(&mut self.stale) {
+        // Popped, not taken: the list keeps its room for the next input.
+        while let Some(id) = self.stale.pop() {
             let Some(app) = self.map.get_mut(&id).filter(|a| a.mark.stale) else {
                 continue;
             };
@@ -134,10 +135,10 @@ impl Apps {
             .collect()
     }
 
-    /// Apps marked undrained since the last call (they stay marked until
-    /// [`Apps::drained`]); an id may be of an app removed since.
-    pub fn take_undrained(&mut self) -> Vec<AppId> {
-        std::mem::take(&mut self.undrained)
+    /// Moves the apps marked undrained since the last call into `into` (they stay marked
+    /// until [`Apps::drained`]); an id may be of an app removed since.
+    pub fn take_undrained(&mut self, into: &mut Vec<AppId>) {
+        into.append(&mut self.undrained);
     }
 
     /// Puts back ids [`Apps::take_undrained`] gave that are left for later.

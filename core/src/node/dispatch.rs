@@ -1,8 +1,6 @@
 //! Taking things to drivers: inputs by the endpoint, connection or watch they came on, timers
 //! by their task, replies by their route; and carrying engine outputs out.
 
-use std::collections::BTreeSet;
-
 use serde_json::Value;
 
 use super::app::{AppTimer, Phase};
@@ -226,10 +224,16 @@ impl Node {
     /// Drains every app changed since its last drain, in id order; one a drain changes comes
     /// in this pass when its id is later, in the next pass otherwise. Returns those drained.
     fn drain_pass(&mut self, now: Now) -> Vec<AppId> {
-        let mut pass: BTreeSet<AppId> = self.apps.take_undrained().into_iter().collect();
-        let mut drained = Vec::with_capacity(pass.len());
-        let mut later = Vec::new();
-        while let Some(id) = pass.pop_first() {
+        let mut pass = Vec::new();
+        self.apps.take_undrained(&mut pass);
+        if pass.is_empty() {
+            return pass;
+        }
+        pass.sort_unstable();
+        pass.dedup();
+        let (mut next, mut touched, mut later) = (0, Vec::new(), Vec::new());
+        while let Some(&id) = pass.get(next) {
+            next += 1;
             self.apps.visit();
             let stopped = self.drain(now, id);
             // Marked again from here: what stopping it makes is drained in the next pass.
@@ -237,17 +241,17 @@ impl Node {
             if stopped {
                 self.forget(now, id);
             }
-            drained.push(id);
-            for other in self.apps.take_undrained() {
-                if other > id {
-                    pass.insert(other);
-                } else {
+            self.apps.take_undrained(&mut touched);
+            for other in touched.drain(..) {
+                if other <= id {
                     later.push(other);
+                } else if let Err(at) = pass[next..].binary_search(&other) {
+                    pass.insert(next + at, other);
                 }
             }
         }
         self.apps.keep_undrained(later);
-        drained
+        pass
     }
 
     /// Carries one version's engine outputs out. Returns true once its engine has stopped.
