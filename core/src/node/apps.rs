@@ -16,6 +16,11 @@
 //! firings and at the end of every input), the node's drain carries out the undrained apps'
 //! outputs ([`Apps::take_undrained`], [`Apps::drained`]), and [`Apps::earliest`] also looks
 //! at apps still stale, so a wake-up is never missed even if a step forgot to reindex.
+//!
+//! Keeping it so: never add a way to a `&mut App` (or its engine, timers) that does not mark
+//! it, and keep [`App::poll_timeout`] a function of the app's own state (a deadline that moved
+//! with anything else, a shared clock or another app, would not be read again). Without the
+//! index every input looked at every app two or three times (`core/benches/node_apps.rs`).
 
 use std::collections::BTreeSet;
 use std::time::Instant;

@@ -1,5 +1,6 @@
 //! Taking things to drivers: inputs by the endpoint, connection or watch they came on, timers
-//! by their task, replies by their route; and carrying engine outputs out.
+//! by their task, replies by their route; and carrying engine outputs out. Timers and outputs
+//! are found through the index of `apps.rs`, never by walking every app.
 
 use serde_json::Value;
 
