@@ -177,6 +177,41 @@ impl Apps {
         self.visits
     }
 
+    /// Whether the index holds what a walk over every app finds (tests and fuzzing: it walks
+    /// them all).
+    pub fn check(&self) -> Result<(), String> {
+        let mut indexed = 0;
+        for (id, app) in &self.map {
+            let stale = app.mark.stale;
+            if stale && !self.stale.contains(id) {
+                return Err(format!("app {id:?} is marked stale but not listed"));
+            }
+            if app.mark.undrained && !self.undrained.contains(id) {
+                return Err(format!("app {id:?} is marked undrained but not listed"));
+            }
+            if let Some(at) = app.mark.indexed {
+                indexed += 1;
+                if !self.deadlines.contains(&(at, *id)) {
+                    return Err(format!("app {id:?}'s deadline is not in the index"));
+                }
+            }
+            if !stale && app.mark.indexed != app.poll_timeout() {
+                return Err(format!(
+                    "app {id:?} is indexed at {:?} but due at {:?}",
+                    app.mark.indexed,
+                    app.poll_timeout()
+                ));
+            }
+        }
+        if indexed != self.deadlines.len() {
+            return Err(format!(
+                "{} deadlines indexed for {indexed} apps",
+                self.deadlines.len()
+            ));
+        }
+        Ok(())
+    }
+
     fn unindex(&mut self, id: AppId, app: &App) {
         if let Some(at) = app.mark.indexed {
             self.deadlines.remove(&(at, id));

@@ -379,6 +379,13 @@ impl Node {
         self.apps.visits()
     }
 
+    /// Whether the index of app deadlines agrees with every app's own, found by walking them
+    /// all: for tests and fuzzing, after an input (`apps.rs` says why it must).
+    #[doc(hidden)]
+    pub fn check_deadline_index(&self) -> Result<(), String> {
+        self.apps.check()
+    }
+
     /// Names of the apps the node runs (stopping ones included).
     pub fn apps(&self) -> impl Iterator<Item = &str> {
         self.names.keys().map(String::as_str)
