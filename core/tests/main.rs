@@ -57,6 +57,7 @@ mod node_fs_monitor;
 mod node_fuzz_corpus;
 mod node_http_server;
 mod node_lifecycle;
+mod node_many_apps;
 mod node_metrics;
 mod node_native_auth;
 mod node_native_seal;

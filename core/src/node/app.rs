@@ -7,6 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::apps::Mark;
 use super::control::Requester;
 use super::driver::Driver;
 use super::io::{AppOrigin, Output};
@@ -84,6 +85,8 @@ pub(super) struct App {
     pub inherited: Vec<(EndpointId, Option<usize>)>,
     /// Control requests answered once this version is up (or could not start).
     pub waiters: Vec<Requester>,
+    /// Where the node's index of deadlines has this version (`apps.rs`).
+    pub mark: Mark,
 }
 
 impl App {

@@ -1,5 +1,6 @@
 //! Taking things to drivers: inputs by the endpoint, connection or watch they came on, timers
-//! by their task, replies by their route; and carrying engine outputs out.
+//! by their task, replies by their route; and carrying engine outputs out. Timers and outputs
+//! are found through the index of `apps.rs`, never by walking every app.
 
 use serde_json::Value;
 
@@ -151,18 +152,25 @@ impl Node {
         }
     }
 
+    /// Fires what is due by `now`: each due app's engine timeouts and app timers, in app id
+    /// order. Only apps the index says are due are visited; an app another's timer makes due
+    /// fires in the same pass when its id is later (at the next input otherwise, which comes
+    /// at once since the node's `poll_timeout` is then past).
     pub(super) fn fire_timers(&mut self, now: Now) {
-        let mut next = self.next_app(None);
-        while let Some(id) = next {
-            next = self.next_app(Some(id));
-            // Runs before every input: an app with nothing due costs a look at its earliest.
-            let Some(app) = self.apps.get_mut(&id) else {
-                continue;
-            };
-            if app.poll_timeout().is_none_or(|at| at > now.mono) {
+        self.apps.reindex(now.mono, |_| {});
+        let mut due = self.apps.due_by(now.mono);
+        while let Some(id) = due.pop_first() {
+            self.apps.visit();
+            // An earlier app's timer may have moved this one's deadline since it was read.
+            let still_due = (self.apps.get(&id))
+                .and_then(super::app::App::poll_timeout)
+                .is_some_and(|at| at <= now.mono);
+            if !still_due {
                 continue;
             }
-            app.engine.handle_timeout(now.mono);
+            if let Some(app) = self.apps.get_mut(&id) {
+                app.engine.handle_timeout(now.mono);
+            }
             while let Some((_, timer)) = self
                 .apps
                 .get_mut(&id)
@@ -176,6 +184,11 @@ impl Node {
                     }
                 }
             }
+            self.apps.reindex(now.mono, |other| {
+                if other > id {
+                    due.insert(other);
+                }
+            });
         }
         self.fire_scheduled(now);
         self.drain_engines(now);
@@ -194,30 +207,52 @@ impl Node {
     }
 
     /// Carries engine outputs out, taking replies to their drivers; repeats while that makes
-    /// more (a drifting timer submits when its job ends).
+    /// more (a drifting timer submits when its job ends). Only apps changed since their last
+    /// drain are visited; the deadlines of all it changed are read again at the end.
     pub(super) fn drain_engines(&mut self, now: Now) {
         loop {
-            let mut next = self.next_app(None);
-            while let Some(id) = next {
-                next = self.next_app(Some(id));
-                if self.drain(now, id) {
-                    self.forget(now, id);
-                }
-            }
-            self.check_first_workers();
+            let drained = self.drain_pass(now);
+            self.check_first_workers(&drained);
             // A successor that takes over or is abandoned makes outputs of its own.
-            if self.successors.is_empty() || !self.check_successors(now) {
-                return;
+            let changed = !self.successors.is_empty() && self.check_successors(now);
+            if !changed && !self.apps.has_undrained() {
+                break;
             }
         }
+        self.apps.reindex(now.mono, |_| {});
     }
 
-    /// The app version after `after` (the first with none), without collecting the ids: this
-    /// runs for every input.
-    fn next_app(&self, after: Option<AppId>) -> Option<AppId> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let from = after.map_or(Unbounded, Excluded);
-        self.apps.range((from, Unbounded)).next().map(|(id, _)| *id)
+    /// Drains every app changed since its last drain, in id order; one a drain changes comes
+    /// in this pass when its id is later, in the next pass otherwise. Returns those drained.
+    fn drain_pass(&mut self, now: Now) -> Vec<AppId> {
+        let mut pass = Vec::new();
+        self.apps.take_undrained(&mut pass);
+        if pass.is_empty() {
+            return pass;
+        }
+        pass.sort_unstable();
+        pass.dedup();
+        let (mut next, mut touched, mut later) = (0, Vec::new(), Vec::new());
+        while let Some(&id) = pass.get(next) {
+            next += 1;
+            self.apps.visit();
+            let stopped = self.drain(now, id);
+            // Marked again from here: what stopping it makes is drained in the next pass.
+            self.apps.drained(id);
+            if stopped {
+                self.forget(now, id);
+            }
+            self.apps.take_undrained(&mut touched);
+            for other in touched.drain(..) {
+                if other <= id {
+                    later.push(other);
+                } else if let Err(at) = pass[next..].binary_search(&other) {
+                    pass.insert(next + at, other);
+                }
+            }
+        }
+        self.apps.keep_undrained(later);
+        pass
     }
 
     /// Carries one version's engine outputs out. Returns true once its engine has stopped.

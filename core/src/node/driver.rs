@@ -24,6 +24,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::app::{App, AppTimer, Phase};
+use super::apps::Apps;
 use super::io::{FsEvent, Output, SocketKind, WatchError};
 use super::route::Route;
 use super::spill::{Caller, CallerKey, Follow, Offer};
@@ -201,7 +202,7 @@ pub(super) struct Cx<'a> {
     pub now: Now,
     app: AppId,
     task: usize,
-    apps: &'a mut std::collections::BTreeMap<AppId, App>,
+    apps: &'a mut Apps,
     out: &'a mut VecDeque<Output>,
     config: &'a NodeConfig,
     shared: &'a mut Shared,
@@ -214,7 +215,7 @@ impl<'a> Cx<'a> {
     pub(super) fn new(
         now: Now,
         (app, task): (AppId, usize),
-        apps: &'a mut std::collections::BTreeMap<AppId, App>,
+        apps: &'a mut Apps,
         out: &'a mut VecDeque<Output>,
         (config, shared): (&'a NodeConfig, &'a mut Shared),
         (verifier, peers): (&'a mut Verifier, Option<&'a PeerTable>),

@@ -748,6 +748,9 @@ impl Fuzz {
     /// Feeds one input and drains the outputs, checking each.
     fn input(&mut self, input: Input) {
         self.node.handle_input(self.now, input);
+        if let Err(e) = self.node.check_deadline_index() {
+            panic!("after an input: {e}");
+        }
         let mut n = 0;
         while let Some(output) = self.node.poll_output() {
             n += 1;

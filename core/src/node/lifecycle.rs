@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use super::app::{App, Phase, TaskSlot};
+use super::apps::Mark;
 use super::control::{Requester, StoreWait};
 use super::driver::{Binding, DriverInput};
 use super::io::{AppOrigin, BindError, Output, SocketKind, StoreOp};
@@ -159,7 +160,7 @@ impl Node {
             }
         }
         let mine = endpoint_addresses(app);
-        for other in self.apps.values() {
+        for other in self.apps.in_id_order() {
             if other.name == app.name || other.phase == Phase::Retired {
                 continue;
             }
@@ -747,6 +748,7 @@ fn new_app(now: Now, id: AppId, manifest: Manifest, origin: AppOrigin) -> Result
         successor: None,
         inherited: Vec::new(),
         waiters: Vec::new(),
+        mark: Mark::default(),
         manifest,
     })
 }

@@ -10,23 +10,24 @@ use crate::ids::AppId;
 use crate::status;
 
 impl Node {
-    /// Answers the deploys waiting for a first worker that came up or failed.
-    pub(super) fn check_first_workers(&mut self) {
-        let waiting: Vec<AppId> = self
-            .apps
-            .iter()
-            .filter(|(_, a)| a.phase == Phase::Running && !a.waiters.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in waiting {
-            let Some(app) = self.apps.get_mut(&id) else {
+    /// Answers the deploys waiting for a first worker that came up or failed, among the apps
+    /// `changed` (drained this pass): an app not changed since its last drain has no news.
+    pub(super) fn check_first_workers(&mut self, changed: &[AppId]) {
+        for &id in changed {
+            let Some(app) = self.apps.get(&id) else {
                 continue;
             };
+            if app.phase != Phase::Running || app.waiters.is_empty() {
+                continue;
+            }
             let outcome = if app.engine.ever_ready() {
                 Ok(())
             } else if let Some(reason) = app.engine.failing() {
                 Err(reason)
             } else {
+                continue;
+            };
+            let Some(app) = self.apps.get_mut(&id) else {
                 continue;
             };
             let waiters = std::mem::take(&mut app.waiters);

@@ -230,12 +230,21 @@ impl Harness {
     /// Takes in one input now and carries out what follows.
     pub fn input(&mut self, input: Input) {
         self.node.handle_input(self.now, input);
+        self.check_deadline_index();
         self.pump();
     }
 
     /// A multipart message arrives on an endpoint.
     pub fn receive(&mut self, endpoint: EndpointId, frames: Vec<Bytes>) {
         self.input(Input::Received { endpoint, frames });
+    }
+
+    /// Every input leaves the node's index of app deadlines exact: a missed update would lose
+    /// a timer (core/src/node/apps.rs).
+    fn check_deadline_index(&self) {
+        if let Err(e) = self.node.check_deadline_index() {
+            panic!("after an input at {:?}: {e}", self.elapsed());
+        }
     }
 
     /// Moves time forward by `by`, firing every timer at its own due time on the way, as a
@@ -392,6 +401,7 @@ impl Harness {
             }
             for input in reactions {
                 self.node.handle_input(self.now, input);
+                self.check_deadline_index();
             }
         }
     }
