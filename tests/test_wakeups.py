@@ -5,8 +5,8 @@ control `list` once went unanswered for 10 s on smol under load.
 
 Many clients keep requests in flight on two apps (a native server and a zeromq server) while
 a control client keeps one `list` in flight, and between rounds the node goes idle and must
-still answer a lone request and a lone `list` at once. Every request gets exactly one answer,
-every `list` is answered, none is left waiting.
+still answer a lone request and a lone `list`, with nothing else to wake it. Every request gets
+exactly one answer, every `list` is answered, none is left waiting.
 
 A missed wake-up here is never made up: the `list`, the zeromq-server call, the lone request
 and a wave's last requests are the only messages on their sockets until they are answered, and
