@@ -1,6 +1,7 @@
 """Test 6: malformed, truncated and oversized frames on every endpoint."""
 
 import json
+import time
 
 import msgpack
 import zmq
@@ -9,6 +10,10 @@ from conftest import (CHOKE, CHUNK, OPEN, NativeClient, Reply, endpoint, pack, p
                       recv_multipart, req_socket)
 
 LIMIT = 1024
+WORKERS = 3
+# A bound for the workers' start only: a Python worker takes 2 to 3 s to start at load 12 and
+# more under heavier load, which the 5 and 10 s bounds of the steps below are not meant for.
+WORKERS_START = 60.0
 
 
 def start(node):
@@ -20,9 +25,19 @@ def start(node):
             "zecho": {"type": "zeromq-server", "endpoint": eps["server"], "max-message": LIMIT},
             "sleep": {"type": "zeromq-server", "endpoint": eps["sleep"], "max-message": LIMIT},
         },
-        engine={"pool-limit": 3},
+        engine={"pool-limit": WORKERS, "pool-min": WORKERS},
     )
-    return node({"bad": manifest}), eps
+    n = node({"bad": manifest})
+    # Every worker ready before the first request: each step's bound is then for the node's
+    # handling of frames, the thing under test, and a worker's start cannot eat it.
+    deadline = time.monotonic() + WORKERS_START
+    after = 0
+    for _ in range(WORKERS):
+        # Each "ready" line names its worker's pid: the line is found again by its text.
+        line = n.wait_for_log(r"bad: worker \S+ ready \(pid \d+\)",
+                              timeout=max(0.0, deadline - time.monotonic()), start=after)
+        after = n.lines.index(line) + 1
+    return n, eps
 
 
 def test_native_server_bad_frames(node, zctx):

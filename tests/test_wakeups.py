@@ -5,8 +5,15 @@ control `list` once went unanswered for 10 s on smol under load.
 
 Many clients keep requests in flight on two apps (a native server and a zeromq server) while
 a control client keeps one `list` in flight, and between rounds the node goes idle and must
-still answer a lone request and a lone `list` at once. Every request gets exactly one answer,
-every `list` is answered, none waits long."""
+still answer a lone request and a lone `list`, with nothing else to wake it. Every request gets
+exactly one answer, every `list` is answered, none is left waiting.
+
+A missed wake-up here is never made up: the `list`, the zeromq-server call, the lone request
+and a wave's last requests are the only messages on their sockets until they are answered, and
+the node drains an endpoint only when its descriptor fires or it sent on it (docs/runtime.md).
+So the test bounds how long any one answer may take, not how fast the node works: the bound
+is far beyond any answer on a loaded machine (the slowest at load 20 with two test workers:
+about 2 s, queued behind 48 requests for two workers)."""
 
 import json
 import time
@@ -21,8 +28,8 @@ DEPTH = 4
 ROUNDS = 6
 PER_ROUND = 300  # native requests per round, over all clients
 WAVES = 300
-# Far beyond any answer on a loaded machine, far below "lost until something else happens".
-SLOW = 5.0
+# How long one answer may take before it counts as lost: a lost one waits forever.
+LOST = 60.0
 
 
 class Load:
@@ -68,8 +75,14 @@ class Load:
     def took(self, since):
         took = time.monotonic() - since
         self.slowest = max(self.slowest, took)
-        if took > SLOW:
+        if took > LOST:
             self.problems.append("an answer took %.1f s" % took)
+
+    def oldest_waiting(self):
+        """Since when the longest-waiting request or `list` has waited (None: nothing)."""
+        waiting = [*self.inflight.values(), self.list_sent, self.zsent]
+        waiting = [since for since in waiting if since is not None]
+        return min(waiting) if waiting else None
 
     def receive(self, sock):
         frames = sock.recv_multipart(zmq.NOBLOCK)
@@ -100,11 +113,14 @@ class Load:
                 elif m[0] != CHUNK or m[2] != b"%d" % m[1]:
                     self.problems.append(("unexpected", i, m))
 
-    def pump(self, until, timeout=30.0):
-        """Keeps everything in flight until `until()`; fails past `timeout`."""
-        deadline = time.monotonic() + timeout
+    def pump(self, until):
+        """Keeps everything in flight until `until()`; fails once anything has waited for its
+        answer longer than `LOST` (however long the whole takes on a loaded machine)."""
         while not until():
-            assert time.monotonic() < deadline, self.report()
+            oldest = self.oldest_waiting()
+            assert oldest is not None, "nothing in flight and not done: %s" % self.report()
+            assert time.monotonic() - oldest < LOST, (
+                "waiting %.0f s for an answer: %s" % (time.monotonic() - oldest, self.report()))
             for s, _ in self.poller.poll(100):
                 while True:
                     try:
@@ -160,7 +176,7 @@ def test_every_request_and_control_list_is_answered_under_load(cnode):
                 load.call(i)
             if wave % 10 == 0:
                 load.ask_list()
-            load.pump(lambda: not load.inflight and load.list_sent is None, timeout=SLOW * 2)
+            load.pump(lambda: not load.inflight and load.list_sent is None)
         assert load.lists >= 2 * ROUNDS, load.report()
         assert load.zanswers >= ROUNDS, load.report()
         print("wake-ups: %s, slowest answer %.3f s" % (load.report(), load.slowest))

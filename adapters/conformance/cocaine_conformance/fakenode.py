@@ -19,6 +19,10 @@ import msgpack
 # Upper bound for any single wait; every wait is for an event, so it only matters when a
 # worker is about to fail a scenario.
 TIMEOUT = 5.0
+# Upper bound for a worker's start, up to its connection: an interpreter's start is not what a
+# scenario judges, and on a loaded machine (a page cache emptied by builds, load 20) it can
+# take seconds. A worker that exits meanwhile fails at once.
+START_TIMEOUT = 30.0
 
 WORKER_ID = "w-conformance"
 
@@ -83,9 +87,10 @@ class FakeNode:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def accept(self, timeout=TIMEOUT):
-        """Accepts the worker's connection; returns its first message."""
-        deadline = time.monotonic() + timeout
+    def accept(self, timeout=TIMEOUT, start_timeout=START_TIMEOUT):
+        """Accepts the worker's connection (within `start_timeout` of its start); returns its
+        first message (within `timeout` of the connection)."""
+        deadline = time.monotonic() + start_timeout
         self.listener.settimeout(0.05)
         while self.conn is None:
             try:
@@ -97,7 +102,7 @@ class FakeNode:
                                   % (code, self.why()))
                 if time.monotonic() > deadline:
                     raise Failure("the worker did not connect within %.1fs%s"
-                                  % (timeout, self.why()))
+                                  % (start_timeout, self.why()))
         return self.recv(timeout, skip_heartbeats=False)
 
     def handshake(self):
