@@ -17,6 +17,8 @@
 //!
 //! Run: `cargo bench -p cocaine-core --bench node_apps -- --warm-up-time 1 --measurement-time 3`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -229,18 +231,5 @@ fn main() {
         steps_only(&spec);
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // Criterion's own modes (`cargo test --benches`, `--list`, `--profile-time`) skip the
-    // summary.
-    let benchmarking = has("--bench")
-        && !has("--test")
-        && !has("--list")
-        && !args.iter().any(|a| a.starts_with("--profile-time"));
-    let mut criterion = Criterion::default().configure_from_args();
-    criterion_benches(&mut criterion);
-    criterion.final_summary();
-    if benchmarking {
-        summary(Duration::from_millis(500));
-    }
+    support::run_with_summary(criterion_benches, summary);
 }
