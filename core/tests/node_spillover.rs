@@ -627,3 +627,58 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&info(&mut a, A_CONTROL, None)["ok"]["spillover"]["open"], 0);
     }
 }
+
+#[test]
+fn each_forward_gives_up_at_its_own_deadline_and_one_answered_in_time_never_does() {
+    use cocaine_core::node::DEADLINE_GRACE;
+    let (mut a, a_ep) = full_a();
+    let (mut nb, b_ep) = node_b();
+    nb.default.answer = Answer::Manual;
+    // Deadlines short enough that B, silent from here on, is still a member at the last
+    // give-up.
+    let start = a.elapsed();
+    let open = |a: &mut Harness, sid: u64, ms: u64| {
+        let policy = Policy {
+            deadline_ms: Some(ms),
+            ..Policy::default()
+        };
+        a.receive(
+            a_ep,
+            vec![b(b"caller"), open_with(sid, "", policy), choke(sid)],
+        );
+    };
+    // Opened in an order unlike their deadlines', so the soonest is not simply the first.
+    open(&mut a, 5, 600);
+    open(&mut a, 4, 100);
+    let (link, _) = link(&a).unwrap();
+    wire(&mut a, &mut nb, link, b_ep);
+    // B answers sid 5's request (the first handed on, B's first job) before its deadline.
+    let w = nb.last_worker("x");
+    let job = nb.worker(w).invoked[0];
+    nb.worker_replies(w, job, &[b"in time"]);
+    wire(&mut a, &mut nb, link, b_ep);
+    assert_eq!(replies_to(&a, a_ep, b"caller"), reply(5, b"in time"));
+    a.fresh();
+    // What the caller got since the last look.
+    let new_replies = |a: &mut Harness| native_replies(&a.fresh(), a_ep, b"caller");
+    open(&mut a, 6, 250);
+    let got = new_replies(&mut a);
+    assert!(got.is_empty(), "sid 6 was not handed on: {got:?}");
+
+    let give_up = |ms: u64| start + Duration::from_millis(ms) + DEADLINE_GRACE;
+    for (sid, ms) in [(4, 100), (6, 250)] {
+        // The node asks to be woken by this forward's give-up at the latest.
+        let due = a.node.poll_timeout().expect("a forward is waiting");
+        assert!(
+            due <= a.now.mono + (give_up(ms) - a.elapsed()),
+            "wakes too late"
+        );
+        a.advance_to(give_up(ms) - Duration::from_millis(1));
+        let got = new_replies(&mut a);
+        assert!(got.is_empty(), "sid {sid} failed early: {got:?}");
+        a.advance_to(give_up(ms));
+        assert_error(&new_replies(&mut a), sid, 520, "");
+    }
+    a.advance(Duration::from_secs(5));
+    assert!(new_replies(&mut a).is_empty());
+}

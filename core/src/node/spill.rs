@@ -14,7 +14,7 @@
 //! (its `seq` jumps) or stops answering pings (three intervals), or a 520 when its
 //! `deadline` passed without the peer ending it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -121,6 +121,10 @@ pub(super) struct Spill {
     links: BTreeMap<String, Link>,
     /// By (link, link sid).
     forwards: HashMap<(EndpointId, u64), Forward>,
+    /// The forwards that have a `give_up`, soonest first: `timers` and `poll_timeout` run
+    /// on every input and wake-up, so they look here instead of walking every forward.
+    /// Kept exact by `forward`'s insert and `end`, the only places a forward comes and goes.
+    give_ups: BTreeSet<(Instant, EndpointId, u64)>,
     callers: HashMap<CallerKey, (EndpointId, u64)>,
     stats: BTreeMap<String, SpillStats>,
     next_link: u64,
@@ -197,14 +201,14 @@ impl Spill {
 
     /// When the node next needs time for spillover.
     pub fn poll_timeout(&self, interval: Duration) -> Option<Instant> {
-        let give_up = self.forwards.values().filter_map(|f| f.give_up);
+        let give_up = self.give_ups.first().map(|(at, _, _)| *at);
         let links = (self.links.values())
             .filter(|l| l.open > 0)
             .filter_map(|l| match l.ping {
                 Some((_, sent)) => Some(sent + interval * PING_MISSES),
                 None => l.next_ping,
             });
-        give_up.chain(links).min()
+        give_up.into_iter().chain(links).min()
     }
 
     /// Hands a request whose queue is full to a peer: `true` when it went, so the caller's
@@ -261,6 +265,9 @@ impl Spill {
         let give_up = (policy.deadline_ms)
             .map(|ms| now + Duration::from_millis(ms).saturating_add(DEADLINE_GRACE));
         self.callers.insert(caller.key(), (link, sid));
+        if let Some(at) = give_up {
+            self.give_ups.insert((at, link, sid));
+        }
         self.forwards.insert(
             (link, sid),
             Forward {
@@ -378,6 +385,9 @@ impl Spill {
     /// Forgets a forwarded request that ended; returns it.
     fn end(&mut self, link: EndpointId, sid: u64) -> Option<Forward> {
         let forward = self.forwards.remove(&(link, sid))?;
+        if let Some(at) = forward.give_up {
+            self.give_ups.remove(&(at, link, sid));
+        }
         self.callers.remove(&forward.caller.key());
         if let Some(l) = self.links.values_mut().find(|l| l.endpoint == link) {
             l.open = l.open.saturating_sub(1);
@@ -474,11 +484,17 @@ impl Spill {
                 }
             }
         }
-        let late: Vec<(EndpointId, u64)> = (self.forwards.iter())
-            .filter(|(_, f)| f.give_up.is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
+        let late: Vec<(Instant, EndpointId, u64)> = (self.give_ups.iter())
+            .take_while(|(at, _, _)| *at <= now)
+            .copied()
             .collect();
-        for (link, sid) in late {
+        for entry @ (_, link, sid) in late {
+            // `end` takes the entry out too; taking it here as well means one that outlived
+            // its forward could never come round again.
+            self.give_ups.remove(&entry);
+            if !self.forwards.contains_key(&(link, sid)) {
+                continue;
+            }
             out.push_back(Output::Send {
                 endpoint: link,
                 frames: vec![native::encode_cancel(sid)],
