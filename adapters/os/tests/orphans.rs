@@ -16,34 +16,31 @@ fn make_subreaper() {
     assert_eq!(done, 0, "{}", std::io::Error::last_os_error());
 }
 
-/// Blocks until `pid` has exited, leaving it waitable (WNOWAIT): an event, not a sleep.
-fn wait_exited_unreaped(pid: i32) {
+/// `waitid` on `pid` for an exit, never reaping it (WNOWAIT), with `flags` added; 0 on
+/// success.
+fn wait_unreaped(pid: i32, flags: libc::c_int) -> libc::c_int {
     // SAFETY: waitid writes into a zeroed local siginfo_t.
-    let got = unsafe {
+    unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
         libc::waitid(
             libc::P_PID,
             pid as libc::id_t,
             &mut info,
-            libc::WEXITED | libc::WNOWAIT,
+            libc::WEXITED | libc::WNOWAIT | flags,
         )
-    };
+    }
+}
+
+/// Blocks until `pid` has exited, leaving it waitable: an event, not a sleep.
+fn wait_exited_unreaped(pid: i32) {
+    let got = wait_unreaped(pid, 0);
     assert_eq!(got, 0, "{pid}: {}", std::io::Error::last_os_error());
 }
 
 /// Whether `pid` is still a child of this process (running or a zombie).
 fn is_child(pid: i32) -> bool {
-    // SAFETY: as above; WNOHANG returns at once.
-    let got = unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    got == 0
+    // WNOHANG returns at once.
+    wait_unreaped(pid, libc::WNOHANG) == 0
 }
 
 /// Starts `sh -c SCRIPT`, which prints the pid of what it left running and exits; returns
