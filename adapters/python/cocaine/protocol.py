@@ -217,10 +217,7 @@ def parse(body):
     fast = _parse_fast(body)
     if fast is not None:
         return fast
-    try:
-        message = unpack(body)
-    except Exception as e:  # each codec raises its own types; all mean "not msgpack"
-        raise ProtocolError("undecodable message: %s: %s" % (type(e).__name__, e)) from None
+    message = _unpack_or_raise(body, "message")
     if not isinstance(message, (list, tuple)):
         raise ProtocolError("message is not an array but %s" % type(message).__name__)
     if not message:
@@ -247,11 +244,15 @@ def decode_meta(meta_raw):
     meta = _wire.read_meta(meta_raw)
     if meta is not None:
         return meta
+    return _map(_unpack_or_raise(meta_raw, "invoke meta"), "invoke.meta")
+
+
+def _unpack_or_raise(raw, what):
+    """msgpack bytes decoded, or ProtocolError("undecodable WHAT: ...")."""
     try:
-        meta = unpack(meta_raw)
+        return unpack(raw)
     except Exception as e:  # each codec raises its own types; all mean "not msgpack"
-        raise ProtocolError("undecodable invoke meta: %s: %s" % (type(e).__name__, e)) from None
-    return _map(meta, "invoke.meta")
+        raise ProtocolError("undecodable %s: %s: %s" % (what, type(e).__name__, e)) from None
 
 
 def _parse_fast(body):
