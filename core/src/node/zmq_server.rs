@@ -1,7 +1,6 @@
 //! zeromq-server (PROTOCOL.md §3): `[routing..., "", body...]` in, one multipart reply out
 //! when the job ends.
 
-
 use bytes::Bytes;
 
 use super::driver::{Binding, Cx, Driver, DriverInput, Handover, Job};
