@@ -86,10 +86,7 @@ impl ZmqEndpoint {
         socket.set_sndhwm(HIGH_WATER_MARK).map_err(zmq_err)?;
         socket.set_rcvhwm(HIGH_WATER_MARK).map_err(zmq_err)?;
         if let Some(max_frame) = max_frame {
-            // libzmq drops a peer from the header of a longer frame, before reading it.
-            socket
-                .set_maxmsgsize(i64::try_from(max_frame).unwrap_or(i64::MAX))
-                .map_err(zmq_err)?;
+            set_max_frame(&socket, max_frame).map_err(zmq_err)?;
         }
         match kind {
             SocketKind::Router => {
@@ -124,9 +121,8 @@ impl ZmqEndpoint {
     /// Frames over `max_frame` cut their peer off from now on; libzmq applies it to
     /// connections made after this, those made before keep the limit they had.
     pub fn set_max_frame(&self, max_frame: usize) {
-        let _ = self
-            .socket
-            .set_maxmsgsize(i64::try_from(max_frame).unwrap_or(i64::MAX));
+        // Only an invalid value fails, and every usize maps to a valid one.
+        let _ = set_max_frame(&self.socket, max_frame);
     }
 
     /// The address actually bound (a `*` port resolved).
@@ -231,6 +227,12 @@ impl ZmqEndpoint {
         }
         Ok(())
     }
+}
+
+/// `ZMQ_MAXMSGSIZE`: libzmq drops a peer from the header of a longer frame, before reading
+/// it.
+fn set_max_frame(socket: &zmq::Socket, max_frame: usize) -> zmq::Result<()> {
+    socket.set_maxmsgsize(i64::try_from(max_frame).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
